@@ -1,0 +1,7 @@
+"""``python -m organoidrx`` runs the command-line interface."""
+
+import sys
+
+from organoidrx.cli import main
+
+sys.exit(main())

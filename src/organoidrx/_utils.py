@@ -1,0 +1,79 @@
+"""Small helpers shared by every subpackage: input errors, atomic file output, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = [
+    "InputError",
+    "atomic_write",
+    "check_random_state",
+    "examples",
+    "sha256_file",
+]
+
+
+class InputError(ValueError):
+    """A user-supplied file or value is unusable; the message says what, where, and how to fix it.
+
+    The command-line interface prints the message as one line on stderr and exits with status 2.
+    """
+
+
+def examples(values: Iterable[Any], n: int = 3) -> str:
+    """Format the first ``n`` values for an error or log message: ``'A', 'B', 'C' (+12 more)``."""
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:n])
+    if len(values) > n:
+        shown += f" (+{len(values) - n} more)"
+    return shown
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and move it into place only if the block succeeds.
+
+    Readers never see a half-written file: on any exception the temporary file is removed and ``path`` is left
+    untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_random_state(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a NumPy ``Generator`` from an int seed, an existing generator, or ``None`` (seed 0)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        seed = 0
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise InputError(f"random_state must be an integer seed or a numpy Generator; got {seed!r}.")
+    return np.random.default_rng(int(seed))

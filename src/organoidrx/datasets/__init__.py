@@ -1,0 +1,3 @@
+"""Synthetic cohorts for the offline demo and tests."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Survival analysis, response metrics and permutation nulls."""
+
+__all__: list[str] = []

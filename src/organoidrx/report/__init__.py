@@ -1,0 +1,3 @@
+"""Plots and the self-contained HTML report."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Per-sample pathway scores (ssGSEA)."""
+
+__all__: list[str] = []

@@ -1,0 +1,27 @@
+"""Shared fixtures. Real-data tests read ../shared/data in place and skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ORGANOIDRX_SHARED_DATA", _REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of the public data folder (``../shared/data`` from the repository root)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (set ORGANOIDRX_SHARED_DATA to its location)")
+    return SHARED_DATA
+
+
+def shared_file(root: Path, relative: str) -> Path:
+    """A file under the shared data root, or skip the test naming the missing file."""
+    path = root / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the shared data folder")
+    return path
