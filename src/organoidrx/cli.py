@@ -22,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 # --------------------------------------------------------------------------------------------------- demo
-def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic cohort (no files, no network)")
     p.add_argument("--out", default=None, help="output folder (default: ./organoidrx-demo)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic cohort (default 0)")
@@ -38,7 +38,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- main
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
 ]
 
