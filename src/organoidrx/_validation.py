@@ -1,0 +1,131 @@
+"""One validation per concept: the checks every subpackage applies to in-memory inputs.
+
+Readers in :mod:`organoidrx.io` produce these shapes; compute code calls these functions at its boundary, so a user
+passing their own DataFrame gets the same messages as a user passing a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._utils import InputError, examples
+
+__all__ = [
+    "as_expression_frame",
+    "as_gene_set_dict",
+    "as_long_table",
+    "check_overlap",
+]
+
+
+def as_expression_frame(expression: Any, *, name: str = "expression") -> pd.DataFrame:
+    """Validate a samples x genes matrix and return it as a float DataFrame (never the caller's object).
+
+    Accepts a DataFrame (index = samples, columns = genes) or an AnnData object (``obs_names`` x ``var_names``,
+    ``X`` dense or sparse). Raises :class:`InputError` on duplicated labels, non-numeric or infinite values, or an
+    empty matrix. Missing values (NaN) are allowed here; consumers that cannot handle them say so.
+    """
+    if type(expression).__name__ == "AnnData":
+        matrix = expression.X
+        if hasattr(matrix, "toarray"):
+            matrix = matrix.toarray()
+        expression = pd.DataFrame(
+            np.asarray(matrix, dtype=float),
+            index=pd.Index(expression.obs_names.astype(str)),
+            columns=pd.Index(expression.var_names.astype(str)),
+        )
+    if not isinstance(expression, pd.DataFrame):
+        raise InputError(
+            f"{name} must be a pandas DataFrame (samples x genes) or an AnnData object; got {type(expression).__name__}."
+        )
+    if expression.shape[0] == 0 or expression.shape[1] == 0:
+        raise InputError(f"{name} is empty (shape {expression.shape}); it needs at least one sample and one gene.")
+    for axis, labels, what in ((0, expression.index, "sample"), (1, expression.columns, "gene")):
+        duplicated = labels[labels.duplicated()].unique()
+        if len(duplicated):
+            fix = "aggregate them before scoring" if axis == 1 else "make sample ids unique"
+            raise InputError(
+                f"{name} has {len(duplicated)} duplicated {what} ids (first: {examples(duplicated)}); {fix}."
+            )
+    non_numeric = [c for c in expression.columns if not pd.api.types.is_numeric_dtype(expression[c])]
+    if non_numeric:
+        raise InputError(
+            f"{name} has {len(non_numeric)} non-numeric gene columns (first: {examples(non_numeric)}); "
+            "pass numbers only (samples as rows, genes as columns)."
+        )
+    values = expression.to_numpy(dtype=float, copy=True)
+    if np.isinf(values).any():
+        row, col = np.argwhere(np.isinf(values))[0]
+        raise InputError(
+            f"{name} has infinite values (first at sample {expression.index[row]!r}, gene {expression.columns[col]!r})."
+        )
+    return pd.DataFrame(
+        values, index=expression.index.astype(str).copy(), columns=expression.columns.astype(str).copy()
+    )
+
+
+def as_gene_set_dict(gene_sets: Any, *, name: str = "gene_sets") -> dict[str, list[str]]:
+    """Normalise gene sets to ``{pathway: [genes...]}`` with genes unique and in first-seen order.
+
+    Accepts a long DataFrame with columns ``pathway, gene`` (what :func:`organoidrx.io.read_gmt` returns) or a
+    mapping from pathway name to an iterable of genes.
+    """
+    result: dict[str, list[str]] = {}
+    if isinstance(gene_sets, pd.DataFrame):
+        missing = {"pathway", "gene"} - set(gene_sets.columns)
+        if missing:
+            raise InputError(
+                f"{name} must have columns 'pathway' and 'gene'; missing {sorted(missing)} "
+                f"(columns: {list(gene_sets.columns)})."
+            )
+        for pathway, gene in zip(gene_sets["pathway"].astype(str), gene_sets["gene"].astype(str), strict=True):
+            result.setdefault(pathway, []).append(gene)
+    elif isinstance(gene_sets, Mapping):
+        for pathway, genes in gene_sets.items():
+            if isinstance(genes, str):
+                raise InputError(f"{name}[{pathway!r}] is a single string; give a list of genes.")
+            result[str(pathway)] = [str(g) for g in genes]
+    else:
+        raise InputError(
+            f"{name} must be a DataFrame with columns 'pathway', 'gene' or a dict of lists; got {type(gene_sets).__name__}."
+        )
+    if not result:
+        raise InputError(f"{name} holds no gene sets.")
+    return {p: list(dict.fromkeys(g)) for p, g in result.items()}
+
+
+def as_long_table(
+    table: Any, columns: Iterable[str], *, name: str, optional: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Check that a long table has the required columns and return a copy holding required + present optional ones."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"{name} must be a pandas DataFrame; got {type(table).__name__}.")
+    required = list(columns)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"{name} is missing columns {missing} (has {list(table.columns)}).")
+    keep = required + [c for c in optional if c in table.columns]
+    return table.loc[:, keep].copy()
+
+
+def check_overlap(
+    present: Iterable[str], wanted: Iterable[str], *, what: str, where: str, minimum: int = 1
+) -> list[str]:
+    """Return the members of ``wanted`` found in ``present`` (in ``wanted`` order); raise if fewer than ``minimum``.
+
+    The error names how many matched and shows examples from both sides, so mismatched identifier types
+    (Ensembl ids vs symbols, say) are obvious from the message.
+    """
+    present_set = set(present)
+    wanted_list = list(dict.fromkeys(wanted))
+    found = [w for w in wanted_list if w in present_set]
+    if len(found) < minimum:
+        raise InputError(
+            f"only {len(found)} of {len(wanted_list)} {what} are in {where} (need at least {minimum}); "
+            f"{what} look like {examples(wanted_list)} while {where} has {examples(sorted(present_set))}."
+        )
+    return found

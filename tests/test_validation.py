@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from organoidrx._utils import InputError
+from organoidrx._validation import as_expression_frame, as_gene_set_dict, check_overlap
+
+
+def test_expression_duplicated_gene() -> None:
+    frame = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["MT-ND1", "MT-ND1"])
+    with pytest.raises(InputError, match="duplicated gene ids"):
+        as_expression_frame(frame)
+
+
+def test_expression_inf_and_copy() -> None:
+    frame = pd.DataFrame([[1.0, np.inf]], index=["s1"], columns=["A", "B"])
+    with pytest.raises(InputError, match="infinite"):
+        as_expression_frame(frame)
+    ok = pd.DataFrame([[1, 2]], index=["s1"], columns=["A", "B"])
+    out = as_expression_frame(ok)
+    out.iloc[0, 0] = 9
+    assert ok.iloc[0, 0] == 1
+
+
+def test_gene_sets_from_long_table_and_dict() -> None:
+    long = pd.DataFrame({"pathway": ["P", "P", "Q", "P"], "gene": ["a", "b", "c", "a"]})
+    assert as_gene_set_dict(long) == {"P": ["a", "b"], "Q": ["c"]}
+    assert as_gene_set_dict({"P": ("x",)}) == {"P": ["x"]}
+    with pytest.raises(InputError, match="single string"):
+        as_gene_set_dict({"P": "abc"})
+
+
+def test_check_overlap_message() -> None:
+    with pytest.raises(InputError, match="only 0 of 1 genes"):
+        check_overlap(["ENSG00000141510"], ["TP53"], what="genes", where="the expression matrix")
