@@ -35,3 +35,18 @@ def test_gene_sets_from_long_table_and_dict() -> None:
 def test_check_overlap_message() -> None:
     with pytest.raises(InputError, match="only 0 of 1 genes"):
         check_overlap(["ENSG00000141510"], ["TP53"], what="genes", where="the expression matrix")
+
+
+def test_restrict_gene_sets_reports_drops() -> None:
+    from organoidrx._validation import restrict_gene_sets
+
+    sets = {"A": ["g1", "g2", "g3"], "B": ["g1", "x"], "C": ["g1", "g2", "g3", "g4"]}
+    kept, report = restrict_gene_sets(sets, ["g1", "g2", "g3", "g4"], min_size=2, max_size=3)
+    assert kept == {"A": ["g1", "g2", "g3"]}
+    assert report.set_index("pathway")["reason"].to_dict() == {
+        "A": "",
+        "B": "fewer than min_size",
+        "C": "more than max_size",
+    }
+    with pytest.raises(InputError, match="no gene set"):
+        restrict_gene_sets(sets, ["ENSG1"], min_size=1)

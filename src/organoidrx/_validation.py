@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "as_expression_frame",
     "as_gene_set_dict",
     "as_long_table",
     "check_overlap",
+    "restrict_gene_sets",
 ]
 
 
@@ -129,3 +134,76 @@ def check_overlap(
             f"{what} look like {examples(wanted_list)} while {where} has {examples(sorted(present_set))}."
         )
     return found
+
+
+def restrict_gene_sets(
+    gene_sets: Mapping[str, list[str]],
+    universe: Iterable[str] | None = None,
+    *,
+    min_size: int = 1,
+    max_size: int | None = None,
+    where: str = "the data",
+    name: str = "gene_sets",
+) -> tuple[dict[str, list[str]], pd.DataFrame]:
+    """Restrict gene sets to a gene universe and filter them by size, reporting every set dropped and why.
+
+    Parameters
+    ----------
+    gene_sets : dict of str to list of str
+        As returned by :func:`as_gene_set_dict`.
+    universe : iterable of str, optional
+        Genes present in the data (expression columns, network nodes). ``None`` keeps every gene.
+    min_size, max_size : int
+        Inclusive bounds on the number of genes a set keeps after restriction.
+    where : str
+        What the universe is, for messages ("the expression matrix").
+    name : str
+        Name of the argument, for messages.
+
+    Returns
+    -------
+    kept : dict of str to list of str
+        The surviving sets, genes in their original order.
+    report : DataFrame
+        One row per input set: ``pathway, n_genes, n_present, kept, reason`` (reason is ``""`` when kept,
+        otherwise ``"fewer than min_size"`` or ``"more than max_size"``).
+
+    Raises
+    ------
+    InputError
+        When no set survives; the message says how many sets failed which bound and shows example genes.
+    """
+    if min_size < 1 or (max_size is not None and max_size < min_size):
+        raise InputError(f"need 1 <= min_size <= max_size; got min_size={min_size}, max_size={max_size}.")
+    present = None if universe is None else set(universe)
+    kept: dict[str, list[str]] = {}
+    rows = []
+    for pathway, genes in gene_sets.items():
+        genes_in = list(genes) if present is None else [g for g in genes if g in present]
+        size = len(genes_in)
+        if size < min_size:
+            reason = "fewer than min_size"
+        elif max_size is not None and size > max_size:
+            reason = "more than max_size"
+        else:
+            reason = ""
+            kept[pathway] = genes_in
+        rows.append((pathway, len(genes), size, reason == "", reason))
+    report = pd.DataFrame(rows, columns=["pathway", "n_genes", "n_present", "kept", "reason"])
+    n_small = int((report["reason"] == "fewer than min_size").sum())
+    n_large = int((report["reason"] == "more than max_size").sum())
+    if n_small or n_large:
+        logger.info(
+            "%s: kept %d of %d gene sets; %d have fewer than min_size=%d genes in %s, %d more than max_size=%s",
+            name, len(kept), len(gene_sets), n_small, min_size, where, n_large, max_size,
+        )
+    if not kept:
+        all_genes = [g for genes in gene_sets.values() for g in genes]
+        hint = ""
+        if present is not None:
+            hint = f" Gene sets use ids like {examples(all_genes)}; {where} has {examples(sorted(present))}."
+        raise InputError(
+            f"no gene set of {name} survives restriction to {where} with min_size={min_size}, "
+            f"max_size={max_size} ({n_small} too small, {n_large} too large).{hint}"
+        )
+    return kept, report
