@@ -6,10 +6,9 @@ passing their own DataFrame gets the same messages as a user passing a file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import logging
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,9 @@ def as_expression_frame(expression: Any, *, name: str = "expression") -> pd.Data
             f"{name} must be a pandas DataFrame (samples x genes) or an AnnData object; got {type(expression).__name__}."
         )
     if expression.shape[0] == 0 or expression.shape[1] == 0:
-        raise InputError(f"{name} is empty (shape {expression.shape}); it needs at least one sample and one gene.")
+        raise InputError(
+            f"{name} is empty (shape {expression.shape}); it needs at least one sample and one gene."
+        )
     for axis, labels, what in ((0, expression.index, "sample"), (1, expression.columns, "gene")):
         duplicated = labels[labels.duplicated()].unique()
         if len(duplicated):
@@ -87,7 +88,9 @@ def as_gene_set_dict(gene_sets: Any, *, name: str = "gene_sets") -> dict[str, li
                 f"{name} must have columns 'pathway' and 'gene'; missing {sorted(missing)} "
                 f"(columns: {list(gene_sets.columns)})."
             )
-        for pathway, gene in zip(gene_sets["pathway"].astype(str), gene_sets["gene"].astype(str), strict=True):
+        for pathway, gene in zip(
+            gene_sets["pathway"].astype(str), gene_sets["gene"].astype(str), strict=True
+        ):
             result.setdefault(pathway, []).append(gene)
     elif isinstance(gene_sets, Mapping):
         for pathway, genes in gene_sets.items():
@@ -195,7 +198,14 @@ def restrict_gene_sets(
     if n_small or n_large:
         logger.info(
             "%s: kept %d of %d gene sets; %d have fewer than min_size=%d genes in %s, %d more than max_size=%s",
-            name, len(kept), len(gene_sets), n_small, min_size, where, n_large, max_size,
+            name,
+            len(kept),
+            len(gene_sets),
+            n_small,
+            min_size,
+            where,
+            n_large,
+            max_size,
         )
     if not kept:
         all_genes = [g for genes in gene_sets.values() for g in genes]

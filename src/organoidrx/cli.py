@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("organoidrx: %(levelname)s: %(message)s" if debug else "%(message)s"))
+    handler.setFormatter(
+        logging.Formatter("organoidrx: %(levelname)s: %(message)s" if debug else "%(message)s")
+    )
     root = logging.getLogger("organoidrx")
     root.handlers[:] = [handler]
     root.setLevel(level)
