@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from organoidrx._utils import InputError
+from organoidrx.pipeline import read_config
+
+_FILES = ["expr.tsv", "resp.tsv", "net.tsv", "sets.gmt", "targets.tsv", "pexpr.tsv", "clin.tsv"]
+
+_GOOD = """
+[preclinical]
+expression = "expr.tsv"
+response = "resp.tsv"
+[network]
+edges = "net.tsv"
+min_score = 700
+[pathways]
+gene_sets = "sets.gmt"
+[drugs]
+targets = "targets.tsv"
+names = ["FLUOROURACIL"]
+[patients]
+expression = "pexpr.tsv"
+clinical = "clin.tsv"
+[settings]
+n_random = 100
+seed = 3
+model = "svr"
+top_k = 5
+n_permutations = 10
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    for name in _FILES:
+        (tmp_path / name).write_text("x\n")
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_resolves_paths(tmp_path: Path) -> None:
+    config = read_config(_write(tmp_path, _GOOD))
+    assert config.network == (tmp_path / "net.tsv").resolve()
+    assert config.drugs == ("FLUOROURACIL",)
+    assert (config.seed, config.model, config.top_k, config.n_random) == (3, "svr", 5, 100)
+    assert config.has_patients
+    assert config.to_dict()["network"].endswith("net.tsv")
+
+
+def test_preclinical_only(tmp_path: Path) -> None:
+    text = _GOOD.split("[patients]")[0] + "[settings]\nseed = 1\n"
+    config = read_config(_write(tmp_path, text))
+    assert not config.has_patients
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('response = "resp.tsv"\n', ""), "missing key 'response' in \\[preclinical\\]"),
+        (lambda t: t.replace('"net.tsv"', '"nowhere.tsv"'), "edges = 'nowhere.tsv' does not exist"),
+        (
+            lambda t: t.replace("top_k = 5", "topk = 5"),
+            "unknown key 'topk' in \\[settings\\] \\(did you mean 'top_k'",
+        ),
+        (lambda t: t.replace('model = "svr"', 'model = "rigde"'), "did you mean 'ridge'"),
+        (lambda t: t.replace("seed = 3", 'seed = "three"'), "seed must be int"),
+        (lambda t: t.replace("[pathways]", "[pathway]"), "unknown section \\[pathway\\]"),
+        (lambda t: t.replace('names = ["FLUOROURACIL"]', "names = []"), "names must be a non-empty list"),
+        (lambda t: t + "[[broken", "not valid TOML"),
+        (lambda t: t.replace('edges = "net.tsv"\n', ""), "needs 'edges'"),
+    ],
+)
+def test_bad_configs(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = _write(tmp_path, edit(_GOOD))
+    with pytest.raises(InputError, match=message) as info:
+        read_config(path)
+    assert str(info.value).startswith("config.toml: ")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="config file does not exist"):
+        read_config(tmp_path / "absent.toml")
