@@ -1,3 +1,30 @@
 """Survival analysis, response metrics and permutation nulls."""
 
-__all__: list[str] = []
+from organoidrx.evaluation._groups import NON_RESPONDER, RESPONDER, split_by_prediction
+from organoidrx.evaluation._permutation import PermutationResult, permutation_test, permute_response
+from organoidrx.evaluation._response import ResponseAUCResult, delong_variance, encode_response, response_auc
+from organoidrx.evaluation._survival import (
+    InteractionResult,
+    SurvivalResult,
+    default_horizon,
+    survival_analysis,
+    treatment_interaction,
+)
+
+__all__ = [
+    "NON_RESPONDER",
+    "RESPONDER",
+    "InteractionResult",
+    "PermutationResult",
+    "ResponseAUCResult",
+    "SurvivalResult",
+    "default_horizon",
+    "delong_variance",
+    "encode_response",
+    "permutation_test",
+    "permute_response",
+    "response_auc",
+    "split_by_prediction",
+    "survival_analysis",
+    "treatment_interaction",
+]

@@ -1,0 +1,94 @@
+"""Split patients into predicted responders and non-responders by a quantile of their predicted response."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._utils import InputError, examples
+from organoidrx.evaluation._common import NON_RESPONDER, RESPONDER, as_patient_series
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NON_RESPONDER", "RESPONDER", "split_by_prediction"]
+
+
+def split_by_prediction(
+    predicted: Any, *, quantile: float = 0.5, lower_is_sensitive: bool = True
+) -> pd.Series:
+    """Label patients ``"predicted responder"`` or ``"predicted non-responder"`` from a continuous prediction.
+
+    Parameters
+    ----------
+    predicted : Series of shape (n_patients,)
+        Predicted drug response per patient (index = patient ids), e.g. a predicted IC50 from a model trained on
+        organoids. A mapping or 1-d array is accepted too (an array gets positions ``"0", "1", ...`` as ids).
+    quantile : float, default=0.5
+        Fraction of patients, in (0, 1), expected on the sensitive side of the cut-off; 0.5 is a median split.
+    lower_is_sensitive : bool, default=True
+        ``True`` when a low prediction means a sensitive tumour (IC50, AUC of a dose-response curve); ``False``
+        when a high prediction means sensitive (e.g. a predicted response probability).
+
+    Returns
+    -------
+    groups : Series of shape (n_patients,)
+        String labels, same index and order as ``predicted``, named ``"group"``.
+
+    Raises
+    ------
+    InputError
+        When ``quantile`` is outside (0, 1), a prediction is missing or not finite, or every patient falls on one
+        side of the cut-off (e.g. all predictions equal).
+
+    Notes
+    -----
+    With ``lower_is_sensitive=True`` the cut-off is ``c = Q(quantile)``, the empirical quantile of the
+    predictions with linear interpolation (``numpy.quantile``, R type 7), and patient *i* is a predicted
+    responder when ``predicted_i <= c``. With ``lower_is_sensitive=False`` the cut-off is ``c = Q(1 - quantile)``
+    and responders are those with ``predicted_i >= c``. Ties rule: a prediction exactly equal to the cut-off is
+    always put on the sensitive (responder) side, so the rule is deterministic, independent of patient order, and
+    negating the predictions while flipping ``lower_is_sensitive`` gives the same groups. With tied predictions
+    the responder group can hold more than ``quantile`` of the patients.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> split_by_prediction(pd.Series([1.0, 2.0, 3.0, 4.0], index=["a", "b", "c", "d"])).tolist()
+    ['predicted responder', 'predicted responder', 'predicted non-responder', 'predicted non-responder']
+    """
+    if not 0.0 < float(quantile) < 1.0:
+        raise InputError(f"quantile must be strictly between 0 and 1; got {quantile!r}.")
+    values = as_patient_series(predicted, name="predicted", numeric=True)
+    if values.empty:
+        raise InputError("predicted is empty; pass one prediction per patient.")
+    missing = values.index[values.isna()]
+    if len(missing):
+        raise InputError(
+            f"predicted has {len(missing)} missing values (patients {examples(missing)}); "
+            "drop those patients or fix the prediction before splitting."
+        )
+    array = values.to_numpy()
+    if lower_is_sensitive:
+        cutoff = float(np.quantile(array, quantile))
+        sensitive = array <= cutoff
+    else:
+        cutoff = float(np.quantile(array, 1.0 - quantile))
+        sensitive = array >= cutoff
+    n_sensitive = int(sensitive.sum())
+    if n_sensitive in (0, len(array)):
+        raise InputError(
+            f"all {len(array)} predictions fall on one side of the cut-off {cutoff:g} "
+            f"(range {array.min():g} to {array.max():g}); the predictions cannot separate patients."
+        )
+    logger.info(
+        "split %d patients at %s = %g: %d predicted responders, %d predicted non-responders",
+        len(array),
+        f"quantile {quantile:g}" if lower_is_sensitive else f"quantile {1 - quantile:g}",
+        cutoff,
+        n_sensitive,
+        len(array) - n_sensitive,
+    )
+    return pd.Series(np.where(sensitive, RESPONDER, NON_RESPONDER), index=values.index.copy(), name="group")
