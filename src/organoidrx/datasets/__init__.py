@@ -1,3 +1,5 @@
 """Synthetic cohorts for the offline demo and tests."""
 
-__all__: list[str] = []
+from organoidrx.datasets._synthetic import SyntheticCohort, make_synthetic_cohort
+
+__all__ = ["SyntheticCohort", "make_synthetic_cohort"]
