@@ -1,7 +1,11 @@
 """Readers for the files scientists download: expression, gene sets, networks, targets, responses, clinical."""
 
 from organoidrx.io._drug_names import DrugNameResolver, normalize_drug_key, normalize_drug_names
+from organoidrx.io._drugs import read_drug_response, read_drug_targets, response_matrix, select_drugs
 from organoidrx.io._expression import read_expression, write_expression
+from organoidrx.io._gdc import read_gdc_expression, read_gdc_sample_sheet
+from organoidrx.io._gene_sets import read_gmt, write_gmt
+from organoidrx.io._geo import read_geo_series_matrix
 from organoidrx.io._identifiers import (
     detect_gene_id_type,
     harmonize_gene_ids,
@@ -9,6 +13,7 @@ from organoidrx.io._identifiers import (
     reconcile_sample_ids,
     strip_ensembl_version,
 )
+from organoidrx.io._network import read_network
 
 __all__ = [
     "DrugNameResolver",
@@ -16,9 +21,19 @@ __all__ = [
     "harmonize_gene_ids",
     "normalize_drug_key",
     "normalize_drug_names",
+    "read_drug_response",
+    "read_drug_targets",
     "read_expression",
+    "read_gdc_expression",
+    "read_gdc_sample_sheet",
     "read_gene_id_map",
+    "read_geo_series_matrix",
+    "read_gmt",
+    "read_network",
     "reconcile_sample_ids",
+    "response_matrix",
+    "select_drugs",
     "strip_ensembl_version",
     "write_expression",
+    "write_gmt",
 ]
