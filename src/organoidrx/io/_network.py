@@ -1,0 +1,459 @@
+"""Protein-protein interaction networks: STRING downloads and any edge table, as a long ``gene_a, gene_b, score``.
+
+STRING's own files (``9606.protein.links[.detailed].vNN.txt.gz``) are space-separated with ids such as
+``9606.ENSP00000000233``; they are mapped to gene symbols with STRING's ``protein.info`` or ``protein.aliases`` file
+or any two-column id table. Other tables are read by their column names (given, or recognised automatically).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from organoidrx._utils import InputError, examples
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["read_network"]
+
+# Known endpoint columns, compared case-insensitively after stripping a leading '#'. Symbol columns are preferred
+# unless an id map is given, in which case the id columns are mapped instead.
+_SYMBOL_PAIRS = (
+    ("gene_a", "gene_b"),
+    ("symbol_1", "symbol_2"),
+    ("symbola", "symbolb"),
+    ("symbol1", "symbol2"),
+    ("node1", "node2"),
+    ("preferred_name_a", "preferred_name_b"),
+    ("gene1", "gene2"),
+    ("gene_1", "gene_2"),
+)
+_ID_PAIRS = (
+    ("protein1", "protein2"),
+    ("node1_string_id", "node2_string_id"),
+    ("stringid_a", "stringid_b"),
+    ("entrez_1", "entrez_2"),
+    ("entreza", "entrezb"),
+    ("entrez1", "entrez2"),
+)
+_SCORE_NAMES = ("combined_score", "score", "weight")
+_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "<NA>"]
+# Alias sources of STRING's protein.aliases file that carry HGNC symbols, best first.
+_ALIAS_SOURCES = (
+    "Ensembl_HGNC_symbol",
+    "BioMart_HUGO",
+    "Ensembl_HGNC",
+    "UniProt_GN_Name",
+    "Ensembl_EntrezGene",
+)
+_TAXON = re.compile(r"^\d+\.(?=[A-Za-z])")
+_STRING_PROTEIN = re.compile(r"^(\d+\.)?ENSP\d+")
+
+IdMap: TypeAlias = str | os.PathLike[str] | pd.DataFrame | Mapping[str, str]
+
+
+def _strip_taxon(ids: pd.Series) -> pd.Series:
+    """``9606.ENSP00000000233`` -> ``ENSP00000000233``; other ids unchanged."""
+    return ids.str.replace(_TAXON, "", regex=True)
+
+
+def _open_text(path: Path) -> Any:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
+
+
+def _first_line(path: Path) -> str:
+    """First non-blank line of a (gzipped) text file; decoding and gzip errors become an :class:`InputError`."""
+    try:
+        with _open_text(path) as handle:
+            for line in handle:
+                if line.strip():
+                    return str(line.rstrip("\r\n"))
+    except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InputError(
+            f"{path}: is not readable text ({exc}); expected a (gzipped) tab/space-separated table."
+        ) from exc
+    raise InputError(f"{path}: is empty; expected a table with a header line and one edge per line.")
+
+
+def _separator(header: str) -> str:
+    if "\t" in header:
+        return "\t"
+    if "," in header:
+        return ","
+    return r"\s+"
+
+
+def _read_table(
+    path: Path, usecols: list[str] | None = None, string_cols: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a delimited text table (separator sniffed from the header), turning parse errors into InputError."""
+    header = _first_line(path)
+    sep = _separator(header)
+    try:
+        return pd.read_csv(
+            path,
+            sep=sep,
+            usecols=usecols,
+            dtype=dict.fromkeys(string_cols, str),
+            keep_default_na=False,
+            na_values=_NA_VALUES,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+            low_memory=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+        raise InputError(
+            f"{path}: cannot be parsed as a delimited table ({' '.join(str(exc).split())})."
+        ) from exc
+    except gzip.BadGzipFile as exc:
+        raise InputError(f"{path}: is not a valid gzip file ({exc}).") from exc
+
+
+def _header_columns(path: Path) -> list[str]:
+    header = _first_line(path)
+    sep = _separator(header)
+    fields = header.split() if sep == r"\s+" else header.split(sep)
+    return [f.strip().strip('"') for f in fields]
+
+
+def _key(name: str) -> str:
+    return name.strip().lstrip("#").strip().lower()
+
+
+def _find(columns: Sequence[str], wanted: str) -> str | None:
+    """The column matching ``wanted`` exactly, else case-insensitively (ignoring a leading '#')."""
+    if wanted in columns:
+        return wanted
+    matches = [c for c in columns if _key(c) == _key(wanted)]
+    return matches[0] if matches else None
+
+
+def _choose_columns(
+    path: Path, columns: list[str], edge_columns: Sequence[str] | str | None, mapping: bool
+) -> tuple[str, str, str | None]:
+    """Endpoint and score columns: the ones given, or the first known pair present in the header."""
+    if edge_columns is not None:
+        names = edge_columns.split(",") if isinstance(edge_columns, str) else list(edge_columns)
+        names = [str(n).strip() for n in names]
+        if len(names) not in (2, 3) or not all(names):
+            raise InputError(
+                f"edge_columns must name two or three columns (A,B[,SCORE]); got {edge_columns!r}."
+            )
+        found = [_find(columns, n) for n in names]
+        missing = [n for n, f in zip(names, found, strict=True) if f is None]
+        if missing:
+            raise InputError(
+                f"{path}: has no column {examples(missing)} named in edge_columns; its columns are "
+                f"{examples(columns, 8)}."
+            )
+        a, b = str(found[0]), str(found[1])
+        return a, b, (str(found[2]) if len(found) == 3 else None)
+    pairs = (_ID_PAIRS + _SYMBOL_PAIRS) if mapping else (_SYMBOL_PAIRS + _ID_PAIRS)
+    for first, second in pairs:
+        a_col, b_col = _find(columns, first), _find(columns, second)
+        if a_col is not None and b_col is not None:
+            score_col = next((s for s in (_find(columns, n) for n in _SCORE_NAMES) if s is not None), None)
+            return a_col, b_col, score_col
+    raise InputError(
+        f"{path}: cannot tell which columns hold the two genes of each edge (columns: {examples(columns, 8)}); "
+        "pass edge_columns=('A', 'B') or ('A', 'B', 'SCORE') (command line: --edge-columns A,B[,SCORE])."
+    )
+
+
+def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
+    """Two string columns ``source, target`` (not yet oriented) from a mapping, DataFrame or file."""
+    if isinstance(id_map, Mapping):
+        return pd.DataFrame(
+            {"a": [str(k) for k in id_map.keys()], "b": [str(v) for v in id_map.values()]}, dtype=object
+        )
+    if isinstance(id_map, pd.DataFrame):
+        table = id_map.copy()
+        where = name
+    else:
+        path = Path(id_map)
+        columns = _header_columns(path)
+        table = _read_table(path, string_cols=columns)
+        where = str(path)
+    keys = {_key(str(c)): c for c in table.columns}
+    if "alias" in keys and "source" in keys:
+        # STRING protein.aliases: pick, per protein, the alias from the best symbol source.
+        id_col = table.columns[0]
+        rank = {s.lower(): i for i, s in enumerate(_ALIAS_SOURCES)}
+        sources = table[keys["source"]].astype(str).str.split()
+        best = sources.map(lambda s: min((rank.get(x.lower(), len(rank)) for x in s), default=len(rank)))
+        table = table.assign(_rank=best.to_numpy())
+        table = table.sort_values("_rank", kind="stable").drop_duplicates(id_col)
+        return pd.DataFrame(
+            {"a": table[id_col].to_numpy(), "b": table[keys["alias"]].to_numpy()}, dtype=object
+        )
+    if "preferred_name" in keys:
+        id_col = table.columns[0]
+        return pd.DataFrame(
+            {"a": table[id_col].to_numpy(), "b": table[keys["preferred_name"]].to_numpy()}, dtype=object
+        )
+    if table.shape[1] < 2:
+        raise InputError(
+            f"{where}: an id map needs two columns (id and gene symbol); found columns {list(table.columns)}."
+        )
+    return pd.DataFrame({"a": table.iloc[:, 0].to_numpy(), "b": table.iloc[:, 1].to_numpy()}, dtype=object)
+
+
+def _build_mapping(maps: list[tuple[IdMap, str]], ids: pd.Series, path: Path) -> tuple[dict[str, str], str]:
+    """One dict from network id (taxon prefix stripped) to symbol; each table oriented by overlap with ``ids``."""
+    wanted = set(ids)
+    mapping: dict[str, str] = {}
+    described = []
+    for id_map, name in maps:
+        table = _map_table(id_map, name).dropna()
+        table = table.astype(str)
+        a = _strip_taxon(table["a"].str.strip())
+        b = _strip_taxon(table["b"].str.strip())
+        hits_a, hits_b = int(a.isin(wanted).sum()), int(b.isin(wanted).sum())
+        keys, values = (a, b) if hits_a >= hits_b else (b, a)
+        for k, v in zip(keys, values, strict=True):
+            mapping.setdefault(k, v)
+        described.append(name)
+    return mapping, ", ".join(described)
+
+
+def read_network(
+    path: str | os.PathLike[str],
+    *,
+    edge_columns: Sequence[str] | str | None = None,
+    min_score: float | None = None,
+    id_map: IdMap | None = None,
+    protein_info: str | os.PathLike[str] | None = None,
+    largest_component: bool = False,
+) -> pd.DataFrame:
+    """Read an interaction network into an undirected edge table ``gene_a, gene_b, score``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A delimited text file, optionally gzipped (tab, comma or whitespace separated, sniffed from the header).
+        STRING's ``9606.protein.links.vNN.txt.gz`` and ``.detailed`` files are read as they are downloaded.
+    edge_columns : sequence of 2 or 3 str, or "A,B[,SCORE]", optional
+        Names of the two endpoint columns and optionally the score column. Without it the columns are recognised
+        from the header: ``gene_a/gene_b``, ``symbol_1/symbol_2`` (dmfind STRING tables), ``symbolA/symbolB``
+        (human interactome 2017), ``symbol1/symbol2``, ``node1/node2`` (STRING web export), ``protein1/protein2``
+        (STRING downloads), ``entrez_1/entrez_2``...; the score is ``combined_score``, ``score`` or ``weight``.
+        Symbol columns are preferred, id columns when ``id_map`` or ``protein_info`` is given.
+    min_score : float, optional
+        Keep edges with score strictly greater than this (``700`` reproduces STRING "combined score > 700" of
+        Kong et al. 2020). Requires a score column.
+    id_map : path, DataFrame or dict, optional
+        Maps the file's ids to gene symbols: STRING's ``protein.info`` (``#string_protein_id preferred_name ...``)
+        or ``protein.aliases`` (``#string_protein_id alias source``; HGNC-symbol sources preferred) file, or any
+        two-column table in either orientation (the column whose values match the network's ids is the key).
+        The ``9606.`` taxon prefix is ignored on both sides.
+    protein_info : path, optional
+        STRING's ``9606.protein.info.vNN.txt.gz``; used for ids ``id_map`` does not cover.
+    largest_component : bool, default=False
+        Keep only the largest connected component.
+
+    Returns
+    -------
+    network : DataFrame of shape (n_edges, 3)
+        ``gene_a, gene_b`` (str, ``gene_a < gene_b``) and ``score`` (float, NaN when the file has no score), each
+        undirected edge once, in order of first appearance. ``network.attrs["summary"]`` is a dict of counts:
+        ``edges_read, missing_id, missing_score, below_threshold, unmapped, self_loops, duplicates,
+        outside_lcc_edges, outside_lcc_nodes, nodes, edges`` plus the columns and id map used.
+
+    Raises
+    ------
+    InputError
+        When the file is empty or not a table, the endpoint columns cannot be found, a score is not a number,
+        ``min_score`` is given without a score column, no edge passes the threshold, STRING protein ids are given
+        without an id map, or no id can be mapped.
+
+    Notes
+    -----
+    Steps, each counted in the summary: drop rows with a missing id; keep ``score > min_score``; map ids to
+    symbols (edges with an unmapped end are dropped); drop self-loops (also those created by mapping two proteins
+    to one gene); merge duplicate undirected edges keeping the maximum score; optionally keep the largest
+    connected component (:func:`scipy.sparse.csgraph.connected_components`).
+
+    References
+    ----------
+    .. [1] Szklarczyk D. et al. (2023) The STRING database in 2023. Nucleic Acids Res 51:D638.
+       doi:10.1093/nar/gkac1000
+    .. [2] Guney E. et al. (2016) Network-based in silico drug efficacy screening. Nat Commun 7:10331.
+       doi:10.1038/ncomms10331
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "edges.tsv"
+    >>> _ = target.write_text("A\\tB\\tSCORE\\nTP53\\tMDM2\\t999\\nMDM2\\tTP53\\t950\\nEGFR\\tGRB2\\t400\\n")
+    >>> read_network(target, edge_columns="A,B,SCORE", min_score=700)
+      gene_a gene_b  score
+    0   MDM2   TP53  999.0
+    """
+    path = Path(path)
+    if min_score is not None and not np.isfinite(float(min_score)):
+        raise InputError(f"min_score must be a finite number; got {min_score!r}.")
+    mapping_given = id_map is not None or protein_info is not None
+    columns = _header_columns(path)
+    a_col, b_col, score_col = _choose_columns(path, columns, edge_columns, mapping_given)
+    usecols = list(dict.fromkeys([a_col, b_col] + ([score_col] if score_col else [])))
+    if len(usecols) < 2 + (score_col is not None):
+        raise InputError(
+            f"{path}: edge_columns name the same column twice ({a_col!r}, {b_col!r}, {score_col!r})."
+        )
+    table = _read_table(path, usecols=usecols, string_cols=[a_col, b_col])
+    summary: dict[str, Any] = {"columns": [a_col, b_col, score_col], "edges_read": len(table)}
+
+    a = table[a_col].str.strip()
+    b = table[b_col].str.strip()
+    missing = a.isna() | b.isna() | (a == "") | (b == "")
+    summary["missing_id"] = int(missing.sum())
+    if missing.any():
+        logger.warning(
+            "%s: dropped %d of %d edges with a missing gene id (first at data row %d)",
+            path,
+            int(missing.sum()),
+            len(table),
+            int(np.flatnonzero(missing.to_numpy())[0]) + 1,
+        )
+    if score_col is None:
+        score = pd.Series(np.nan, index=table.index)
+    else:
+        raw = table[score_col]
+        score = pd.to_numeric(raw, errors="coerce")
+        bad = score.isna() & raw.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{path}: score column {score_col!r} has {int(bad.sum())} non-numeric values (first {raw.iloc[row]!r} "
+                f"at data row {row + 1}, edge {a.iloc[row]!r}-{b.iloc[row]!r}); scores must be numbers."
+            )
+        score = score.astype(float)
+    keep = ~missing
+    summary["missing_score"] = int((score.isna() & keep).sum()) if score_col is not None else 0
+    if min_score is not None:
+        if score_col is None:
+            raise InputError(
+                f"{path}: min_score={min_score} needs a score column, but none was found (columns: "
+                f"{examples(columns, 8)}); name it with edge_columns=('A', 'B', 'SCORE') or drop min_score."
+            )
+        passing = score > float(min_score)
+        summary["below_threshold"] = int((keep & ~passing).sum())
+        keep &= passing
+        if not keep.any():
+            raise InputError(
+                f"{path}: no edge has {score_col} > {min_score} (largest score {score.max()!r}); lower min_score or "
+                "check the score scale (STRING combined scores run 0-999, some tables 0-1)."
+            )
+    else:
+        summary["below_threshold"] = 0
+    a, b, score = a[keep], b[keep], score[keep]
+
+    summary["unmapped"] = 0
+    summary["id_map"] = None
+    if mapping_given:
+        maps: list[tuple[IdMap, str]] = []
+        if id_map is not None:
+            maps.append((id_map, str(id_map) if isinstance(id_map, str | os.PathLike) else "id_map"))
+        if protein_info is not None:
+            maps.append((protein_info, str(protein_info)))
+        a_key, b_key = _strip_taxon(a), _strip_taxon(b)
+        mapping, described = _build_mapping(maps, pd.concat([a_key, b_key]), path)
+        summary["id_map"] = described
+        a_new, b_new = a_key.map(mapping), b_key.map(mapping)
+        unmapped = a_new.isna() | b_new.isna()
+        if unmapped.all():
+            raise InputError(
+                f"{path}: none of the network ids (e.g. {examples(pd.unique(a.to_numpy()))}) are in the id map "
+                f"{described} (its ids look like {examples(list(mapping)[:3])}); pass the matching STRING "
+                "protein.info / aliases file or a two-column id -> symbol table."
+            )
+        if unmapped.any():
+            lost = pd.unique(pd.concat([a[a_new.isna()], b[b_new.isna()]]).to_numpy())
+            logger.warning(
+                "%s: dropped %d of %d edges whose ids are not in the id map (%d ids, e.g. %s)",
+                path,
+                int(unmapped.sum()),
+                len(unmapped),
+                len(lost),
+                examples(lost),
+            )
+        summary["unmapped"] = int(unmapped.sum())
+        a, b, score = a_new[~unmapped], b_new[~unmapped], score[~unmapped]
+    else:
+        looks_string = a.head(1000).str.match(_STRING_PROTEIN)
+        if len(looks_string) and bool(looks_string.all()):
+            raise InputError(
+                f"{path}: holds STRING protein ids ({a.iloc[0]!r}) but no id map was given; pass "
+                "protein_info='9606.protein.info.vNN.txt.gz' or id_map=<id -> symbol table> to get gene symbols."
+            )
+
+    a_arr = a.to_numpy(dtype=object)
+    b_arr = b.to_numpy(dtype=object)
+    loops = a_arr == b_arr
+    summary["self_loops"] = int(loops.sum())
+    if loops.any():
+        logger.info(
+            "%s: removed %d self-loops (e.g. %s)", path, int(loops.sum()), examples(pd.unique(a_arr[loops]))
+        )
+    a_arr, b_arr, s_arr = a_arr[~loops], b_arr[~loops], score.to_numpy(dtype=float)[~loops]
+    swap = a_arr > b_arr
+    first = np.where(swap, b_arr, a_arr)
+    second = np.where(swap, a_arr, b_arr)
+    edges = pd.DataFrame({"gene_a": first, "gene_b": second, "score": s_arr})
+    n_before = len(edges)
+    edges = edges.groupby(["gene_a", "gene_b"], sort=False, dropna=False)["score"].max().reset_index()
+    summary["duplicates"] = n_before - len(edges)
+    if summary["duplicates"]:
+        logger.info(
+            "%s: merged %d duplicate undirected edges (kept the maximum score)", path, summary["duplicates"]
+        )
+
+    summary["outside_lcc_edges"] = 0
+    summary["outside_lcc_nodes"] = 0
+    if largest_component and len(edges):
+        codes, nodes = pd.factorize(pd.concat([edges["gene_a"], edges["gene_b"]], ignore_index=True))
+        n = len(nodes)
+        src, dst = codes[: len(edges)], codes[len(edges) :]
+        graph = sparse.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+        _, labels = csgraph.connected_components(graph, directed=False)
+        biggest = int(np.argmax(np.bincount(labels)))
+        inside = labels[src] == biggest
+        summary["outside_lcc_nodes"] = int((labels != biggest).sum())
+        summary["outside_lcc_edges"] = int((~inside).sum())
+        edges = edges.loc[inside].reset_index(drop=True)
+    edges["gene_a"] = edges["gene_a"].astype(object)
+    edges["gene_b"] = edges["gene_b"].astype(object)
+    edges["score"] = edges["score"].astype(float)
+    summary["nodes"] = int(pd.unique(pd.concat([edges["gene_a"], edges["gene_b"]]).to_numpy()).size)
+    summary["edges"] = len(edges)
+    edges.attrs["summary"] = summary
+    edges.attrs["source"] = str(path)
+    logger.info(
+        "%s: %d edges read; kept %d edges on %d genes (missing id %d, below threshold %d, unmapped %d, "
+        "self-loops %d, duplicates %d, outside the largest component %d edges / %d genes)",
+        path,
+        summary["edges_read"],
+        summary["edges"],
+        summary["nodes"],
+        summary["missing_id"],
+        summary["below_threshold"],
+        summary["unmapped"],
+        summary["self_loops"],
+        summary["duplicates"],
+        summary["outside_lcc_edges"],
+        summary["outside_lcc_nodes"],
+    )
+    return edges
