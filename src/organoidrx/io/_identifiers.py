@@ -202,7 +202,9 @@ def read_gene_id_map(
         alias_long = alias_long.dropna()
         alias_long = alias_long[alias_long["id"] != ""]
         result = pd.concat([result, alias_long], ignore_index=True)
-    result = result.drop_duplicates(["id", "symbol"]).reset_index(drop=True)
+    result = (
+        result.loc[:, ["id", "id_type", "symbol"]].drop_duplicates(["id", "symbol"]).reset_index(drop=True)
+    )
     if result.empty:
         raise InputError(f"{name}: the id map holds no (id, symbol) pairs.")
     return result.astype({"id": object, "id_type": object, "symbol": object})
