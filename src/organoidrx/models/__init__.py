@@ -1,3 +1,21 @@
 """scikit-learn compatible estimators fitted on preclinical (organoid) data."""
 
-__all__: list[str] = []
+from organoidrx.models._response import (
+    KONG2020_ALPHAS,
+    DrugResponseModel,
+    make_kong2020_pipeline,
+)
+from organoidrx.models._selection import (
+    PROXIMITY_THRESHOLD,
+    ProximalPathwaySelector,
+    proximal_pathways,
+)
+
+__all__ = [
+    "KONG2020_ALPHAS",
+    "PROXIMITY_THRESHOLD",
+    "DrugResponseModel",
+    "ProximalPathwaySelector",
+    "make_kong2020_pipeline",
+    "proximal_pathways",
+]
