@@ -1,5 +1,14 @@
 """Readers for the files scientists download: expression, gene sets, networks, targets, responses, clinical."""
 
+from organoidrx.io._clinical import (
+    normalize_response,
+    read_clinical,
+    read_tcga_biotab_drug,
+    read_tcga_biotab_patient,
+    read_tcga_cdr,
+    read_tcga_drug_response,
+    tcga_treated_cohort,
+)
 from organoidrx.io._drug_names import DrugNameResolver, normalize_drug_key, normalize_drug_names
 from organoidrx.io._drugs import read_drug_response, read_drug_targets, response_matrix, select_drugs
 from organoidrx.io._expression import read_expression, write_expression
@@ -21,6 +30,8 @@ __all__ = [
     "harmonize_gene_ids",
     "normalize_drug_key",
     "normalize_drug_names",
+    "normalize_response",
+    "read_clinical",
     "read_drug_response",
     "read_drug_targets",
     "read_expression",
@@ -30,10 +41,15 @@ __all__ = [
     "read_geo_series_matrix",
     "read_gmt",
     "read_network",
+    "read_tcga_biotab_drug",
+    "read_tcga_biotab_patient",
+    "read_tcga_cdr",
+    "read_tcga_drug_response",
     "reconcile_sample_ids",
     "response_matrix",
     "select_drugs",
     "strip_ensembl_version",
+    "tcga_treated_cohort",
     "write_expression",
     "write_gmt",
 ]
