@@ -1,3 +1,5 @@
 """Per-sample pathway scores (ssGSEA)."""
 
-__all__: list[str] = []
+from organoidrx.scoring._ssgsea import ssgsea
+
+__all__ = ["ssgsea"]
