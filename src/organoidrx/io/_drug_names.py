@@ -78,8 +78,9 @@ class DrugNameResolver:
        names ('GSK1120212/Trametinib') are tried when they agree;
     3. ``drugbank`` - the DrugBank vocabulary (common names and ``|``-separated synonyms), loaded lazily on the
        first name the tables above do not know;
-    4. ``close_match`` - the most similar known name (:func:`difflib.get_close_matches`, ratio >= ``cutoff``) for
-       misspellings such as 'Gemcitibine'; each one is logged as a warning showing the match;
+    4. ``close_match`` - the most similar known name (:func:`difflib.get_close_matches`, ratio >= ``cutoff``, and
+       at most ``max(2, len // 6)`` edits away so that 'JNK inhibitor VIII' never becomes 'AKT inhibitor VIII')
+       for misspellings such as 'Gemcitibine'; each one is logged as a warning showing the match;
     5. ``unresolved`` - everything else; returned with a missing canonical name and listed in a warning.
 
     Parameters
@@ -239,8 +240,14 @@ class DrugNameResolver:
         if len(key) < self.min_close_match_length or self.close_match_cutoff >= 1.0:
             return None
         pool: dict[str, str] = {**self._load_drugbank(), **self._synonym, **self._canonical}
-        hits = difflib.get_close_matches(key, pool.keys(), n=1, cutoff=self.close_match_cutoff)
-        return pool[hits[0]] if hits else None
+        hits = difflib.get_close_matches(key, pool.keys(), n=5, cutoff=self.close_match_cutoff)
+        allowed = max(2, len(key) // 6)
+        for (
+            hit
+        ) in hits:  # a typo, not a different compound of the same family ('JNK inhibitor VIII' vs 'AKT ...')
+            if _edit_distance(key, hit) <= allowed:
+                return pool[hit]
+        return None
 
     def _alternatives(self, parts: list[str]) -> tuple[str | None, Method]:
         """'GSK1120212/Trametinib': every part must name the same single drug (regimens never do)."""
@@ -385,6 +392,17 @@ class DrugNameResolver:
                 examples(unresolved, 5),
                 hint,
             )
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) between two short strings."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
 
 
 def _synonym_pairs(synonyms: pd.DataFrame | Mapping[str, str]) -> list[tuple[str, str]]:
