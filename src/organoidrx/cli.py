@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from organoidrx import __version__
 from organoidrx._utils import InputError
@@ -34,6 +35,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     cohort = make_synthetic_cohort(random_state=args.seed)
     print(cohort.summary())
+    out = Path(args.out) if args.out is not None else Path("organoidrx-demo")
+    paths = cohort.write(out / "cohort")
+    print(f"Cohort files: {paths['config'].parent} (run configuration: {paths['config']})")
     return 0
 
 

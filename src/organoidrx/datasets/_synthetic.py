@@ -348,7 +348,8 @@ def make_synthetic_cohort(
 
     with :math:`\mu_g \approx 7.5` and :math:`\sigma_g \approx 0.5` (log2 microarray) in organoids and
     :math:`\mu'_g = 1.15 \mu_g - 0.5 + N(0, 0.6^2)`, :math:`\sigma'_g = 1.4 \sigma_g` plus a per-sample offset in
-    patients.
+    patients; the values written are :math:`\log_2(2^{x} + 1)`, which keeps them positive like a
+    :math:`\log_2(\text{intensity} + 1)` transform.
 
     **Organoid response** (natural-log IC50, lower = more sensitive):
 
@@ -458,7 +459,7 @@ def make_synthetic_cohort(
         for p in range(n_pathways)
     ]
     truth_table = pd.DataFrame(truth_rows, columns=["drug", "pathway", "proximal", "weight"])
-    truth_table["weight"] = truth_table["weight"].round(6)
+    truth_table["weight"] = truth_table["weight"].round(4)
 
     params = {
         "n_genes": n_genes,
@@ -703,8 +704,11 @@ class _ExpressionModel:
         z = (signal + rng.normal(size=signal.shape)) / self.norm
         if patient:
             offset = rng.normal(0.0, 0.15, size=(len(activities), 1))
-            return self.mu_patient + self.sigma_patient * z + offset
-        return self.mu + self.sigma * z
+            values = self.mu_patient + self.sigma_patient * z + offset
+        else:
+            values = self.mu + self.sigma * z
+        # log2(2^x + 1): the values a log2(intensity + 1) transform gives; positive, ~x above 4.
+        return np.logaddexp2(values, 0.0)
 
 
 def _clinical(
