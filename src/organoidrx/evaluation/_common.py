@@ -55,7 +55,7 @@ def as_patient_series(values: Any, *, name: str, numeric: bool = False) -> pd.Se
             bad = series[converted.isna() & series.notna()]
             if len(bad):
                 raise InputError(
-                    f"{name} must be numeric; found non-numeric values {examples(bad.unique())} "
+                    f"{name} must be numeric; found non-numeric values {examples(bad.unique().tolist())} "
                     f"(patients {examples(bad.index)})."
                 )
             series = converted
@@ -110,8 +110,8 @@ def clinical_frame(
         event = event_raw.astype(float)
     else:
         event = pd.to_numeric(event_raw, errors="coerce")
-        invalid = set(event_raw[event.isna() & event_raw.notna()].unique()) | set(
-            event[event.notna() & ~event.isin([0, 1])].unique()
+        invalid = set(event_raw[event.isna() & event_raw.notna()].unique().tolist()) | set(
+            event[event.notna() & ~event.isin([0, 1])].unique().tolist()
         )
         if invalid:
             shown = sorted(invalid, key=str)

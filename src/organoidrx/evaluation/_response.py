@@ -33,6 +33,12 @@ RESPONSE_LABELS: dict[str, int] = {
     "responder": 1,
     "non-responder": 0,
     "nonresponder": 0,
+    "1": 1,
+    "0": 0,
+    "1.0": 1,
+    "0.0": 0,
+    "true": 1,
+    "false": 0,
 }
 
 
@@ -80,7 +86,7 @@ def encode_response(response: Any, *, name: str = "response") -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype(float)
     if pd.api.types.is_numeric_dtype(series):
-        bad = set(series.dropna().unique()) - {0, 1}
+        bad = set(series.dropna().unique().tolist()) - {0, 1}
         if bad:
             raise InputError(f"{name} must be 0/1 when numeric; found values {{{examples(sorted(bad), 5)}}}.")
         return series.astype(float)

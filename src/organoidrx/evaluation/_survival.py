@@ -293,16 +293,21 @@ def _fit_cox(
     coef = float(cph.params_[term])
     lower, upper = (float(v) for v in cph.confidence_intervals_.loc[term])
     p = float(cph.summary.loc[term, "p"])
-    return math.exp(coef), math.exp(lower), math.exp(upper), p, cph
+    return _exp(coef), _exp(lower), _exp(upper), p, cph
+
+
+def _exp(value: float) -> float:
+    """``exp`` that returns inf instead of raising for the huge coefficients of a separated Cox fit."""
+    return math.inf if value > 709.0 else math.exp(value)
 
 
 def _at_horizon(
     km: KaplanMeierFitter, horizon: float, label: str, max_time: float, notes: list[str]
 ) -> tuple[float, tuple[float, float]]:
-    if horizon > max_time:
+    if horizon > max_time and float(km.survival_function_at_times(max_time).iloc[0]) > 0.0:
         note(
-            f"group {label!r}: follow-up ends at {max_time:g}, before the horizon {horizon:g}; survival at the "
-            "horizon is not estimable (NaN)",
+            f"group {label!r}: follow-up ends (censored) at {max_time:g}, before the horizon {horizon:g}; survival "
+            "at the horizon is not estimable (NaN)",
             notes,
         )
         return math.nan, (math.nan, math.nan)
@@ -550,8 +555,8 @@ def _as_treated(frame: pd.DataFrame, treated: Any, notes: list[str]) -> pd.Serie
         numeric = valid.astype(float)
     else:
         numeric = pd.to_numeric(valid, errors="coerce")
-        bad = set(valid[numeric.isna()].unique()) | set(
-            numeric[numeric.notna() & ~numeric.isin([0, 1])].unique()
+        bad = set(valid[numeric.isna()].unique().tolist()) | set(
+            numeric[numeric.notna() & ~numeric.isin([0, 1])].unique().tolist()
         )
         if bad:
             raise InputError(

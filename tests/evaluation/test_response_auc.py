@@ -1,0 +1,106 @@
+"""response_auc and the DeLong kernel: hand-worked AUROC, slow reference loop, sklearn/scipy agreement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from organoidrx._utils import InputError
+from organoidrx.evaluation import delong_variance, encode_response, response_auc
+
+
+def _delong_slow(positive: np.ndarray, negative: np.ndarray) -> tuple[float, float]:
+    """DeLong et al. (1988) written with explicit placement values, as the reference for the midrank kernel."""
+    m, n = len(positive), len(negative)
+    psi = np.array([[1.0 if x > y else 0.5 if x == y else 0.0 for y in negative] for x in positive])
+    v10 = psi.mean(axis=1)
+    v01 = psi.mean(axis=0)
+    s10 = sum((v - v10.mean()) ** 2 for v in v10) / (m - 1)
+    s01 = sum((v - v01.mean()) ** 2 for v in v01) / (n - 1)
+    return float(psi.mean()), float(s10 / m + s01 / n)
+
+
+def test_auc_by_hand():
+    # responders a, c (IC50 1 and 3), non-responders b, d, e (2, 4, 5). Pairs where the responder has the lower
+    # IC50: a<b, a<d, a<e, c<d, c<e -> 5 of 6.
+    predicted = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], index=list("abcde"))
+    response = pd.Series(["CR", "SD", "PR", "PD", "PD"], index=list("abcde"))
+    result = response_auc(predicted, response)
+    assert result.auc == pytest.approx(5 / 6)
+    assert (result.n_responders, result.n_non_responders) == (2, 3)
+    assert result.mannwhitney_u == pytest.approx(5.0)
+    assert response_auc(predicted, response, lower_is_sensitive=False).auc == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_delong_kernel_matches_slow_loop_and_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    positive = rng.integers(0, 8, 17).astype(float)  # integers -> many ties
+    negative = rng.integers(0, 8, 23).astype(float) - 1.0
+    auc, variance = delong_variance(positive, negative)
+    slow_auc, slow_variance = _delong_slow(positive, negative)
+    assert auc == pytest.approx(slow_auc) and variance == pytest.approx(slow_variance)
+    y = np.r_[np.ones(17), np.zeros(23)]
+    assert auc == pytest.approx(roc_auc_score(y, np.r_[positive, negative]))
+
+
+def test_delong_ci_mann_whitney_and_bootstrap():
+    rng = np.random.default_rng(5)
+    ids = [f"p{i}" for i in range(60)]
+    responder = rng.random(60) < 0.4
+    predicted = pd.Series(rng.normal(size=60) - 1.0 * responder, index=ids)
+    response = pd.Series(np.where(responder, "Partial Response", "Clinical Progressive Disease"), index=ids)
+    result = response_auc(predicted, response)
+    scores = -predicted.to_numpy()
+    auc, variance = _delong_slow(scores[responder], scores[~responder])
+    half = stats.norm.ppf(0.975) * math.sqrt(variance)
+    assert (result.ci_lower, result.ci_upper) == pytest.approx((auc - half, auc + half))
+    expected = stats.mannwhitneyu(scores[responder], scores[~responder], alternative="two-sided")
+    assert result.mannwhitney_p == pytest.approx(expected.pvalue)
+    assert result.mannwhitney_u / (result.n_responders * result.n_non_responders) == pytest.approx(result.auc)
+
+    boot = response_auc(predicted, response, ci_method="bootstrap", n_bootstrap=500, random_state=1)
+    again = response_auc(predicted, response, ci_method="bootstrap", n_bootstrap=500, random_state=1)
+    other = response_auc(predicted, response, ci_method="bootstrap", n_bootstrap=500, random_state=2)
+    assert boot.to_dict() == again.to_dict()
+    assert (boot.ci_lower, boot.ci_upper) != (other.ci_lower, other.ci_upper)
+    assert boot.ci_lower < boot.auc < boot.ci_upper
+    assert boot.ci_lower == pytest.approx(result.ci_lower, abs=0.06)
+    assert boot.ci_upper == pytest.approx(result.ci_upper, abs=0.06)
+
+
+def test_missing_and_unmatched_are_counted():
+    predicted = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, np.nan], index=list("abcdef"))
+    response = pd.Series(["CR", "SD", None, "PD", "PR", "PD", "CR"], index=list("abcdefg"))
+    result = response_auc(predicted, response)
+    assert result.n_missing_response == 1 and result.n_unmatched == 1
+    assert (result.n_responders, result.n_non_responders) == (2, 2)
+    joined = " ".join(result.warnings)
+    assert "have no clinical response" in joined and "appear in only one" in joined
+    assert "have no prediction" in joined
+    row = result.to_frame()
+    assert len(row) == 1 and {"auc", "ci_lower", "ci_upper", "mannwhitney_p"} <= set(row.columns)
+
+
+def test_encode_response_labels():
+    encoded = encode_response(pd.Series([" cr", "Partial Response", "stable  disease", "PD", None, 1]))
+    assert encoded.tolist()[:4] == [1.0, 1.0, 0.0, 0.0]
+    assert math.isnan(encoded.iloc[4])
+    assert encode_response(pd.Series([True, False])).tolist() == [1.0, 0.0]
+    with pytest.raises(InputError, match=r"unknown response labels \{'MR', 'NE'\}"):
+        encode_response(pd.Series(["CR", "MR", "NE"]))
+    with pytest.raises(InputError, match=r"must be 0/1 when numeric; found values \{2\}"):
+        encode_response(pd.Series([0, 1, 2]))
+
+
+def test_needs_both_classes():
+    predicted = pd.Series([1.0, 2.0], index=["a", "b"])
+    with pytest.raises(InputError, match="found 2 responders and 0 non-responders"):
+        response_auc(predicted, pd.Series(["CR", "PR"], index=["a", "b"]))
+    with pytest.raises(InputError, match="ci_method must be"):
+        response_auc(predicted, pd.Series(["CR", "PD"], index=["a", "b"]), ci_method="wald")  # type: ignore[arg-type]

@@ -1,0 +1,250 @@
+"""Survival analysis: known answers from R `survival` (colon trial), hand-worked log-rank, warnings, errors."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from organoidrx._utils import InputError
+from organoidrx.evaluation import (
+    NON_RESPONDER,
+    RESPONDER,
+    default_horizon,
+    survival_analysis,
+    treatment_interaction,
+)
+
+# R code producing these numbers: tests/evaluation/colon_reference.R
+R_OS_CHISQ, R_OS_P = 9.965666, 0.00159486
+R_KM_5Y = {"Lev+5FU": 0.6340147, "Obs": 0.5256685}
+R_RECURRENCE_CHISQ, R_RECURRENCE_P = 18.134724, 2.05814e-05
+
+
+def _colon(shared_data) -> pd.DataFrame:
+    path = shared_data / "survival_colon" / "colon_levamisole_5fu_trial_moertel.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the shared data folder")
+    table = pd.read_csv(path)
+    return table[table["rx"].isin(["Obs", "Lev+5FU"])].reset_index(drop=True)
+
+
+def test_colon_overall_survival_matches_r(shared_data):
+    colon = _colon(shared_data)
+    result = survival_analysis(colon, "rx", duration_col="Stime", event_col="event", reference_group="Obs")
+    assert sum(result.n.values()) == 619
+    assert result.logrank_chi2 == pytest.approx(R_OS_CHISQ, abs=1e-4)
+    assert result.logrank_p == pytest.approx(R_OS_P, abs=1e-6)
+    assert result.horizon == 1826.25
+    for label, expected in R_KM_5Y.items():
+        assert result.survival_at_horizon[label] == pytest.approx(expected, abs=1e-4)
+    row = result.to_frame().iloc[0]
+    assert row["responder_label"] == "Lev+5FU" and row["non_responder_label"] == "Obs"
+    assert row["survival_at_horizon_responder"] == pytest.approx(R_KM_5Y["Lev+5FU"], abs=1e-4)
+    assert result.hazard_ratio < 1 and result.hr_ci_lower < result.hazard_ratio < result.hr_ci_upper
+    # the Wald test of the Cox model agrees with the log-rank (score) test at this sample size
+    assert result.cox_p == pytest.approx(R_OS_P, rel=0.2)
+
+
+def test_colon_recurrence_matches_r(shared_data):
+    colon = _colon(shared_data)
+    groups = colon["rx"].copy()
+    result = survival_analysis(colon, groups, duration_col="time1", event_col="event1", reference_group="Obs")
+    assert result.logrank_chi2 == pytest.approx(R_RECURRENCE_CHISQ, abs=1e-4)
+    assert result.logrank_p == pytest.approx(R_RECURRENCE_P, rel=1e-4)
+
+
+def test_colon_adjusted_cox_with_categorical_covariate(shared_data):
+    colon = _colon(shared_data).assign(extent=lambda d: d["extent"].map({1: "I", 2: "II", 3: "III", 4: "IV"}))
+    before = colon.copy()
+    result = survival_analysis(
+        colon, "rx", duration_col="Stime", reference_group="Obs", covariates=["age", "extent", "node4"]
+    )
+    pd.testing.assert_frame_equal(colon, before)  # no mutation
+    assert result.cox_terms == ["group", "age", "extent=II", "extent=III", "extent=IV", "node4"]
+    assert result.n_cox == 619 and result.events_per_variable == pytest.approx(291 / 6)
+    assert 0.5 < result.hazard_ratio < 0.9 and result.cox_p < 0.01
+
+
+def _hand_case() -> tuple[pd.DataFrame, pd.Series]:
+    clinical = pd.DataFrame(
+        {"patient": ["a", "b", "c", "d"], "time": [1.0, 2.0, 3.0, 4.0], "event": [1, 1, 1, 1]}
+    )
+    groups = pd.Series([NON_RESPONDER, NON_RESPONDER, RESPONDER, RESPONDER], index=["a", "b", "c", "d"])
+    return clinical, groups
+
+
+def test_logrank_and_km_worked_by_hand():
+    # Non-responders die at t=1, 2; responders at t=3, 4. For the non-responder group:
+    # t=1: n=4, n_A=2, d=1 -> E=1/2, V=2*2*1*3/(16*3)=1/4; t=2: n=3, n_A=1 -> E=1/3, V=1*2*1*2/(9*2)=2/9.
+    # O-E = 2 - 5/6 = 7/6, V = 17/36, chi2 = (49/36)/(17/36) = 49/17.
+    clinical, groups = _hand_case()
+    result = survival_analysis(clinical, groups, horizon=2.5)
+    assert result.logrank_chi2 == pytest.approx(49 / 17)
+    assert result.groups == (RESPONDER, NON_RESPONDER)
+    assert result.survival_at_horizon[RESPONDER] == 1.0
+    assert result.survival_at_horizon[NON_RESPONDER] == 0.0
+    assert result.n == {RESPONDER: 2, NON_RESPONDER: 2} and result.events == {RESPONDER: 2, NON_RESPONDER: 2}
+    km = result.km[NON_RESPONDER].survival_function_
+    assert km.loc[1.0].iloc[0] == pytest.approx(0.5)
+    assert result.hazard_ratio < 1  # responders die later
+    assert any("fewer than 10 patients" in w for w in result.warnings)
+    assert any("events per parameter" in w for w in result.warnings)
+
+
+def test_reference_group_flips_hazard_ratio():
+    rng = np.random.default_rng(1)
+    n = 60
+    clinical = pd.DataFrame({"time": rng.exponential(10, n), "event": rng.integers(0, 2, n)})
+    groups = pd.Series(np.where(rng.random(n) < 0.5, "x", "y"))
+    groups.index = groups.index.astype(str)
+    clinical.index = clinical.index.astype(str)
+    r_x = survival_analysis(clinical, groups, reference_group="x")
+    r_y = survival_analysis(clinical, groups, reference_group="y")
+    assert r_x.groups == ("y", "x")
+    assert r_x.hazard_ratio == pytest.approx(1 / r_y.hazard_ratio, rel=1e-6)
+    assert r_x.hr_ci_lower == pytest.approx(1 / r_y.hr_ci_upper, rel=1e-6)
+    assert r_x.logrank_chi2 == pytest.approx(r_y.logrank_chi2)
+    assert survival_analysis(clinical, groups).groups == (
+        "y",
+        "x",
+    )  # default: first sorted label is reference
+
+
+def test_default_horizon_conversions():
+    assert default_horizon("days") == 1826.25
+    assert default_horizon("months") == 60
+    assert default_horizon("years") == 5
+    assert default_horizon("weeks") == pytest.approx(1826.25 / 7)
+    with pytest.raises(InputError, match="time_unit must be one of"):
+        default_horizon("fortnights")  # type: ignore[arg-type]
+
+
+def test_horizon_beyond_follow_up_is_nan_with_warning():
+    clinical, groups = _hand_case()
+    clinical = clinical.assign(event=[1, 1, 1, 0])  # last responder censored at t=4
+    result = survival_analysis(clinical, groups, horizon=5.0)
+    assert math.isnan(result.survival_at_horizon[RESPONDER])
+    assert any("before the horizon" in w and RESPONDER in w for w in result.warnings)
+    # all non-responders died by t=2: their KM curve is 0 and stays defined beyond the last time
+    assert result.survival_at_horizon[NON_RESPONDER] == 0.0
+    assert not any(NON_RESPONDER in w and "horizon" in w for w in result.warnings)
+    assert survival_analysis(clinical, groups, horizon=3.5).survival_at_horizon[RESPONDER] == pytest.approx(
+        0.5
+    )
+
+
+def test_unmatched_and_missing_patients_are_reported(caplog):
+    rng = np.random.default_rng(3)
+    n = 40
+    ids = [f"p{i}" for i in range(n)]
+    clinical = pd.DataFrame({"time": rng.exponential(5, n), "event": rng.integers(0, 2, n)}, index=ids)
+    clinical.iloc[0, 0] = np.nan
+    groups = pd.Series([RESPONDER, NON_RESPONDER] * (n // 2), index=ids)
+    groups = groups.drop(["p1", "p2"])
+    groups["q9"] = RESPONDER
+    groups["p3"] = None
+    with caplog.at_level(logging.WARNING):
+        result = survival_analysis(clinical, groups)
+    assert sum(result.n.values()) == n - 4
+    joined = " ".join(result.warnings)
+    assert "1 patients in groups have no row in clinical" in joined
+    assert "2 patients in clinical have no group label" in joined
+    assert "1 patients have a missing group label" in joined
+    assert "1 patients have a missing 'time'" in joined
+    assert "have no row in clinical" in caplog.text
+
+
+def test_c_index_direction():
+    time = np.arange(1.0, 21.0)
+    clinical = pd.DataFrame({"time": time, "event": 1})
+    clinical.index = clinical.index.astype(str)
+    ic50 = pd.Series(-time, index=clinical.index)  # lowest IC50 lives longest
+    groups = pd.Series(np.where(ic50 <= ic50.median(), RESPONDER, NON_RESPONDER), index=clinical.index)
+    assert survival_analysis(clinical, groups, prediction=ic50).c_index == pytest.approx(1.0)
+    assert survival_analysis(
+        clinical, groups, prediction=ic50, lower_is_sensitive=False
+    ).c_index == pytest.approx(0.0)
+    assert math.isnan(survival_analysis(clinical, groups).c_index)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c.assign(event=[2, 3, 1, 0]),
+            r"column 'event' must be 0/1 or boolean; found values \{2, 3\}",
+        ),
+        (lambda c: c.assign(time=[-1.0, 2, 3, 4]), "negative times"),
+        (lambda c: c.drop(columns="event"), r"missing columns \['event'\]"),
+        (lambda c: c.assign(patient=["a", "a", "c", "d"]), "duplicated patient ids"),
+    ],
+)
+def test_bad_clinical_input(change, message):
+    clinical, groups = _hand_case()
+    with pytest.raises(InputError, match=message):
+        survival_analysis(change(clinical), groups)
+
+
+def test_bad_groups():
+    clinical, groups = _hand_case()
+    with pytest.raises(InputError, match="exactly two labels"):
+        survival_analysis(clinical, pd.Series(["x", "y", "z", "x"], index=groups.index))
+    with pytest.raises(InputError, match="reference_group='nope'"):
+        survival_analysis(clinical, groups, reference_group="nope")
+    with pytest.raises(InputError, match="is not a column of clinical"):
+        survival_analysis(clinical, "arm")
+    with pytest.raises(InputError, match="covariates"):
+        survival_analysis(clinical, groups, covariates=["age"])
+
+
+def _trial(seed: int, predictive: bool, n: int = 800) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    treated = rng.random(n) < 0.5
+    responder = rng.random(n) < 0.5
+    if predictive:  # the signature marks who benefits from the drug; no effect without it
+        log_hr = np.where(treated & responder, np.log(0.4), 0.0)
+    else:  # prognostic: responders do better whatever the treatment
+        log_hr = np.where(responder, np.log(0.5), 0.0)
+    event_time = rng.exponential(1.0, n) / np.exp(log_hr)
+    censor = rng.exponential(2.0, n)
+    return pd.DataFrame(
+        {
+            "patient": [f"p{i}" for i in range(n)],
+            "time": np.minimum(event_time, censor),
+            "event": (event_time <= censor).astype(int),
+            "treated": treated,
+            "group": np.where(responder, RESPONDER, NON_RESPONDER),
+        }
+    )
+
+
+def test_interaction_detects_predictive_signature():
+    trial = _trial(0, predictive=True)
+    result = treatment_interaction(trial, "group", "treated")
+    assert result.interaction_p < 0.001
+    assert result.interaction_ci_lower < 0.4 < result.interaction_ci_upper
+    assert result.hr_untreated_ci_lower < 1.0 < result.hr_untreated_ci_upper
+    assert result.hr_treated < 0.6
+    # separate baselines per arm: close to, not exactly, the joint model's interaction
+    assert result.hr_treated / result.hr_untreated == pytest.approx(result.interaction_hr, rel=0.15)
+    assert result.n["treated"] + result.n["untreated"] == 800
+    assert len(result.to_frame()) == 1
+
+
+def test_interaction_null_for_prognostic_signature():
+    trial = _trial(1, predictive=False)
+    result = treatment_interaction(trial, "group", trial.set_index("patient")["treated"].astype(int))
+    assert result.interaction_ci_lower < 1.0 < result.interaction_ci_upper
+    assert result.hr_treated < 0.7 and result.hr_untreated < 0.7
+
+
+def test_interaction_needs_both_arms():
+    trial = _trial(2, predictive=False, n=50).assign(treated=True)
+    with pytest.raises(InputError, match="needs treated and untreated patients"):
+        treatment_interaction(trial, "group", "treated")
+    with pytest.raises(InputError, match="treated must be 0/1 or boolean"):
+        treatment_interaction(trial.assign(treated="yes"), "group", "treated")
