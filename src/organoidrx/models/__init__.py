@@ -1,5 +1,6 @@
 """scikit-learn compatible estimators fitted on preclinical (organoid) data."""
 
+from organoidrx.models._crossval import cross_validate_response
 from organoidrx.models._response import (
     KONG2020_ALPHAS,
     DrugResponseModel,
@@ -16,6 +17,7 @@ __all__ = [
     "PROXIMITY_THRESHOLD",
     "DrugResponseModel",
     "ProximalPathwaySelector",
+    "cross_validate_response",
     "make_kong2020_pipeline",
     "proximal_pathways",
 ]

@@ -1,0 +1,452 @@
+"""Organoid-side validation: cross-validated prediction of drug response from competing feature sets.
+
+The question this answers before anything is carried to patients: do the drug-proximal pathways predict held-out
+organoids better than all pathways, than random pathway sets of the same size, than the drug's target genes, and
+than a whole-transcriptome ridge? Every model, including its scaling and any feature selection, is refitted
+inside each fold.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.base import clone
+from sklearn.model_selection import KFold, LeaveOneOut
+
+from organoidrx._utils import InputError, examples
+from organoidrx._validation import as_expression_frame, as_long_table
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["cross_validate_response"]
+
+FeatureSets = Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]]
+
+_COLUMNS = [
+    "drug",
+    "feature_set",
+    "n_features",
+    "spearman",
+    "pearson",
+    "n_samples",
+    "n_random",
+    "random_spearman_median",
+    "random_spearman_q025",
+    "random_spearman_q975",
+    "random_pearson_median",
+    "random_pearson_q025",
+    "random_pearson_q975",
+    "random_p",
+]
+
+
+def cross_validate_response(
+    scores: pd.DataFrame,
+    response: pd.DataFrame | pd.Series,
+    *,
+    feature_sets: FeatureSets,
+    expression: pd.DataFrame | None = None,
+    model: Any = "ridge",
+    alpha: float = 1.0,
+    cv: Literal["loo"] | int = "loo",
+    n_random: int = 100,
+    random_sets_for: str | Sequence[str] | None = None,
+    include_all: bool = True,
+    min_samples: int = 5,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Cross-validated correlation between predicted and observed drug response, per drug and feature set.
+
+    Parameters
+    ----------
+    scores : DataFrame of shape (n_samples, n_pathways)
+        Pathway scores of the preclinical models (e.g. ssGSEA of organoids); index = sample ids.
+    response : DataFrame or Series
+        Long table with columns ``sample, drug, value`` (one row per sample and drug), or a Series indexed by
+        sample for a single drug (its ``name`` is used as the drug, ``"response"`` when unnamed).
+    feature_sets : dict
+        ``{name: features}`` where ``features`` is a list (same for every drug) or a dict ``{drug: list}``
+        (drug-specific, e.g. the proximal pathways of each drug or its target genes). Features are columns of
+        ``scores`` or of ``expression``; features absent from both are reported in a warning and skipped.
+    expression : DataFrame of shape (n_samples, n_genes), optional
+        Gene-level data for gene feature sets (drug targets) and the whole-transcriptome baseline. Its column
+        names must not collide with pathway names.
+    model : "ridge" or scikit-learn regressor, default "ridge"
+        ``"ridge"`` is ``make_pipeline(StandardScaler(), Ridge(alpha=alpha))`` computed with an exact batched
+        solver (all random sets of a fold in one linear-algebra call). Any other estimator (e.g. a
+        :class:`~sklearn.pipeline.Pipeline` ending in :class:`~organoidrx.models.DrugResponseModel` with
+        ``top_k``) is cloned and refitted in every fold.
+    alpha : float, default 1.0
+        Ridge penalty of the built-in model.
+    cv : "loo" or int, default "loo"
+        Leave-one-out, or the number of shuffled K folds (shuffled with ``random_state``).
+    n_random : int, default 100
+        Random feature sets drawn, of the same size, for every set in ``random_sets_for``; 0 disables them.
+    random_sets_for : str or list of str, optional
+        Feature sets compared with size-matched random sets; default the first entry of ``feature_sets``.
+        Random features are drawn without replacement from the same matrix (pathways or genes) as the set.
+    include_all : bool, default True
+        Add ``"all_pathways"`` (every column of ``scores``) and, with ``expression``, ``"all_genes"``.
+    min_samples : int, default 5
+        Drugs with fewer matched samples are skipped with a warning.
+    random_state : int, default 0
+        Seed of the random sets and of shuffled K folds. Each (drug, set) draws from its own stream, so adding a
+        drug does not change the others' numbers.
+
+    Returns
+    -------
+    DataFrame
+        One row per drug and feature set with columns ``drug, feature_set, n_features, spearman, pearson,
+        n_samples, n_random, random_spearman_median, random_spearman_q025, random_spearman_q975,
+        random_pearson_median, random_pearson_q025, random_pearson_q975, random_p``. The ``random_*`` columns
+        are NaN (and ``n_random`` 0) for sets without random comparison. ``random_p`` is the one-sided empirical p
+        :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` of the set's Spearman :math:`r` against the :math:`B` random
+        sets' Spearman correlations.
+
+    Raises
+    ------
+    InputError
+        On malformed inputs, duplicated (sample, drug) responses, missing values among used features, colliding
+        feature names, or when no drug has ``min_samples`` matched samples.
+
+    Notes
+    -----
+    Predictions of all held-out samples are pooled and correlated with the observed response (Pearson, and
+    Spearman = Pearson of average ranks). With the built-in ridge, in each fold the training samples are
+    standardised (:math:`z = (x - \\bar x_{train}) / s_{train}`, ``ddof=0``) and
+    :math:`w = Z^\\top (Z Z^\\top + \\alpha I)^{-1} (y - \\bar y)` (or the primal form when there are fewer
+    features than training samples), which is exactly scikit-learn's Ridge on the standardised data.
+
+    Leave-one-out correlations of an uninformative model are biased *below* zero: the held-out prediction leans
+    towards the mean of the other samples, which moves against the held-out value. Judge a feature set against
+    the random sets and ``all_pathways`` rather than against 0.
+
+    References
+    ----------
+    Kong J. et al. (2020) Nat Commun 11:5485, doi:10.1038/s41467-020-19313-8.
+    Maeser D. et al. (2021) oncoPredict, Brief Bioinform 22:bbab260, doi:10.1093/bib/bbab260.
+    """
+    scores = as_expression_frame(scores, name="scores")
+    genes = None if expression is None else as_expression_frame(expression, name="expression")
+    if genes is not None:
+        clash = sorted(set(scores.columns) & set(genes.columns))
+        if clash:
+            raise InputError(
+                f"scores and expression share {len(clash)} column names ({examples(clash)}); rename them so "
+                "pathways and genes can be told apart."
+            )
+    if isinstance(n_random, bool) or not isinstance(n_random, int | np.integer) or n_random < 0:
+        raise InputError(f"n_random must be a non-negative integer; got {n_random!r}.")
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise InputError(f"random_state must be an integer seed; got {random_state!r}.")
+    if not feature_sets:
+        raise InputError("feature_sets is empty; give at least one {name: features} entry.")
+    table = _response_table(response)
+    if random_sets_for is None:
+        randomised = [next(iter(feature_sets))]
+    else:
+        randomised = [random_sets_for] if isinstance(random_sets_for, str) else list(random_sets_for)
+    unknown = [r for r in randomised if r not in feature_sets]
+    if unknown:
+        raise InputError(
+            f"random_sets_for names {examples(unknown)}, which are not in feature_sets ({examples(feature_sets)})."
+        )
+
+    samples = scores.index if genes is None else scores.index.intersection(genes.index, sort=False)
+    if genes is not None and len(samples) < len(scores.index):
+        logger.warning(
+            "%d of %d samples of scores have no expression and are left out: %s",
+            len(scores.index) - len(samples),
+            len(scores.index),
+            examples(scores.index.difference(samples)),
+        )
+    rows: list[dict[str, Any]] = []
+    drugs = list(dict.fromkeys(table["drug"]))
+    for drug in drugs:
+        y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
+        matched = [s for s in y_all.index if s in set(samples)]
+        _report_unmatched(drug, y_all.index, samples, matched)
+        if len(matched) < min_samples:
+            logger.warning(
+                "drug %r: only %d samples with both response and scores (min_samples=%d); skipped",
+                drug,
+                len(matched),
+                min_samples,
+            )
+            continue
+        y = y_all.loc[matched].to_numpy(dtype=float)
+        folds = _folds(len(matched), cv, random_state)
+        sets = _sets_for_drug(drug, feature_sets, scores, genes, include_all)
+        for set_name, features in sets.items():
+            source = _source_of(features, scores, genes)
+            row: dict[str, Any] = {
+                "drug": drug,
+                "feature_set": set_name,
+                "n_features": len(features),
+                "n_samples": len(matched),
+                "n_random": 0,
+            }
+            if not features:
+                logger.warning("drug %r: feature set %r has no feature in the data", drug, set_name)
+                rows.append(row | {"spearman": np.nan, "pearson": np.nan})
+                continue
+            X = _matrix(source, matched, features, set_name)
+            pred = _cv_predict(X[None], y, folds, model, alpha)
+            spearman, pearson = _correlations(pred, y)
+            row |= {"spearman": spearman[0], "pearson": pearson[0]}
+            if set_name in randomised and n_random > 0:
+                row |= _random_summary(
+                    source, matched, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
+                    seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
+                )  # fmt: skip
+            rows.append(row)
+    if not rows:
+        raise InputError(
+            f"no drug has at least min_samples={min_samples} samples with both a response and scores; response "
+            f"samples look like {examples(table['sample'].unique())}, scores has {examples(scores.index)}."
+        )
+    return pd.DataFrame(rows).reindex(columns=_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def _response_table(response: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    if isinstance(response, pd.Series):
+        drug = "response" if response.name is None else str(response.name)
+        table = pd.DataFrame(
+            {"sample": response.index.astype(str), "drug": drug, "value": response.to_numpy()}
+        )
+    else:
+        table = as_long_table(response, ["sample", "drug", "value"], name="response")
+        table["sample"] = table["sample"].astype(str)
+        table["drug"] = table["drug"].astype(str)
+    values = pd.to_numeric(table["value"], errors="coerce")
+    bad = table.loc[values.isna() & table["value"].notna(), "value"]
+    if len(bad):
+        raise InputError(
+            f"response column 'value' must be numeric; found {examples(bad.unique())}. Convert or remove them."
+        )
+    table["value"] = values
+    duplicated = table[table.duplicated(["sample", "drug"])]
+    if len(duplicated):
+        first = tuple(duplicated.iloc[0][["sample", "drug"]])
+        raise InputError(
+            f"response has {len(duplicated)} duplicated (sample, drug) rows (first: {first!r}); "
+            "aggregate replicates (e.g. median) first."
+        )
+    missing = table["value"].isna()
+    if missing.any():
+        logger.warning(
+            "response: %d missing values are left out (first: %s)",
+            int(missing.sum()),
+            examples(list(zip(table.loc[missing, "sample"], table.loc[missing, "drug"], strict=True))),
+        )
+        table = table.loc[~missing]
+    return table.reset_index(drop=True)
+
+
+def _report_unmatched(drug: str, wanted: pd.Index, samples: pd.Index, matched: list[str]) -> None:
+    unmatched = [s for s in wanted if s not in set(matched)]
+    if not unmatched:
+        return
+    lower = {s.lower() for s in samples}
+    case_only = [s for s in unmatched if s.lower() in lower]
+    hint = (
+        f"; {len(case_only)} of them match ignoring case ({examples(case_only)}): harmonise the sample ids"
+        if case_only
+        else ""
+    )
+    logger.warning(
+        "drug %r: %d of %d samples with a response have no scores and are left out: %s%s",
+        drug,
+        len(unmatched),
+        len(wanted),
+        examples(unmatched),
+        hint,
+    )
+
+
+def _sets_for_drug(
+    drug: str,
+    feature_sets: FeatureSets,
+    scores: pd.DataFrame,
+    genes: pd.DataFrame | None,
+    include_all: bool,
+) -> dict[str, list[str]]:
+    available = set(scores.columns) | (set() if genes is None else set(genes.columns))
+    sets: dict[str, list[str]] = {}
+    for name, spec in feature_sets.items():
+        if isinstance(spec, Mapping):
+            if drug not in spec:
+                logger.warning("feature set %r has no entry for drug %r", name, drug)
+            wanted = [str(f) for f in spec.get(drug, [])]
+        elif isinstance(spec, str):
+            raise InputError(f"feature_sets[{name!r}] is a single string; give a list of features.")
+        else:
+            wanted = [str(f) for f in spec]
+        wanted = list(dict.fromkeys(wanted))
+        present = [f for f in wanted if f in available]
+        if len(present) < len(wanted):
+            absent = [f for f in wanted if f not in available]
+            logger.warning(
+                "drug %r, feature set %r: %d of %d features are neither pathways nor genes of the data: %s",
+                drug,
+                name,
+                len(absent),
+                len(wanted),
+                examples(absent),
+            )
+        in_scores = [f for f in present if f in scores.columns]
+        if in_scores and len(in_scores) < len(present):
+            raise InputError(
+                f"feature_sets[{name!r}] mixes pathways ({examples(in_scores)}) and genes "
+                f"({examples([f for f in present if f not in scores.columns])}); use one kind per set."
+            )
+        sets[str(name)] = present
+    if include_all:
+        for name, matrix in (("all_pathways", scores), ("all_genes", genes)):
+            if matrix is not None and name not in sets:
+                sets[name] = list(matrix.columns)
+    return sets
+
+
+def _source_of(features: list[str], scores: pd.DataFrame, genes: pd.DataFrame | None) -> pd.DataFrame:
+    if genes is not None and features and features[0] not in scores.columns:
+        return genes
+    return scores
+
+
+def _matrix(source: pd.DataFrame, samples: list[str], features: list[str], set_name: str) -> np.ndarray:
+    X = source.loc[samples, features].to_numpy(dtype=float)
+    if np.isnan(X).any():
+        row, col = np.argwhere(np.isnan(X))[0]
+        raise InputError(
+            f"feature set {set_name!r} has missing values (first: sample {samples[row]!r}, feature "
+            f"{features[col]!r}); impute or drop that feature."
+        )
+    return X
+
+
+def _folds(n: int, cv: Literal["loo"] | int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    index = np.zeros((n, 1))
+    if cv == "loo":
+        return list(LeaveOneOut().split(index))
+    if isinstance(cv, bool) or not isinstance(cv, int | np.integer) or not 2 <= cv <= n:
+        raise InputError(
+            f"cv must be 'loo' or an integer between 2 and the number of samples ({n}); got {cv!r}."
+        )
+    return list(KFold(n_splits=int(cv), shuffle=True, random_state=int(random_state)).split(index))
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+def _cv_predict(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    model: Any,
+    alpha: float,
+) -> np.ndarray:
+    """Held-out predictions for a stack of feature matrices ``X`` of shape (n_sets, n_samples, n_features)."""
+    if isinstance(model, str):
+        if model != "ridge":
+            raise InputError(f"model must be 'ridge' or a scikit-learn regressor; got {model!r}.")
+        return _ridge_cv_predict(X, y, folds, alpha)
+    pred = np.empty(X.shape[:2])
+    for s in range(X.shape[0]):
+        for train, test in folds:
+            fitted = clone(model).fit(X[s][train], y[train])
+            pred[s, test] = fitted.predict(X[s][test])
+    return pred
+
+
+def _ridge_cv_predict(
+    X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], alpha: float
+) -> np.ndarray:
+    """Exact batched ``StandardScaler -> Ridge(alpha)`` held-out predictions for every set of the stack at once."""
+    if not alpha > 0:
+        raise InputError(f"alpha must be positive; got {alpha!r}.")
+    n_sets, n_samples, n_features = X.shape
+    pred = np.empty((n_sets, n_samples))
+    for train, test in folds:
+        Xtr = X[:, train, :]
+        mean = Xtr.mean(axis=1, keepdims=True)
+        scale = Xtr.std(axis=1, keepdims=True)
+        scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
+        Z = (Xtr - mean) / scale
+        Zte = (X[:, test, :] - mean) / scale
+        y_mean = y[train].mean()
+        yc = y[train] - y_mean
+        n_train = len(train)
+        if n_features >= n_train:  # dual: (Z Z' + a I) c = y, w = Z' c
+            gram = Z @ Z.transpose(0, 2, 1) + alpha * np.eye(n_train)
+            dual = np.linalg.solve(gram, np.broadcast_to(yc, (n_sets, n_train))[..., None])
+            w = Z.transpose(0, 2, 1) @ dual
+        else:  # primal: (Z'Z + a I) w = Z' y
+            gram = Z.transpose(0, 2, 1) @ Z + alpha * np.eye(n_features)
+            w = np.linalg.solve(gram, Z.transpose(0, 2, 1) @ yc[:, None])
+        pred[:, test] = (Zte @ w)[..., 0] + y_mean
+    return pred
+
+
+def _correlations(pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise Spearman and Pearson correlation of ``pred`` (n_sets, n) with ``y``; NaN for constant rows."""
+    pearson = _rowwise_pearson(pred, y)
+    spearman = _rowwise_pearson(rankdata(pred, axis=1), rankdata(y))
+    return spearman, pearson
+
+
+def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean()
+    norm = np.sqrt((a * a).sum(axis=1)) * np.sqrt((b * b).sum())
+    r = np.full(a.shape[0], np.nan)
+    ok = norm > 0  # a constant prediction has no correlation
+    r[ok] = (a[ok] @ b) / norm[ok]
+    return np.clip(r, -1.0, 1.0)
+
+
+def _random_summary(
+    source: pd.DataFrame,
+    samples: list[str],
+    size: int,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    model: Any,
+    alpha: float,
+    n_random: int,
+    spearman: float,
+    pearson: float,
+    *,
+    seed: tuple[int, int, int],
+) -> dict[str, Any]:
+    rng = np.random.default_rng(list(seed))
+    universe = source.loc[samples].to_numpy(dtype=float)
+    n_universe = universe.shape[1]
+    picks = np.stack([rng.choice(n_universe, size=size, replace=False) for _ in range(n_random)])
+    stack = universe[:, picks].transpose(1, 0, 2)  # (n_random, n_samples, size)
+    if np.isnan(stack).any():
+        raise InputError(
+            "the random feature sets drew columns with missing values; impute or drop them from the data."
+        )
+    rand_s, rand_p = _correlations(_cv_predict(stack, y, folds, model, alpha), y)
+    valid = rand_s[~np.isnan(rand_s)]
+    summary: dict[str, Any] = {"n_random": n_random}
+    for name, values in (("spearman", rand_s), ("pearson", rand_p)):
+        kept = values[~np.isnan(values)]
+        quantiles = np.quantile(kept, [0.5, 0.025, 0.975]) if kept.size else [np.nan] * 3
+        summary |= {
+            f"random_{name}_median": quantiles[0],
+            f"random_{name}_q025": quantiles[1],
+            f"random_{name}_q975": quantiles[2],
+        }
+    summary["random_p"] = (
+        (1 + int((valid >= spearman).sum())) / (1 + valid.size)
+        if valid.size and not np.isnan(spearman)
+        else np.nan
+    )
+    return summary
