@@ -1,3 +1,17 @@
 """Plots and the self-contained HTML report."""
 
-__all__: list[str] = []
+from organoidrx.report._plots import (
+    plot_coefficients,
+    plot_cv_scatter,
+    plot_feature_set_comparison,
+    plot_km,
+    plot_proximity,
+)
+
+__all__: list[str] = [
+    "plot_coefficients",
+    "plot_cv_scatter",
+    "plot_feature_set_comparison",
+    "plot_km",
+    "plot_proximity",
+]

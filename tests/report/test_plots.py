@@ -1,0 +1,163 @@
+"""Plot functions: return Axes with the expected artists and save to PNG without warnings (Agg backend)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+
+from organoidrx._utils import InputError
+from organoidrx.evaluation import NON_RESPONDER, RESPONDER, survival_analysis
+from organoidrx.report import (
+    plot_coefficients,
+    plot_cv_scatter,
+    plot_feature_set_comparison,
+    plot_km,
+    plot_proximity,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _save(ax, tmp_path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    ax.figure.savefig(path, dpi=60)
+    assert path.stat().st_size > 1000
+
+
+def _cohort(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i}" for i in range(n)]
+    responder = rng.random(n) < 0.5
+    time = rng.exponential(np.where(responder, 2000.0, 900.0))
+    censor = rng.uniform(200, 4000, n)
+    clinical = pd.DataFrame(
+        {"patient": ids, "time": np.minimum(time, censor), "event": (time <= censor).astype(int)}
+    )
+    groups = pd.Series(np.where(responder, RESPONDER, NON_RESPONDER), index=ids)
+    return clinical, groups
+
+
+def test_plot_km_from_result(tmp_path):
+    clinical, groups = _cohort()
+    result = survival_analysis(clinical, groups)
+    _fig, ax = plt.subplots()
+    out = plot_km(result, ax=ax)
+    assert out is ax
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 2 and labels[0].startswith(f"{RESPONDER} (n={result.n[RESPONDER]}")
+    assert "log-rank p" in ax.get_title() and "HR" in ax.get_title()
+    assert any(line.get_xdata()[0] == result.horizon for line in ax.get_lines())  # horizon marker
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # two CI bands
+    assert any("1826.25 days" in t.get_text() for t in ax.texts)
+    _save(ax, tmp_path, "km")
+
+
+def test_plot_km_from_clinical_with_at_risk_table(tmp_path):
+    clinical, groups = _cohort(seed=1)
+    ax = plot_km(clinical, groups, at_risk=True, show_ci=False, horizon=1000.0)
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+    assert len(ax.figure.axes) > 1  # the at-risk table axes
+    _save(ax, tmp_path, "km_at_risk")
+    with pytest.raises(InputError, match="needs groups="):
+        plot_km(clinical)
+
+
+def _labels_top_down(ax) -> list[str]:
+    pairs = zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()), strict=True)
+    return [label for _, label in sorted(pairs, reverse=True)]
+
+
+def test_plot_coefficients_highlights_top_k(tmp_path):
+    ranking = pd.DataFrame(
+        {
+            "feature": [f"PATHWAY_{i}" for i in range(15)],
+            "coefficient": np.linspace(-1.0, 1.0, 15),
+            "rank": np.arange(15, 0, -1),
+        }
+    )
+    ax = plot_coefficients(ranking, top_k=4)
+    bars = ax.patches
+    assert len(bars) == 15
+    highlighted = [b for b in bars if b.get_facecolor() != bars[-1].get_facecolor()]
+    assert len(highlighted) == 4
+    # rank 1 is drawn on top (highest y) and is PATHWAY_14
+    top = max(bars, key=lambda b: b.get_y())
+    assert top.get_width() == pytest.approx(1.0)
+    assert _labels_top_down(ax)[0] == "PATHWAY_14"
+    _save(ax, tmp_path, "coefficients")
+    series_ax = plot_coefficients(pd.Series({"A": 0.1, "B": -2.0, "C": 0.5}), top_k=1, max_features=2)
+    assert _labels_top_down(series_ax) == ["B", "C"]
+    with pytest.raises(InputError, match="needs columns 'feature'"):
+        plot_coefficients(pd.DataFrame({"x": [1]}))
+
+
+def test_plot_proximity_long_and_wide(tmp_path):
+    z = np.array([-3.0, -2.0, -1.3, 0.0, 1.0, 2.5])
+    pathways = [f"REACTOME_P{i}" for i in range(6)]
+    long = pd.DataFrame({"drug": "FLUOROURACIL", "pathway": pathways, "z": z[::-1]})
+    ax = plot_proximity(long, "FLUOROURACIL")
+    assert any(np.allclose(line.get_ydata(), -1.2816) for line in ax.get_lines())
+    assert sorted(t.get_text() for t in ax.texts) == ["P3", "P4", "P5"]  # the three proximal pathways
+    assert "3 of 6 pathways proximal" in ax.get_title()
+    _save(ax, tmp_path, "proximity")
+    wide = pd.DataFrame({"FLUOROURACIL": z, "CISPLATIN": -z}, index=pathways)
+    ax_wide = plot_proximity(wide, "CISPLATIN", label_top=1)
+    assert [t.get_text() for t in ax_wide.texts] == ["P5"]
+    with pytest.raises(InputError, match="'ASPIRIN' is not in proximity_table"):
+        plot_proximity(long, "ASPIRIN")
+
+
+def test_plot_cv_scatter(tmp_path):
+    rng = np.random.default_rng(0)
+    observed = pd.Series(rng.normal(size=20), index=[f"o{i}" for i in range(20)])
+    predicted = observed * 0.5 + rng.normal(scale=0.5, size=20)
+    ax = plot_cv_scatter(predicted, observed)
+    assert "Spearman" in ax.get_title() and "Pearson" in ax.get_title() and "n = 20" in ax.get_title()
+    assert len(ax.collections) == 1 and len(ax.get_lines()) == 1
+    _save(ax, tmp_path, "cv_scatter")
+    with pytest.raises(InputError, match="at least 3 samples"):
+        plot_cv_scatter(predicted.iloc[:2], observed)
+
+
+def test_plot_feature_set_comparison(tmp_path):
+    cv_table = pd.DataFrame(
+        {
+            "drug": "FLUOROURACIL",
+            "feature_set": ["proximal", "all_pathways", "targets", "all_genes"],
+            "spearman": [0.55, 0.10, 0.20, -0.05],
+            "n_random": [100, 0, 0, 0],
+            "random_spearman_median": [0.05, np.nan, np.nan, np.nan],
+            "random_spearman_q025": [-0.3, np.nan, np.nan, np.nan],
+            "random_spearman_q975": [0.4, np.nan, np.nan, np.nan],
+        }
+    )
+    ax = plot_feature_set_comparison(cv_table)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "proximal",
+        "all pathways",
+        "targets",
+        "all genes",
+    ]
+    assert sorted(t.get_text() for t in ax.texts) == ["-0.05", "0.10", "0.20", "0.55"]
+    assert ax.get_legend() is not None  # the random-set interval
+    _save(ax, tmp_path, "feature_sets")
+    draws = pd.DataFrame(
+        {"feature_set": ["proximal"] + ["random"] * 30, "spearman": np.r_[0.5, np.linspace(-0.4, 0.4, 30)]}
+    )
+    ax_box = plot_feature_set_comparison(draws)
+    assert len(ax_box.get_lines()) >= 5  # box plot whiskers, caps, median
+    two_drugs = pd.concat([cv_table, cv_table.assign(drug="CISPLATIN")])
+    with pytest.raises(InputError, match="pass drug= to choose one"):
+        plot_feature_set_comparison(two_drugs)
+    assert "CISPLATIN" in plot_feature_set_comparison(two_drugs, drug="CISPLATIN").get_title()
