@@ -216,7 +216,8 @@ def rank_order(coef: np.ndarray) -> np.ndarray:
 
 def linear_predict(X: np.ndarray, indices: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
     """The one prediction kernel shared by :class:`DrugResponseModel` and model bundles (bit-identical)."""
-    return np.asarray(X[:, indices] @ coef + intercept, dtype=float)
+    # a C-contiguous copy makes the BLAS call (and so the last bit) independent of the caller's memory layout
+    return np.asarray(np.ascontiguousarray(X[:, indices], dtype=float) @ coef + intercept, dtype=float)
 
 
 def _coefficients(estimator: Any) -> np.ndarray:
