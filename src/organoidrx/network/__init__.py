@@ -1,3 +1,18 @@
 """Network building, shortest-path distances, drug-pathway proximity z-scores."""
 
-__all__: list[str] = []
+from organoidrx.network._distances import check_memory, default_cache_dir, shortest_path_lengths
+from organoidrx.network._graph import Interactome, build_interactome
+from organoidrx.network._null import DegreeBins, degree_bins
+from organoidrx.network._proximity import PROXIMAL_Z, proximity
+
+__all__ = [
+    "PROXIMAL_Z",
+    "DegreeBins",
+    "Interactome",
+    "build_interactome",
+    "check_memory",
+    "default_cache_dir",
+    "degree_bins",
+    "proximity",
+    "shortest_path_lengths",
+]

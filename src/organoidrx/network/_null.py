@@ -1,0 +1,174 @@
+"""Degree-preserving random node sets, binned as in the Guney et al. (2016) proximity toolbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from organoidrx._utils import InputError
+
+__all__ = ["DegreeBins", "degree_bins"]
+
+MAX_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class DegreeBins:
+    """Nodes grouped by degree.
+
+    Attributes
+    ----------
+    low, high : ndarray of int, shape (n_bins,)
+        Inclusive degree bounds of each bin.
+    nodes : ndarray of int, shape (n_nodes,)
+        Node indices ordered by bin (and by index within a bin); bin ``b`` is ``nodes[start[b]:start[b + 1]]``.
+    start : ndarray of int, shape (n_bins + 1,)
+        Offsets of the bins in ``nodes``.
+    bin_of : ndarray of int, shape (n_nodes,)
+        Bin of every node.
+    position : ndarray of int, shape (n_nodes,)
+        Position of every node inside its bin.
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    nodes: np.ndarray
+    start: np.ndarray
+    bin_of: np.ndarray
+    position: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of nodes in each bin."""
+        return np.diff(self.start)
+
+    def table(self) -> list[tuple[int, int, int]]:
+        """``(low, high, size)`` of every bin."""
+        return list(zip(self.low.tolist(), self.high.tolist(), self.sizes.tolist(), strict=True))
+
+
+def degree_bins(degree: np.ndarray, *, min_bin_size: int = 100) -> DegreeBins:
+    """Group nodes into bins of consecutive degrees holding at least ``min_bin_size`` nodes each.
+
+    Parameters
+    ----------
+    degree : ndarray of int, shape (n_nodes,)
+        Degree of every node.
+    min_bin_size : int, default 100
+        Smallest number of nodes in a bin.
+
+    Returns
+    -------
+    DegreeBins
+
+    Notes
+    -----
+    The rule of ``get_degree_binning`` in the Guney et al. toolbox: walk the distinct degrees upwards, open a bin at
+    the current degree and add the nodes of the following degrees until the bin holds at least ``min_bin_size``
+    nodes; its bounds are the first and last degree it took, both inclusive. A last bin that stays short is merged
+    into the one before. A network with fewer than ``min_bin_size`` nodes is one bin.
+
+    References
+    ----------
+    Guney E., Menche J., Vidal M., Barabási A.-L. (2016). Network-based in silico drug efficacy screening.
+    Nat Commun 7:10331. doi:10.1038/ncomms10331
+    """
+    degree = np.asarray(degree, dtype=np.int64)
+    if min_bin_size < 1:
+        raise InputError(f"min_bin_size must be at least 1; got {min_bin_size}.")
+    values, counts = np.unique(degree, return_counts=True)
+    lows: list[int] = []
+    highs: list[int] = []
+    sizes: list[int] = []
+    i = 0
+    while i < len(values):
+        low, size = int(values[i]), int(counts[i])
+        while size < min_bin_size and i + 1 < len(values):
+            i += 1
+            size += int(counts[i])
+        high = int(values[i])
+        i += 1
+        if size < min_bin_size and lows:
+            highs[-1] = high
+            sizes[-1] += size
+        else:
+            lows.append(low)
+            highs.append(high)
+            sizes.append(size)
+    low_arr = np.asarray(lows, dtype=np.int64)
+    high_arr = np.asarray(highs, dtype=np.int64)
+    bin_of = np.searchsorted(high_arr, degree, side="left")
+    nodes = np.argsort(bin_of, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(bin_of, minlength=len(lows)))])
+    position = np.empty(len(degree), dtype=np.int64)
+    position[nodes] = np.arange(len(degree)) - start[bin_of[nodes]]
+    return DegreeBins(low_arr, high_arr, nodes, start, bin_of, position)
+
+
+class SetSampler:
+    """Draw degree-preserving random versions of many node sets at once.
+
+    Each set is a group of "slots" (its real nodes). A draw replaces every real node by a uniformly chosen
+    *other* node of its degree bin; a node already taken by its set is redrawn up to ``MAX_RETRIES`` times (a set
+    larger than its bin keeps the repeat instead of looping forever). Slots of one set are contiguous.
+    """
+
+    def __init__(
+        self, bins: DegreeBins, slot_nodes: np.ndarray, slot_group: np.ndarray, n_nodes: int
+    ) -> None:
+        self.bins = bins
+        self.slot_nodes = np.asarray(slot_nodes, dtype=np.int64)
+        self.slot_group = np.asarray(slot_group, dtype=np.int64)
+        b = bins.bin_of[self.slot_nodes]
+        self._bin_start = bins.start[b]
+        self._n_other = (bins.sizes[b] - 1).astype(np.uint64)
+        self._self_pos = bins.position[self.slot_nodes]
+        self._lonely = np.flatnonzero(self._n_other == 0)  # a bin of one node: the node stands for itself
+        self._key_base = self.slot_group * n_nodes
+        n_groups = int(self.slot_group.max()) + 1 if len(self.slot_group) else 0
+        # stamp[key] = slot that last claimed the key; never reset: a claim is valid only if that slot holds it
+        self._stamp = np.zeros(n_groups * n_nodes, dtype=np.int64)
+
+    def _draw(self, rng: np.random.Generator, which: np.ndarray | None) -> np.ndarray:
+        """A uniform other node of the bin of each slot in ``which`` (all slots when None)."""
+        n_other = self._n_other if which is None else self._n_other[which]
+        raw = rng.bit_generator.random_raw(len(n_other)) >> np.uint64(32)
+        pick = ((raw * n_other) >> np.uint64(32)).astype(np.int64)  # floor(u * n_other), u uniform on [0, 1)
+        if which is None:
+            pick += pick >= self._self_pos
+            out = self.bins.nodes[self._bin_start + pick]
+            out[self._lonely] = self.slot_nodes[self._lonely]
+            return out
+        pick += pick >= self._self_pos[which]
+        out = self.bins.nodes[self._bin_start[which] + pick]
+        lonely = n_other == 0
+        out[lonely] = self.slot_nodes[which][lonely]
+        return out
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One draw: the random node of every slot and whether it is a repeat within its set (after retries)."""
+        n_slots = len(self.slot_nodes)
+        slots = np.arange(n_slots)
+        keys = self._key_base + self._draw(rng, None)
+        stamp = self._stamp
+        stamp[keys] = slots
+        pending = slots[stamp[keys] != slots]
+        if len(pending):
+            is_pending = np.zeros(n_slots, dtype=bool)
+            is_pending[pending] = True
+            for _ in range(MAX_RETRIES):
+                if len(pending) == 0:
+                    break
+                k = self._key_base[pending] + self._draw(rng, pending)
+                keys[pending] = k
+                owner = stamp[k]
+                taken = (keys[owner] == k) & ~is_pending[owner]
+                free = pending[~taken]
+                stamp[k[~taken]] = free
+                won = free[stamp[keys[free]] == free]
+                is_pending[won] = False
+                pending = pending[is_pending[pending]]
+        repeat = np.zeros(n_slots, dtype=bool)
+        repeat[pending] = True
+        return keys - self._key_base, repeat
