@@ -78,7 +78,7 @@ def test_round_trip_predictions_are_bit_identical(tmp_path, kind, suffix):
 
 
 def test_bare_model_and_numpy_pipeline_chain_names(tmp_path):
-    X, y, proximity = _data()
+    X, y, _ = _data()
     model = DrugResponseModel("linear", top_k=3).fit(X, y)
     b = load_bundle(save_bundle(tmp_path / "bare", model))
     np.testing.assert_array_equal(b.predict(X).to_numpy(), model.predict(X))
@@ -157,7 +157,7 @@ def test_tampered_and_foreign_bundles_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"foreign: is not an organoidrx bundle \(no manifest\.json\)"):
         load_bundle(tmp_path / "foreign")
     (tmp_path / "x.zip").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="x.zip: is not an organoidrx bundle"):
+    with pytest.raises(InputError, match=r"x\.zip: is not an organoidrx bundle"):
         load_bundle(tmp_path / "x.zip")
     with pytest.raises(InputError, match="no such model bundle"):
         load_bundle(tmp_path / "absent")
