@@ -161,3 +161,22 @@ def test_plot_feature_set_comparison(tmp_path):
     with pytest.raises(InputError, match="pass drug= to choose one"):
         plot_feature_set_comparison(two_drugs)
     assert "CISPLATIN" in plot_feature_set_comparison(two_drugs, drug="CISPLATIN").get_title()
+
+
+def test_plots_on_published_kong_tables(shared_data, tmp_path):
+    folder = shared_data / "kong2020" / "reference_outputs"
+    proximity_path = folder / "proximity_zscores_string700_reactome.tsv"
+    coefficients_path = folder / "multi_pathway_coefficients.tsv"
+    if not (proximity_path.exists() and coefficients_path.exists()):
+        pytest.skip(f"Kong et al. reference tables are absent from {folder}")
+    wide = pd.read_csv(proximity_path, sep="\t", index_col="Pathway")
+    ax = plot_proximity(wide, "FLUOROURACIL")
+    n_proximal = int((wide["FLUOROURACIL"] <= -1.2816).sum())
+    assert f"{n_proximal} of {wide['FLUOROURACIL'].notna().sum()} pathways proximal" in ax.get_title()
+    assert len(ax.texts) == min(10, n_proximal)
+    _save(ax, tmp_path, "kong_proximity")
+    table = pd.read_csv(coefficients_path, sep="\t")
+    ridge = table[(table["drug"] == "FLUOROURACIL") & (table["ML"] == "Ridge")]
+    ax = plot_coefficients(ridge.rename(columns={"reg_coef": "coefficient"}), top_k=3)
+    assert len(ax.patches) == min(30, len(ridge))
+    _save(ax, tmp_path, "kong_coefficients")
