@@ -248,3 +248,44 @@ def test_interaction_needs_both_arms():
         treatment_interaction(trial, "group", "treated")
     with pytest.raises(InputError, match="treated must be 0/1 or boolean"):
         treatment_interaction(trial.assign(treated="yes"), "group", "treated")
+
+
+def test_interaction_with_covariate_and_tidy_row():
+    trial = _trial(3, predictive=True).assign(
+        age=lambda d: np.random.default_rng(9).normal(60, 10, len(d)),
+        stage=lambda d: np.where(np.arange(len(d)) % 3 == 0, "III", "II"),
+    )
+    result = treatment_interaction(trial, "group", "treated", covariates=["age", "stage"])
+    assert result.cox is not None
+    assert {"treated", "interaction", "age", "stage=III"} <= set(result.cox.params_.index)
+    assert result.interaction_p < 0.01
+    row = result.to_frame()
+    assert list(row.columns[:2]) == ["responder_label", "non_responder_label"]
+    assert row.loc[0, "responder_label"] == RESPONDER
+
+
+def test_survival_tidy_row_columns():
+    clinical, groups = _cohort_for_row()
+    row = survival_analysis(clinical, groups).to_frame()
+    expected = {
+        "n_responder",
+        "n_non_responder",
+        "events_responder",
+        "events_non_responder",
+        "logrank_chi2",
+        "logrank_p",
+        "hazard_ratio",
+        "hr_ci_lower",
+        "hr_ci_upper",
+        "cox_p",
+        "c_index",
+        "survival_at_horizon_responder",
+        "survival_at_horizon_non_responder",
+        "warnings",
+    }
+    assert expected <= set(row.columns) and len(row) == 1
+
+
+def _cohort_for_row() -> tuple[pd.DataFrame, pd.Series]:
+    trial = _trial(4, predictive=False, n=120)
+    return trial[["patient", "time", "event"]], trial.set_index("patient")["group"]
