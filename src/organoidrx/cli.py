@@ -41,9 +41,103 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------------- score
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="ssGSEA pathway scores of every sample (same enrichment scores as gseapy 1.3)",
+        description="Score every sample of an expression matrix (genes x samples file) against gene sets with "
+        "ssGSEA; writes a samples x pathways table.",
+    )
+    p.add_argument("--expression", required=True, help="expression file, genes x samples (TSV/CSV/GCT/...)")
+    p.add_argument("--gene-sets", required=True, help="GMT file (name, description, genes...)")
+    p.add_argument("--weight", type=float, default=0.25, help="exponent of the rank weights (default 0.25)")
+    p.add_argument(
+        "--min-size", type=int, default=15, help="smallest set size after restriction (default 15)"
+    )
+    p.add_argument(
+        "--max-size", type=int, default=500, help="largest set size after restriction (default 500)"
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["none", "range", "n_genes"],
+        default="none",
+        help="none: ES (default, each sample on its own); range: ES / (max - min) over the whole table "
+        "(gseapy NES); n_genes: ES / number of genes (gseapy 0.9 scale)",
+    )
+    p.add_argument(
+        "--ties",
+        choices=["gseapy", "average"],
+        default="gseapy",
+        help="order of tied values: gseapy's (default) or their average position (independent of gene order)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="threads (default 1; -1 for all CPUs)")
+    p.add_argument("--out", required=True, help="output TSV: column 'sample', then one column per pathway")
+    p.add_argument(
+        "--report", default=None, help="optional TSV listing every gene set, kept or dropped and why"
+    )
+    p.set_defaults(handler=_cmd_score)
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from organoidrx._utils import atomic_write
+    from organoidrx.io import read_expression, read_gmt
+    from organoidrx.scoring import ssgsea
+
+    expression = read_expression(args.expression)
+    gene_sets = read_gmt(args.gene_sets)
+    scores, report = ssgsea(
+        expression,
+        gene_sets,
+        weight=args.weight,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        normalize=args.normalize,
+        ties=args.ties,
+        n_jobs=args.threads,
+        return_report=True,
+    )
+    with atomic_write(args.out, "w", encoding="utf-8", newline="") as handle:
+        scores.to_csv(handle, sep="\t", index_label="sample", lineterminator="\n")
+    if args.report is not None:
+        with atomic_write(args.report, "w", encoding="utf-8", newline="") as handle:
+            report.to_csv(handle, sep="\t", index=False, lineterminator="\n")
+    print(
+        f"Scored {scores.shape[0]} samples on {scores.shape[1]} of {len(report)} gene sets "
+        f"(normalize={args.normalize}) -> {args.out}"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ inspect
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="say what a data file is, how organoidrx reads it, and what is wrong with it",
+        description="Detect the format of FILE (expression matrix, GEO series matrix, GMT, network, drug targets or "
+        "responses, clinical table, TCGA biotab / CDR, GDC manifest ...), read it with the matching organoidrx "
+        "reader and print its shape, identifier type, value range and scale, missing values and problems.",
+    )
+    p.add_argument("file", help="the file to inspect (gzipped text is fine)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_cmd_inspect)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from organoidrx.io import inspect_file
+
+    report = inspect_file(args.file)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else str(report))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------- main
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
+    _add_score,
+    _add_inspect,
 ]
 
 

@@ -1,0 +1,73 @@
+"""The ``organoidrx score`` subcommand: files in, the library's scores out, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from organoidrx.cli import main
+from organoidrx.scoring import ssgsea
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame, dict[str, list[str]]]:
+    rng = np.random.default_rng(4)
+    genes = [f"G{j}" for j in range(60)]
+    expression = pd.DataFrame(rng.normal(size=(5, 60)), index=[f"P{i}" for i in range(5)], columns=genes)
+    expression_path = tmp_path / "expression.tsv"
+    expression.T.rename_axis("gene").to_csv(expression_path, sep="\t")  # files are genes x samples
+    gene_sets = {f"SET{i}": list(rng.choice(genes, size=8 + i, replace=False)) for i in range(4)}
+    gene_sets["TINY"] = ["G1", "NOT_A_GENE"]
+    gmt_path = tmp_path / "sets.gmt"
+    gmt_path.write_text(
+        "".join(f"{name}\tdescription\t" + "\t".join(g) + "\n" for name, g in gene_sets.items())
+    )
+    return expression_path, gmt_path, expression, gene_sets
+
+
+@pytest.mark.parametrize("normalize", ["none", "range", "n_genes"])
+def test_score_writes_the_library_result(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path, normalize: str
+) -> None:
+    expression_path, gmt_path, expression, gene_sets = inputs
+    out, report = tmp_path / "scores.tsv", tmp_path / "report.tsv"
+    argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
+    argv += ["--min-size", "5", "--normalize", normalize, "--out", str(out), "--report", str(report)]
+    assert main(argv) == 0
+    written = pd.read_csv(out, sep="\t", index_col=0, float_precision="round_trip")
+    assert written.index.name == "sample" and list(written.index) == list(expression.index)
+    expected = ssgsea(expression, gene_sets, min_size=5, normalize=normalize)  # type: ignore[arg-type]
+    assert list(written.columns) == list(expected.columns) == ["SET0", "SET1", "SET2", "SET3"]
+    np.testing.assert_array_equal(written.to_numpy(), expected.to_numpy())  # exact round trip
+    dropped = pd.read_csv(report, sep="\t").set_index("pathway")
+    assert dropped.loc["TINY", "reason"] == "fewer than min_size"
+
+
+def test_score_is_byte_identical_across_runs(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    expression_path, gmt_path, _, _ = inputs
+    outputs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"scores{threads}.tsv"
+        argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
+        assert main([*argv, "--min-size", "5", "--threads", threads, "--out", str(out)]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_score_bad_input_is_one_line_and_status_2(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expression_path, gmt_path, _, _ = inputs
+    out = tmp_path / "scores.tsv"
+    argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
+    assert main([*argv, "--min-size", "500", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("organoidrx: error: no gene set of gene_sets survives") and "\n" not in error
+    assert not out.exists()  # nothing half-written
