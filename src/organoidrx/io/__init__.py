@@ -22,12 +22,15 @@ from organoidrx.io._identifiers import (
     reconcile_sample_ids,
     strip_ensembl_version,
 )
+from organoidrx.io._inspect import FileReport, inspect_file
 from organoidrx.io._network import read_network
 
 __all__ = [
     "DrugNameResolver",
+    "FileReport",
     "detect_gene_id_type",
     "harmonize_gene_ids",
+    "inspect_file",
     "normalize_drug_key",
     "normalize_drug_names",
     "normalize_response",

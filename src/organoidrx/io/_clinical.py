@@ -105,6 +105,23 @@ def _read_table(
     return table
 
 
+_NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?\s*"
+
+
+def _to_float(values: pd.Series) -> pd.Series:
+    """Strings that spell a decimal number -> float, everything else NaN.
+
+    Cells are screened with a regular expression before conversion: pandas' own string-to-number parser can
+    crash the interpreter on some hexadecimal strings (MD5 sums in GDC manifests).
+    """
+    text = values.astype("string")
+    plausible = text.str.fullmatch(_NUMBER).fillna(False).astype(bool)
+    out = pd.Series(np.nan, index=values.index, dtype=float)
+    if plausible.any():
+        out[plausible] = [float(v) for v in text[plausible]]
+    return out
+
+
 def _clean(values: pd.Series) -> pd.Series:
     """Strip strings and turn blanks, 'NA' and bracketed biotab placeholders into missing values."""
     text = values.astype("string").str.strip()
@@ -116,7 +133,7 @@ def _clean(values: pd.Series) -> pd.Series:
 
 def _numeric(values: pd.Series, *, name: str, column: str) -> pd.Series:
     cleaned = _clean(values)
-    numbers = pd.to_numeric(cleaned, errors="coerce")
+    numbers = _to_float(cleaned)
     bad = cleaned[cleaned.notna() & numbers.isna()]
     if len(bad):
         raise InputError(
@@ -419,8 +436,8 @@ def read_tcga_biotab_patient(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{name}: a biotab patient table needs 'death_days_to' and 'last_contact_days_to' columns "
             f"(or days_to_death / days_to_last_followup); found {examples(columns, 6)}."
         )
-    death = pd.to_numeric(_clean(table[death_col]), errors="coerce")
-    contact = pd.to_numeric(_clean(table[contact_col]), errors="coerce")
+    death = _to_float(_clean(table[death_col]))
+    contact = _to_float(_clean(table[contact_col]))
     time = death.where(event == 1, contact).where(event.notna())
     negative = time < 0
     if negative.any():
@@ -434,9 +451,9 @@ def read_tcga_biotab_patient(path: str | os.PathLike[str]) -> pd.DataFrame:
     age_col = _find_column(columns, ["age_at_initial_pathologic_diagnosis", "age_at_diagnosis"])
     birth_col = _find_column(columns, ["birth_days_to", "days_to_birth"])
     if age_col is not None:
-        age = pd.to_numeric(_clean(table[age_col]), errors="coerce")
+        age = _to_float(_clean(table[age_col]))
     elif birth_col is not None:
-        age = -pd.to_numeric(_clean(table[birth_col]), errors="coerce") / 365.25
+        age = -_to_float(_clean(table[birth_col])) / 365.25
     else:
         age = pd.Series(np.nan, index=table.index)
     sex_col = _find_column(columns, ["gender", "sex"])
@@ -517,7 +534,7 @@ def read_tcga_biotab_drug(path: str | os.PathLike[str]) -> pd.DataFrame:
         if source is None:
             out[column] = np.nan
         elif column in ("start_days", "end_days"):
-            out[column] = pd.to_numeric(_clean(table[source]), errors="coerce").astype(float)
+            out[column] = _to_float(_clean(table[source])).astype(float)
         elif column == "response":
             out[column] = normalize_response(table[source]).to_numpy()
         else:
@@ -700,7 +717,7 @@ def read_tcga_cdr(
             "time": time,
             "event": event,
             "cancer_type": table["type"].astype(str),
-            "age": pd.to_numeric(_clean(table[age_col]), errors="coerce") if age_col else np.nan,
+            "age": _to_float(_clean(table[age_col])) if age_col else np.nan,
             "stage": _clean(table[stage_col]) if stage_col else np.nan,
         }
     )

@@ -1,0 +1,620 @@
+"""``inspect_file``: what a file is, what is in it, and what is wrong with it, using the package's own readers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._utils import InputError, examples
+from organoidrx.io._clinical import (
+    _PLACEHOLDER,
+    _read_table,
+    _to_float,
+    read_clinical,
+    read_tcga_biotab_drug,
+    read_tcga_biotab_patient,
+    read_tcga_cdr,
+    read_tcga_drug_response,
+)
+from organoidrx.io._drug_names import DrugNameResolver
+from organoidrx.io._drugs import read_drug_response, read_drug_targets
+from organoidrx.io._expression import _display, _read_bytes, read_expression
+from organoidrx.io._gdc import read_gdc_sample_sheet
+from organoidrx.io._gene_sets import read_gmt
+from organoidrx.io._geo import read_geo_series_matrix
+from organoidrx.io._identifiers import detect_gene_id_type, read_gene_id_map
+from organoidrx.io._network import read_network
+
+__all__ = ["FileReport", "inspect_file"]
+
+_HEAD_BYTES = 1 << 16
+
+
+@dataclass
+class FileReport:
+    """What :func:`inspect_file` found. ``str(report)`` is the text ``organoidrx inspect`` prints."""
+
+    path: str
+    format: str
+    description: str
+    shape: tuple[int, ...]
+    reader: str = ""
+    id_type: str | None = None
+    value_min: float | None = None
+    value_max: float | None = None
+    scale: str | None = None
+    n_missing: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (JSON-serialisable)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        lines = [
+            f"file:        {self.path}",
+            f"format:      {self.format} - {self.description}",
+            f"shape:       {' x '.join(str(n) for n in self.shape)}",
+        ]
+        if self.reader:
+            lines.append(f"read with:   organoidrx.io.{self.reader}")
+        if self.id_type is not None:
+            lines.append(f"identifiers: {self.id_type}")
+        if self.value_min is not None and self.value_max is not None:
+            lines.append(f"values:      {self.value_min:.4g} .. {self.value_max:.4g}")
+        if self.scale is not None:
+            lines.append(f"scale:       {self.scale}")
+        lines.append(f"missing:     {self.n_missing}")
+        for key, value in self.details.items():
+            lines.append(f"{key + ':':<12} {value}")
+        if self.problems:
+            lines.append(f"problems ({len(self.problems)}):")
+            lines.extend(f"  - {p}" for p in self.problems)
+        else:
+            lines.append("problems:    none found")
+        return "\n".join(lines)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _warnings_as_problems(problems: list[str]) -> Iterator[None]:
+    """Reader warnings (dropped rows, unresolved names ...) become problems of the report instead of log lines."""
+    handler = _Collect()
+    logger = logging.getLogger("organoidrx.io")
+    previous = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = previous
+        problems.extend(handler.messages)
+
+
+# --------------------------------------------------------------------------------------------------- sniffing
+def _head_text(path: Path) -> str:
+    """First 64 KiB of the (decompressed) file as text; empty, binary and undecodable files are InputErrors."""
+    name = _display(path)
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise InputError(f"{name}: the file is empty; nothing to inspect.")
+    head = raw[:_HEAD_BYTES]
+    if head.startswith(b"PK\x03\x04"):
+        raise InputError(f"{name}: a zip/Excel workbook is not supported; export the sheet as CSV or TSV.")
+    if b"\x00" in head:
+        raise InputError(
+            f"{name}: the file looks binary (it contains NUL bytes) and is not a format organoidrx reads "
+            "(text tables, GMT, GEO series matrix, GCT, Parquet, h5ad)."
+        )
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a multi-byte character cut by the 64 KiB window
+            return head[: exc.start].decode("utf-8-sig")
+        try:
+            return head.decode("latin1")
+        except UnicodeDecodeError:  # pragma: no cover - latin1 decodes every byte
+            raise InputError(f"{name}: the file is not text.") from None
+
+
+def _header_fields(lines: list[str]) -> list[str]:
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            sep = "\t" if line.count("\t") >= max(1, line.count(",")) else ","
+            return [f.strip().strip('"').strip().lower() for f in line.split(sep)]
+    return []
+
+
+def _has(columns: set[str], *names: str) -> bool:
+    return any(n in columns for n in names)
+
+
+def _detect(path: Path, text: str) -> str:
+    lines = text.replace("\r\n", "\n").split("\n")[:50]
+    first = lines[0].lstrip()
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if first.startswith("#1.2") or first.startswith("#1.3"):
+        return "gct"
+    if any(line.startswith(("!Series_", "!Sample_")) for line in lines[:50]):
+        return "geo_series_matrix"
+    columns = set(_header_fields(lines))
+    if "bcr_patient_barcode" in columns:
+        if _has(columns, "os.time", "pfi.time", "dss.time"):
+            return "tcga_cdr"
+        if _has(columns, "pharmaceutical_therapy_drug_name", "drug_name"):
+            return "tcga_biotab_drug"
+        if "vital_status" in columns:
+            return "tcga_biotab_patient"
+    if {"patient.arr", "drug.name"} <= columns:
+        return "tcga_drug_response"
+    if {"id", "filename", "md5"} <= columns:
+        return "gdc_manifest"
+    if _has(columns, "file id", "file_id", "filename", "file name") and _has(
+        columns, "sample id", "case id", "barcodeid", "barcode", "caseid"
+    ):
+        return "gdc_sample_sheet"
+    if {"common name", "synonyms"} <= columns:
+        return "drugbank_vocabulary"
+    if _has(columns, "drugs", "drug", "drug_name", "drug name") and _has(columns, "targets", "target"):
+        return "drug_targets"
+    if _has(columns, "drug ids") and _has(columns, "gene name"):
+        return "drugbank_targets"
+    if _has(columns, "protein1", "gene_a", "symbol_1", "symbola", "entrez_1", "node1", "entreza") and _has(
+        columns, "protein2", "gene_b", "symbol_2", "symbolb", "entrez_2", "node2", "entrezb"
+    ):
+        return "network"
+    if _has(columns, "drug", "drug name", "drug_name", "compound") and any(
+        re.search(r"ic50|auc|ec50|gi50|viability|^value$|^response$", c) for c in columns
+    ):
+        return "drug_response"
+    if _has(columns, "alias_symbol", "gene stable id", "ensembl_gene_ids") or (
+        len(columns) == 2 and _has(columns, "ensp", "ensembl", "entrez_id", "symbol")
+    ):
+        return "gene_id_map"
+    if _clinical_columns(columns) is not None:
+        return "clinical"
+    if suffix.endswith((".gmt", ".gmt.gz")) or _looks_like_gmt(lines):
+        return "gmt"
+    return "table"
+
+
+def _looks_like_gmt(lines: list[str]) -> bool:
+    rows = [line.split("\t") for line in lines if line.strip()]
+    if len(rows) < 2 or any(len(r) < 3 for r in rows):
+        return False
+    widths = {len(r) for r in rows}
+    numeric = sum(_is_number(v) for r in rows for v in r[2:])
+    return len(widths) > 1 and numeric < 0.1 * sum(len(r) - 2 for r in rows)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+_DURATION = ("time", "os.time", "stime", "survival_time", "os_time", "overall_survival", "days", "months")
+_EVENT = ("event", "status", "os", "vital_status", "dead", "death", "os_status")
+
+
+def _clinical_columns(columns: set[str]) -> tuple[str, str] | None:
+    duration = next((c for c in _DURATION if c in columns), None)
+    event = next((c for c in _EVENT if c in columns), None)
+    return (duration, event) if duration and event else None
+
+
+# --------------------------------------------------------------------------------------------------- summaries
+def _scale(values: np.ndarray) -> str | None:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    if low >= 0 and high > 100:
+        return "linear (counts/intensities; log-transform before scoring)"
+    if high <= 30:
+        return "log-like (max <= 30)" if low >= 0 else "log-like or centred (negative values present)"
+    return "unclear (max > 30 but <= 100)"
+
+
+def _matrix_report(report: FileReport, matrix: pd.DataFrame) -> None:
+    values = matrix.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    report.shape = matrix.shape
+    report.id_type = detect_gene_id_type(matrix.columns)
+    report.n_missing = int(np.isnan(values).sum())
+    if finite.size:
+        report.value_min, report.value_max = float(finite.min()), float(finite.max())
+    report.scale = _scale(values)
+    report.details["samples"] = examples(matrix.index, 4)
+    report.details["features"] = examples(matrix.columns, 4)
+    constant = int((np.nanstd(values, axis=0) == 0).sum()) if values.shape[0] > 1 else 0
+    if constant:
+        report.problems.append(
+            f"{constant} features are constant across samples (no information for scoring)"
+        )
+
+
+def _table_problems(report: FileReport, table: pd.DataFrame) -> None:
+    """Generic checks on a string table: placeholders, blank cells, duplicated rows, mostly-numeric columns."""
+    report.shape = table.shape
+    cells = table.astype("string")
+    blank = cells.isna() | (cells.apply(lambda s: s.str.strip()) == "")
+    placeholder = cells.apply(lambda s: s.str.match(_PLACEHOLDER)).fillna(False).astype(bool)
+    report.n_missing = int(blank.to_numpy().sum() + placeholder.to_numpy().sum())
+    if placeholder.to_numpy().any():
+        found = pd.unique(cells.to_numpy()[placeholder.to_numpy()])
+        report.problems.append(
+            f"{int(placeholder.to_numpy().sum())} placeholder cells treated as missing ({examples(sorted(found), 4)})"
+        )
+    duplicated = int(table.duplicated().sum())
+    if duplicated:
+        report.problems.append(f"{duplicated} duplicated rows")
+    for column in table.columns:
+        values = cells[column].dropna()
+        values = values[~values.str.match(_PLACEHOLDER).fillna(False) & (values.str.strip() != "")]
+        if values.empty:
+            continue
+        numeric = _to_float(values)
+        bad = values[numeric.isna()]
+        if 0 < len(bad) <= 0.05 * len(values):
+            report.problems.append(
+                f"column {column!r} is numeric except {len(bad)} cells ({examples(bad.unique(), 3)})"
+            )
+
+
+def _long_table_report(
+    report: FileReport, table: pd.DataFrame, *, key: str, id_column: str | None = None
+) -> None:
+    report.shape = table.shape
+    report.n_missing = int(table.isna().to_numpy().sum())
+    for column in [c for c in table.columns if table[c].dtype == object][:4]:
+        report.details[f"{column}s" if not column.endswith("s") else column] = (
+            f"{table[column].nunique()} distinct ({examples(table[column].dropna().unique(), 3)})"
+        )
+    if id_column is not None:
+        report.id_type = detect_gene_id_type(table[id_column].dropna().astype(str).unique())
+    numeric = table.select_dtypes("number")
+    if key in numeric.columns and len(numeric):
+        values = numeric[key].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            report.value_min, report.value_max = float(finite.min()), float(finite.max())
+
+
+def _survival_report(report: FileReport, table: pd.DataFrame) -> None:
+    report.shape = table.shape
+    usable = table.dropna(subset=["time", "event"])
+    report.n_missing = int(len(table) - len(usable))
+    if len(usable):
+        times = usable["time"]
+        report.details["patients"] = f"{table['patient'].nunique()} ({examples(table['patient'], 3)})"
+        report.details["events"] = f"{int(usable['event'].sum())} of {len(usable)} with usable survival"
+        report.details["time"] = f"{times.min():g} .. {times.max():g} days (median {times.median():g})"
+    if "response" in table.columns:
+        counts = table["response"].value_counts().to_dict()
+        report.details["response"] = ", ".join(f"{k} {v}" for k, v in counts.items()) or "none recorded"
+
+
+# --------------------------------------------------------------------------------------------------- per format
+def _inspect_expression(path: Path, report: FileReport, fmt: str | None) -> None:
+    kwargs: dict[str, Any] = {} if fmt is None else {"format": fmt}
+    try:
+        matrix = read_expression(path, **kwargs)
+    except InputError as exc:
+        if "duplicated" not in str(exc):
+            raise
+        report.problems.append(" ".join(str(exc).split()))
+        matrix = read_expression(path, duplicates="mean", **kwargs)
+    report.reader = "read_expression"
+    _matrix_report(report, matrix)
+
+
+def _inspect_geo(path: Path, report: FileReport) -> None:
+    matrix = read_geo_series_matrix(path)
+    report.reader = "read_geo_series_matrix"
+    _matrix_report(report, matrix)
+    series = matrix.attrs.get("series", {})
+    if isinstance(series, dict) and "geo_accession" in series:
+        report.details["series"] = str(series["geo_accession"])
+
+
+def _inspect_gmt(path: Path, report: FileReport) -> None:
+    sets = read_gmt(path)
+    report.reader = "read_gmt"
+    sizes = sets.groupby("pathway", sort=False).size()
+    report.shape = (len(sizes), int(sets["gene"].nunique()))
+    report.id_type = detect_gene_id_type(sets["gene"].unique())
+    report.details["gene sets"] = f"{len(sizes)} ({examples(sizes.index, 2)})"
+    report.details["genes"] = f"{sets['gene'].nunique()} distinct"
+    report.details["set sizes"] = f"{int(sizes.min())} .. {int(sizes.max())} (median {sizes.median():.0f})"
+
+
+def _inspect_network(path: Path, report: FileReport) -> None:
+    edges = read_network(path)
+    report.reader = "read_network"
+    nodes = pd.unique(edges[["gene_a", "gene_b"]].to_numpy().ravel())
+    report.shape = edges.shape
+    report.id_type = detect_gene_id_type(nodes)
+    report.details["nodes"] = f"{len(nodes)} ({examples(nodes, 3)})"
+    report.details["edges"] = str(len(edges))
+    if "score" in edges.columns and edges["score"].notna().any():
+        report.value_min, report.value_max = float(edges["score"].min()), float(edges["score"].max())
+        if report.value_max > 1:
+            report.details["score > 700"] = f"{int((edges['score'] > 700).sum())} edges"
+    loops = int((edges["gene_a"] == edges["gene_b"]).sum())
+    if loops:
+        report.problems.append(f"{loops} self-loops")
+
+
+def _inspect_clinical(path: Path, report: FileReport, text: str) -> None:
+    columns = _header_fields(text.split("\n")[:5])
+    original = [c.strip().strip('"') for c in _read_table(path).columns]
+    pair = _clinical_columns(set(columns))
+    if pair is None:
+        raise InputError(f"{path.name}: no survival time and event columns found.")
+    lookup = {c.lower(): c for c in original}
+    duration, event = lookup[pair[0]], lookup[pair[1]]
+    patient = next(
+        (lookup[c] for c in ("patient", "patient_id", "id", "sample", "case") if c in lookup), None
+    )
+    drug = next((lookup[c] for c in ("drug", "rx", "treatment", "arm") if c in lookup), None)
+    response = next((lookup[c] for c in ("response", "best_response") if c in lookup), None)
+    table = read_clinical(
+        path,
+        patient_col=patient,
+        duration_col=duration,
+        event_col=event,
+        drug_col=drug,
+        response_col=response,
+    )
+    report.reader = (
+        f"read_clinical(path, patient_col={patient!r}, duration_col={duration!r}, event_col={event!r}"
+        + (f", drug_col={drug!r}" if drug else "")
+        + ")"
+    )
+    _survival_report(report, table)
+    report.shape = (len(table), len(original))
+
+
+def _inspect_biotab_patient(path: Path, report: FileReport) -> None:
+    table = read_tcga_biotab_patient(path)
+    report.reader = "read_tcga_biotab_patient"
+    _survival_report(report, table)
+    raw = _read_table(path)
+    placeholders = raw.astype("string").apply(lambda s: s.str.match(_PLACEHOLDER)).fillna(False).to_numpy()
+    report.details["placeholders"] = (
+        f"{int(placeholders.sum())} '[Not Available]'-style cells (read as missing)"
+    )
+
+
+def _inspect_biotab_drug(path: Path, report: FileReport) -> None:
+    table = read_tcga_biotab_drug(path)
+    report.reader = "read_tcga_biotab_drug"
+    report.shape = table.shape
+    report.n_missing = int(table["drug_name"].isna().sum())
+    report.details["patients"] = str(table["patient"].nunique())
+    components = DrugNameResolver().components(table["drug_name"].dropna().unique())
+    top = (
+        table.merge(components[["name", "canonical"]], left_on="drug_name", right_on="name")
+        .groupby("canonical")["patient"]
+        .nunique()
+        .sort_values(ascending=False)
+    )
+    report.details["drugs"] = ", ".join(f"{d} {n}" for d, n in top.head(6).items()) + " (patients)"
+    counts = table["response"].value_counts().to_dict()
+    report.details["response"] = ", ".join(f"{k} {v}" for k, v in counts.items()) or "none recorded"
+
+
+def _inspect_drug_response_tcga(path: Path, report: FileReport) -> None:
+    table = read_tcga_drug_response(path)
+    report.reader = "read_tcga_drug_response"
+    report.shape = table.shape
+    report.details["patients"] = str(table["patient"].nunique())
+    report.details["cancers"] = ", ".join(
+        f"{k} {v}" for k, v in table["cancer"].value_counts().head(6).items()
+    )
+    report.details["drugs"] = ", ".join(f"{k} {v}" for k, v in table["drug"].value_counts().head(6).items())
+    report.details["response"] = ", ".join(f"{k} {v}" for k, v in table["response"].value_counts().items())
+
+
+def _inspect_cdr(path: Path, report: FileReport) -> None:
+    table = read_tcga_cdr(path)
+    report.reader = "read_tcga_cdr"
+    _survival_report(report, table)
+    report.details["cancer types"] = (
+        f"{table['cancer_type'].nunique()} ({examples(table['cancer_type'].unique(), 4)})"
+    )
+
+
+def _inspect_with(
+    reader: Callable[[Path], pd.DataFrame], name: str, *, key: str, id_column: str | None = None
+) -> Callable[[Path, FileReport], None]:
+    def run(path: Path, report: FileReport) -> None:
+        table = reader(path)
+        report.reader = name
+        _long_table_report(report, table, key=key, id_column=id_column)
+
+    return run
+
+
+def _inspect_manifest(path: Path, report: FileReport) -> None:
+    table = _read_table(path)
+    report.shape = table.shape
+    _table_problems(report, table)
+    report.details["files"] = str(len(table))
+    if "id" in table.columns and table["id"].duplicated().any():
+        report.problems.append(f"{int(table['id'].duplicated().sum())} duplicated file ids")
+    if "state" in table.columns:
+        report.details["state"] = ", ".join(f"{k} {v}" for k, v in table["state"].value_counts().items())
+
+
+def _inspect_drugbank_vocabulary(path: Path, report: FileReport) -> None:
+    table = _read_table(path, sep=",")
+    report.shape = table.shape
+    synonyms = table["Synonyms"].fillna("").str.split("|").map(lambda s: len([x for x in s if x.strip()]))
+    report.details["drugs"] = f"{table['Common name'].nunique()} ({examples(table['Common name'], 3)})"
+    report.details["synonyms"] = str(int(synonyms.sum()))
+    report.details["use"] = "DrugNameResolver(drugbank=path)"
+    report.n_missing = int(table["Common name"].isna().sum())
+
+
+def _inspect_table(path: Path, report: FileReport, text: str) -> None:
+    lines = text.split("\n")
+    comment = sum(1 for line in lines if line.startswith("#"))
+    if comment:
+        # gseapy-style outputs: '#' comment lines above a numeric matrix
+        report.details["comment lines"] = str(comment)
+    table = _read_table(path) if not comment else _read_table_skipping_comments(path)
+    _table_problems(report, table)
+    numeric = table.apply(_to_float)
+    values = numeric.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        report.value_min, report.value_max = float(finite.min()), float(finite.max())
+    report.details["columns"] = examples(list(table.columns), 6)
+
+
+def _read_table_skipping_comments(path: Path) -> pd.DataFrame:
+    import io as _io
+
+    text = _read_bytes(path).decode("utf-8-sig", errors="replace")
+    body = "\n".join(line for line in text.split("\n") if not line.startswith("#"))
+    if not body.strip():
+        raise InputError(f"{path.name}: only comment lines; no table.")
+    sep = "\t" if body.split("\n", 1)[0].count("\t") else ","
+    return pd.read_csv(_io.StringIO(body), sep=sep, dtype=str, keep_default_na=False)
+
+
+_DESCRIPTIONS = {
+    "gct": "GCT expression matrix (genes x samples on disk)",
+    "geo_series_matrix": "GEO series matrix (probes x samples on disk)",
+    "expression": "expression matrix (genes x samples on disk)",
+    "parquet": "Parquet expression matrix",
+    "h5ad": "AnnData h5ad (samples x genes)",
+    "gmt": "GMT gene sets",
+    "network": "network edge table",
+    "drug_targets": "drug -> target table",
+    "drugbank_targets": "DrugBank target table (targets with their drug ids)",
+    "drug_response": "drug response table (sample, drug, value)",
+    "clinical": "clinical survival table",
+    "tcga_biotab_patient": "TCGA BCR biotab patient table",
+    "tcga_biotab_drug": "TCGA drug-treatment records (BCR biotab / TCGAbiolinks)",
+    "tcga_cdr": "TCGA Pan-Cancer Clinical Data Resource (Liu 2018)",
+    "tcga_drug_response": "curated TCGA drug responses (Ding 2016)",
+    "gdc_manifest": "GDC download manifest",
+    "gdc_sample_sheet": "GDC sample sheet / case-file-barcode table",
+    "drugbank_vocabulary": "DrugBank vocabulary (names and synonyms)",
+    "gene_id_map": "gene identifier map",
+    "table": "delimited table",
+}
+
+
+def inspect_file(path: str | os.PathLike[str]) -> FileReport:
+    """Detect a file's format, read it with the matching organoidrx reader and summarise it.
+
+    Parameters
+    ----------
+    path : path
+        Any input organoidrx reads: expression matrices (TSV/CSV/GSEA txt, GCT, Parquet, h5ad), GEO series
+        matrices, GMT gene sets, network edge tables (STRING links and others), drug-target and drug-response
+        tables, clinical survival tables, TCGA BCR biotab tables, TCGA-CDR, GDC manifests and sample sheets,
+        gene identifier maps, DrugBank vocabularies; gzipped text is decompressed. Anything else delimited is
+        summarised as a plain table.
+
+    Returns
+    -------
+    FileReport
+        ``format``, ``shape``, ``reader`` (the organoidrx function that reads it, with the options used),
+        ``id_type`` (symbol / ensembl / entrez / ensp / unknown, from :func:`detect_gene_id_type`), value range
+        and ``scale`` (log-like or linear) for numeric matrices, ``n_missing``, format-specific ``details`` and
+        ``problems`` (duplicates, non-numeric cells, placeholders, dropped or unusable rows, unresolved drug
+        names, reported by the readers).
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty, binary garbage, a truncated ``.gz``, an Excel workbook, or a recognised
+        format that its reader rejects (the reader's message is passed on).
+    """
+    path = Path(path)
+    name = _display(path)
+    suffix = path.suffix.lower()
+    report = FileReport(path=str(path), format="", description="", shape=())
+    if suffix in (".parquet", ".pq", ".h5ad"):
+        if not path.is_file():
+            raise InputError(f"{path}: file not found; check the path.")
+        fmt = "parquet" if suffix != ".h5ad" else "h5ad"
+        report.format, report.description = fmt, _DESCRIPTIONS[fmt]
+        with _warnings_as_problems(report.problems):
+            _inspect_expression(path, report, fmt)
+        return report
+    text = _head_text(path)
+    fmt = _detect(path, text)
+    if fmt == "table" and _looks_like_expression(text):
+        fmt = "expression"
+    report.format, report.description = fmt, _DESCRIPTIONS[fmt]
+    handlers: dict[str, Callable[[], None]] = {
+        "gct": lambda: _inspect_expression(path, report, "gct"),
+        "expression": lambda: _inspect_expression(path, report, None),
+        "geo_series_matrix": lambda: _inspect_geo(path, report),
+        "gmt": lambda: _inspect_gmt(path, report),
+        "network": lambda: _inspect_network(path, report),
+        "drug_targets": lambda: _inspect_with(
+            read_drug_targets, "read_drug_targets", key="", id_column="target"
+        )(path, report),
+        "drug_response": lambda: _inspect_with(read_drug_response, "read_drug_response", key="value")(
+            path, report
+        ),
+        "gene_id_map": lambda: _inspect_with(read_gene_id_map, "read_gene_id_map", key="")(path, report),
+        "gdc_sample_sheet": lambda: _inspect_with(read_gdc_sample_sheet, "read_gdc_sample_sheet", key="")(
+            path, report
+        ),
+        "clinical": lambda: _inspect_clinical(path, report, text),
+        "tcga_biotab_patient": lambda: _inspect_biotab_patient(path, report),
+        "tcga_biotab_drug": lambda: _inspect_biotab_drug(path, report),
+        "tcga_cdr": lambda: _inspect_cdr(path, report),
+        "tcga_drug_response": lambda: _inspect_drug_response_tcga(path, report),
+        "gdc_manifest": lambda: _inspect_manifest(path, report),
+        "drugbank_vocabulary": lambda: _inspect_drugbank_vocabulary(path, report),
+        "drugbank_targets": lambda: _inspect_table(path, report, text),
+        "table": lambda: _inspect_table(path, report, text),
+    }
+    with _warnings_as_problems(report.problems):
+        handlers[fmt]()
+    if not report.shape:
+        raise InputError(f"{name}: could not be summarised as {report.description}.")
+    return report
+
+
+def _looks_like_expression(text: str) -> bool:
+    """A header then rows of one or two id columns followed by mostly numbers."""
+    lines = [line for line in text.replace("\r\n", "\n").split("\n")[1:30] if line.strip()]
+    if len(lines) < 2:
+        return False
+    sep = "\t" if lines[0].count("\t") >= max(1, lines[0].count(",")) else ","
+    rows = [line.split(sep) for line in lines]
+    if min(len(r) for r in rows) < 3:
+        return False
+    numeric = [sum(_is_number(v) for v in r[2:]) / max(1, len(r) - 2) for r in rows]
+    return float(np.mean(numeric)) > 0.9 and not all(_is_number(r[0]) for r in rows)
