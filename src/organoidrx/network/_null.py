@@ -124,7 +124,6 @@ class SetSampler:
         self._bin_start = bins.start[b]
         self._n_other = (bins.sizes[b] - 1).astype(np.uint64)
         self._self_pos = bins.position[self.slot_nodes]
-        self._lonely = np.flatnonzero(self._n_other == 0)  # a bin of one node: the node stands for itself
         self._key_base = self.slot_group * n_nodes
         n_groups = int(self.slot_group.max()) + 1 if len(self.slot_group) else 0
         # stamp[key] = slot that last claimed the key; never reset: a claim is valid only if that slot holds it
@@ -135,16 +134,12 @@ class SetSampler:
         n_other = self._n_other if which is None else self._n_other[which]
         raw = rng.bit_generator.random_raw(len(n_other)) >> np.uint64(32)
         pick = ((raw * n_other) >> np.uint64(32)).astype(np.int64)  # floor(u * n_other), u uniform on [0, 1)
-        if which is None:
-            pick += pick >= self._self_pos
-            out = self.bins.nodes[self._bin_start + pick]
-            out[self._lonely] = self.slot_nodes[self._lonely]
-            return out
-        pick += pick >= self._self_pos[which]
-        out = self.bins.nodes[self._bin_start[which] + pick]
-        lonely = n_other == 0
-        out[lonely] = self.slot_nodes[which][lonely]
-        return out
+        self_pos = self._self_pos if which is None else self._self_pos[which]
+        pick += pick >= self_pos
+        # a bin of one node (n_other = 0): the clamp makes the node stand for itself
+        np.minimum(pick, n_other.astype(np.int64), out=pick)
+        start = self._bin_start if which is None else self._bin_start[which]
+        return self.bins.nodes[start + pick]
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One draw: the random node of every slot and whether it is a repeat within its set (after retries)."""

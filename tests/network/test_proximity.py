@@ -1,0 +1,188 @@
+"""proximity(): hand-counted distances, invariances, determinism, Monte-Carlo agreement, gaps made explicit."""
+
+from __future__ import annotations
+
+import logging
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from organoidrx._utils import InputError
+from organoidrx.network import PROXIMAL_Z, proximity
+
+TREE = pd.DataFrame(
+    [("A", "B"), ("B", "C"), ("C", "D"), ("D", "E"), ("C", "F"), ("F", "G"), ("G", "H"), ("X", "Y")],
+    columns=["gene_a", "gene_b"],
+)
+
+
+def _run(edges, targets, sets, **kwargs):
+    kwargs.setdefault("min_score", None)
+    kwargs.setdefault("use_cache", False)
+    kwargs.setdefault("n_random", 50)
+    return proximity(edges, targets, sets, **kwargs)
+
+
+def test_hand_counted_closest_shortest_separation():
+    targets = pd.DataFrame({"drug": ["d", "d"], "target": ["A", "E"]})
+    table = _run(TREE, targets, {"p": ["D", "H", "Y", "NOT_A_GENE"]})
+    row = table.iloc[0]
+    # min(d(A,D)=3, d(A,H)=5) = 3; min(d(E,D)=1, d(E,H)=5) = 1; mean 2
+    assert row["closest_distance"] == 2.0
+    assert row["shortest_distance"] == (3 + 5 + 1 + 5) / 4
+    # d_TS = (3 + 1 + 1 + 5) / 4; d_TT = d(A,E) = 4; d_SS = d(D,H) = 4
+    assert row["separation"] == pytest.approx(2.5 - 4.0)
+    assert row["n_targets"] == 2 and row["n_pathway_genes"] == 2
+    assert row["n_pathway_genes_missing"] == 2
+    assert list(table.columns[:7]) == [
+        "drug",
+        "pathway",
+        "n_targets",
+        "n_targets_missing",
+        "n_pathway_genes",
+        "n_pathway_genes_missing",
+        "closest_distance",
+    ]
+
+
+def test_zero_null_sd_gives_zero_z():
+    # star with min_bin_size=1: the hub is alone in its bin (it stands for itself) and every leaf is 1 away
+    star = pd.DataFrame([("HUB", f"L{i}") for i in range(6)], columns=["gene_a", "gene_b"])
+    table = _run(star, pd.DataFrame({"drug": ["d"], "target": ["HUB"]}), {"s": ["L0", "L1"]}, min_bin_size=1)
+    row = table.iloc[0]
+    assert row["closest_distance"] == 1.0
+    assert row["null_sd"] == 0.0 and row["z"] == 0.0 and row["p_value"] == 1.0
+    assert not row["proximal"]
+
+
+def _scale_free(n=600, seed=0):
+    graph = nx.barabasi_albert_graph(n, 2, seed=seed)
+    return pd.DataFrame([(f"g{u}", f"g{v}") for u, v in graph.edges()], columns=["gene_a", "gene_b"])
+
+
+def _sets(seed=0, n_sets=12):
+    rng = np.random.default_rng(seed)
+    sets = {
+        f"set{i}": [f"g{j}" for j in rng.choice(600, size=rng.integers(3, 40), replace=False)]
+        for i in range(n_sets)
+    }
+    sets["near_hub"] = ["g0", "g1", "g2", "g3"]
+    targets = pd.DataFrame(
+        {"drug": ["hubby", "hubby", "leafy", "leafy", "solo"], "target": ["g0", "g1", "g590", "g598", "g300"]}
+    )
+    return targets, sets
+
+
+def test_edge_order_and_direction_do_not_change_the_table():
+    edges = _scale_free()
+    targets, sets = _sets()
+    shuffled = edges.sample(frac=1.0, random_state=7).rename(columns={"gene_a": "gene_b", "gene_b": "gene_a"})
+    a = _run(edges, targets, sets, min_bin_size=50, n_random=100)
+    b = _run(shuffled, targets, sets, min_bin_size=50, n_random=100)
+    assert a.to_csv(sep="\t", index=False) == b.to_csv(sep="\t", index=False)
+
+
+def test_same_seed_is_byte_identical_whatever_n_jobs():
+    edges = _scale_free()
+    targets, sets = _sets()
+    runs = [
+        _run(edges, targets, sets, min_bin_size=50, n_random=120, random_state=5, n_jobs=j).to_csv(
+            sep="\t", index=False
+        )
+        for j in (1, 1, 2)
+    ]
+    assert runs[0] == runs[1] == runs[2]
+    other = _run(edges, targets, sets, min_bin_size=50, n_random=120, random_state=6)
+    assert other.to_csv(sep="\t", index=False) != runs[0]
+
+
+def test_different_seeds_agree_within_monte_carlo_error():
+    edges = _scale_free()
+    targets, sets = _sets()
+    a = _run(edges, targets, sets, min_bin_size=50, n_random=1000, random_state=1)
+    b = _run(edges, targets, sets, min_bin_size=50, n_random=1000, random_state=2)
+    assert np.isfinite(a["z"]).all()
+    dz = np.abs(a["z"] - b["z"])
+    # the standard error of an estimated z at 1,000 draws is about sqrt((1 + z^2 / 2) / 1000) < 0.1 here
+    assert (dz <= 0.15 + 0.08 * np.abs(a["z"])).all(), dz.max()
+    assert np.abs(a["p_value"] - b["p_value"]).max() < 0.1  # 4.5 standard errors at p = 0.5
+    # the hub targets are next to the hub set: close, significantly
+    near = a[(a["drug"] == "hubby") & (a["pathway"] == "near_hub")].iloc[0]
+    assert near["z"] <= PROXIMAL_Z and near["proximal"] and near["p_value"] < 0.05
+
+
+def test_every_requested_drug_gets_rows(caplog):
+    edges = _scale_free()
+    targets, sets = _sets()
+    targets = pd.concat(
+        [targets, pd.DataFrame({"drug": ["ghost"], "target": ["NOT_IN_NETWORK"]})], ignore_index=True
+    )
+    sets["empty"] = ["NOPE"]
+    with caplog.at_level(logging.WARNING):
+        table = _run(edges, targets, sets, min_bin_size=50, drugs=["SOLO", "ghost", "unknown"])
+    assert table["drug"].unique().tolist() == ["solo", "ghost", "unknown"]
+    assert len(table) == 3 * len(sets)
+    ghost = table[table["drug"] == "ghost"]
+    assert not ghost["computable"].any() and ghost["z"].isna().all()
+    assert set(ghost["note"]) == {"no target in the network"}
+    assert set(table.loc[table["drug"] == "unknown", "note"]) == {"no row in the targets table"}
+    empty = table[(table["pathway"] == "empty") & (table["drug"] == "solo")].iloc[0]
+    assert not empty["computable"] and empty["note"] == "no pathway gene in the network"
+    assert "'ghost' has no target in the network" in caplog.text
+    assert "'unknown'" in caplog.text and "1 gene sets have no gene in the network" in caplog.text
+
+
+def test_identical_target_sets_get_identical_rows():
+    edges = _scale_free()
+    targets, sets = _sets()
+    twin = targets[targets["drug"] == "hubby"].assign(drug="twin")
+    table = _run(edges, pd.concat([targets, twin]), sets, min_bin_size=50)
+    cols = ["closest_distance", "z", "p_value"]
+    np.testing.assert_array_equal(
+        table.loc[table["drug"] == "hubby", cols].to_numpy(),
+        table.loc[table["drug"] == "twin", cols].to_numpy(),
+    )
+
+
+def test_shortest_measure_has_its_own_null():
+    edges = _scale_free()
+    targets, sets = _sets()
+    closest = _run(edges, targets, sets, min_bin_size=50, n_random=200)
+    shortest = _run(edges, targets, sets, min_bin_size=50, n_random=200, measure="shortest")
+    assert shortest.attrs["measure"] == "shortest"
+    np.testing.assert_array_equal(closest["shortest_distance"], shortest["shortest_distance"])
+    assert not np.allclose(closest["null_mean"], shortest["null_mean"])
+    assert (shortest["null_mean"] > closest["null_mean"]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_random": 0}, "n_random must be a positive integer"),
+        ({"measure": "separation"}, "measure must be"),
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"drugs": "solo"}, "single string"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    targets, sets = _sets()
+    with pytest.raises(InputError, match=match):
+        _run(_scale_free(), targets, sets, **kwargs)
+
+
+def test_bad_tables():
+    targets, sets = _sets()
+    with pytest.raises(InputError, match="targets is missing columns"):
+        _run(_scale_free(), targets.rename(columns={"target": "gene"}), sets)
+    with pytest.raises(InputError, match="gene_sets must have columns"):
+        _run(_scale_free(), targets, pd.DataFrame({"set": ["a"], "gene": ["g1"]}))
+
+
+def test_timings_and_metadata():
+    targets, sets = _sets()
+    table = _run(_scale_free(), targets, sets, min_bin_size=50)
+    assert {"network", "distances", "observed", "null", "total"} <= set(table.attrs["timings"])
+    assert table.attrs["network"]["nodes"] == 600
+    assert sum(size for _, _, size in table.attrs["degree_bins"]) == 600
