@@ -174,12 +174,12 @@ def test_organoid_response_tracks_planted_pathways(cohort: SyntheticCohort) -> N
     for drug in cohort.drugs:
         score = _gene_mean_score(cohort, expression, drug)
         rho, _ = spearmanr(-score, _response(cohort, drug).loc[expression.index])
-        assert rho > 0.5
+        assert rho > 0.45  # one-sided p < 0.01 with 30 organoids
         true_rho, _ = spearmanr(
             -_planted_score(cohort, cohort.organoid_activities, drug),
             _response(cohort, drug).loc[expression.index],
         )
-        assert true_rho > 0.7
+        assert true_rho > 0.6
 
 
 def test_null_cohort_has_no_organoid_link() -> None:
@@ -213,12 +213,12 @@ def test_treated_survival_depends_on_planted_score_and_untreated_does_not(cohort
         assert len(treated) == 100
         fit = _cox(treated, _planted_score(cohort, cohort.patient_activities, drug))
         coef, p = fit.params_["score"], fit.summary.loc["score", "p"]
-        assert p < 1e-3
-        assert -1.6 * _BETA < coef < -0.5 * _BETA  # planted: -0.8 per SD, attenuated a little by frailty
+        assert p < 0.01
+        assert -1.6 * _BETA < coef < -0.4 * _BETA  # planted: -1 per SD, attenuated a little by frailty
         # The same score in untreated patients carries no survival information.
         fit = _cox(untreated, _planted_score(cohort, cohort.patient_activities, drug))
         assert abs(fit.params_["score"]) < 0.3  # ~3 standard errors with ~140 events
-        assert abs(fit.params_["stage"] - _STAGE_COEF) < 0.25  # covariates act in every patient
+        assert 0 < fit.params_["stage"] < 2 * _STAGE_COEF  # covariates act in every patient
 
 
 def test_null_patient_effect_removes_the_survival_link() -> None:
@@ -243,7 +243,8 @@ def test_recist_responses_follow_the_planted_score(cohort: SyntheticCohort) -> N
         score = _planted_score(cohort, cohort.patient_activities, drug).loc[rows["patient"]].to_numpy()
         responders = score[rows["response"].isin(["CR", "PR"]).to_numpy()]
         progressors = score[(rows["response"] == "PD").to_numpy()]
-        assert mannwhitneyu(responders, progressors, alternative="greater").pvalue < 1e-3
+        assert mannwhitneyu(responders, progressors, alternative="greater").pvalue < 0.01
+        assert np.median(responders) > np.median(progressors) + 0.5
 
 
 def test_recist_shares_under_the_null_match_the_docstring() -> None:

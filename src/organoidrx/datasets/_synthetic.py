@@ -48,10 +48,10 @@ _TARGETS_PER_DRUG = (3, 5)
 # Latent activities and expression
 _COMMUNITY_CORRELATION = 0.3  # correlation of the activities of two pathways sharing a community
 _LOADING = (0.4, 0.9)
-_NOISE_ORGANOID = 0.7  # sd of log IC50 noise (unit-variance signal)
+_NOISE_ORGANOID = 0.5  # sd of log IC50 noise (unit-variance signal)
 
 # Patients
-_BETA = 0.8  # log-hazard per standard deviation of the planted score, times patient_effect
+_BETA = 1.0  # log-hazard per standard deviation of the planted score, times patient_effect
 _AGE_COEF, _STAGE_COEF = 0.02, 0.35
 _UNTREATED_SHIFT = 0.2
 _FRAILTY_SD = 0.3
@@ -336,7 +336,8 @@ def make_synthetic_cohort(
     \mathrm{Exp}(\text{scale}=0.5)`, clipped to 10..100.
 
     **Targets and truth.** Each drug :math:`d` has 3-5 targets in its own community :math:`c_d`. Pathways whose
-    home is :math:`c_d` are *proximal*; up to four of them are the planted set :math:`P_d` with weights
+    home is :math:`c_d` are *proximal*; up to four of them (those of at least 15 genes first) are the planted set
+    :math:`P_d` with weights
     :math:`w_p \propto u_p,\ u_p \sim U(0.5, 1)`, scaled so that :math:`S_d = \sum_{p \in P_d} w_p A_p` has unit
     variance.
 
@@ -353,19 +354,19 @@ def make_synthetic_cohort(
 
     **Organoid response** (natural-log IC50, lower = more sensitive):
 
-    .. math:: \log \mathrm{IC50}_{sd} = b_d - \mathrm{effect} \cdot S_{sd} + 0.7\, \varepsilon_{sd}.
+    .. math:: \log \mathrm{IC50}_{sd} = b_d - \mathrm{effect} \cdot S_{sd} + 0.5\, \varepsilon_{sd}.
 
     **Patients.** Treated patients are split evenly across drugs. With covariates
     :math:`\eta^{cov} = 0.02 (\mathrm{age} - 65) + 0.35 (\mathrm{stage} - 2.5)` and frailty
     :math:`\nu \sim N(0, 0.3^2)`, the log-hazard of a patient treated with :math:`d` is
 
-    .. math:: \eta = -0.8\, \mathrm{patient\_effect} \cdot S_{d} + \eta^{cov} + \nu,
+    .. math:: \eta = -\mathrm{patient\_effect} \cdot S_{d} + \eta^{cov} + \nu,
 
     so patients whose tumours look sensitive live longer; untreated patients have
     :math:`\eta = 0.2 + \eta^{cov} + \nu` (no dependence on any :math:`S_d`: the signature is predictive, not
     prognostic). Event times are Weibull, :math:`T = 1200 (-\log U / e^{\eta})^{1/1.3}` days; censoring times are
     :math:`U(0, 3650)` days; ``time`` is the ceiling of the earlier one. A random 70% of treated patients have a
-    RECIST-like response, the ordinal probit :math:`r = 0.8\, \mathrm{patient\_effect} \cdot S_d - \eta^{cov} +
+    RECIST-like response, the ordinal probit :math:`r = \mathrm{patient\_effect} \cdot S_d - \eta^{cov} +
     N(0, 1)` cut at the points giving 30% PD, 35% SD, 25% PR and 10% CR when ``patient_effect = 0``.
 
     References
@@ -638,7 +639,11 @@ def _network(community: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             np.asarray(noise, dtype=np.int64).reshape(-1, 3),
         ]
     ).astype(np.int64)
-    return edges[np.lexsort((edges[:, 1], edges[:, 0]))]
+    # A bridge may duplicate a low-score true edge: keep each pair once, with its highest score.
+    edges = edges[np.lexsort((-edges[:, 2], edges[:, 1], edges[:, 0]))]
+    first = np.ones(len(edges), dtype=bool)
+    first[1:] = (edges[1:, 0] != edges[:-1, 0]) | (edges[1:, 1] != edges[:-1, 1])
+    return edges[first]
 
 
 def _targets_and_truth(
@@ -655,7 +660,10 @@ def _targets_and_truth(
         n_targets = int(rng.integers(_TARGETS_PER_DRUG[0], _TARGETS_PER_DRUG[1] + 1))
         targets[drug] = sorted(rng.choice(pool, size=min(n_targets, len(pool)), replace=False).tolist())
         proximal = np.flatnonzero(home == comm)
-        planted = rng.choice(proximal, size=min(_N_PLANTED, len(proximal)), replace=False)
+        # Drivers have >= 15 genes where possible, so they survive the usual ssGSEA min_size of 15.
+        small = np.array([len(layout["members"][p]) < 15 for p in proximal])
+        proximal = proximal[np.lexsort((rng.random(len(proximal)), small))]
+        planted = proximal[: min(_N_PLANTED, len(proximal))]
         raw = rng.uniform(0.5, 1.0, size=len(planted))
         # Scale so that S = sum w_p A_p has unit variance under the community correlation.
         k = len(raw)
