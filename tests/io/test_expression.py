@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from organoidrx._utils import InputError
 from organoidrx.io import read_expression, write_expression
+from organoidrx.io._expression import _ANNOTATION_NAMES
 
 GENES_BY_SAMPLES = "gene\tS1\tS2\tS3\nTP53\t1.5\t2\t-0.25\nEGFR\t0\tNA\t3e2\nMYC\t7\t8\t9\n"
 EXPECTED = pd.DataFrame(
@@ -271,7 +272,12 @@ def test_write_does_not_mutate_and_leaves_no_temp_files(tmp_path):
 # --------------------------------------------------------------------------------------------------- properties
 
 _LABEL_ALPHABET = string.ascii_letters + string.digits + "-_.:/ "
-labels = st.text(_LABEL_ALPHABET, min_size=1, max_size=12).map(str.strip).filter(bool)
+# Names reserved for gene annotation columns (DESCRIPTION, uniprotID, Length...) are never sample ids.
+labels = (
+    st.text(_LABEL_ALPHABET, min_size=1, max_size=12)
+    .map(str.strip)
+    .filter(lambda label: bool(label) and label.lower() not in _ANNOTATION_NAMES)
+)
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 

@@ -240,16 +240,16 @@ def _to_samples_by_genes(
     columns = [str(c) for c in table.columns]
     table = table.set_axis(columns, axis=1)
     if gene_column is None:
-        gene_col = columns[0]
+        gene_position = 0
     elif gene_column in columns:
-        gene_col = gene_column
+        gene_position = columns.index(gene_column)
     else:
         raise InputError(
             f"{name} has no column {gene_column!r} (columns: {examples(columns, 5)}); pass gene_column=<name>."
         )
     if table.shape[0] == 0:
         raise InputError(f"{name} has a header line but no data rows; it needs one row per gene.")
-    genes = table[gene_col]
+    genes = table.iloc[:, gene_position]
     missing_gene = genes.isna() | (genes.astype(str).str.strip() == "")
     if missing_gene.any():
         row = int(np.flatnonzero(missing_gene.to_numpy())[0])
@@ -261,10 +261,10 @@ def _to_samples_by_genes(
 
     samples: dict[str, np.ndarray] = {}
     annotation: list[str] = []
-    for column in columns:
-        if column == gene_col:
+    for position, column in enumerate(columns):
+        if position == gene_position:
             continue
-        values = table[column]
+        values = table.iloc[:, position]
         if column.strip().lower() in _ANNOTATION_NAMES:
             annotation.append(column)
             continue
