@@ -530,6 +530,24 @@ _DESCRIPTIONS = {
 }
 
 
+_READERS = {
+    "gct": "read_expression",
+    "expression": "read_expression",
+    "geo_series_matrix": "read_geo_series_matrix",
+    "gmt": "read_gmt",
+    "network": "read_network",
+    "drug_targets": "read_drug_targets",
+    "drug_response": "read_drug_response",
+    "gene_id_map": "read_gene_id_map",
+    "gdc_sample_sheet": "read_gdc_sample_sheet",
+    "clinical": "read_clinical",
+    "tcga_biotab_patient": "read_tcga_biotab_patient",
+    "tcga_biotab_drug": "read_tcga_biotab_drug",
+    "tcga_cdr": "read_tcga_cdr",
+    "tcga_drug_response": "read_tcga_drug_response",
+}
+
+
 def inspect_file(path: str | os.PathLike[str]) -> FileReport:
     """Detect a file's format, read it with the matching organoidrx reader and summarise it.
 
@@ -601,7 +619,17 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
         "table": lambda: _inspect_table(path, report, text),
     }
     with _warnings_as_problems(report.problems):
-        handlers[fmt]()
+        try:
+            handlers[fmt]()
+        except InputError as exc:
+            if fmt == "table":
+                raise
+            # the file is readable text but its reader rejects it: say why, and summarise it as a plain table
+            reader = _READERS.get(fmt, f"the {report.description} reader")
+            report.problems.insert(0, f"{reader} rejects it: {' '.join(str(exc).split())}")
+            report.format, report.description, report.reader = "table", _DESCRIPTIONS["table"], ""
+            report.details.clear()
+            _inspect_table(path, report, text)
     if not report.shape:
         raise InputError(f"{name}: could not be summarised as {report.description}.")
     return report
