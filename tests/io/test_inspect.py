@@ -45,6 +45,32 @@ def test_linear_counts_are_flagged_as_linear(tmp_path: Path) -> None:
     assert report.scale is not None and report.scale.startswith("linear")
 
 
+def test_binary_and_matrix_formats(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    genes = ["ENSG00000141510", "ENSG00000135679", "ENSG00000124762", "ENSG00000146648"]
+    matrix = pd.DataFrame(rng.uniform(1, 10, (3, 4)), index=["S1", "S2", "S3"], columns=genes)
+    matrix.T.to_parquet(tmp_path / "e.parquet")
+    (tmp_path / "e.gct").write_text(
+        "#1.2\n4\t3\nName\tDescription\tS1\tS2\tS3\n"
+        + "".join(f"{g}\tna\t" + "\t".join(f"{v:.3f}" for v in matrix[g]) + "\n" for g in genes)
+    )
+    (tmp_path / "GSE1_series_matrix.txt").write_text(
+        '!Series_geo_accession\t"GSE1"\n!Sample_geo_accession\t"GSM1"\t"GSM2"\n!Sample_title\t"a"\t"b"\n'
+        '!series_matrix_table_begin\n"ID_REF"\t"GSM1"\t"GSM2"\n"TP53"\t5.1\t6.2\n"MDM2"\t7.0\t8.1\n'
+        "!series_matrix_table_end\n"
+    )
+    found = {
+        name: (r.format, r.shape, r.id_type)
+        for name in ("e.parquet", "e.gct", "GSE1_series_matrix.txt")
+        for r in [inspect_file(tmp_path / name)]
+    }
+    assert found == {
+        "e.parquet": ("parquet", (3, 4), "ensembl"),
+        "e.gct": ("gct", (3, 4), "ensembl"),
+        "GSE1_series_matrix.txt": ("geo_series_matrix", (2, 2), "symbol"),
+    }
+
+
 def test_gmt_and_network_and_targets(tmp_path: Path) -> None:
     gmt = tmp_path / "sets.gmt"
     gmt.write_text("SET_A\tdesc\tTP53\tMDM2\tCDKN1A\nSET_B\tdesc\tEGFR\tERBB2\n")
