@@ -497,6 +497,21 @@ def read_expression(
     return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
 
 
+def _format_genes_by_samples(frame: pd.DataFrame) -> str:
+    """Genes x samples TSV text; floats as ``repr`` (shortest string that reads back to the same double)."""
+    labels = [*frame.index, *frame.columns]
+    if any(("\t" in label or "\n" in label or "\r" in label or '"' in label) for label in labels):
+        # Labels that need quoting go through pandas' CSV writer (slower, same numbers).
+        table = frame.T
+        table.index.name = "gene"
+        return table.to_csv(sep="\t", na_rep="NA", lineterminator="\n")
+    lines = ["\t".join(["gene", *frame.index])]
+    values = frame.to_numpy(dtype=float).T
+    for gene, row in zip(frame.columns, values.tolist(), strict=True):
+        lines.append("\t".join([gene, *["NA" if v != v else repr(v) for v in row]]))
+    return "\n".join(lines) + "\n"
+
+
 def write_expression(expression: Any, path: str | os.PathLike[str]) -> Path:
     """Write a samples x genes matrix to a genes x samples tab-separated file, atomically.
 
@@ -520,9 +535,7 @@ def write_expression(expression: Any, path: str | os.PathLike[str]) -> Path:
     """
     frame = as_expression_frame(expression)
     path = Path(path)
-    table = frame.T
-    table.index.name = "gene"
-    text = table.to_csv(sep="\t", na_rep="NA", lineterminator="\n")
+    text = _format_genes_by_samples(frame)
     if path.name.lower().endswith(".gz"):
         with atomic_write(path, "wb") as handle:
             with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as compressed:
