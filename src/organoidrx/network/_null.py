@@ -123,28 +123,31 @@ class SetSampler:
         b = bins.bin_of[self.slot_nodes]
         self._bin_start = bins.start[b]
         self._n_other = (bins.sizes[b] - 1).astype(np.uint64)
+        self._n_other_int = self._n_other.astype(np.int64)
         self._self_pos = bins.position[self.slot_nodes]
-        self._key_base = self.slot_group * n_nodes
-        n_groups = int(self.slot_group.max()) + 1 if len(self.slot_group) else 0
+        # repeats can only happen within one set and one bin: each (set, bin) group gets its own key range of the
+        # bin's size, keyed by the drawn node's position in the bin (a compact, cache-friendly stamp array)
+        group = self.slot_group * (len(bins.sizes) + 1) + b
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        sizes = bins.sizes[b[first]]
+        self._key_base = (np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))[inverse]
         # stamp[key] = slot that last claimed the key; never reset: a claim is valid only if that slot holds it
-        self._stamp = np.zeros(n_groups * n_nodes, dtype=np.int64)
+        self._stamp = np.zeros(int(sizes.sum()) if len(sizes) else 0, dtype=np.int32)
 
     def _draw(self, rng: np.random.Generator, which: np.ndarray | None) -> np.ndarray:
-        """A uniform other node of the bin of each slot in ``which`` (all slots when None)."""
+        """Position in its bin of a uniform other node of the bin, for each slot in ``which`` (None: all)."""
         n_other = self._n_other if which is None else self._n_other[which]
         raw = rng.bit_generator.random_raw(len(n_other)) >> np.uint64(32)
         pick = ((raw * n_other) >> np.uint64(32)).astype(np.int64)  # floor(u * n_other), u uniform on [0, 1)
-        self_pos = self._self_pos if which is None else self._self_pos[which]
-        pick += pick >= self_pos
+        pick += pick >= (self._self_pos if which is None else self._self_pos[which])
         # a bin of one node (n_other = 0): the clamp makes the node stand for itself
-        np.minimum(pick, n_other.astype(np.int64), out=pick)
-        start = self._bin_start if which is None else self._bin_start[which]
-        return self.bins.nodes[start + pick]
+        np.minimum(pick, self._n_other_int if which is None else self._n_other_int[which], out=pick)
+        return pick
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One draw: the random node of every slot and whether it is a repeat within its set (after retries)."""
         n_slots = len(self.slot_nodes)
-        slots = np.arange(n_slots)
+        slots = np.arange(n_slots, dtype=np.int32)
         keys = self._key_base + self._draw(rng, None)
         stamp = self._stamp
         stamp[keys] = slots
@@ -166,4 +169,4 @@ class SetSampler:
                 pending = pending[is_pending[pending]]
         repeat = np.zeros(n_slots, dtype=bool)
         repeat[pending] = True
-        return keys - self._key_base, repeat
+        return self.bins.nodes[self._bin_start + keys - self._key_base], repeat

@@ -1,0 +1,62 @@
+"""`organoidrx proximity` end to end on small files written in the public formats."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from organoidrx.cli import main
+
+
+def _files(tmp_path):
+    network = tmp_path / "links.tsv"
+    rows = ["symbol_1\tsymbol_2\tcombined_score"]
+    rows += [f"G{i}\tG{i + 1}\t900" for i in range(30)] + [f"G{i}\tG{i + 5}\t800" for i in range(0, 25, 3)]
+    rows += ["G0\tG29\t500", "Z1\tZ2\t999"]
+    network.write_text("\n".join(rows) + "\n")
+    targets = tmp_path / "targets.tsv"
+    targets.write_text("drugs\ttargets\nALPHA,BETA\tG1,G2\nGAMMA\tG20\nOMEGA\tNOT_A_GENE\n")
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("SET_A\tdesc\tG3\tG4\tG5\nSET_B\tdesc\tG25\tG27\nSET_C\tdesc\tG10\tZ1\n")
+    return network, targets, gmt
+
+
+def test_cli_writes_one_row_per_drug_and_pathway(tmp_path, capsys):
+    network, targets, gmt = _files(tmp_path)
+    out = tmp_path / "prox.tsv"
+    args = ["proximity", "--network", str(network), "--targets", str(targets), "--gene-sets", str(gmt)]
+    args += [
+        "--min-bin-size",
+        "5",
+        "--n-random",
+        "200",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    table = pd.read_csv(out, sep="\t", keep_default_na=False, na_values=[""])
+    required = ["drug", "pathway", "n_targets", "n_pathway_genes", "closest_distance", "z", "p_value"]
+    assert set(required) <= set(table.columns)
+    assert len(table) == 4 * 3
+    assert set(table["drug"]) == {"ALPHA", "BETA", "GAMMA", "OMEGA"}
+    omega = table[table["drug"] == "OMEGA"]
+    assert (~omega["computable"]).all() and omega["z"].isna().all()
+    captured = capsys.readouterr()
+    assert "distances" in captured.out and "computed" in captured.out
+    assert "[" not in captured.err  # no progress bar when stderr is not a terminal
+    first = out.read_bytes()
+    assert main([*args, "--drugs", "gamma,ALPHA"]) == 0
+    assert "read from cache" in capsys.readouterr().out
+    again = pd.read_csv(out, sep="\t", keep_default_na=False, na_values=[""])
+    assert again["drug"].unique().tolist() == ["GAMMA", "ALPHA"]
+    assert main(args) == 0
+    assert out.read_bytes() == first
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    network, targets, gmt = _files(tmp_path)
+    args = ["proximity", "--network", str(network), "--targets", str(targets), "--gene-sets", str(gmt)]
+    assert main([*args, "--n-random", "0", "--out", str(tmp_path / "x.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("organoidrx: error: n_random must be a positive integer")
