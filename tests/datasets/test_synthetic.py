@@ -257,6 +257,27 @@ def test_recist_shares_under_the_null_match_the_docstring() -> None:
         assert abs(shares[level] - value) < 0.04
 
 
+def test_planted_signal_is_recovered_by_the_package_tools(cohort: SyntheticCohort) -> None:
+    from organoidrx.network import PROXIMAL_Z, proximity
+    from organoidrx.scoring import ssgsea
+
+    z = proximity(
+        cohort.network, cohort.targets, cohort.gene_sets, n_random=200, random_state=0, use_cache=False
+    ).set_index(["drug", "pathway"])["z"]
+    scores = ssgsea(cohort.organoid_expression, cohort.gene_sets, min_size=5)
+    for drug in cohort.drugs:
+        truth = cohort.truth[cohort.truth["drug"] == drug].set_index("pathway")
+        planted = truth.index[truth["weight"] > 0]
+        selected = z[drug].index[z[drug] <= PROXIMAL_Z]
+        assert len(planted.intersection(selected)) >= len(planted) - 1
+        # Proximity enriches for the target community: proximal pathways are ~5% of all, >= 20% of the selected.
+        assert truth.loc[selected, "proximal"].mean() >= 4 * truth["proximal"].mean()
+        assert z[drug][planted].mean() < -2
+        signature = scores[planted] @ truth.loc[planted, "weight"]
+        rho, _ = spearmanr(-signature, _response(cohort, drug).loc[signature.index])
+        assert rho > 0.45
+
+
 # --------------------------------------------------------------------------------------------------- files
 def test_write_is_byte_identical_for_a_seed_and_differs_across_seeds(tmp_path: Path) -> None:
     first = make_synthetic_cohort(random_state=7).write(tmp_path / "a")
