@@ -276,12 +276,13 @@ def read_network(
     ------
     InputError
         When the file is empty or not a table, the endpoint columns cannot be found, a score is not a number,
-        ``min_score`` is given without a score column, no edge passes the threshold, STRING protein ids are given
-        without an id map, or no id can be mapped.
+        ``min_score`` is given without a score column, no edge passes the threshold or is left after cleaning,
+        STRING protein ids are given without an id map, or no id can be mapped.
 
     Notes
     -----
-    Steps, each counted in the summary: drop rows with a missing id; keep ``score > min_score``; map ids to
+    Steps, each counted in the summary: drop rows with a missing id (an empty cell or ``NA``, ``NaN``, ``NULL``,
+    ``None``, as R and pandas write missing values); keep ``score > min_score``; map ids to
     symbols (edges with an unmapped end are dropped); drop self-loops (also those created by mapping two proteins
     to one gene); merge duplicate undirected edges keeping the maximum score; optionally keep the largest
     connected component (:func:`scipy.sparse.csgraph.connected_components`).
@@ -421,9 +422,15 @@ def read_network(
             "%s: merged %d duplicate undirected edges (kept the maximum score)", path, summary["duplicates"]
         )
 
+    if edges.empty:
+        raise InputError(
+            f"{path}: no edge is left after cleaning ({summary['edges_read']} read: {summary['missing_id']} with a "
+            f"missing id, {summary['below_threshold']} below min_score, {summary['unmapped']} unmapped, "
+            f"{summary['self_loops']} self-loops); check the columns and the threshold."
+        )
     summary["outside_lcc_edges"] = 0
     summary["outside_lcc_nodes"] = 0
-    if largest_component and len(edges):
+    if largest_component:
         codes, nodes = pd.factorize(pd.concat([edges["gene_a"], edges["gene_b"]], ignore_index=True))
         n = len(nodes)
         src, dst = codes[: len(edges)], codes[len(edges) :]
