@@ -11,8 +11,9 @@ import gzip
 import io
 import logging
 import os
+import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,17 +184,30 @@ def _parse_delimited(
     if len(first_row) == len(header) + 1:
         # R's write.table: the header omits the name of the row-label column.
         header = ["", *header]
+    width = len(header)
+    rows: Iterator[tuple[int, int]]
     if '"' not in text:
-        width = len(header)
-        for number, line in enumerate(lines[1:], start=2 + skip_lines):
-            if not line.strip():
-                continue
-            n_fields = line.count(delimiter) + 1
-            if n_fields != width:
-                raise InputError(
-                    f"{name}: line {number} has {n_fields} fields but the header has {width}; "
-                    "the file may be truncated or use a different delimiter there."
-                )
+        rows = (
+            (number, line.count(delimiter) + 1)
+            for number, line in enumerate(lines, start=1 + skip_lines)
+            if line.strip()
+        )
+        where = "line"
+    else:
+        # Quoted fields may hold the delimiter or span lines: count fields per CSV record instead.
+        try:
+            records = list(csv.reader(lines, delimiter=delimiter, strict=True))
+        except csv.Error as exc:
+            raise InputError(f"{name}: malformed quoting ({exc}); check the quote characters.") from None
+        rows = ((number, len(r)) for number, r in enumerate(records, start=1) if any(f.strip() for f in r))
+        where = "record"
+    next(rows, None)  # the header line
+    for number, n_fields in rows:
+        if n_fields != width:
+            raise InputError(
+                f"{name}: {where} {number} has {n_fields} fields but the header has {width}; "
+                "the file may be truncated or use a different delimiter there."
+            )
     empty = [i + 1 for i, label in enumerate(header[1:], start=1) if not label.strip()]
     if empty and not all_strings:
         raise InputError(f"{name}: column {empty[0]} has an empty header; every sample column needs an id.")
@@ -206,22 +220,32 @@ def _parse_delimited(
         )
     labels = [f"\x00col{i}" for i in range(len(header))]
     try:
-        table = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            sep=delimiter,
-            header=0,
-            names=labels,
-            index_col=False,
-            dtype=str if all_strings else {labels[0]: str},
-            keep_default_na=False,
-            na_values=None if all_strings else {label: _NA_STRINGS for label in labels[1:]},
-            float_precision="round_trip",
-            skip_blank_lines=True,
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.StringIO("\n".join(lines)),
+                sep=delimiter,
+                header=0,
+                names=labels,
+                index_col=False,
+                dtype=str if all_strings else {labels[0]: str},
+                keep_default_na=False,
+                na_values=None if all_strings else {label: _NA_STRINGS for label in labels[1:]},
+                float_precision="round_trip",
+                skip_blank_lines=True,
+                engine="c",
+                low_memory=False,
+            )
     except InputError:
         raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error, OverflowError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        pd.errors.EmptyDataError,
+        ValueError,
+        csv.Error,
+        OverflowError,
+    ) as exc:
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"{name}: cannot be parsed as a delimited table with delimiter {delimiter!r} ({message})."
