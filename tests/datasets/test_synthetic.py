@@ -195,6 +195,9 @@ def test_null_cohort_has_no_organoid_link() -> None:
         rho_linked, _ = spearmanr(-score, _response(linked, drug).loc[score.index])
         assert abs(rho_null) < 0.2  # sd of rho under the null is 1/sqrt(399) = 0.05
         assert rho_linked > 0.7
+        # The documented formula, exactly: log IC50 moves by -effect * sum_p w_p A_p and nothing else.
+        shift = _response(linked, drug).loc[score.index] - _response(null, drug).loc[score.index]
+        np.testing.assert_allclose(shift.to_numpy(), -score.to_numpy(), atol=1e-12)
 
 
 def _cox(clinical: pd.DataFrame, score: pd.Series) -> CoxPHFitter:

@@ -438,7 +438,7 @@ def make_synthetic_cohort(
         model.expression(activities, rng_patient, patient=True), index=patient_names, columns=gene_names
     )
     clinical = _clinical(activities, weights, drug_names, n_patients_treated, patient_effect, rng_patient)
-    clinical.insert(0, "patient", patient_names)
+    clinical.insert(0, "patient", pd.Series(patient_names, dtype=object))
 
     network = pd.DataFrame(
         {
@@ -460,7 +460,6 @@ def make_synthetic_cohort(
         for p in range(n_pathways)
     ]
     truth_table = pd.DataFrame(truth_rows, columns=["drug", "pathway", "proximal", "weight"])
-    truth_table["weight"] = truth_table["weight"].round(4)
 
     params = {
         "n_genes": n_genes,
@@ -669,7 +668,8 @@ def _targets_and_truth(
         k = len(raw)
         cov = _COMMUNITY_CORRELATION * np.ones((k, k)) + (1 - _COMMUNITY_CORRELATION) * np.eye(k)
         raw /= math.sqrt(float(raw @ cov @ raw))
-        truth[drug] = {int(p): float(w) for p, w in zip(planted, raw, strict=True)}
+        # Rounded as written to truth.tsv, so the file reproduces the outcomes exactly.
+        truth[drug] = {int(p): round(float(w), 4) for p, w in zip(planted, raw, strict=True)}
     return targets, truth
 
 
