@@ -411,8 +411,10 @@ def _resolve_drugs(available: Sequence[str], names: Iterable[str], *, where: str
         hints = []
         for name in unknown[:3]:
             close = difflib.get_close_matches(name.strip().casefold(), keys, n=3, cutoff=0.6)
-            suggestion = ", ".join(repr(by_key[c][0]) for c in close) if close else "no close match"
-            hints.append(f"{name!r} (did you mean {suggestion}?)")
+            if close:
+                hints.append(f"{name!r} (did you mean {', '.join(repr(by_key[c][0]) for c in close)}?)")
+            else:
+                hints.append(f"{name!r} (no close match)")
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise InputError(
             f"unknown drug {'; '.join(hints)}{more} in {where}, which has {len(by_key)} drugs such as "
