@@ -134,7 +134,7 @@ def test_harmonize_mixed_ids_to_symbols(id_map, caplog):
     assert list(result.columns) == ["TP53", "EGFR", "MYC", "HLA-A"]
     assert result["HLA-A"].tolist() == [4.5, 9.0]  # two Ensembl ids of one gene: mean
     assert result.loc["s2", "MYC"] == 6.0
-    assert "1 of 6 gene ids have no symbol" in caplog.text and "'NOVEL1'" in caplog.text
+    assert "1 of 6 gene ids have no unambiguous symbol" in caplog.text and "'NOVEL1'" in caplog.text
 
 
 def test_harmonize_sum_for_counts(id_map):
@@ -231,3 +231,18 @@ def test_real_id_map_harmonises_organoid_symbols(shared_data):
     assert result.shape[1] > 0.99 * expression.shape[1]
     assert np.isfinite(result.to_numpy()).all()
     assert detect_gene_id_type(id_map.loc[id_map["id_type"] == "ensembl", "id"]) == "ensembl"
+
+
+def test_ambiguous_alias_resolves_only_to_its_suffixed_rename(caplog):
+    id_map = pd.DataFrame(
+        {
+            "id": ["QARS1", "EPRS1", "QARS", "QARS", "NOV", "NOV"],
+            "id_type": ["symbol", "symbol", "alias", "alias", "alias", "alias"],
+            "symbol": ["QARS1", "EPRS1", "EPRS1", "QARS1", "CCN3", "PLXNA1"],
+        }
+    )
+    expression = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["QARS", "NOV"])
+    with caplog.at_level(logging.WARNING, logger="organoidrx.io._identifiers"):
+        result = harmonize_gene_ids(expression, id_map)
+    assert result.to_dict("list") == {"QARS1": [1.0]}
+    assert "'NOV'" in caplog.text

@@ -226,11 +226,24 @@ def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
     if "id_type" not in table.columns:
         table["id_type"] = "other"
     table["_order"] = table["id_type"].map(_TYPE_ORDER).fillna(len(_TYPE_ORDER))
-    table = table.sort_values("_order", kind="stable")
-    n_ambiguous = int(table.drop_duplicates(["id", "symbol"])["id"].duplicated().sum())
-    if n_ambiguous:
-        logger.debug("id map: %d ids point to more than one symbol; the first listed is used", n_ambiguous)
-    table = table.drop_duplicates("id", keep="first")
+    table = table.sort_values("_order", kind="stable").drop_duplicates(["id", "symbol"])
+    # Keep, per id, only the rows of its best-ranked type (an official symbol beats any alias use of it).
+    best = table.groupby("id", sort=False)["_order"].transform("min")
+    table = table[table["_order"] == best]
+    ambiguous = table["id"].duplicated(keep=False)
+    if ambiguous.any():
+        # An alias shared by several genes is resolved only when one candidate is the alias with a suffix (HGNC
+        # renames such as QARS -> QARS1); other ambiguous ids are dropped from the lookup.
+        candidates = table[ambiguous]
+        extends = candidates.apply(
+            lambda row: bool(re.fullmatch(re.escape(row["id"]) + r"[0-9A-Z-]{1,3}", row["symbol"])), axis=1
+        )
+        extended = candidates[extends]
+        resolved = extended[~extended["id"].duplicated(keep=False)]
+        n_dropped = candidates["id"].nunique() - resolved["id"].nunique()
+        if n_dropped:
+            logger.debug("id map: %d ids point to several genes and are not used", n_dropped)
+        table = pd.concat([table[~ambiguous], resolved])
     ids = table["id"].astype(str)
     return (
         dict(zip(ids, table["symbol"].astype(str), strict=True)),
@@ -273,7 +286,8 @@ def harmonize_gene_ids(
     Notes
     -----
     Lookup order per id: the id itself as an official symbol, then as Entrez, Ensembl or Ensembl-protein id,
-    then as an alias/previous symbol. An alias shared by several genes maps to the first gene the map lists. An
+    then as an alias/previous symbol. An alias shared by several genes is used only when one of them is the alias
+    plus a short suffix (``QARS`` -> ``QARS1``); otherwise it is ambiguous and left unmapped. An
     alias whose symbol is already a column of ``expression`` is left out (info log) rather than averaged into a
     different measured gene; Ensembl or Entrez ids that share a symbol are combined by ``aggregate``.
     """
@@ -314,7 +328,7 @@ def harmonize_gene_ids(
     ]
     if unmapped:
         logger.warning(
-            "expression: %d of %d gene ids have no symbol in the id map and were left out (e.g. %s)",
+            "expression: %d of %d gene ids have no unambiguous symbol in the id map and were left out (e.g. %s)",
             len(unmapped),
             len(original),
             examples(unmapped),
