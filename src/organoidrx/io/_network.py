@@ -173,6 +173,19 @@ def _choose_columns(
     )
 
 
+def _recode(codes: np.ndarray, labels: pd.Series, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into ``labels`` (``-1`` = missing) re-expressed against the distinct non-missing new labels.
+
+    ``labels`` may hold NaN (those codes become ``-1``) or repeated values (merged). Work on the few distinct ids
+    instead of the millions of rows of a STRING file. With ``sort`` the new code order is the labels' order.
+    """
+    new_ids, uniques = pd.factorize(labels, sort=sort)
+    recoded = (
+        np.where(codes < 0, -1, new_ids[np.maximum(codes, 0)]) if len(new_ids) else np.full(len(codes), -1)
+    )
+    return recoded.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
 def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
     """Two string columns ``source, target`` (not yet oriented) from a mapping, DataFrame or file."""
     if isinstance(id_map, Mapping):
@@ -317,33 +330,37 @@ def read_network(
     table = _read_table(path, usecols=usecols, string_cols=[a_col, b_col])
     summary: dict[str, Any] = {"columns": [a_col, b_col, score_col], "edges_read": len(table)}
 
-    a = table[a_col].str.strip()
-    b = table[b_col].str.strip()
-    missing = a.isna() | b.isna() | (a == "") | (b == "")
+    n_rows = len(table)
+    codes, labels = pd.factorize(pd.concat([table[a_col], table[b_col]], ignore_index=True))
+    stripped = pd.Series(labels, dtype=object).str.strip()
+    codes, labels = _recode(codes, stripped.where(stripped != ""))
+    ca, cb = codes[:n_rows], codes[n_rows:]
+    missing = (ca < 0) | (cb < 0)
     summary["missing_id"] = int(missing.sum())
     if missing.any():
         logger.warning(
             "%s: dropped %d of %d edges with a missing gene id (first at data row %d)",
             path,
             int(missing.sum()),
-            len(table),
-            int(np.flatnonzero(missing.to_numpy())[0]) + 1,
+            n_rows,
+            int(np.flatnonzero(missing)[0]) + 1,
         )
     if score_col is None:
-        score = pd.Series(np.nan, index=table.index)
+        score = np.full(n_rows, np.nan)
     else:
         raw = table[score_col]
-        score = pd.to_numeric(raw, errors="coerce")
-        bad = score.isna() & raw.notna()
+        numeric = pd.to_numeric(raw, errors="coerce")
+        bad = (numeric.isna() & raw.notna()).to_numpy()
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"{path}: score column {score_col!r} has {int(bad.sum())} non-numeric values (first {raw.iloc[row]!r} "
-                f"at data row {row + 1}, edge {a.iloc[row]!r}-{b.iloc[row]!r}); scores must be numbers."
+                f"{path}: score column {score_col!r} has {int(bad.sum())} non-numeric values (first "
+                f"{raw.iloc[row]!r} at data row {row + 1}, edge {table[a_col].iloc[row]!r}-"
+                f"{table[b_col].iloc[row]!r}); scores must be numbers."
             )
-        score = score.astype(float)
+        score = numeric.to_numpy(dtype=float)
     keep = ~missing
-    summary["missing_score"] = int((score.isna() & keep).sum()) if score_col is not None else 0
+    summary["missing_score"] = int((np.isnan(score) & keep).sum()) if score_col is not None else 0
     if min_score is not None:
         if score_col is None:
             raise InputError(
@@ -354,13 +371,14 @@ def read_network(
         summary["below_threshold"] = int((keep & ~passing).sum())
         keep &= passing
         if not keep.any():
+            largest = np.nanmax(score) if np.isfinite(score).any() else np.nan
             raise InputError(
-                f"{path}: no edge has {score_col} > {min_score} (largest score {score.max()!r}); lower min_score or "
+                f"{path}: no edge has {score_col} > {min_score} (largest score {largest:g}); lower min_score or "
                 "check the score scale (STRING combined scores run 0-999, some tables 0-1)."
             )
     else:
         summary["below_threshold"] = 0
-    a, b, score = a[keep], b[keep], score[keep]
+    ca, cb, score = ca[keep], cb[keep], score[keep]
 
     summary["unmapped"] = 0
     summary["id_map"] = None
@@ -370,81 +388,92 @@ def read_network(
             maps.append((id_map, str(id_map) if isinstance(id_map, str | os.PathLike) else "id_map"))
         if protein_info is not None:
             maps.append((protein_info, str(protein_info)))
-        a_key, b_key = _strip_taxon(a), _strip_taxon(b)
-        mapping, described = _build_mapping(maps, pd.concat([a_key, b_key]), path)
+        used = np.unique(np.concatenate([ca, cb]))
+        keys = _strip_taxon(pd.Series(labels, dtype=object))
+        mapping, described = _build_mapping(maps, keys.iloc[used], path)
         summary["id_map"] = described
-        a_new, b_new = a_key.map(mapping), b_key.map(mapping)
-        unmapped = a_new.isna() | b_new.isna()
+        original = labels
+        codes_ab, labels = _recode(np.concatenate([ca, cb]), keys.map(mapping))
+        ca_new, cb_new = codes_ab[: len(ca)], codes_ab[len(ca) :]
+        unmapped = (ca_new < 0) | (cb_new < 0)
         if unmapped.all():
             raise InputError(
-                f"{path}: none of the network ids (e.g. {examples(pd.unique(a.to_numpy()))}) are in the id map "
+                f"{path}: none of the network ids (e.g. {examples(original[used])}) are in the id map "
                 f"{described} (its ids look like {examples(list(mapping)[:3])}); pass the matching STRING "
                 "protein.info / aliases file or a two-column id -> symbol table."
             )
         if unmapped.any():
-            lost = pd.unique(pd.concat([a[a_new.isna()], b[b_new.isna()]]).to_numpy())
+            lost = np.unique(np.concatenate([ca[ca_new < 0], cb[cb_new < 0]]))
             logger.warning(
                 "%s: dropped %d of %d edges whose ids are not in the id map (%d ids, e.g. %s)",
                 path,
                 int(unmapped.sum()),
                 len(unmapped),
                 len(lost),
-                examples(lost),
+                examples(original[lost]),
             )
         summary["unmapped"] = int(unmapped.sum())
-        a, b, score = a_new[~unmapped], b_new[~unmapped], score[~unmapped]
+        ca, cb, score = ca_new[~unmapped], cb_new[~unmapped], score[~unmapped]
     else:
-        looks_string = a.head(1000).str.match(_STRING_PROTEIN)
-        if len(looks_string) and bool(looks_string.all()):
+        sample = labels[np.unique(ca[:1000])]
+        if len(sample) and bool(pd.Series(sample, dtype=object).str.match(_STRING_PROTEIN).all()):
             raise InputError(
-                f"{path}: holds STRING protein ids ({a.iloc[0]!r}) but no id map was given; pass "
+                f"{path}: holds STRING protein ids ({sample[0]!r}) but no id map was given; pass "
                 "protein_info='9606.protein.info.vNN.txt.gz' or id_map=<id -> symbol table> to get gene symbols."
             )
 
-    a_arr = a.to_numpy(dtype=object)
-    b_arr = b.to_numpy(dtype=object)
-    loops = a_arr == b_arr
+    # Relabel so that code order is the genes' lexical order: then gene_a < gene_b is a comparison of integers.
+    codes_ab, labels = _recode(np.concatenate([ca, cb]), pd.Series(labels, dtype=object), sort=True)
+    ca, cb = codes_ab[: len(ca)], codes_ab[len(ca) :]
+    loops = ca == cb
     summary["self_loops"] = int(loops.sum())
     if loops.any():
         logger.info(
-            "%s: removed %d self-loops (e.g. %s)", path, int(loops.sum()), examples(pd.unique(a_arr[loops]))
+            "%s: removed %d self-loops (e.g. %s)",
+            path,
+            int(loops.sum()),
+            examples(labels[np.unique(ca[loops])]),
         )
-    a_arr, b_arr, s_arr = a_arr[~loops], b_arr[~loops], score.to_numpy(dtype=float)[~loops]
-    swap = a_arr > b_arr
-    first = np.where(swap, b_arr, a_arr)
-    second = np.where(swap, a_arr, b_arr)
-    edges = pd.DataFrame({"gene_a": first, "gene_b": second, "score": s_arr})
-    n_before = len(edges)
-    edges = edges.groupby(["gene_a", "gene_b"], sort=False, dropna=False)["score"].max().reset_index()
-    summary["duplicates"] = n_before - len(edges)
+    ca, cb, score = ca[~loops], cb[~loops], score[~loops]
+    low, high = np.minimum(ca, cb), np.maximum(ca, cb)
+    pairs = pd.DataFrame({"low": low, "high": high, "score": score})
+    n_before = len(pairs)
+    pairs = pairs.groupby(["low", "high"], sort=False)["score"].max().reset_index()
+    summary["duplicates"] = n_before - len(pairs)
     if summary["duplicates"]:
         logger.info(
             "%s: merged %d duplicate undirected edges (kept the maximum score)", path, summary["duplicates"]
         )
-
-    if edges.empty:
+    if pairs.empty:
         raise InputError(
             f"{path}: no edge is left after cleaning ({summary['edges_read']} read: {summary['missing_id']} with a "
             f"missing id, {summary['below_threshold']} below min_score, {summary['unmapped']} unmapped, "
             f"{summary['self_loops']} self-loops); check the columns and the threshold."
         )
+    low, high = pairs["low"].to_numpy(), pairs["high"].to_numpy()
     summary["outside_lcc_edges"] = 0
     summary["outside_lcc_nodes"] = 0
     if largest_component:
-        codes, nodes = pd.factorize(pd.concat([edges["gene_a"], edges["gene_b"]], ignore_index=True))
-        n = len(nodes)
-        src, dst = codes[: len(edges)], codes[len(edges) :]
-        graph = sparse.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-        _, labels = csgraph.connected_components(graph, directed=False)
-        biggest = int(np.argmax(np.bincount(labels)))
-        inside = labels[src] == biggest
-        summary["outside_lcc_nodes"] = int((labels != biggest).sum())
+        n = len(labels)
+        graph = sparse.coo_matrix((np.ones(len(low)), (low, high)), shape=(n, n))
+        _, component = csgraph.connected_components(graph, directed=False)
+        present = np.zeros(n, dtype=bool)
+        present[low] = present[high] = True
+        sizes = np.bincount(component[present])
+        biggest = int(np.argmax(sizes))
+        inside = component[low] == biggest
+        summary["outside_lcc_nodes"] = int(present.sum() - sizes[biggest])
         summary["outside_lcc_edges"] = int((~inside).sum())
-        edges = edges.loc[inside].reset_index(drop=True)
-    edges["gene_a"] = edges["gene_a"].astype(object)
-    edges["gene_b"] = edges["gene_b"].astype(object)
-    edges["score"] = edges["score"].astype(float)
-    summary["nodes"] = int(pd.unique(pd.concat([edges["gene_a"], edges["gene_b"]]).to_numpy()).size)
+        pairs = pairs.loc[inside]
+        low, high = low[inside], high[inside]
+    edges = pd.DataFrame(
+        {
+            "gene_a": labels[low].astype(object),
+            "gene_b": labels[high].astype(object),
+            "score": pairs["score"].to_numpy(dtype=float),
+        }
+    )
+    summary["nodes"] = int(np.unique(np.concatenate([low, high])).size)
     summary["edges"] = len(edges)
     edges.attrs["summary"] = summary
     edges.attrs["source"] = str(path)
