@@ -96,6 +96,17 @@ def test_named_columns_and_metric_attributes(tmp_path):
     assert response.attrs["metric"] == "AUC" and response.attrs["log_scale"] is False
 
 
+def test_gdsc_style_table(tmp_path):
+    path = _write(
+        tmp_path / "gdsc.csv",
+        "COSMIC_ID,CELL_LINE_NAME,DRUG_ID,DRUG_NAME,LN_IC50,AUC\n"
+        "906826,CAL-29,1073,5-Fluorouracil,2.1,0.9\n906826,CAL-29,1005,Cisplatin,-0.4,0.8\n",
+    )
+    response = read_drug_response(path)
+    assert response.values.tolist() == [["CAL-29", "5-Fluorouracil", 2.1], ["CAL-29", "Cisplatin", -0.4]]
+    assert response.attrs["log_scale"] is True
+
+
 def test_negative_values_mean_log_scale_when_not_stated(tmp_path):
     path = _write(tmp_path / "r.tsv", "sample\tdrug\tln_IC50\nA\tX\t-1.2\nB\tX\t0.5\n")
     assert read_drug_response(path).attrs["log_scale"] is True
@@ -188,6 +199,12 @@ def test_select_drugs_on_real_targets(shared_data):
             r"has no column 'IC50' \(value_column\)",
         ),
         (
+            "Organoid\tDrug Name\tIC50 (uM)\nP1\tX\t1\n",
+            read_drug_response,
+            {},
+            r"has a drug column 'Drug Name' but no recognised value column.*value_column=",
+        ),
+        (
             "sample\tdrug\tIC50\nP1\tX\tinf\n",
             read_drug_response,
             {},
@@ -203,6 +220,7 @@ def test_select_drugs_on_real_targets(shared_data):
         "non-numeric-ic50",
         "no-measurements",
         "unknown-value-column",
+        "no-value-column",
         "infinite-ic50",
     ],
 )

@@ -29,6 +29,7 @@ _SAMPLE_NAMES = (
     "organoid",
     "organoidid",
     "cellline",
+    "celllinename",
     "cellname",
     "model",
     "modelid",
@@ -283,6 +284,11 @@ def read_drug_response(
                 "or delete the rows."
             )
     else:
+        if drug_col is not None and _norm(drug_col) != _norm(columns[0]):
+            raise InputError(
+                f"{path}: has a drug column {drug_col!r} but no recognised value column (columns "
+                f"{examples(columns, 8)}); pass value_column= (and sample_column= if needed)."
+            )
         first = columns[0]
         drugs_as_rows = _norm(first) in {_norm(n) for n in _DRUG_NAMES}
         stacked = table.set_index(first)
