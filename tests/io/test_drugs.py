@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from organoidrx._utils import InputError
 from organoidrx.io import read_drug_response, read_drug_targets, response_matrix, select_drugs
@@ -236,3 +238,29 @@ def test_unknown_drug_lists_close_matches(tmp_path):
         select_drugs(response, ["5-FU", "SN38"])
     with pytest.raises(InputError, match=r"unknown drug 'zzz' \(no close match\)"):
         response_matrix(response, drugs=["zzz"])
+
+
+# --------------------------------------------------------------------------------------------------- fuzzing
+_JUNK = st.lists(
+    st.one_of(
+        st.text(max_size=8),
+        st.sampled_from(
+            ["\t", "\n", ",", "drug", "drugs", "targets", "sample", "IC50", "P1", "1.5", "-2", '"']
+        ),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_JUNK, which=st.sampled_from(["targets", "response"]))
+def test_junk_parses_or_raises_input_error(tmp_path, text, which):
+    path = tmp_path / "junk.tsv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        table = read_drug_targets(path) if which == "targets" else read_drug_response(path)
+    except InputError:
+        return
+    expected = ["drug", "target"] if which == "targets" else ["sample", "drug", "value"]
+    assert list(table.columns) == expected
+    assert len(table) > 0
