@@ -217,6 +217,13 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         return pd.DataFrame(
             {"a": table[id_col].to_numpy(), "b": table[keys["preferred_name"]].to_numpy()}, dtype=object
         )
+    if "symbol" in keys and table.shape[1] > 2:
+        # e.g. organoidrx.io.read_gene_id_map: id, id_type, symbol.
+        ignored = {"symbol", "id_type", "source", "type"}
+        id_col = next(c for c in table.columns if _key(str(c)) not in ignored)
+        return pd.DataFrame(
+            {"a": table[id_col].to_numpy(), "b": table[keys["symbol"]].to_numpy()}, dtype=object
+        )
     if table.shape[1] < 2:
         raise InputError(
             f"{where}: an id map needs two columns (id and gene symbol); found columns {list(table.columns)}."
@@ -269,8 +276,9 @@ def read_network(
         Kong et al. 2020). Requires a score column.
     id_map : path, DataFrame or dict, optional
         Maps the file's ids to gene symbols: STRING's ``protein.info`` (``#string_protein_id preferred_name ...``)
-        or ``protein.aliases`` (``#string_protein_id alias source``; HGNC-symbol sources preferred) file, or any
-        two-column table in either orientation (the column whose values match the network's ids is the key).
+        or ``protein.aliases`` (``#string_protein_id alias source``; HGNC-symbol sources preferred) file, a table
+        with ``id`` and ``symbol`` columns (:func:`organoidrx.io.read_gene_id_map`), or any two-column table in
+        either orientation (the column whose values match the network's ids is the key).
         The ``9606.`` taxon prefix is ignored on both sides.
     protein_info : path, optional
         STRING's ``9606.protein.info.vNN.txt.gz``; used for ids ``id_map`` does not cover.
