@@ -204,6 +204,18 @@ def test_string_detailed_file_with_aliases(tmp_path):
     assert _edge_set(network) == EXPECTED_STRING
 
 
+def test_aliases_without_symbol_source_fall_back_with_a_warning(tmp_path, caplog):
+    links = _write(tmp_path / "links.txt", "protein1 protein2 combined_score\n9606.ENSP1 9606.ENSP2 900\n")
+    aliases = _write(
+        tmp_path / "aliases.txt",
+        "#string_protein_id\talias\tsource\n9606.ENSP1\tP04637\tUniProt_AC\n9606.ENSP2\tMDM2\tBioMart_HUGO\n",
+    )
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        network = read_network(links, id_map=aliases)
+    assert network[["gene_a", "gene_b"]].values.tolist() == [["MDM2", "P04637"]]
+    assert "1 proteins have no alias from a gene-symbol source" in caplog.text
+
+
 def test_two_column_map_without_taxon_prefix_in_either_orientation(tmp_path):
     links = _write(tmp_path / "links.txt", LINKS)
     rows = [line.split("\t")[:2] for line in INFO.strip().split("\n")[1:]]

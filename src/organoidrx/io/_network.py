@@ -209,6 +209,15 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         best = sources.map(lambda s: min((rank.get(x.lower(), len(rank)) for x in s), default=len(rank)))
         table = table.assign(_rank=best.to_numpy())
         table = table.sort_values("_rank", kind="stable").drop_duplicates(id_col)
+        fallback = table["_rank"] == len(rank)
+        if fallback.any():
+            logger.warning(
+                "%s: %d proteins have no alias from a gene-symbol source (%s); their first alias is used, e.g. %s",
+                where,
+                int(fallback.sum()),
+                ", ".join(_ALIAS_SOURCES),
+                examples(table.loc[fallback, keys["alias"]]),
+            )
         return pd.DataFrame(
             {"a": table[id_col].to_numpy(), "b": table[keys["alias"]].to_numpy()}, dtype=object
         )
