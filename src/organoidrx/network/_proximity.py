@@ -474,39 +474,31 @@ def proximity(
     else:
         drug_col, path_row = {}, {}
 
-    records = []
-    for drug in order:
-        for pathway in pathways:
-            record: dict[str, Any] = {
-                "drug": drug,
-                "pathway": pathway,
-                "n_targets": len(drug_nodes[drug]),
-                "n_targets_missing": drug_missing[drug],
-                "n_pathway_genes": len(kept.get(pathway, [])),
-                "n_pathway_genes_missing": n_missing_genes[pathway],
-            }
-            j, i = drug_col.get(drug), path_row.get(pathway)
-            if i is None or j is None:
-                note = (
-                    ("no row in the targets table" if drug not in listed else "no target in the network")
-                    if j is None
-                    else "no pathway gene in the network"
-                )
-                record.update(computable=False, note=note)
-            else:
-                for key in (
-                    "closest_distance",
-                    "shortest_distance",
-                    "separation",
-                    "null_mean",
-                    "null_sd",
-                    "z",
-                    "p_value",
-                ):
-                    record[key] = float(stats[key][i, j])
-                record.update(computable=True, note="")
-            records.append(record)
-    table = pd.DataFrame.from_records(records).reindex(columns=COLUMNS)
+    n_d, n_p = len(order), len(pathways)
+    col = np.array([drug_col.get(d, -1) for d in order], dtype=np.int64).repeat(n_p)
+    row = np.tile(np.array([path_row.get(p, -1) for p in pathways], dtype=np.int64), n_d)
+    ok = (col >= 0) & (row >= 0)
+    drug_notes = np.array(
+        [
+            ""
+            if d in drug_col
+            else ("no target in the network" if d in listed else "no row in the targets table")
+            for d in order
+        ],
+        dtype=object,
+    ).repeat(n_p)
+    note = np.where(row >= 0, "", "no pathway gene in the network").astype(object)
+    note = np.where(drug_notes != "", drug_notes, note)
+    data: dict[str, Any] = {
+        "drug": np.array(order, dtype=object).repeat(n_p),
+        "pathway": np.tile(np.array(pathways, dtype=object), n_d),
+        "n_targets": np.array([len(drug_nodes[d]) for d in order], dtype=np.int64).repeat(n_p),
+        "n_targets_missing": np.array([drug_missing[d] for d in order], dtype=np.int64).repeat(n_p),
+        "n_pathway_genes": np.tile(np.array([len(kept.get(p, [])) for p in pathways], dtype=np.int64), n_d),
+        "n_pathway_genes_missing": np.tile(
+            np.array([n_missing_genes[p] for p in pathways], dtype=np.int64), n_d
+        ),
+    }
     for key in (
         "closest_distance",
         "shortest_distance",
@@ -516,7 +508,13 @@ def proximity(
         "z",
         "p_value",
     ):
-        table[key] = table[key].astype(float)
+        values = np.full(n_d * n_p, np.nan)
+        if key in stats:
+            values[ok] = stats[key][row[ok], col[ok]]
+        data[key] = values
+    data["computable"] = ok
+    data["note"] = np.where(ok, "", note)
+    table = pd.DataFrame(data).reindex(columns=COLUMNS)
     table["proximal"] = (table["z"] <= PROXIMAL_Z) & table["computable"]
     table["computable"] = table["computable"].astype(bool)
     timings["total"] = time.perf_counter() - started
