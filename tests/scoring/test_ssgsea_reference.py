@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from organoidrx.scoring import ssgsea
+from organoidrx.scoring._kernels import enrichment_scores
 
 from ..conftest import shared_file
 
@@ -142,3 +144,74 @@ def test_authors_raw_scores(shared_data: Path, organoid_expression: pd.DataFrame
     relative = difference / reference.abs()
     assert relative.to_numpy()[~tie_with_outsider].max() < 1e-9
     assert relative.to_numpy()[tie_with_outsider].max() > 1e-6  # the cells that do differ
+
+
+def numpy_introsort_argsort(values: np.ndarray) -> np.ndarray:
+    """numpy's scalar argsort(kind="quicksort") before its SIMD sorts (numpy < 1.25): median-of-3 introsort with
+    insertion sort below 16 elements (npysort ``aquicksort_``). Unstable: the order of tied values depends on it."""
+    v, t = values.tolist(), list(range(len(values)))
+    stack, lo, hi = [], 0, len(v) - 1
+    while True:
+        while hi - lo > 15:
+            mid = lo + ((hi - lo) >> 1)
+            if v[t[mid]] < v[t[lo]]:
+                t[mid], t[lo] = t[lo], t[mid]
+            if v[t[hi]] < v[t[mid]]:
+                t[hi], t[mid] = t[mid], t[hi]
+            if v[t[mid]] < v[t[lo]]:
+                t[mid], t[lo] = t[lo], t[mid]
+            pivot, i, j = v[t[mid]], lo, hi - 1
+            t[mid], t[j] = t[j], t[mid]
+            while True:
+                i += 1
+                while v[t[i]] < pivot:
+                    i += 1
+                j -= 1
+                while pivot < v[t[j]]:
+                    j -= 1
+                if i >= j:
+                    break
+                t[i], t[j] = t[j], t[i]
+            t[i], t[hi - 1] = t[hi - 1], t[i]
+            if i - lo < hi - i:
+                stack.append((i + 1, hi))
+                hi = i - 1
+            else:
+                stack.append((lo, i - 1))
+                lo = i + 1
+        for i in range(lo + 1, hi + 1):
+            item, j = t[i], i
+            while j > lo and v[item] < v[t[j - 1]]:
+                t[j] = t[j - 1]
+                j -= 1
+            t[j] = item
+        if not stack:
+            return np.array(t)
+        lo, hi = stack.pop()
+
+
+@pytest.mark.shared_data
+def test_authors_scores_are_ours_with_their_tie_order(
+    shared_data: Path, organoid_expression: pd.DataFrame
+) -> None:
+    """gseapy 0.9 walked each sample in ``Series.sort_values(ascending=False)`` order: pandas of the time took
+    numpy's unstable ascending argsort and reversed it. Laying the genes out in that ascending order makes our
+    (stable) tie rule walk them identically, and every one of the authors' scores is then reproduced."""
+    gene_sets = read_gmt_standard(shared_file(shared_data, "kong2020/reactome_msigdb_v6.1_organoid.gmt"))
+    reference = pd.read_csv(
+        shared_file(shared_data, "kong2020/reference_outputs/organoid_ssgsea_raw_es.tsv"),
+        sep="\t",
+        comment="#",
+        index_col=0,
+    ).T
+    ours = ssgsea(organoid_expression, gene_sets, min_size=2, max_size=2000, normalize="n_genes")
+    genes = organoid_expression.columns
+    membership = sp.csr_array(np.array([genes.isin(gene_sets[p]) for p in ours.columns], dtype=float))
+    for sample in reference.index:
+        values = organoid_expression.loc[sample].to_numpy()
+        ascending = numpy_introsort_argsort(values)
+        # the kernel behind ssgsea, on this sample with its genes laid out in that order
+        scores = enrichment_scores(values[None, ascending], membership[:, ascending]) / len(genes)
+        np.testing.assert_allclose(scores[0], reference.loc[sample, ours.columns].to_numpy(), rtol=1e-9)
+        # while with the file's gene order, as gseapy 1.3 and ssgsea see it, tied cells differ
+        assert not np.allclose(ours.loc[sample].to_numpy(), scores[0], rtol=1e-9, atol=0)
