@@ -161,7 +161,7 @@ def test_read_clinical_does_not_depend_on_row_order(tmp_path: Path) -> None:
         ("garbage.tsv", bytes(range(256)) * 4, r"garbage\.tsv: the file looks binary"),
         (
             "truncated.tsv.gz",
-            gzip.compress(b"patient\ttime\tevent\n" + b"A\t1\t1\n" * 500)[:40],
+            gzip.compress(b"patient\ttime\tevent\n" + b"A\t1\t1\n" * 500, mtime=0)[:40],
             r"truncated\.tsv\.gz: ",
         ),
         ("header.tsv", b"patient\ttime\tevent\n", r"header\.tsv: the table has a header but no rows"),
