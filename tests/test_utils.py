@@ -33,3 +33,14 @@ def test_check_random_state() -> None:
     assert check_random_state(3).integers(1000) == np.random.default_rng(3).integers(1000)
     with pytest.raises(InputError, match="random_state"):
         check_random_state("x")  # type: ignore[arg-type]
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "perm.tsv"
+    with atomic_write(target) as handle:
+        handle.write("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

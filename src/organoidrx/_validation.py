@@ -57,7 +57,10 @@ def as_expression_frame(expression: Any, *, name: str = "expression") -> pd.Data
             raise InputError(
                 f"{name} has {len(duplicated)} duplicated {what} ids (first: {examples(duplicated)}); {fix}."
             )
-    non_numeric = [c for c in expression.columns if not pd.api.types.is_numeric_dtype(expression[c])]
+    dtypes = expression.dtypes
+    numeric = np.fromiter((pd.api.types.is_numeric_dtype(t) for t in dtypes.unique()), bool)
+    numeric_by_type = dict(zip(dtypes.unique(), numeric, strict=True))
+    non_numeric = [c for c, t in zip(expression.columns, dtypes, strict=True) if not numeric_by_type[t]]
     if non_numeric:
         raise InputError(
             f"{name} has {len(non_numeric)} non-numeric gene columns (first: {examples(non_numeric)}); "
