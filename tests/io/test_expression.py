@@ -17,19 +17,14 @@ from organoidrx._utils import InputError
 from organoidrx.io import read_expression, write_expression
 from organoidrx.io._expression import _ANNOTATION_NAMES
 
+from ..conftest import shared_file
+
 GENES_BY_SAMPLES = "gene\tS1\tS2\tS3\nTP53\t1.5\t2\t-0.25\nEGFR\t0\tNA\t3e2\nMYC\t7\t8\t9\n"
 EXPECTED = pd.DataFrame(
     [[1.5, 0.0, 7.0], [2.0, np.nan, 8.0], [-0.25, 300.0, 9.0]],
     index=pd.Index(["S1", "S2", "S3"], dtype=object),
     columns=pd.Index(["TP53", "EGFR", "MYC"], dtype=object),
 )
-
-
-def shared_file(root: Path, relative: str) -> Path:
-    path = root / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent from the shared data folder")
-    return path
 
 
 def _write(path: Path, text: str) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,8 @@ from organoidrx.io import (
     strip_ensembl_version,
 )
 
+from ..conftest import shared_file
+
 # A few rows in the exact layout of idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz and the alias table.
 GENE_INFO = (
     "entrez_id\tsymbol\tgene_name\tgene_type\tensembl_gene_ids\tuniprot_ids\n"
@@ -32,13 +33,6 @@ GENE_INFO = (
 ALIASES = (
     "entrez_id\talias_symbol\n7157\tP53\n7157\tLFS1\n1956\tERBB\n1956\tERBB1\n4609\tMYCC\n999999\tGHOST\n"
 )
-
-
-def shared_file(root: Path, relative: str) -> Path:
-    path = root / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent from the shared data folder")
-    return path
 
 
 @pytest.fixture

@@ -17,12 +17,7 @@ from hypothesis import strategies as st
 from organoidrx._utils import InputError
 from organoidrx.io import read_network
 
-
-def shared_file(root: Path, relative: str) -> Path:
-    path = root / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent from the shared data folder")
-    return path
+from ..conftest import shared_file
 
 
 def _write(path: Path, text: str) -> Path:

@@ -18,14 +18,9 @@ import pytest
 
 from organoidrx.models import make_kong2020_pipeline, proximal_pathways
 
+from ..conftest import shared_file
+
 _MODELS = {"ridge": "Ridge", "svr": "SVR", "linear": "LinearRegression"}
-
-
-def shared_file(root: Path, relative: str) -> Path:
-    path = root / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent from the shared data folder")
-    return path
 
 
 def _read_es(path: Path) -> pd.DataFrame:
