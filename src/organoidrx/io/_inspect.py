@@ -635,12 +635,34 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
     return report
 
 
+_GENE_HEADERS = frozenset(
+    {
+        "gene",
+        "genes",
+        "gene_id",
+        "geneid",
+        "gene_symbol",
+        "symbol",
+        "hgnc_symbol",
+        "ensembl_id",
+        "id_ref",
+        "probe",
+    }
+)
+
+
 def _looks_like_expression(text: str) -> bool:
     """A header then rows of one or two id columns followed by mostly numbers."""
-    lines = [line for line in text.replace("\r\n", "\n").split("\n")[1:30] if line.strip()]
-    if len(lines) < 2:
+    all_lines = text.replace("\r\n", "\n").split("\n")
+    lines = [line for line in all_lines[1:30] if line.strip()]
+    if not lines:
         return False
     sep = "\t" if lines[0].count("\t") >= max(1, lines[0].count(",")) else ","
+    first_header = all_lines[0].split(sep)[0].strip().strip('"').lower()
+    if first_header in _GENE_HEADERS and len(all_lines[0].split(sep)) >= 2:
+        return True
+    if len(lines) < 2:
+        return False
     rows = [line.split(sep) for line in lines]
     if min(len(r) for r in rows) < 3:
         return False
