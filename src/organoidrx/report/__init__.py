@@ -7,6 +7,7 @@ from organoidrx.report._plots import (
     plot_km,
     plot_proximity,
 )
+from organoidrx.report._run_report import safe_filename, write_run_report
 
 __all__: list[str] = [
     "plot_coefficients",
@@ -14,4 +15,6 @@ __all__: list[str] = [
     "plot_feature_set_comparison",
     "plot_km",
     "plot_proximity",
+    "safe_filename",
+    "write_run_report",
 ]

@@ -16,7 +16,7 @@ from organoidrx._utils import atomic_write
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["HtmlReport"]
+__all__ = ["FIGURE_DPI", "HtmlReport", "figure_png"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -33,6 +33,20 @@ figure { margin: 1rem 0; } figcaption { font-size: .85rem; color: #55607a; }
 img { max-width: 100%; height: auto; }
 code { background: #f3f5f9; padding: 0 .2rem; }
 """
+
+
+#: Resolution of every PNG figure; fixed so that the same inputs give byte-identical images.
+FIGURE_DPI = 110
+
+
+def figure_png(figure: Figure) -> bytes:
+    """PNG bytes of a matplotlib figure at :data:`FIGURE_DPI`, without the software/version metadata chunk.
+
+    The same figure drawn from the same data gives the same bytes, run after run.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
 
 
 @dataclass
@@ -61,6 +75,12 @@ class HtmlReport:
         attr = f' class="{css_class}"' if css_class else ""
         self._parts.append(f"<p{attr}>{html.escape(text)}</p>")
 
+    def bullets(self, items: list[str], *, css_class: str | None = None) -> None:
+        """Add a bulleted list of plain-text items (escaped)."""
+        attr = f' class="{css_class}"' if css_class else ""
+        rows = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+        self._parts.append(f"<ul{attr}>{rows}</ul>")
+
     def warnings(self, messages: list[str]) -> None:
         """Add each message as a highlighted warning box."""
         for message in messages:
@@ -83,9 +103,11 @@ class HtmlReport:
 
     def figure(self, figure: Figure, *, caption: str = "", alt: str = "") -> None:
         """Embed a matplotlib figure as a base64 PNG."""
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        self.image(figure_png(figure), caption=caption, alt=alt)
+
+    def image(self, png: bytes, *, caption: str = "", alt: str = "") -> None:
+        """Embed PNG bytes (e.g. from :func:`figure_png`) as a base64 data URI."""
+        data = base64.b64encode(png).decode("ascii")
         alt_text = html.escape(alt or caption or "figure")
         self._parts.append(
             f'<figure><img alt="{alt_text}" src="data:image/png;base64,{data}">'

@@ -1,0 +1,577 @@
+"""The run report: one self-contained ``report.html`` plus the same figures as PNG files.
+
+The report leads with what was run (parameters, inputs with their SHA-256, package versions) and the warnings, then a
+plain-words summary per drug, then the figures and tables. Nothing is computed here beyond counting and formatting:
+every number comes from the tables the pipeline produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._utils import InputError, atomic_write, examples, sha256_file
+from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
+from organoidrx.report._html import HtmlReport, figure_png
+from organoidrx.report._plots import (
+    PROXIMAL_Z,
+    plot_coefficients,
+    plot_cv_scatter,
+    plot_feature_set_comparison,
+    plot_km,
+    plot_proximity,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["safe_filename", "write_run_report"]
+
+_VERSIONED = ("organoidrx", "numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotlib", "networkx")
+
+_REQUIRED = {
+    "proximity": ("drug", "pathway", "z"),
+    "biomarkers": ("drug", "pathway", "coefficient", "rank"),
+    "organoid_cv": ("drug", "feature_set", "n_features", "spearman", "n_samples"),
+    "cv_predictions": ("drug", "sample", "observed", "predicted"),
+    "patient_predictions": ("patient", "drug", "predicted_response", "group"),
+    "survival": ("drug", "logrank_p"),
+}
+
+_TRUST_PERMUTATION = (
+    "Trust the permutation p. The log-rank p treats the responder/non-responder split as if it had been fixed "
+    "before looking at any data, but the split comes out of the whole pipeline (pathway selection, model fit, "
+    "cut-off), so it is optimistic. The permutation p reruns that whole pipeline on organoid responses shuffled "
+    "among organoids and asks how often a split at least as separating arises by chance, which accounts for every "
+    "choice the pipeline made."
+)
+_NO_PERMUTATION = (
+    "No whole-pipeline permutation p was computed (set n_permutations > 0 to get one). The log-rank p alone does "
+    "not account for the pathway selection and model fitting that produced the split: read it as optimistic."
+)
+
+
+def safe_filename(name: str) -> str:
+    """A file-name-safe form of a drug name: letters, digits, ``.``, ``_`` and ``-`` kept, any other run -> ``_``.
+
+    Examples
+    --------
+    >>> safe_filename("5-FU / leucovorin")
+    '5-FU_leucovorin'
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
+    return cleaned or "drug"
+
+
+def _unique_stems(drugs: Sequence[str]) -> dict[str, str]:
+    """Distinct file stems per drug, also distinct when compared case-insensitively (macOS, Windows)."""
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for drug in drugs:
+        stem = base = safe_filename(drug)
+        suffix = 2
+        while stem.lower() in taken:
+            stem = f"{base}-{suffix}"
+            suffix += 1
+        taken.add(stem.lower())
+        stems[drug] = stem
+    return stems
+
+
+def _check_table(frame: Any, name: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name} must be a DataFrame; got {type(frame).__name__}.")
+    missing = [c for c in _REQUIRED[name] if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{name} is missing columns {missing} (has {examples(list(frame.columns), 8)}); "
+            f"pass the table produced by the pipeline step."
+        )
+    out = frame.copy()
+    out["drug"] = out["drug"].astype(str)
+    return out
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "NA"
+    if not math.isfinite(number):
+        return "NA"
+    return f"{number:.{digits}f}"
+
+
+def _fmt_p(value: Any) -> str:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return "NA"
+    if not math.isfinite(p):
+        return "NA"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def _versions() -> pd.DataFrame:
+    rows = [{"package": "python", "version": platform.python_version()}]
+    for package in _VERSIONED:
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        rows.append({"package": package, "version": version})
+    return pd.DataFrame(rows)
+
+
+def _inputs_table(inputs: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name, value in inputs.items():
+        if isinstance(value, Mapping):
+            path = str(value.get("path", ""))
+            digest = str(value.get("sha256", "")) or (
+                sha256_file(path) if path and Path(path).is_file() else "file not found"
+            )
+        else:
+            path = os.fspath(value)
+            digest = sha256_file(path) if Path(path).is_file() else "file not found"
+        rows.append({"input": str(name), "path": path, "sha256": digest})
+    return pd.DataFrame(rows, columns=["input", "path", "sha256"])
+
+
+def _parameters_table(parameters: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            rows.append({"parameter": prefix, "value": str(value)})
+
+    walk("", parameters)
+    return pd.DataFrame(rows, columns=["parameter", "value"])
+
+
+def _primary_cv_row(cv: pd.DataFrame, primary: str | None) -> pd.Series | None:
+    if cv.empty:
+        return None
+    if primary is not None:
+        rows = cv[cv["feature_set"].astype(str) == primary]
+        return rows.iloc[0] if len(rows) else None
+    if "n_random" in cv.columns:
+        with_random = cv[pd.to_numeric(cv["n_random"], errors="coerce").fillna(0) > 0]
+        if len(with_random):
+            return with_random.iloc[0]
+    return cv.iloc[0]
+
+
+def _proximity_sentence(drug: str, rows: pd.DataFrame, threshold: float) -> str:
+    z = pd.to_numeric(rows["z"], errors="coerce")
+    finite = int(z.notna().sum())
+    if finite == 0:
+        return (
+            f"No pathway has a proximity z-score for {drug} (none of its targets is in the network), so no "
+            "pathway could be called proximal."
+        )
+    proximal = rows["proximal"].astype(bool) if "proximal" in rows.columns else z <= threshold
+    n_prox = int(proximal.sum())
+    best = rows.loc[z.idxmin()]
+    return (
+        f"{n_prox} of {finite} pathways are drug-proximal (z <= {threshold:g}) on the network; the closest is "
+        f"{best['pathway']} (z = {_fmt(best['z'])})."
+    )
+
+
+def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
+    if row is None:
+        return "No organoid cross-validation result for this drug."
+    name = str(row["feature_set"]).replace("_", " ")
+    text = (
+        f"Organoids: cross-validated predictions from the {int(row['n_features'])} {name} features on "
+        f"{int(row['n_samples'])} organoids correlate with the observed response at Spearman "
+        f"{_fmt(row['spearman'])}"
+    )
+    n_random = int(row["n_random"]) if "n_random" in row and pd.notna(row["n_random"]) else 0
+    if n_random > 0:
+        text += (
+            f"; {n_random} random pathway sets of the same size reach a median of "
+            f"{_fmt(row.get('random_spearman_median'))} (95% range {_fmt(row.get('random_spearman_q025'))} to "
+            f"{_fmt(row.get('random_spearman_q975'))}), empirical p = {_fmt_p(row.get('random_p'))}"
+        )
+    else:
+        text += "; no random-set null was computed"
+    if all_row is not None:
+        text += f". All {int(all_row['n_features'])} pathways together reach {_fmt(all_row['spearman'])}"
+    return text + "."
+
+
+def _survival_sentences(row: pd.Series) -> list[str]:
+    def get(key: str) -> Any:
+        return row[key] if key in row.index else np.nan
+
+    responder = get("responder_label") if isinstance(get("responder_label"), str) else "predicted responders"
+    reference = (
+        get("non_responder_label")
+        if isinstance(get("non_responder_label"), str)
+        else "predicted non-responders"
+    )
+    parts = []
+    if pd.notna(get("n_responder")):
+        parts.append(
+            f"Patients: {int(get('n_responder'))} {responder} ({int(get('events_responder'))} events) and "
+            f"{int(get('n_non_responder'))} {reference} ({int(get('events_non_responder'))} events)."
+        )
+    perm = get("permutation_p")
+    p_text = f"log-rank p = {_fmt_p(get('logrank_p'))}; whole-pipeline permutation p = {_fmt_p(perm)}"
+    if pd.notna(get("hazard_ratio")):
+        p_text += f"; hazard ratio {_fmt(get('hazard_ratio'))} ({_fmt(get('hr_ci_lower'))} to {_fmt(get('hr_ci_upper'))})"
+    if pd.notna(get("c_index")):
+        p_text += f"; C-index {_fmt(get('c_index'))}"
+    if pd.notna(get("survival_at_horizon_responder")):
+        unit = get("time_unit") if isinstance(get("time_unit"), str) else ""
+        p_text += (
+            f"; survival at {_fmt(get('horizon'), 0)} {unit}: {_fmt(get('survival_at_horizon_responder'))} vs "
+            f"{_fmt(get('survival_at_horizon_non_responder'))}"
+        )
+    parts.append(p_text[0].upper() + p_text[1:] + ".")
+    parts.append(_TRUST_PERMUTATION if pd.notna(perm) else _NO_PERMUTATION)
+    return parts
+
+
+def _result_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
+    if not results:
+        return None
+    frames = []
+    for drug, result in results.items():
+        if not hasattr(result, "to_frame"):
+            raise InputError(
+                f"result for drug {drug!r} has no to_frame(); pass organoidrx.evaluation result objects."
+            )
+        frame = result.to_frame()
+        frame.insert(0, "drug", str(drug))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _close(figure: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def write_run_report(
+    out_dir: str | os.PathLike[str],
+    *,
+    parameters: Mapping[str, Any],
+    proximity: pd.DataFrame,
+    biomarkers: pd.DataFrame,
+    organoid_cv: pd.DataFrame,
+    cv_predictions: pd.DataFrame | None = None,
+    patient_predictions: pd.DataFrame | None = None,
+    survival: pd.DataFrame | None = None,
+    survival_results: Mapping[str, SurvivalResult] | None = None,
+    interactions: Mapping[str, InteractionResult] | None = None,
+    response_auc: Mapping[str, ResponseAUCResult] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    warnings: Sequence[str] = (),
+    timings: Mapping[str, float] | None = None,
+    primary_feature_set: str | None = None,
+    threshold: float = PROXIMAL_Z,
+    title: str = "organoidrx run report",
+) -> Path:
+    """Write ``report.html`` and the figures as PNG files into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder, created when needed. Files of the same names are replaced, each one atomically.
+    parameters : dict
+        The settings of the run (nested dicts are flattened to ``section.key``), shown as a table.
+    proximity : DataFrame
+        Long table, one row per drug and pathway, with at least ``drug, pathway, z`` and usually ``n_targets,
+        n_pathway_genes, closest_distance, p_value, proximal`` (:func:`organoidrx.network.proximity`). Without
+        ``proximal``, a pathway is proximal when ``z <= threshold``.
+    biomarkers : DataFrame
+        Ranked pathways per drug: ``drug, pathway, coefficient, rank`` (rank 1 = largest |coefficient|) and
+        optionally ``z``.
+    organoid_cv : DataFrame
+        :func:`organoidrx.models.cross_validate_response` output: ``drug, feature_set, n_features, spearman,
+        n_samples`` and optionally ``pearson, n_random, random_spearman_median, random_spearman_q025,
+        random_spearman_q975, random_p``.
+    cv_predictions : DataFrame, optional
+        Held-out predictions of the primary model: ``drug, sample, observed, predicted``; drawn as the organoid
+        CV scatter of each drug.
+    patient_predictions : DataFrame, optional
+        ``patient, drug, predicted_response, group``. ``None`` (with ``survival`` and ``survival_results``) is
+        the preclinical-only mode: no patient sections, a note saying why.
+    survival : DataFrame, optional
+        One row per drug: ``drug, logrank_p`` and the other columns of
+        :meth:`organoidrx.evaluation.SurvivalResult.to_frame` (``n_responder, events_responder, hazard_ratio,
+        hr_ci_lower, hr_ci_upper, c_index, survival_at_horizon_*`` ...) plus ``permutation_p``, the
+        whole-pipeline permutation p. Built from ``survival_results`` when omitted.
+    survival_results : dict of str to SurvivalResult, optional
+        Per drug, the fitted result whose Kaplan-Meier curves are drawn.
+    interactions : dict of str to InteractionResult, optional
+        Per drug, the treatment-by-signature interaction (predictive vs prognostic).
+    response_auc : dict of str to ResponseAUCResult, optional
+        Per drug, the AUC of the prediction against clinical response (CR/PR vs SD/PD).
+    inputs : dict, optional
+        ``{name: path}`` or ``{name: {"path": ..., "sha256": ...}}``; the SHA-256 is computed when absent.
+    warnings : list of str
+        Shown prominently at the top of the report.
+    timings : dict of str to float, optional
+        Seconds per step.
+    primary_feature_set : str, optional
+        Feature set of ``organoid_cv`` summarised up front; default the first set compared with random sets.
+    threshold : float, default=-1.2816
+        Proximity z threshold used when ``proximity`` has no ``proximal`` column.
+    title : str, default="organoidrx run report"
+
+    Returns
+    -------
+    Path
+        Path of ``report.html``. Beside it: ``proximity_<drug>.png``, ``coefficients_<drug>.png``,
+        ``organoid_cv_<drug>.png`` (with ``cv_predictions``), ``km_<drug>.png`` (with ``survival_results``) and
+        ``feature_sets.png``, where ``<drug>`` is :func:`safe_filename` of the drug (made unique).
+
+    Raises
+    ------
+    InputError
+        When a table is not a DataFrame or lacks its required columns.
+
+    Notes
+    -----
+    PNG files are written at a fixed dpi without the software metadata chunk, so the same inputs give
+    byte-identical figures; the HTML embeds the very same bytes. The HTML has no scripts and no external
+    resources, so it can be mailed or archived as one file.
+    """
+    if not isinstance(parameters, Mapping):
+        raise InputError(f"parameters must be a dict; got {type(parameters).__name__}.")
+    prox = _check_table(proximity, "proximity")
+    bio = _check_table(biomarkers, "biomarkers")
+    cv = _check_table(organoid_cv, "organoid_cv")
+    preds = None if cv_predictions is None else _check_table(cv_predictions, "cv_predictions")
+    patients = (
+        None if patient_predictions is None else _check_table(patient_predictions, "patient_predictions")
+    )
+    surv = _check_table(survival, "survival") if survival is not None else _result_frame(survival_results)
+    interaction_table = _result_frame(interactions)
+    auc_table = _result_frame(response_auc)
+    km_results = dict(survival_results or {})
+    preclinical_only = patients is None and surv is None and not km_results
+
+    drugs = list(dict.fromkeys([*prox["drug"], *bio["drug"], *cv["drug"]]))
+    stems = _unique_stems(drugs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(figure: Any, name: str) -> bytes:
+        png = figure_png(figure)
+        with atomic_write(out / name, mode="wb") as handle:
+            handle.write(png)
+        _close(figure)
+        return png
+
+    report = HtmlReport(title)
+    report.paragraph(
+        f"Drugs: {', '.join(drugs) if drugs else 'none'}. "
+        + (
+            "Preclinical-only run (no patient data)."
+            if preclinical_only
+            else "Organoid models carried to patients treated with each drug."
+        ),
+        css_class="note",
+    )
+    messages = list(warnings)
+    for label, table in (("survival", surv), ("interaction", interaction_table), ("response AUC", auc_table)):
+        if table is not None and "warnings" in table.columns:
+            for drug, text in zip(table["drug"], table["warnings"], strict=True):
+                if isinstance(text, str) and text:
+                    messages.extend(f"{drug} ({label}): {w}" for w in text.split(" | "))
+    report.heading("Warnings")
+    if messages:
+        report.warnings(messages)
+    else:
+        report.paragraph("No warnings were raised.", css_class="note")
+
+    # ------------------------------------------------------------------ summary up front
+    report.heading("Summary")
+    if preclinical_only:
+        report.paragraph(
+            "No patient expression or clinical data were given, so this is a preclinical-only run: there are no "
+            "patient groups, Kaplan-Meier curves or survival tests. Add patients to carry the models to the clinic.",
+            css_class="note",
+        )
+    for drug in drugs:
+        items = [_proximity_sentence(drug, prox[prox["drug"] == drug], threshold)]
+        drug_cv = cv[cv["drug"] == drug]
+        all_rows = drug_cv[drug_cv["feature_set"].astype(str) == "all_pathways"]
+        items.append(
+            _cv_sentence(
+                _primary_cv_row(drug_cv, primary_feature_set), all_rows.iloc[0] if len(all_rows) else None
+            )
+        )
+        drug_bio = bio[bio["drug"] == drug].sort_values("rank", kind="stable")
+        if len(drug_bio):
+            items.append(f"Top-ranked pathways: {', '.join(map(str, drug_bio['pathway'].head(5)))}.")
+        if surv is not None:
+            rows = surv[surv["drug"] == drug]
+            if len(rows):
+                items.extend(_survival_sentences(rows.iloc[0]))
+            elif not preclinical_only:
+                items.append("Patients: no survival analysis for this drug (no treated patients matched).")
+        if auc_table is not None and (auc_table["drug"] == drug).any():
+            row = auc_table[auc_table["drug"] == drug].iloc[0]
+            items.append(
+                f"Clinical response: AUC {_fmt(row['auc'])} ({_fmt(row['ci_lower'])} to {_fmt(row['ci_upper'])}) "
+                f"over {int(row['n_responders'])} responders and {int(row['n_non_responders'])} non-responders; "
+                f"Mann-Whitney p = {_fmt_p(row['mannwhitney_p'])}."
+            )
+        if interaction_table is not None and (interaction_table["drug"] == drug).any():
+            row = interaction_table[interaction_table["drug"] == drug].iloc[0]
+            items.append(
+                f"Treated vs untreated: hazard ratio {_fmt(row['hr_treated'])} in treated and "
+                f"{_fmt(row['hr_untreated'])} in untreated patients; interaction p = "
+                f"{_fmt_p(row['interaction_p'])} (a small p means the signature is predictive of benefit from the "
+                "drug, not only prognostic)."
+            )
+        report.heading(drug, level=3)
+        report.bullets(items)
+
+    # ------------------------------------------------------------------ figures per drug
+    report.heading("Figures per drug")
+    for drug in drugs:
+        stem = stems[drug]
+        report.heading(f"{drug}: figures", level=3)
+        if preclinical_only:
+            pass
+        elif drug in km_results:
+            ax = plot_km(km_results[drug])
+            png = save(ax.figure, f"km_{stem}.png")
+            report.image(
+                png,
+                caption=f"{drug}: survival of predicted responders vs non-responders (km_{stem}.png).",
+                alt=f"Kaplan-Meier curves of {drug}",
+            )
+        else:
+            report.paragraph(
+                f"No Kaplan-Meier curves for {drug}: no survival result was given.", css_class="note"
+            )
+        drug_prox = prox[prox["drug"] == drug]
+        if pd.to_numeric(drug_prox["z"], errors="coerce").notna().any():
+            ax = plot_proximity(drug_prox, drug, threshold=threshold)
+            png = save(ax.figure, f"proximity_{stem}.png")
+            report.image(
+                png,
+                caption=f"{drug}: pathway proximity z-scores (proximity_{stem}.png).",
+                alt=f"Proximity of {drug}",
+            )
+        drug_bio = bio[bio["drug"] == drug]
+        if len(drug_bio):
+            ax = plot_coefficients(drug_bio, title=f"{drug}: pathway coefficients")
+            png = save(ax.figure, f"coefficients_{stem}.png")
+            report.image(
+                png,
+                caption=f"{drug}: model coefficients (coefficients_{stem}.png).",
+                alt=f"Coefficients of {drug}",
+            )
+        if preds is not None:
+            rows = preds[preds["drug"] == drug].drop_duplicates("sample")
+            if len(rows) >= 3:
+                ax = plot_cv_scatter(
+                    rows.set_index("sample")["predicted"], rows.set_index("sample")["observed"], title=drug
+                )
+                png = save(ax.figure, f"organoid_cv_{stem}.png")
+                report.image(
+                    png,
+                    caption=f"{drug}: observed vs cross-validated response of organoids (organoid_cv_{stem}.png).",
+                    alt=f"Organoid cross-validation of {drug}",
+                )
+            else:
+                report.paragraph(
+                    f"Fewer than 3 cross-validated organoid predictions for {drug}.", css_class="note"
+                )
+    if preclinical_only:
+        report.paragraph(
+            "No Kaplan-Meier curves: this run has no patient data (preclinical-only).", css_class="note"
+        )
+
+    cv_drugs = [d for d in drugs if (cv["drug"] == d).any()]
+    if cv_drugs:
+        import matplotlib.pyplot as plt
+
+        n_sets = int(cv.groupby("drug")["feature_set"].nunique().max())
+        figure, axes = plt.subplots(
+            1,
+            len(cv_drugs),
+            figsize=((1.3 * n_sets + 2.5) * len(cv_drugs), 4.2),
+            layout="constrained",
+            squeeze=False,
+        )
+        for ax, drug in zip(axes[0], cv_drugs, strict=True):
+            plot_feature_set_comparison(cv[cv["drug"] == drug], drug=drug, ax=ax)
+        png = save(figure, "feature_sets.png")
+        report.heading("Feature-set comparison")
+        report.image(
+            png,
+            caption="Cross-validated Spearman of each feature set; grey: random sets of the same size (feature_sets.png).",
+            alt="Feature-set comparison",
+        )
+
+    # ------------------------------------------------------------------ tables
+    report.heading("Tables")
+    report.heading("Drug-proximal pathways", level=3)
+    prox_z = pd.to_numeric(prox["z"], errors="coerce")
+    proximal_mask = prox["proximal"].astype(bool) if "proximal" in prox.columns else prox_z <= threshold
+    shown = (
+        prox[proximal_mask.to_numpy()]
+        .assign(_z=prox_z[proximal_mask])
+        .sort_values(["drug", "_z"], kind="stable")
+    )
+    report.table(shown.drop(columns="_z"), caption="Pathways with z at or below the threshold, per drug.")
+    report.heading("Biomarker pathways", level=3)
+    report.table(bio.sort_values(["drug", "rank"], kind="stable"))
+    report.heading("Organoid cross-validation", level=3)
+    report.table(cv)
+    if surv is not None:
+        report.heading("Survival", level=3)
+        report.table(surv.drop(columns=[c for c in ("warnings", "cox_terms") if c in surv.columns]))
+    if interaction_table is not None:
+        report.heading("Treatment interaction", level=3)
+        report.table(interaction_table.drop(columns=["warnings"], errors="ignore"))
+    if auc_table is not None:
+        report.heading("Clinical response AUC", level=3)
+        report.table(auc_table.drop(columns=["warnings"], errors="ignore"))
+    if patients is not None:
+        report.heading("Patient predictions", level=3)
+        counts = patients.groupby(["drug", "group"], sort=True).size().rename("patients").reset_index()
+        report.table(counts, caption="Patients per drug and predicted group.")
+        report.table(patients, max_rows=30)
+
+    # ------------------------------------------------------------------ what was run
+    report.heading("What was run")
+    report.heading("Parameters", level=3)
+    report.table(_parameters_table(parameters), max_rows=200)
+    if inputs:
+        report.heading("Inputs", level=3)
+        report.table(_inputs_table(inputs), max_rows=200)
+    report.heading("Versions", level=3)
+    report.table(_versions())
+    if timings:
+        report.heading("Timings", level=3)
+        report.table(
+            pd.DataFrame({"step": list(timings), "seconds": [float(v) for v in timings.values()]}),
+            max_rows=200,
+        )
+    path = report.write(out / "report.html")
+    logger.info("report written to %s", path)
+    return path

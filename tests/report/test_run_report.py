@@ -1,0 +1,307 @@
+"""The run report: files, per-drug sections, preclinical-only mode, byte-identical figures, headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from organoidrx._utils import InputError
+from organoidrx.datasets import make_synthetic_cohort
+from organoidrx.evaluation import (
+    permutation_test,
+    response_auc,
+    split_by_prediction,
+    survival_analysis,
+    treatment_interaction,
+)
+from organoidrx.models import DrugResponseModel, cross_validate_response, proximal_pathways
+from organoidrx.network import proximity
+from organoidrx.report import safe_filename, write_run_report
+from organoidrx.scoring import ssgsea
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FIGURE_KINDS = ("km", "coefficients", "proximity", "organoid_cv")
+
+
+def _zscore(frame: pd.DataFrame) -> pd.DataFrame:
+    return (frame - frame.mean()) / frame.std(ddof=0)
+
+
+def _build_inputs(tmp_root: Path) -> dict:
+    """Run the real library steps on a small synthetic cohort and collect the tables the report takes."""
+    cohort = make_synthetic_cohort(
+        n_genes=500,
+        n_pathways=30,
+        n_organoids=20,
+        n_patients_treated=120,
+        n_patients_untreated=60,
+        drugs=("DRUG_A", "5-FU/LV"),
+        random_state=1,
+    )
+    paths = cohort.write(tmp_root / "cohort")
+    prox = proximity(
+        cohort.network, cohort.targets, cohort.gene_sets, n_random=100, random_state=0, use_cache=False
+    )
+    organoid_scores = _zscore(ssgsea(cohort.organoid_expression, cohort.gene_sets, min_size=5))
+    patient_scores = _zscore(ssgsea(cohort.patient_expression, cohort.gene_sets, min_size=5))
+    sets = proximal_pathways(prox)
+    response = cohort.organoid_response
+    organoid_cv = cross_validate_response(
+        organoid_scores, response, feature_sets={"proximal": sets}, n_random=20, random_state=0
+    )
+    clinical = cohort.clinical
+    biomarkers, cv_predictions, predictions = [], [], []
+    survival_results, interactions, aucs, survival_rows = {}, {}, {}, []
+    for drug in cohort.drugs:
+        features = sets[drug]
+        y = response[response["drug"] == drug].set_index("sample")["value"]
+        X = organoid_scores.loc[y.index, features]
+        model = DrugResponseModel(model="ridge", top_k=3).fit(X, y)
+        z = prox[prox["drug"] == drug].set_index("pathway")["z"]
+        ranking = model.ranking_.rename(columns={"feature": "pathway"})
+        biomarkers.append(ranking.assign(drug=drug, z=z.reindex(ranking["pathway"]).to_numpy()))
+        held_out = cross_val_predict(make_pipeline(StandardScaler(), Ridge()), X, y, cv=LeaveOneOut())
+        cv_predictions.append(
+            pd.DataFrame({"drug": drug, "sample": y.index, "observed": y.to_numpy(), "predicted": held_out})
+        )
+        treated = clinical[clinical["drug"] == drug]
+        predicted = pd.Series(
+            model.predict(patient_scores.loc[treated["patient"], features]), index=treated["patient"]
+        )
+        groups = split_by_prediction(predicted)
+        predictions.append(
+            pd.DataFrame(
+                {
+                    "patient": predicted.index,
+                    "drug": drug,
+                    "predicted_response": predicted.to_numpy(),
+                    "group": groups.to_numpy(),
+                }
+            )
+        )
+        result = survival_analysis(treated, groups)
+        survival_results[drug] = result
+
+        def chi2(shuffled: pd.DataFrame, drug=drug, features=features, treated=treated) -> float:
+            y_perm = shuffled[shuffled["drug"] == drug].set_index("sample")["value"]
+            fitted = DrugResponseModel(model="ridge", top_k=3).fit(
+                organoid_scores.loc[y_perm.index, features], y_perm
+            )
+            pred = pd.Series(
+                fitted.predict(patient_scores.loc[treated["patient"], features]), index=treated["patient"]
+            )
+            return survival_analysis(treated, split_by_prediction(pred)).logrank_chi2
+
+        perm = permutation_test(chi2, response, n_permutations=9, random_state=0)
+        survival_rows.append(result.to_frame().assign(drug=drug, permutation_p=perm.p_value))
+        aucs[drug] = response_auc(predicted, treated.set_index("patient")["response"])
+        both = clinical[(clinical["drug"] == drug) | clinical["drug"].isna()]
+        all_pred = pd.Series(
+            model.predict(patient_scores.loc[both["patient"], features]), index=both["patient"]
+        )
+        interactions[drug] = treatment_interaction(
+            both, split_by_prediction(all_pred), both.set_index("patient")["drug"].notna()
+        )
+    return {
+        "parameters": {"settings": {"n_random": 100, "top_k": 3, "n_permutations": 9}, "seed": 0},
+        "proximity": prox,
+        "biomarkers": pd.concat(biomarkers, ignore_index=True),
+        "organoid_cv": organoid_cv,
+        "cv_predictions": pd.concat(cv_predictions, ignore_index=True),
+        "patient_predictions": pd.concat(predictions, ignore_index=True),
+        "survival": pd.concat(survival_rows, ignore_index=True),
+        "survival_results": survival_results,
+        "interactions": interactions,
+        "response_auc": aucs,
+        "inputs": {k: v for k, v in paths.items() if k in ("network", "gene_sets", "clinical")},
+        "warnings": ["an example warning shown at the top"],
+        "drugs": cohort.drugs,
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    return _build_inputs(tmp_path_factory.mktemp("cohort"))
+
+
+def _report_args(inputs: dict, *, preclinical: bool = False) -> dict:
+    keys = ["parameters", "proximity", "biomarkers", "organoid_cv", "cv_predictions", "inputs", "warnings"]
+    if not preclinical:
+        keys += ["patient_predictions", "survival", "survival_results", "interactions", "response_auc"]
+    return {k: inputs[k] for k in keys}
+
+
+@pytest.fixture(scope="module")
+def full_report(inputs, tmp_path_factory) -> Path:
+    return write_run_report(tmp_path_factory.mktemp("report"), **_report_args(inputs))
+
+
+def _png_sources(text: str) -> dict[str, bytes]:
+    return {
+        html.unescape(alt): base64.b64decode(data)
+        for alt, data in re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    }
+
+
+def test_every_expected_file_and_section(inputs, full_report):
+    out = full_report.parent
+    assert full_report.name == "report.html"
+    text = full_report.read_text(encoding="utf-8")
+    for drug in inputs["drugs"]:
+        stem = safe_filename(drug)
+        for kind in FIGURE_KINDS:
+            png = (out / f"{kind}_{stem}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 2000
+        assert f">{html.escape(drug)}</h3>" in text
+        assert f"{html.escape(drug)}: figures" in text
+    assert (out / "feature_sets.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary files left
+    images = _png_sources(text)
+    assert "Kaplan-Meier curves of DRUG_A" in images
+    # the HTML embeds exactly the bytes written to the PNG file
+    assert images["Kaplan-Meier curves of DRUG_A"] == (out / "km_DRUG_A.png").read_bytes()
+    assert len(images) == 4 * len(inputs["drugs"]) + 1
+
+
+def test_summary_states_the_numbers(inputs, full_report):
+    text = html.unescape(full_report.read_text(encoding="utf-8"))
+    prox, cv, surv = inputs["proximity"], inputs["organoid_cv"], inputs["survival"]
+    for drug in inputs["drugs"]:
+        rows = prox[prox["drug"] == drug]
+        assert f"{int(rows['proximal'].sum())} of {len(rows)} pathways are drug-proximal" in text
+        row = cv[(cv["drug"] == drug) & (cv["feature_set"] == "proximal")].iloc[0]
+        assert f"Spearman {row['spearman']:.2f}" in text
+        assert f"median of {row['random_spearman_median']:.2f}" in text
+        s = surv[surv["drug"] == drug].iloc[0]
+        p_text = f"{s['logrank_p']:.2g}" if s["logrank_p"] >= 1e-3 else f"{s['logrank_p']:.1e}"
+        assert f"Log-rank p = {p_text}; whole-pipeline permutation p = {s['permutation_p']:.2g}" in text
+    assert text.count("Trust the permutation p.") == len(inputs["drugs"])
+    assert '<div class="warn">an example warning shown at the top</div>' in text
+    assert text.index("an example warning") < text.index("Summary")
+    for name in ("network", "gene_sets", "clinical"):  # inputs with their SHA-256
+        digest = hashlib.sha256(Path(inputs["inputs"][name]).read_bytes()).hexdigest()
+        assert digest in text
+    assert "scikit-learn" in text and "lifelines" in text  # versions
+
+
+def test_self_contained(full_report):
+    text = full_report.read_text(encoding="utf-8")
+    assert "<script" not in text.lower()
+    assert not re.search(r'(src|href)="(?!data:)', text)
+    assert "@import" not in text and "url(" not in text
+
+
+def test_preclinical_only(inputs, tmp_path):
+    path = write_run_report(tmp_path, **_report_args(inputs, preclinical=True))
+    text = path.read_text(encoding="utf-8")
+    assert "preclinical-only" in text
+    assert "No Kaplan-Meier curves" in text
+    assert not list(tmp_path.glob("km_*.png"))
+    assert not any(alt.startswith("Kaplan-Meier") for alt in _png_sources(text))
+    assert "log-rank" not in text.lower()
+    for drug in inputs["drugs"]:
+        assert (tmp_path / f"proximity_{safe_filename(drug)}.png").is_file()
+    assert (tmp_path / "feature_sets.png").is_file()
+
+
+def test_figures_and_html_are_byte_identical_across_runs(inputs, full_report, tmp_path):
+    again = write_run_report(tmp_path, **_report_args(inputs))
+    first = {p.name: p.read_bytes() for p in full_report.parent.iterdir()}
+    second = {p.name: p.read_bytes() for p in again.parent.iterdir()}
+    assert first.keys() == second.keys()
+    for name, data in first.items():
+        assert data == second[name], name
+    km = Image.open(io.BytesIO(first["km_DRUG_A.png"]))
+    assert "Software" not in km.info  # no version metadata
+
+
+def test_safe_and_unique_filenames(inputs, tmp_path):
+    assert safe_filename("5-FU/LV") == "5-FU_LV"
+    assert safe_filename("../../etc") == "etc"
+    assert safe_filename("***") == "drug"
+    prox = inputs["proximity"]
+    a = prox[prox["drug"] == "DRUG_A"]
+    twins = pd.concat([a, a.assign(drug="drug a")], ignore_index=True)
+    bio = inputs["biomarkers"]
+    bio = bio[bio["drug"] == "DRUG_A"]
+    cv = inputs["organoid_cv"]
+    cv = cv[cv["drug"] == "DRUG_A"]
+    write_run_report(
+        tmp_path,
+        parameters={},
+        proximity=twins,
+        biomarkers=pd.concat([bio, bio.assign(drug="drug a")]),
+        organoid_cv=pd.concat([cv, cv.assign(drug="drug a")]),
+    )
+    assert (tmp_path / "proximity_DRUG_A.png").is_file()
+    assert (tmp_path / "proximity_drug_a-2.png").is_file()
+
+
+def test_bad_tables_are_input_errors(inputs, tmp_path):
+    args = _report_args(inputs, preclinical=True)
+    with pytest.raises(InputError, match=r"biomarkers is missing columns \['coefficient'\]"):
+        write_run_report(tmp_path, **(args | {"biomarkers": args["biomarkers"].drop(columns="coefficient")}))
+    with pytest.raises(InputError, match="proximity must be a DataFrame; got dict"):
+        write_run_report(tmp_path, **(args | {"proximity": {}}))
+    assert not (tmp_path / "report.html").exists()
+
+
+def _chromium(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
+def test_report_renders_in_headless_chromium(full_report, tmp_path):
+    url = full_report.resolve().as_uri()
+    dom = _chromium(tmp_path, "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<title>organoidrx run report</title>" in dom.stdout
+    assert "Summary</h2>" in dom.stdout and "</body>" in dom.stdout
+    images = _png_sources(dom.stdout)
+    km = images["Kaplan-Meier curves of DRUG_A"]
+    decoded = Image.open(io.BytesIO(km))
+    decoded.load()
+    assert decoded.width > 200 and decoded.height > 200
+    assert np.asarray(decoded.convert("L")).std() > 5  # drawn, not blank
+    shot = tmp_path / "shot.png"
+    rendered = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2400", url)
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (2400, 1200) and pixels.std() > 5
