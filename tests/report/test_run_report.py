@@ -112,7 +112,11 @@ def _build_inputs(tmp_root: Path) -> dict:
             return survival_analysis(treated, split_by_prediction(pred)).logrank_chi2
 
         perm = permutation_test(chi2, response, n_permutations=9, random_state=0)
-        survival_rows.append(result.to_frame().assign(drug=drug, permutation_p=perm.p_value))
+        survival_rows.append(
+            result.to_frame().assign(
+                drug=drug, permutation_p=perm.p_value, n_permutations=perm.n_permutations
+            )
+        )
         aucs[drug] = response_auc(predicted, treated.set_index("patient")["response"])
         both = clinical[(clinical["drug"] == drug) | clinical["drug"].isna()]
         all_pred = pd.Series(
@@ -193,7 +197,10 @@ def test_summary_states_the_numbers(inputs, full_report):
         assert f"median of {row['random_spearman_median']:.2f}" in text
         s = surv[surv["drug"] == drug].iloc[0]
         p_text = f"{s['logrank_p']:.2g}" if s["logrank_p"] >= 1e-3 else f"{s['logrank_p']:.1e}"
-        assert f"Log-rank p = {p_text}; whole-pipeline permutation p = {s['permutation_p']:.2g}" in text
+        assert (
+            f"Log-rank p = {p_text}; whole-pipeline permutation p = {s['permutation_p']:.2g} (9 permutations; "
+            "the smallest attainable p is 0.1)"
+        ) in text
     assert text.count("Trust the permutation p.") == len(inputs["drugs"])
     assert '<div class="warn">an example warning shown at the top</div>' in text
     assert text.index("an example warning") < text.index("Summary")
@@ -201,6 +208,26 @@ def test_summary_states_the_numbers(inputs, full_report):
         digest = hashlib.sha256(Path(inputs["inputs"][name]).read_bytes()).hexdigest()
         assert digest in text
     assert "scikit-learn" in text and "lifelines" in text  # versions
+
+
+def test_permutation_sentences(inputs, tmp_path):
+    args = _report_args(inputs)
+    survival = args["survival"]
+    disagree = survival.assign(logrank_p=0.01, permutation_p=0.3)
+    text = html.unescape(
+        write_run_report(tmp_path / "a", **(args | {"survival": disagree})).read_text("utf-8")
+    )
+    assert text.count("Here the two disagree") == len(survival)
+    agree = survival.assign(logrank_p=0.01, permutation_p=0.02)
+    text = html.unescape(write_run_report(tmp_path / "b", **(args | {"survival": agree})).read_text("utf-8"))
+    assert "Here the two disagree" not in text
+    without = survival.drop(columns=["permutation_p", "n_permutations"])
+    text = html.unescape(
+        write_run_report(tmp_path / "c", **(args | {"survival": without})).read_text("utf-8")
+    )
+    assert "whole-pipeline permutation p = NA" in text
+    assert text.count("No whole-pipeline permutation p was computed") == len(survival)
+    assert "Trust the permutation p." not in text
 
 
 def test_self_contained(full_report):

@@ -32,6 +32,7 @@ th { background: #eef2f8; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1rem 0; } figcaption { font-size: .85rem; color: #55607a; }
 img { max-width: 100%; height: auto; }
 code { background: #f3f5f9; padding: 0 .2rem; }
+.scroll { overflow-x: auto; }
 """
 
 
@@ -99,7 +100,7 @@ class HtmlReport:
             )
         if note:
             body += f'<p class="note">{html.escape(note)}</p>'
-        self._parts.append(body)
+        self._parts.append(f'<div class="scroll">{body}</div>')
 
     def figure(self, figure: Figure, *, caption: str = "", alt: str = "") -> None:
         """Embed a matplotlib figure as a base64 PNG."""

@@ -47,6 +47,8 @@ _REQUIRED = {
     "survival": ("drug", "logrank_p"),
 }
 
+_ALPHA = 0.05
+
 _TRUST_PERMUTATION = (
     "Trust the permutation p. The log-rank p treats the responder/non-responder split as if it had been fixed "
     "before looking at any data, but the split comes out of the whole pipeline (pathway selection, model fit, "
@@ -227,13 +229,21 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     parts = []
     if pd.notna(get("n_responder")):
         parts.append(
-            f"Patients: {int(get('n_responder'))} {responder} ({int(get('events_responder'))} events) and "
-            f"{int(get('n_non_responder'))} {reference} ({int(get('events_non_responder'))} events)."
+            f"Patients: '{responder}' {int(get('n_responder'))} ({int(get('events_responder'))} events), "
+            f"'{reference}' {int(get('n_non_responder'))} ({int(get('events_non_responder'))} events)."
         )
     perm = get("permutation_p")
     p_text = f"log-rank p = {_fmt_p(get('logrank_p'))}; whole-pipeline permutation p = {_fmt_p(perm)}"
+    n_perm = get("n_permutations")
+    if pd.notna(perm) and pd.notna(n_perm) and int(n_perm) > 0:
+        p_text += (
+            f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))})"
+        )
     if pd.notna(get("hazard_ratio")):
-        p_text += f"; hazard ratio {_fmt(get('hazard_ratio'))} ({_fmt(get('hr_ci_lower'))} to {_fmt(get('hr_ci_upper'))})"
+        p_text += (
+            f"; hazard ratio of '{responder}' vs '{reference}' {_fmt(get('hazard_ratio'))} "
+            f"({_fmt(get('hr_ci_lower'))} to {_fmt(get('hr_ci_upper'))})"
+        )
     if pd.notna(get("c_index")):
         p_text += f"; C-index {_fmt(get('c_index'))}"
     if pd.notna(get("survival_at_horizon_responder")):
@@ -244,6 +254,12 @@ def _survival_sentences(row: pd.Series) -> list[str]:
         )
     parts.append(p_text[0].upper() + p_text[1:] + ".")
     parts.append(_TRUST_PERMUTATION if pd.notna(perm) else _NO_PERMUTATION)
+    logrank = float(get("logrank_p")) if pd.notna(get("logrank_p")) else np.nan
+    if pd.notna(perm) and logrank < _ALPHA <= float(perm):
+        parts.append(
+            f"Here the two disagree: the log-rank p is below {_ALPHA:g} but the permutation p is not, so a "
+            "separation this large also arises from shuffled organoid responses; do not read it as evidence."
+        )
     return parts
 
 
@@ -317,7 +333,8 @@ def write_run_report(
         One row per drug: ``drug, logrank_p`` and the other columns of
         :meth:`organoidrx.evaluation.SurvivalResult.to_frame` (``n_responder, events_responder, hazard_ratio,
         hr_ci_lower, hr_ci_upper, c_index, survival_at_horizon_*`` ...) plus ``permutation_p``, the
-        whole-pipeline permutation p. Built from ``survival_results`` when omitted.
+        whole-pipeline permutation p (and optionally ``n_permutations``). Built from ``survival_results``
+        when omitted.
     survival_results : dict of str to SurvivalResult, optional
         Per drug, the fitted result whose Kaplan-Meier curves are drawn.
     interactions : dict of str to InteractionResult, optional
