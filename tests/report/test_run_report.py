@@ -317,8 +317,10 @@ def _chromium(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
 def test_report_renders_in_headless_chromium(full_report, tmp_path):
     url = full_report.resolve().as_uri()
-    dom = _chromium(tmp_path, "--dump-dom", url)
+    dom = _chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []  # page errors (e.g. "Uncaught ...") are logged as CONSOLE lines
     assert "<title>organoidrx run report</title>" in dom.stdout
     assert "Summary</h2>" in dom.stdout and "</body>" in dom.stdout
     images = _png_sources(dom.stdout)

@@ -383,10 +383,11 @@ def write_run_report(
     surv = _check_table(survival, "survival") if survival is not None else _result_frame(survival_results)
     interaction_table = _result_frame(interactions)
     auc_table = _result_frame(response_auc)
-    km_results = dict(survival_results or {})
+    km_results = {str(drug): result for drug, result in (survival_results or {}).items()}
     preclinical_only = patients is None and surv is None and not km_results
 
-    drugs = list(dict.fromkeys([*prox["drug"], *bio["drug"], *cv["drug"]]))
+    extra = [*(surv["drug"] if surv is not None else []), *km_results]
+    drugs = list(dict.fromkeys([*prox["drug"], *bio["drug"], *cv["drug"], *extra]))
     stems = _unique_stems(drugs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
