@@ -195,6 +195,8 @@ def test_summary_states_the_numbers(inputs, full_report):
         row = cv[(cv["drug"] == drug) & (cv["feature_set"] == "proximal")].iloc[0]
         assert f"Spearman {row['spearman']:.2f}" in text
         assert f"median of {row['random_spearman_median']:.2f}" in text
+        assert f"empirical p = {row['random_p']:.2g} (the smallest attainable with 20 sets is 0.048)" in text
+        assert f"survival at {surv['horizon'].iloc[0]:g} days" in text
         s = surv[surv["drug"] == drug].iloc[0]
         p_text = f"{s['logrank_p']:.2g}" if s["logrank_p"] >= 1e-3 else f"{s['logrank_p']:.1e}"
         assert (

@@ -207,7 +207,8 @@ def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
         text += (
             f"; {n_random} random pathway sets of the same size reach a median of "
             f"{_fmt(row.get('random_spearman_median'))} (95% range {_fmt(row.get('random_spearman_q025'))} to "
-            f"{_fmt(row.get('random_spearman_q975'))}), empirical p = {_fmt_p(row.get('random_p'))}"
+            f"{_fmt(row.get('random_spearman_q975'))}), empirical p = {_fmt_p(row.get('random_p'))} "
+            f"(the smallest attainable with {n_random} sets is {_fmt_p(1.0 / (n_random + 1))})"
         )
     else:
         text += "; no random-set null was computed"
@@ -249,7 +250,7 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     if pd.notna(get("survival_at_horizon_responder")):
         unit = get("time_unit") if isinstance(get("time_unit"), str) else ""
         p_text += (
-            f"; survival at {_fmt(get('horizon'), 0)} {unit}: {_fmt(get('survival_at_horizon_responder'))} vs "
+            f"; survival at {float(get('horizon')):g} {unit}: {_fmt(get('survival_at_horizon_responder'))} vs "
             f"{_fmt(get('survival_at_horizon_non_responder'))}"
         )
     parts.append(p_text[0].upper() + p_text[1:] + ".")
