@@ -430,7 +430,8 @@ def _f(value: float, digits: int = 3) -> str:
 
 
 def _e(value: float) -> str:
-    return f"{value:.1e}"
+    """Scientific notation; differences at rounding level print as '< 1e-12' so the text is machine-independent."""
+    return "< 1e-12" if abs(value) < 1e-12 else f"{value:.1e}"
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
