@@ -111,3 +111,26 @@ def test_committed_report_and_figure_are_regenerated_byte_for_byte(reproduction:
     module.plot_cross_drug(reproduction["results"].cross_drug, again)
     assert again.read_bytes() == reproduction["figure"].read_bytes()
     assert reproduction["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.shared_data
+def test_example_config_reads_and_points_at_the_data(shared_data: Path, tmp_path: Path) -> None:
+    from organoidrx.pipeline import read_config
+
+    source = REPO / "examples" / "kong2020_coad" / "config.toml"
+    config = read_config(source)
+    assert not config.has_patients  # preclinical-only mode
+    for path in (config.organoid_expression, config.organoid_response, config.gene_sets, config.targets):
+        assert path.is_file(), path
+    assert config.network is not None and config.network.is_file() and config.min_score == 700
+    # the commented alternative: the authors' precomputed proximity table instead of the network
+    text = source.read_text()
+    lines = [
+        line for line in text.splitlines() if not line.startswith(("edges", "edge_columns", "min_score"))
+    ]
+    lines = [line.removeprefix("# ") if line.startswith("# proximity =") else line for line in lines]
+    alternative = tmp_path / "examples" / "kong2020_coad" / "config.toml"
+    alternative.parent.mkdir(parents=True)
+    alternative.write_text("\n".join(lines).replace("../../../shared/data", str(shared_data)))
+    table = read_config(alternative)
+    assert table.network is None and table.proximity is not None and table.proximity.is_file()
