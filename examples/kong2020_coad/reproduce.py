@@ -30,6 +30,7 @@ from scipy.stats import binom, spearmanr
 from organoidrx._utils import atomic_write
 from organoidrx.io import (
     DrugNameResolver,
+    normalize_drug_key,
     read_drug_response,
     read_drug_targets,
     read_expression,
@@ -615,8 +616,8 @@ def render(res: Results) -> str:
     )
     add("")
     add(
-        "The authors' STRING release is not public in the exact version they used; the pre-v12 file is the closest"
-        " available, so the z-scores agree in rank but not exactly. Cisplatin's targets (TF, MPG, A2M, ATOX1) have"
+        "The authors computed their table on the STRING release of the time; the pre-v12 file is the closest one"
+        " here, so the z-scores agree in rank but not exactly. Cisplatin's targets (TF, MPG, A2M, ATOX1) have"
         " low and mid degrees near the degree-bin edges of the null model, where small network differences move"
         " z-scores most (see benchmarks/RESULTS.md)."
     )
@@ -677,6 +678,7 @@ def render(res: Results) -> str:
     add("")
     assert res.ic50_names is not None and res.target_names is not None and res.tcga_names is not None
     ic = res.ic50_names
+    tn = res.target_names
     changed = ic[ic["method"].isin(["synonym", "drugbank", "close_match"])]
     add(
         f"**Organoid IC50 table** ({len(ic)} names): {int((ic['method'] == 'exact').sum())} exact, "
@@ -686,8 +688,12 @@ def render(res: Results) -> str:
     add(_table(changed.rename(columns={"name": "IC50 name", "canonical": "resolved to"})))
     add("")
     unresolved = ic.loc[ic["canonical"].isna(), "name"].tolist()
+    target_keys = {normalize_drug_key(n) for n in tn["name"]}
+    lost = [n for n in unresolved if normalize_drug_key(n) in target_keys]
     add(
-        "Unresolved IC50 names (none of them has a row in drug_targets.tsv, so no drug of the study is lost): "
+        f"Unresolved IC50 names ({len(lost)} of them spelled like a drug of drug_targets.tsv"
+        + (f": {', '.join(lost)}" if lost else ", so no drug of the study is lost")
+        + "): "
         + (", ".join(f"`{n}`" for n in unresolved) if unresolved else "none")
         + "."
     )
