@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from organoidrx import __version__
 from organoidrx._utils import InputError
@@ -27,17 +28,107 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic cohort (no files, no network)")
     p.add_argument("--out", default=None, help="output folder (default: ./organoidrx-demo)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic cohort (default 0)")
+    p.add_argument(
+        "--n-permutations", type=int, default=200, help="whole-pipeline permutations (default 200)"
+    )
     p.set_defaults(handler=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from organoidrx.datasets import make_synthetic_cohort
+    from organoidrx.pipeline import run_pipeline
 
     cohort = make_synthetic_cohort(random_state=args.seed)
     print(cohort.summary())
     out = Path(args.out) if args.out is not None else Path("organoidrx-demo")
     paths = cohort.write(out / "cohort")
     print(f"Cohort files: {paths['config'].parent} (run configuration: {paths['config']})")
+    print(f"Running the pipeline with {args.n_permutations} permutations and 20 random pathway sets ...")
+    result = run_pipeline(paths["config"], out, n_permutations=args.n_permutations, n_random_sets=20)
+    _print_run_summary(result)
+    return 0
+
+
+def _print_run_summary(result: Any) -> None:
+    if result.survival is not None:
+        for row in result.survival.itertuples(index=False):
+            print(
+                f"{row.drug}: {row.n_responder} predicted responders vs {row.n_non_responder} non-responders, "
+                f"log-rank p = {row.logrank_p:.3g}, HR = {row.hazard_ratio:.2f} "
+                f"({row.hr_ci_lower:.2f}-{row.hr_ci_upper:.2f}), whole-pipeline permutation p = "
+                f"{row.permutation_p:.3g} ({row.n_permutations} permutations)"
+            )
+    else:
+        print(f"Preclinical-only run: {', '.join(result.bundles)}")
+    if result.warnings:
+        print(f"{len(result.warnings)} warning(s); see the report")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    print(f"Time: {timing}")
+    where = result.report if result.report is not None else result.out_dir
+    print(f"Report: {Path(where).resolve()}")
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the whole pipeline of a config file: proximity, ssGSEA, organoid models, patients, report",
+        description="Run every step of CONFIG.toml and write proximity.tsv, biomarkers.tsv, organoid_cv.tsv, "
+        "patient_predictions.tsv, survival.tsv, report.html with PNG figures and run.json into --out.",
+    )
+    p.add_argument("config", help="run configuration (TOML; paths relative to it)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-permutations", type=int, default=None, help="override [settings] n_permutations")
+    p.add_argument("--no-report", action="store_true", help="skip report.html and the figures")
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from organoidrx.pipeline import run_pipeline
+
+    overrides = {} if args.n_permutations is None else {"n_permutations": args.n_permutations}
+    result = run_pipeline(args.config, args.out, report=not args.no_report, **overrides)
+    _print_run_summary(result)
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="fit the organoid model of every drug of a config and save it as a bundle (JSON + NumPy, no pickle)",
+    )
+    p.add_argument("config", help="run configuration (TOML)")
+    p.add_argument("--out", required=True, help="folder receiving one bundle per drug")
+    p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from organoidrx.pipeline import train_bundles
+
+    paths = train_bundles(args.config, args.out)
+    for drug, path in paths.items():
+        print(f"{drug}: {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ predict
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict drug response of new samples with a bundle from 'train'")
+    p.add_argument("--bundle", required=True, help="a bundle, or the folder written by 'train'")
+    p.add_argument("--expression", required=True, help="expression file, genes x samples")
+    p.add_argument("--gene-sets", default=None, help="GMT file (default: the gene sets stored in the bundle)")
+    p.add_argument("--out", required=True, help="output TSV: patient, drug, predicted_response, group")
+    p.set_defaults(handler=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from organoidrx.pipeline import predict_with_bundle
+
+    table = predict_with_bundle(args.bundle, args.expression, gene_sets=args.gene_sets, out=args.out)
+    print(
+        f"Predicted {table['patient'].nunique()} samples for {table['drug'].nunique()} drug(s) -> {args.out}"
+    )
     return 0
 
 
@@ -242,6 +333,9 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_score,
     _add_inspect,
     _add_proximity,
+    _add_run,
+    _add_train,
+    _add_predict,
 ]
 
 
