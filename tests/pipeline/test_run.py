@@ -1,0 +1,273 @@
+"""``organoidrx run`` / ``train`` / ``predict`` / ``demo`` end to end on small synthetic cohorts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from organoidrx import cli
+from organoidrx.datasets import make_synthetic_cohort
+from organoidrx.io import read_expression
+from organoidrx.pipeline import predict_with_bundle, run_pipeline, train_bundles
+
+TABLES = ("proximity.tsv", "biomarkers.tsv", "organoid_cv.tsv", "patient_predictions.tsv", "survival.tsv")
+SMALL = {"n_random": 200, "n_permutations": 19, "n_random_sets": 5}
+
+
+def _set(config: Path, **settings) -> Path:
+    """Rewrite [settings] keys of a written config (other sections untouched)."""
+    text = config.read_text()
+    for key, value in settings.items():
+        line = f"{key} = {json.dumps(value)}"
+        text, n = re.subn(rf"(?m)^{key} = .*$", line, text)
+        if n == 0:
+            text = text.replace("[settings]\n", f"[settings]\n{line}\n")
+    config.write_text(text)
+    return config
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory) -> tuple[Path, object]:
+    cohort = make_synthetic_cohort(
+        n_genes=600,
+        n_pathways=40,
+        n_organoids=20,
+        n_patients_treated=160,
+        n_patients_untreated=60,
+        random_state=3,
+    )
+    paths = cohort.write(tmp_path_factory.mktemp("cohort"))
+    _set(paths["config"], **SMALL)
+    return paths["config"], cohort
+
+
+@pytest.fixture(scope="module")
+def cli_run(cohort_dir, tmp_path_factory) -> Path:
+    config, _ = cohort_dir
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["--quiet", "run", str(config), "--out", str(out)]) == 0
+    return out
+
+
+def test_run_writes_every_output(cohort_dir, cli_run):
+    from organoidrx.pipeline import read_config
+
+    seed = read_config(cohort_dir[0]).seed
+    for name in (*TABLES, "report.html", "run.json", "organoid_cv_predictions.tsv"):
+        assert (cli_run / name).is_file(), name
+    assert list(cli_run.glob("km_*.png")) and list(cli_run.glob("coefficients_*.png"))
+    record = json.loads((cli_run / "run.json").read_text())
+    assert record["seed"] == seed and record["parameters"]["n_permutations"] == SMALL["n_permutations"]
+    assert set(record["versions"]) >= {"numpy", "scipy", "pandas", "scikit-learn", "lifelines", "organoidrx"}
+    for entry in record["inputs"].values():
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
+    assert "clinical" in record["inputs"] and "network" in record["inputs"]
+    assert record["timings_seconds"]["proximity"] >= 0
+    survival = pd.read_csv(cli_run / "survival.tsv", sep="\t")
+    assert list(survival["drug"]) == ["DRUG_A", "DRUG_B"]
+    for column in (
+        "n_responder",
+        "events_responder",
+        "logrank_p",
+        "permutation_p",
+        "hazard_ratio",
+        "hr_ci_lower",
+        "hr_ci_upper",
+        "c_index",
+        "survival_at_horizon_responder",
+    ):
+        assert survival[column].notna().all(), column
+    # smallest attainable permutation p is 1 / (B + 1)
+    assert (survival["permutation_p"] >= 1 / (SMALL["n_permutations"] + 1) - 1e-12).all()
+    predictions = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
+    assert list(predictions.columns[:4]) == ["patient", "drug", "predicted_response", "group"]
+    biomarkers = pd.read_csv(cli_run / "biomarkers.tsv", sep="\t")
+    assert {"drug", "pathway", "z", "coefficient", "rank"} <= set(biomarkers.columns)
+    assert (biomarkers["z"] <= -1.2816).all()
+
+
+def test_same_config_and_seed_give_byte_identical_tables(cohort_dir, cli_run, tmp_path):
+    config, _ = cohort_dir
+    assert cli.main(["--quiet", "run", str(config), "--out", str(tmp_path), "--no-report"]) == 0
+    for name in TABLES:
+        assert (tmp_path / name).read_bytes() == (cli_run / name).read_bytes(), name
+
+
+def test_train_then_predict_reproduces_run_exactly(cohort_dir, cli_run, tmp_path):
+    config, _ = cohort_dir
+    assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "bundles")]) == 0
+    expression = config.parent / "patient_expression.tsv"
+    out = tmp_path / "pred.tsv"
+    assert (
+        cli.main(
+            [
+                "--quiet",
+                "predict",
+                "--bundle",
+                str(tmp_path / "bundles"),
+                "--expression",
+                str(expression),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    from_run = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
+    predicted = pd.read_csv(out, sep="\t")
+    pd.testing.assert_frame_equal(predicted, from_run.loc[:, predicted.columns], check_exact=True)
+    # the in-memory values, not just their text, are identical
+    result = run_pipeline(config, tmp_path / "again", write=False, n_permutations=0)
+    direct = predict_with_bundle(tmp_path / "bundles" / "DRUG_A", expression)
+    expected = result.patient_predictions.query("drug == 'DRUG_A'")
+    assert np.array_equal(direct["predicted_response"].to_numpy(), expected["predicted_response"].to_numpy())
+    assert list(direct["group"]) == list(expected["group"])
+
+
+def test_predict_one_patient_uses_the_stored_patient_scaling(cohort_dir, tmp_path, caplog):
+    config, _ = cohort_dir
+    bundles = train_bundles(config, tmp_path / "bundles")
+    patients = read_expression(config.parent / "patient_expression.tsv")
+    one = patients.iloc[[5]]
+    with caplog.at_level("INFO", logger="organoidrx"):
+        single = predict_with_bundle(bundles["DRUG_A"], one)
+    assert "cannot be standardised on their own" in caplog.text
+    full = predict_with_bundle(bundles["DRUG_A"], patients)
+    # the patient's own cohort z-scores equal the stored reference scaling up to rounding
+    assert single["predicted_response"].iloc[0] == pytest.approx(full["predicted_response"].iloc[5], rel=1e-9)
+    assert single["group"].iloc[0] == full["group"].iloc[5]
+
+
+def test_tampered_and_foreign_bundles_are_refused(cohort_dir, tmp_path, capsys):
+    config, _ = cohort_dir
+    bundle = train_bundles(config, tmp_path / "bundles")["DRUG_A"]
+    manifest = bundle / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"drug": "DRUG_A"', '"drug": "DRUG_Z"', 1))
+    expression = config.parent / "patient_expression.tsv"
+    args = [
+        "predict",
+        "--bundle",
+        str(bundle),
+        "--expression",
+        str(expression),
+        "--out",
+        str(tmp_path / "p.tsv"),
+    ]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "checksum mismatch" in err and "modified after it was written" in err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"format": "something-else"}')
+    args[2] = str(foreign)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("organoidrx: error:") and "bundle" in err and err.count("\n") == 0
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def test_preclinical_only_mode(cohort_dir, tmp_path):
+    config, _ = cohort_dir
+    text = config.read_text()
+    start = text.index("[patients]")
+    end = text.index("[settings]")
+    pre = tmp_path / "pre.toml"
+    pre.write_text(text[:start] + text[end:])
+    for name in (
+        "organoid_expression.tsv",
+        "organoid_response.tsv",
+        "network.tsv",
+        "pathways.gmt",
+        "drug_targets.tsv",
+    ):
+        shutil.copy(config.parent / name, tmp_path / name)
+    result = run_pipeline(pre, tmp_path / "out")
+    assert result.survival is None and result.patient_predictions is None
+    assert (tmp_path / "out" / "biomarkers.tsv").is_file() and (tmp_path / "out" / "report.html").is_file()
+    assert not (tmp_path / "out" / "survival.tsv").exists()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["mode"] == "preclinical-only"
+
+
+def test_precomputed_wide_proximity_table_gives_the_same_biomarkers(cohort_dir, cli_run, tmp_path):
+    config, _ = cohort_dir
+    prox = pd.read_csv(cli_run / "proximity.tsv", sep="\t")
+    wide = prox.pivot(index="pathway", columns="drug", values="z")
+    wide.columns = ["drug_a", "Drug B"]  # other spellings of DRUG_A, DRUG_B
+    wide.index.name = "Pathway"
+    wide.to_csv(config.parent / "wide_proximity.tsv", sep="\t", float_format="%.17g")
+    text = config.read_text().replace('edges = "network.tsv"', 'proximity = "wide_proximity.tsv"')
+    other = config.parent / "wide.toml"
+    other.write_text(text)
+    result = run_pipeline(other, tmp_path, write=False, n_permutations=0)
+    expected = pd.read_csv(cli_run / "biomarkers.tsv", sep="\t")
+    got = result.biomarkers.reset_index(drop=True)
+    assert list(got["pathway"]) == list(expected["pathway"])
+    np.testing.assert_allclose(got["coefficient"], expected["coefficient"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("alignment", ["combat", "quantile"])
+def test_aligned_patients_still_separate(cohort_dir, tmp_path, alignment):
+    config, _ = cohort_dir
+    result = run_pipeline(config, tmp_path, write=False, n_permutations=0, alignment=alignment)
+    assert (result.survival["hazard_ratio"] < 1).all()
+    assert result.patient_predictions["predicted_response"].notna().all()
+
+
+# ------------------------------------------------------------------------------------------ bad configs
+def _error(args, capsys) -> str:
+    assert cli.main(["--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("organoidrx: error:"), err
+    return err
+
+
+def _copy_cohort(config: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "cohort"
+    shutil.copytree(config.parent, target, ignore=shutil.ignore_patterns("*.toml"))
+    shutil.copy(config, target / "config.toml")
+    return target / "config.toml"
+
+
+def test_bad_config_missing_key(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    config.write_text(config.read_text().replace('targets = "drug_targets.tsv"\n', ""))
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "missing key 'targets' in [drugs]" in err
+
+
+def test_bad_config_unknown_drug_lists_close_matches(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    config.write_text(config.read_text().replace('names = ["DRUG_A", "DRUG_B"]', 'names = ["DRUG_AA"]'))
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "'DRUG_AA'" in err and "DRUG_A" in err.split("close matches")[1]
+
+
+def test_bad_config_path_does_not_exist(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    config.write_text(config.read_text().replace('"clinical.tsv"', '"nowhere.tsv"'))
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "'nowhere.tsv' does not exist" in err
+
+
+def test_bad_config_no_patient_treated_with_the_drug(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    clinical = pd.read_csv(config.parent / "clinical.tsv", sep="\t")
+    clinical["drug"] = clinical["drug"].replace("DRUG_B", "DRUG_A")
+    clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "no patient with expression was treated with DRUG_B" in err
+
+
+def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    response = pd.read_csv(config.parent / "organoid_response.tsv", sep="\t")
+    keep = (response["drug"] == "DRUG_A") | response["sample"].isin(["ORG001", "ORG002"])
+    response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "only 2 organoids have both expression and a DRUG_B response (need at least 3)" in err
