@@ -1,0 +1,144 @@
+"""Acceptance of the whole pipeline: a planted effect is recovered, a null cohort is not, the demo runs."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from organoidrx import cli
+from organoidrx.datasets import make_synthetic_cohort
+from organoidrx.pipeline import run_pipeline
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+def test_planted_effect_is_recovered(tmp_path):
+    hits, pairs = 0, 0
+    for seed in range(5):
+        cohort = make_synthetic_cohort(random_state=seed)
+        paths = cohort.write(tmp_path / str(seed))
+        result = run_pipeline(
+            paths["config"], tmp_path, write=False, n_permutations=0, n_random=200, n_random_sets=0
+        )
+        planted = cohort.truth[cohort.truth["weight"] != 0]
+        for drug in cohort.drugs:
+            selected = result.biomarkers.query("drug == @drug and selected")["pathway"]
+            assert set(planted.loc[planted["drug"] == drug, "pathway"]) <= set(selected), (seed, drug)
+            row = result.survival.set_index("drug").loc[drug]
+            assert row["hazard_ratio"] < 1, (seed, drug)  # predicted responders live longer
+            assert row["survival_at_horizon_responder"] > row["survival_at_horizon_non_responder"]
+            hits += row["logrank_p"] < 0.01
+            pairs += 1
+    assert hits >= 0.8 * pairs
+
+
+@pytest.mark.slow
+def test_whole_pipeline_permutation_p_is_calibrated_without_a_link(tmp_path):
+    p_values = []
+    for seed in range(20):
+        cohort = make_synthetic_cohort(
+            n_genes=500,
+            n_pathways=30,
+            n_organoids=20,
+            n_patients_treated=100,
+            n_patients_untreated=0,
+            drugs=("DRUG_A",),
+            patient_effect=0.0,
+            random_state=seed,
+        )
+        paths = cohort.write(tmp_path / str(seed))
+        result = run_pipeline(
+            paths["config"],
+            tmp_path,
+            write=False,
+            n_permutations=99,
+            n_random=100,
+            n_random_sets=0,
+            covariates=(),
+        )
+        p_values.append(float(result.survival["permutation_p"].iloc[0]))
+    assert all(0.01 <= p <= 1 for p in p_values)  # 1/(99+1) is the smallest attainable
+    assert sum(p < 0.05 for p in p_values) <= 2, p_values
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("demo")
+    import contextlib
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(["--quiet", "demo", "--out", str(out)]) == 0
+    return out, buffer.getvalue()
+
+
+def test_demo_writes_every_output_and_says_where_the_report_is(demo):
+    out, printed = demo
+    for name in (
+        "proximity.tsv",
+        "biomarkers.tsv",
+        "organoid_cv.tsv",
+        "patient_predictions.tsv",
+        "survival.tsv",
+        "report.html",
+        "run.json",
+        "km_DRUG_A.png",
+        "coefficients_DRUG_A.png",
+        "proximity_DRUG_A.png",
+        "organoid_cv_DRUG_A.png",
+    ):
+        assert (out / name).is_file(), name
+    assert (out / "cohort" / "config.toml").is_file()
+    last = printed.strip().splitlines()[-1]
+    assert last == f"Report: {(out / 'report.html').resolve()}"
+    assert "200 permutations" in printed
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
+def test_demo_report_renders_in_headless_chromium_with_the_km_figure(demo, tmp_path):
+    from PIL import Image
+
+    out, _ = demo
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            (out / "report.html").resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert [line for line in dom.stderr.splitlines() if ":CONSOLE" in line] == []
+    images = {
+        html.unescape(alt): base64.b64decode(data)
+        for alt, data in re.findall(
+            r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', dom.stdout
+        )
+    }
+    km = images.get("Kaplan-Meier curves of DRUG_A")
+    assert km is not None, sorted(images)
+    assert km == (out / "km_DRUG_A.png").read_bytes()
+    picture = Image.open(io.BytesIO(km))
+    picture.load()
+    assert picture.width > 200 and np.asarray(picture.convert("L")).std() > 5
