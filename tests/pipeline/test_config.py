@@ -83,3 +83,23 @@ def test_bad_configs(tmp_path: Path, edit, message: str) -> None:  # type: ignor
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="config file does not exist"):
         read_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'alignment = "combatt"',
+            r"alignment = 'combatt' is not one of standardize, combat, quantile \(did you mean 'combat'\?\)",
+        ),
+        ('normalize = "rank"', r"normalize = 'rank' is not one of none, range, n_genes"),
+    ],
+)
+def test_unknown_alignment_or_normalisation_is_refused(tmp_path, line, message):
+    path = _write(tmp_path, _GOOD + line + "\n")
+    with pytest.raises(InputError, match=message):
+        read_config(path)
+
+
+def test_alignment_choices_are_read(tmp_path):
+    assert read_config(_write(tmp_path, _GOOD + 'alignment = "quantile"\n')).alignment == "quantile"

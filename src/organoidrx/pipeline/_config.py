@@ -13,6 +13,8 @@ from organoidrx._utils import InputError
 __all__ = ["PipelineConfig", "read_config"]
 
 ModelName = Literal["ridge", "svr", "linear", "elasticnet"]
+NormalizeName = Literal["none", "range", "n_genes"]
+AlignmentName = Literal["standardize", "combat", "quantile"]
 
 # section -> {key: (required, type)}; a required key absent from the file is an error naming section and key.
 _SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...]]]] = {
@@ -65,6 +67,10 @@ _SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...]]]] = {
 }
 _REQUIRED_SECTIONS = ("preclinical", "pathways", "drugs")
 _MODELS = ("ridge", "svr", "linear", "elasticnet")
+_CHOICES = {
+    "normalize": ("none", "range", "n_genes"),
+    "alignment": ("standardize", "combat", "quantile"),
+}
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,8 @@ class PipelineConfig:
     n_permutations: int = 1000
     quantile: float = 0.5
     horizon_months: float = 60.0
-    normalize: str = "none"
-    alignment: str = "standardize"
+    normalize: NormalizeName = "none"
+    alignment: AlignmentName = "standardize"
     n_random_sets: int = 100
 
     @property
@@ -206,6 +212,13 @@ def read_config(path: str | Path) -> PipelineConfig:
             source,
             f"[settings] model = {model!r} is not one of {', '.join(_MODELS)}{_suggest(model, list(_MODELS))}.",
         )
+    for key, choices in _CHOICES.items():
+        value = get("settings", key)
+        if value is not None and value not in choices:
+            raise _fail(
+                source,
+                f"[settings] {key} = {value!r} is not one of {', '.join(choices)}{_suggest(value, list(choices))}.",
+            )
     positive = {"n_random": 1, "top_k": 1, "n_permutations": 0, "n_random_sets": 0}
     for key, minimum in positive.items():
         value = get("settings", key)

@@ -403,7 +403,7 @@ def _scores(cfg: PipelineConfig, expression: pd.DataFrame, gene_sets: pd.DataFra
         gene_sets,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
-        normalize=cfg.normalize,  # type: ignore[arg-type]
+        normalize=cfg.normalize,
     )
 
 
@@ -606,7 +606,7 @@ def _patients(
     prediction_rows, survival_rows = [], []
     for drug, m in models.items():
         with timer.phase(f"patients {drug}"):
-            predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)  # type: ignore[arg-type]
+            predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
             key = loaded.drug_keys[drug]
             treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
             treated_pred = predicted.reindex(treated["patient"])
