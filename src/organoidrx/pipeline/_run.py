@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import math
@@ -107,9 +108,12 @@ class _WarningCollector(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
         self.messages: list[str] = []
+        self.context: str | None = None  # the drug being processed, prefixed to messages that do not name it
 
     def emit(self, record: logging.LogRecord) -> None:
         message = " ".join(record.getMessage().split())
+        if self.context is not None and self.context not in message:
+            message = f"{self.context}: {message}"
         if message not in self.messages:
             self.messages.append(message)
 
@@ -180,8 +184,6 @@ def _match_drugs(
     matched = {}
     for drug, key in wanted.items():
         if key not in by_key:
-            import difflib
-
             close = difflib.get_close_matches(drug.upper(), [a.upper() for a in available], n=3, cutoff=0.5)
             hint = (
                 f"close matches: {', '.join(close)}" if close else f"it has {examples(sorted(available), 5)}"
@@ -579,13 +581,13 @@ def _aligned_patient_z(cfg: PipelineConfig, m: _DrugModel, patient_scores: pd.Da
         scale = values.std(axis=0)
         scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
         return pd.DataFrame((values - values.mean(axis=0)) / scale, index=X.index, columns=m.features)
-    organoids = organoid_scores_of(m)
+    organoids = _organoid_scores_of(m)
     align = combat_to_reference if cfg.alignment == "combat" else quantile_to_reference
     aligned = align(X, organoids)
     return m.fitted[0].transform(aligned)
 
 
-def organoid_scores_of(m: _DrugModel) -> pd.DataFrame:
+def _organoid_scores_of(m: _DrugModel) -> pd.DataFrame:
     stored = m.bundle.metadata["organoid_scores"]
     return pd.DataFrame({f: np.asarray(stored[f], dtype=float) for f in m.features})
 
@@ -598,6 +600,7 @@ def _patients(
     patient_scores: pd.DataFrame,
     result: RunResult,
     timer: _Timer,
+    collector: _WarningCollector,
 ) -> None:
     clinical = loaded.clinical
     assert clinical is not None
@@ -605,6 +608,7 @@ def _patients(
     covariates = list(cfg.covariates) or None
     prediction_rows, survival_rows = [], []
     for drug, m in models.items():
+        collector.context = drug
         with timer.phase(f"patients {drug}"):
             predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
             key = loaded.drug_keys[drug]
@@ -642,8 +646,6 @@ def _patients(
                 lower_is_sensitive=cfg.lower_is_sensitive,
             )
             result.survival_results[drug] = surv
-            for w in surv.warnings:
-                logger.warning("%s: %s", drug, w)
             untreated = clinical[clinical["drug"].isna() | (clinical["drug"].astype(str).str.strip() == "")]
             untreated = untreated[~untreated["patient"].isin(treated["patient"])].drop_duplicates("patient")
             if len(untreated):
@@ -681,7 +683,7 @@ def _patients(
                     alternative="greater",
                 )
             for w in perm.warnings:
-                logger.warning("%s: %s", drug, w)
+                logger.warning("%s", w)
             row = row.assign(
                 permutation_p=perm.p_value,
                 n_permutations=perm.n_permutations,
@@ -690,6 +692,7 @@ def _patients(
         else:
             row = row.assign(permutation_p=math.nan, n_permutations=0, permutation_statistic=math.nan)
         survival_rows.append(row)
+    collector.context = None
     result.patient_predictions = pd.concat(prediction_rows, ignore_index=True)
     survival = pd.concat(survival_rows, ignore_index=True)
     first = ["drug"]
@@ -799,7 +802,7 @@ def run_pipeline(
         if patients and loaded.patient_expression is not None:
             with timer.phase("ssgsea patients"):
                 patient_scores = _scores(cfg, loaded.patient_expression, loaded.gene_sets)
-            _patients(cfg, loaded, models, organoid_scores, patient_scores, result, timer)
+            _patients(cfg, loaded, models, organoid_scores, patient_scores, result, timer, collected)
         elif not cfg.has_patients:
             logger.info("no [patients] section: preclinical-only mode (proximity, biomarkers, organoid CV)")
         if write:
