@@ -180,3 +180,16 @@ def test_plots_on_published_kong_tables(shared_data, tmp_path):
     ax = plot_coefficients(ridge.rename(columns={"reg_coef": "coefficient"}), top_k=3)
     assert len(ax.patches) == min(30, len(ridge))
     _save(ax, tmp_path, "kong_coefficients")
+
+
+def test_coefficients_with_long_pathway_names_save_without_layout_warnings(tmp_path) -> None:
+    from organoidrx.report import plot_coefficients
+
+    names = [f"REACTOME_{'VERY_LONG_PATHWAY_NAME_' * 5}{i}" for i in range(10)]
+    ranking = pd.DataFrame(
+        {"feature": names, "coefficient": np.linspace(-1, 1, 10), "rank": np.arange(1, 11)}
+    )
+    ax = plot_coefficients(ranking)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert all(len(label) <= 60 for label in labels)
+    ax.figure.savefig(tmp_path / "coefficients.png", bbox_inches="tight")

@@ -47,6 +47,11 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return new_ax
 
 
+def _short_label(label: str, width: int = 60) -> str:
+    """Long pathway names (Reactome's run past 100 characters) cut to ``width`` with an ellipsis."""
+    return label if len(label) <= width else label[: width - 1] + "\u2026"
+
+
 def _format_p(p: float) -> str:
     if not np.isfinite(p):
         return "NA"
@@ -197,7 +202,7 @@ def plot_coefficients(
     colors = [_HIGHLIGHT if i < top_k else _MUTED for i in range(len(table))]
     positions = np.arange(len(table))[::-1]
     ax.barh(positions, table["coefficient"], color=colors)
-    ax.set_yticks(positions, labels=[str(f) for f in table["feature"]], fontsize="x-small")
+    ax.set_yticks(positions, labels=[_short_label(str(f)) for f in table["feature"]], fontsize="x-small")
     ax.axvline(0.0, color="0.2", linewidth=0.8)
     ax.set_xlabel("coefficient")
     ax.set_title(title or f"coefficients (top {min(top_k, len(table))} highlighted)", fontsize="medium")
