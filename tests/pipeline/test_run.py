@@ -16,7 +16,14 @@ from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.io import read_expression
 from organoidrx.pipeline import predict_with_bundle, run_pipeline, train_bundles
 
-TABLES = ("proximity.tsv", "biomarkers.tsv", "organoid_cv.tsv", "patient_predictions.tsv", "survival.tsv")
+TABLES = (
+    "proximity.tsv",
+    "biomarkers.tsv",
+    "organoid_cv.tsv",
+    "patient_predictions.tsv",
+    "patient_drug_sensitivity.tsv",
+    "survival.tsv",
+)
 SMALL = {"n_random": 200, "n_permutations": 19, "n_random_sets": 5}
 
 
@@ -87,6 +94,11 @@ def test_run_writes_every_output(cohort_dir, cli_run):
     assert (survival["permutation_p"] >= 1 / (SMALL["n_permutations"] + 1) - 1e-12).all()
     predictions = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
     assert list(predictions.columns[:4]) == ["patient", "drug", "predicted_response", "group"]
+    wide = pd.read_csv(cli_run / "patient_drug_sensitivity.tsv", sep="\t", index_col="patient")
+    assert set(wide.columns) == set(predictions["drug"])
+    assert len(wide) == predictions["patient"].nunique()
+    first = predictions.iloc[0]
+    assert wide.loc[first["patient"], first["drug"]] == first["predicted_response"]
     biomarkers = pd.read_csv(cli_run / "biomarkers.tsv", sep="\t")
     assert {"drug", "pathway", "z", "coefficient", "rank"} <= set(biomarkers.columns)
     assert (biomarkers["z"] <= -1.2816).all()

@@ -716,7 +716,7 @@ def run_pipeline(
         A configuration from :func:`read_config` or the path of a TOML file.
     out_dir : str or Path
         Output folder (created). Receives ``proximity.tsv``, ``biomarkers.tsv``, ``organoid_cv.tsv``,
-        ``organoid_cv_predictions.tsv`` and, with patients, ``patient_predictions.tsv`` and ``survival.tsv``;
+        ``organoid_cv_predictions.tsv`` and, with patients, ``patient_predictions.tsv``, ``patient_drug_sensitivity.tsv`` and ``survival.tsv``;
         then ``report.html`` with PNG figures and ``run.json``. Every file is written atomically.
     report : bool, default True
         Write ``report.html`` and the figures.
@@ -844,6 +844,20 @@ def _parameters(cfg: PipelineConfig) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
 
 
+def sensitivity_matrix(patient_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Patients x drugs table of predicted response (first column ``patient``; lower = more sensitive).
+
+    Every patient is scored with every drug's model, so this table ranks drugs within a patient as well as
+    patients within a drug; survival is only tested on the patients treated with each drug.
+    """
+    wide = patient_predictions.pivot(index="patient", columns="drug", values="predicted_response")
+    wide = wide.reindex(
+        index=pd.unique(patient_predictions["patient"]), columns=pd.unique(patient_predictions["drug"])
+    )
+    wide.columns.name = None
+    return wide.rename_axis("patient").reset_index()
+
+
 def _write_tables(result: RunResult) -> None:
     out = result.out_dir
     _write_tsv(result.proximity, out / "proximity.tsv")
@@ -852,6 +866,7 @@ def _write_tables(result: RunResult) -> None:
     _write_tsv(result.cv_predictions, out / "organoid_cv_predictions.tsv")
     if result.patient_predictions is not None:
         _write_tsv(result.patient_predictions, out / "patient_predictions.tsv")
+        _write_tsv(sensitivity_matrix(result.patient_predictions), out / "patient_drug_sensitivity.tsv")
     if result.survival is not None:
         _write_tsv(result.survival, out / "survival.tsv")
 
