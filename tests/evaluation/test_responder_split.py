@@ -70,3 +70,13 @@ def test_array_input_gets_positional_ids():
 def test_bad_input(predicted, kwargs, message):
     with pytest.raises(InputError, match=message):
         split_by_prediction(predicted, **kwargs)
+
+
+def test_stored_cutoff_reproduces_the_split_for_both_directions() -> None:
+    from organoidrx.evaluation import assign_groups, prediction_cutoff
+
+    predicted = pd.Series([0.3, -1.2, 2.5, 0.3, 1.1, -0.4], index=list("abcdef"))
+    for lower in (True, False):
+        split = split_by_prediction(predicted, quantile=0.4, lower_is_sensitive=lower)
+        cutoff = prediction_cutoff(predicted, quantile=0.4, lower_is_sensitive=lower)
+        assert assign_groups(predicted, cutoff, lower_is_sensitive=lower).equals(split)

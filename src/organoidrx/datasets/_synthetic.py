@@ -23,6 +23,7 @@ from scipy.sparse import csgraph
 from scipy.stats import norm
 
 from organoidrx._utils import InputError, atomic_write, check_random_state
+from organoidrx.io import write_gmt
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,8 @@ class SyntheticCohort:
         _write_tsv(_genes_by_samples(self.organoid_expression), paths["organoid_expression"])
         _write_tsv(self.organoid_response, paths["organoid_response"])
         _write_tsv(self.network, paths["network"])
-        _write_gmt(self.gene_sets, paths["gene_sets"])
+        pathways = self.gene_sets["pathway"].unique()
+        write_gmt(self.gene_sets, paths["gene_sets"], descriptions=dict.fromkeys(pathways, "synthetic"))
         _write_tsv(self.targets, paths["targets"])
         _write_tsv(_genes_by_samples(self.patient_expression), paths["patient_expression"])
         _write_tsv(self.clinical, paths["clinical"])
@@ -212,12 +214,6 @@ def _genes_by_samples(expression: pd.DataFrame) -> pd.DataFrame:
 def _write_tsv(table: pd.DataFrame, path: Path) -> None:
     with atomic_write(path, newline="", encoding="utf-8") as handle:
         table.to_csv(handle, sep="\t", index=False, float_format="%.4f", lineterminator="\n")
-
-
-def _write_gmt(gene_sets: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path, newline="\n", encoding="utf-8") as handle:
-        for pathway, genes in gene_sets.groupby("pathway", sort=False)["gene"]:
-            handle.write("\t".join([str(pathway), "synthetic", *genes]) + "\n")
 
 
 def _toml_value(value: Any) -> str:

@@ -1,6 +1,13 @@
 """Survival analysis, response metrics and permutation nulls."""
 
-from organoidrx.evaluation._groups import NON_RESPONDER, RESPONDER, split_by_prediction
+from organoidrx.evaluation._groups import (
+    NON_RESPONDER,
+    RESPONDER,
+    assign_groups,
+    prediction_cutoff,
+    responder_mask,
+    split_by_prediction,
+)
 from organoidrx.evaluation._permutation import PermutationResult, permutation_test, permute_response
 from organoidrx.evaluation._response import ResponseAUCResult, delong_variance, encode_response, response_auc
 from organoidrx.evaluation._survival import (
@@ -18,11 +25,14 @@ __all__ = [
     "PermutationResult",
     "ResponseAUCResult",
     "SurvivalResult",
+    "assign_groups",
     "default_horizon",
     "delong_variance",
     "encode_response",
     "permutation_test",
     "permute_response",
+    "prediction_cutoff",
+    "responder_mask",
     "response_auc",
     "split_by_prediction",
     "survival_analysis",

@@ -13,7 +13,35 @@ from organoidrx.evaluation._common import NON_RESPONDER, RESPONDER, as_patient_s
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NON_RESPONDER", "RESPONDER", "split_by_prediction"]
+__all__ = [
+    "NON_RESPONDER",
+    "RESPONDER",
+    "assign_groups",
+    "prediction_cutoff",
+    "responder_mask",
+    "split_by_prediction",
+]
+
+
+def prediction_cutoff(predicted: Any, *, quantile: float = 0.5, lower_is_sensitive: bool = True) -> float:
+    """The cut-off of :func:`split_by_prediction`: ``Q(quantile)`` (or ``Q(1 - quantile)`` when higher is
+    sensitive), the empirical quantile with linear interpolation (``numpy.quantile``, R type 7)."""
+    q = quantile if lower_is_sensitive else 1.0 - quantile
+    return float(np.quantile(np.asarray(predicted, dtype=float), q))
+
+
+def responder_mask(predicted: Any, cutoff: float, *, lower_is_sensitive: bool = True) -> np.ndarray:
+    """Boolean array: the prediction is on the sensitive side of ``cutoff`` (a tie counts as responder)."""
+    values = np.asarray(predicted, dtype=float)
+    return values <= cutoff if lower_is_sensitive else values >= cutoff
+
+
+def assign_groups(predicted: pd.Series, cutoff: float, *, lower_is_sensitive: bool = True) -> pd.Series:
+    """Group labels for every patient of ``predicted`` against a fixed ``cutoff`` (e.g. one stored in a bundle)."""
+    sensitive = responder_mask(predicted, cutoff, lower_is_sensitive=lower_is_sensitive)
+    return pd.Series(
+        np.where(sensitive, RESPONDER, NON_RESPONDER), index=predicted.index.copy(), name="group"
+    )
 
 
 def split_by_prediction(
@@ -71,12 +99,8 @@ def split_by_prediction(
             "drop those patients or fix the prediction before splitting."
         )
     array = values.to_numpy()
-    if lower_is_sensitive:
-        cutoff = float(np.quantile(array, quantile))
-        sensitive = array <= cutoff
-    else:
-        cutoff = float(np.quantile(array, 1.0 - quantile))
-        sensitive = array >= cutoff
+    cutoff = prediction_cutoff(array, quantile=quantile, lower_is_sensitive=lower_is_sensitive)
+    sensitive = responder_mask(array, cutoff, lower_is_sensitive=lower_is_sensitive)
     n_sensitive = int(sensitive.sum())
     if n_sensitive in (0, len(array)):
         raise InputError(
@@ -91,4 +115,4 @@ def split_by_prediction(
         n_sensitive,
         len(array) - n_sensitive,
     )
-    return pd.Series(np.where(sensitive, RESPONDER, NON_RESPONDER), index=values.index.copy(), name="group")
+    return assign_groups(values, cutoff, lower_is_sensitive=lower_is_sensitive)

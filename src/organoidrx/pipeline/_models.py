@@ -17,13 +17,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from organoidrx._utils import InputError
-from organoidrx.evaluation import NON_RESPONDER, RESPONDER
 from organoidrx.models import DrugResponseModel, ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.pipeline._align import combat_to_reference, quantile_to_reference
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Alignment", "assign_groups", "fit_drug_model", "in_memory_bundle", "predict_cohort"]
+__all__ = ["Alignment", "fit_drug_model", "in_memory_bundle", "predict_cohort"]
 
 Alignment = Literal["standardize", "combat", "quantile"]
 ALIGNMENTS: tuple[str, ...] = ("standardize", "combat", "quantile")
@@ -128,18 +127,3 @@ def patient_reference(scores: pd.DataFrame, features: list[str]) -> dict[str, li
     scale = X.std(axis=0)
     scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
     return {"mean": X.mean(axis=0).tolist(), "scale": scale.tolist()}
-
-
-def cutoff_of(predicted: pd.Series, *, quantile: float, lower_is_sensitive: bool) -> float:
-    """The prediction cut-off of :func:`organoidrx.evaluation.split_by_prediction` (linear-interpolated quantile)."""
-    q = quantile if lower_is_sensitive else 1.0 - quantile
-    return float(np.quantile(predicted.to_numpy(dtype=float), q))
-
-
-def assign_groups(predicted: pd.Series, cutoff: float, *, lower_is_sensitive: bool) -> pd.Series:
-    """Responder when the prediction is on the sensitive side of ``cutoff`` (ties go to responders)."""
-    values = predicted.to_numpy(dtype=float)
-    sensitive = values <= cutoff if lower_is_sensitive else values >= cutoff
-    return pd.Series(
-        np.where(sensitive, RESPONDER, NON_RESPONDER), index=predicted.index.copy(), name="group"
-    )

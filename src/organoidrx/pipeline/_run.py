@@ -7,6 +7,7 @@ import difflib
 import json
 import logging
 import math
+import os
 import platform
 import time
 from collections.abc import Iterator, Mapping
@@ -27,7 +28,10 @@ from organoidrx.evaluation import (
     InteractionResult,
     ResponseAUCResult,
     SurvivalResult,
+    assign_groups,
     permutation_test,
+    prediction_cutoff,
+    responder_mask,
     response_auc,
     split_by_prediction,
     survival_analysis,
@@ -49,8 +53,6 @@ from organoidrx.network import PROXIMAL_Z, proximity
 from organoidrx.pipeline._config import PipelineConfig, read_config
 from organoidrx.pipeline._logrank import LogrankKernel
 from organoidrx.pipeline._models import (
-    assign_groups,
-    cutoff_of,
     fit_drug_model,
     in_memory_bundle,
     make_model,
@@ -61,7 +63,7 @@ from organoidrx.scoring import ssgsea
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "run_pipeline"]
+__all__ = ["RunResult", "run_pipeline", "write_tsv"]
 
 MIN_ORGANOIDS = 3
 _FLOAT = "%.12g"
@@ -142,7 +144,8 @@ class _Timer:
         logger.info("%s: %.2f s", name, seconds)
 
 
-def _write_tsv(frame: pd.DataFrame, path: Path) -> None:
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write an output table: tab-separated, no index, 12 significant digits, atomically."""
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         frame.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format=_FLOAT)
 
@@ -556,14 +559,14 @@ def _permutation_statistic(
     aligned_all = _aligned_patient_z(cfg, m, patient_scores)
     Z_treated = aligned_all.loc[treated["patient"], features]
     kernel = LogrankKernel(treated["time"].to_numpy(), treated["event"].to_numpy())
-    q = cfg.quantile if cfg.lower_is_sensitive else 1.0 - cfg.quantile
+    lower = cfg.lower_is_sensitive
 
     def statistic(shuffled: pd.DataFrame) -> float:
         y = shuffled.set_index("sample")["value"].reindex(samples).to_numpy(dtype=float)
         fitted = make_model(cfg.model, cfg.top_k, cfg.seed).fit(X_org, y)
         predicted = fitted[-1].predict(Z_treated)
-        cutoff = np.quantile(predicted, q)
-        responder = predicted <= cutoff if cfg.lower_is_sensitive else predicted >= cutoff
+        cutoff = prediction_cutoff(predicted, quantile=cfg.quantile, lower_is_sensitive=lower)
+        responder = responder_mask(predicted, cutoff, lower_is_sensitive=lower)
         if responder.all() or not responder.any():
             return math.nan
         return kernel.signed(responder)
@@ -614,10 +617,13 @@ def _patients(
             key = loaded.drug_keys[drug]
             treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
             treated_pred = predicted.reindex(treated["patient"])
+            # the split is learned on the treated patients and applied to everyone (and stored in the bundle)
             groups_treated = split_by_prediction(
                 treated_pred, quantile=cfg.quantile, lower_is_sensitive=cfg.lower_is_sensitive
             )
-            cutoff = cutoff_of(treated_pred, quantile=cfg.quantile, lower_is_sensitive=cfg.lower_is_sensitive)
+            cutoff = prediction_cutoff(
+                treated_pred, quantile=cfg.quantile, lower_is_sensitive=cfg.lower_is_sensitive
+            )
             groups = assign_groups(predicted, cutoff, lower_is_sensitive=cfg.lower_is_sensitive)
             m.bundle.manifest["metadata"].update(
                 {
@@ -860,15 +866,15 @@ def sensitivity_matrix(patient_predictions: pd.DataFrame) -> pd.DataFrame:
 
 def _write_tables(result: RunResult) -> None:
     out = result.out_dir
-    _write_tsv(result.proximity, out / "proximity.tsv")
-    _write_tsv(result.biomarkers, out / "biomarkers.tsv")
-    _write_tsv(result.organoid_cv, out / "organoid_cv.tsv")
-    _write_tsv(result.cv_predictions, out / "organoid_cv_predictions.tsv")
+    write_tsv(result.proximity, out / "proximity.tsv")
+    write_tsv(result.biomarkers, out / "biomarkers.tsv")
+    write_tsv(result.organoid_cv, out / "organoid_cv.tsv")
+    write_tsv(result.cv_predictions, out / "organoid_cv_predictions.tsv")
     if result.patient_predictions is not None:
-        _write_tsv(result.patient_predictions, out / "patient_predictions.tsv")
-        _write_tsv(sensitivity_matrix(result.patient_predictions), out / "patient_drug_sensitivity.tsv")
+        write_tsv(result.patient_predictions, out / "patient_predictions.tsv")
+        write_tsv(sensitivity_matrix(result.patient_predictions), out / "patient_drug_sensitivity.tsv")
     if result.survival is not None:
-        _write_tsv(result.survival, out / "survival.tsv")
+        write_tsv(result.survival, out / "survival.tsv")
 
 
 def _jsonable(value: Any) -> Any:

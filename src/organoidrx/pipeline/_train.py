@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from organoidrx._utils import InputError, atomic_write
-from organoidrx.evaluation import split_by_prediction
+from organoidrx._utils import InputError
+from organoidrx.evaluation import assign_groups, split_by_prediction
 from organoidrx.io import read_expression, read_gmt
 from organoidrx.models import load_bundle, save_bundle
 from organoidrx.pipeline._config import PipelineConfig
-from organoidrx.pipeline._models import assign_groups, predict_cohort
-from organoidrx.pipeline._run import _FLOAT, run_pipeline
+from organoidrx.pipeline._models import predict_cohort
+from organoidrx.pipeline._run import run_pipeline, write_tsv
 from organoidrx.scoring import ssgsea
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def predict_with_bundle(
         tables = [predict_with_bundle(p, expression, gene_sets=gene_sets) for p in found]
         table = pd.concat(tables, ignore_index=True)
         if out is not None:
-            _write(table, out)
+            write_tsv(table, out)
         return table
     model = load_bundle(bundle)
     meta = model.metadata
@@ -151,10 +151,5 @@ def predict_with_bundle(
         }
     )
     if out is not None:
-        _write(table, out)
+        write_tsv(table, out)
     return table
-
-
-def _write(table: pd.DataFrame, out: str | os.PathLike[str]) -> None:
-    with atomic_write(out, "w", encoding="utf-8", newline="") as handle:
-        table.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format=_FLOAT)
