@@ -580,10 +580,9 @@ def _aligned_patient_z(cfg: PipelineConfig, m: _DrugModel, patient_scores: pd.Da
 
     X = patient_scores.loc[:, m.features]
     if cfg.alignment == "standardize":
-        values = X.to_numpy(dtype=float)
-        scale = values.std(axis=0)
-        scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
-        return pd.DataFrame((values - values.mean(axis=0)) / scale, index=X.index, columns=m.features)
+        reference = patient_reference(patient_scores, m.features)
+        z = (X.to_numpy(dtype=float) - np.asarray(reference["mean"])) / np.asarray(reference["scale"])
+        return pd.DataFrame(z, index=X.index, columns=m.features)
     organoids = _organoid_scores_of(m)
     align = combat_to_reference if cfg.alignment == "combat" else quantile_to_reference
     aligned = align(X, organoids)
