@@ -1,0 +1,316 @@
+"""Method registries: every pathway scorer, network measure, alignment and response model, keyed by name.
+
+A method is one module that builds a :class:`Method` (its name, one-line summary, reference, options with their
+types, defaults and allowed values, and whether it is deterministic) and hands it to :func:`register`. The config
+reader, the command-line choices, ``organoidrx methods``, model bundles and the report read these records and keep
+no list of their own, so a method registered here is usable everywhere.
+
+The four kinds and the callable each ``Method.func`` must be:
+
+``"scorer"``
+    ``func(data: ScoringInput, **options) -> ndarray of shape (n_samples, n_sets)``: per-sample pathway scores of
+    the validated matrix in ``data`` (see :class:`organoidrx.scoring.ScoringInput`); the shared runner
+    :func:`organoidrx.scoring.score` validates, restricts gene sets and labels the result.
+``"measure"``
+    ``func(view: DistanceView) -> (numerator, denominator)``, arrays of shape (n_pathways, n_drugs) whose ratio is
+    the distance of every pathway to every drug's targets (see :class:`organoidrx.network.DistanceView`); the
+    runner :func:`organoidrx.network.proximity` draws the degree-preserving null and the z-scores.
+``"alignment"``
+    ``func(scores, organoids, *, mean, scale, **options) -> DataFrame``: a patient cohort's pathway scores on the
+    standardised scale the organoid model sees (see :func:`organoidrx.models.align_cohort`).
+``"model"``
+    ``func(*, alphas, cv, random_state, **options) -> regressor``: an unfitted linear scikit-learn regressor with
+    ``coef_`` and ``intercept_`` after ``fit`` (see :class:`organoidrx.models.DrugResponseModel`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from organoidrx._utils import InputError
+
+__all__ = [
+    "KINDS",
+    "Kind",
+    "Method",
+    "Option",
+    "Registry",
+    "get_method",
+    "list_methods",
+    "method_names",
+    "register",
+    "suggest",
+]
+
+Kind = Literal["scorer", "measure", "alignment", "model"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+# the modules whose import registers the built-in methods of each kind
+_BUILTINS = {
+    "scorer": "organoidrx.scoring",
+    "measure": "organoidrx.network",
+    "alignment": "organoidrx.models",
+    "model": "organoidrx.models",
+}
+
+
+def suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, else `` (known: a, b, c)``."""
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else f" (known: {', '.join(map(str, options))})"
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a method or of the run: its type, default and allowed values, written once.
+
+    Parameters
+    ----------
+    name : str
+        Keyword argument, config key and (with ``-`` for ``_``) command-line flag.
+    default : object
+        Value when the option is not given.
+    type : type or tuple of types
+        Accepted Python type(s); an ``int`` is accepted for ``float``; ``bool`` is never accepted as a number.
+    help : str
+        One line saying what the option does.
+    choices : tuple, optional
+        Allowed values.
+    minimum, maximum : float, optional
+        Inclusive bounds (exclusive when ``exclusive=True``).
+    exclusive : bool, default False
+        Bounds are strict.
+    nullable : bool, default False
+        ``None`` is allowed (config files cannot write it; it is the "not set" of the Python API).
+    """
+
+    name: str
+    default: Any
+    type: type | tuple[type, ...]
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive: bool = False
+    nullable: bool = False
+
+    def validate(self, value: Any, *, where: str = "") -> Any:
+        """Return ``value`` checked (and an int widened to float for float options); raise :class:`InputError`.
+
+        ``where`` prefixes the message, e.g. ``"config.toml: [settings]"``.
+        """
+        label = f"{where} {self.name}".strip()
+        if value is None and self.nullable:
+            return None
+        kinds = self.type if isinstance(self.type, tuple) else (self.type,)
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        elif isinstance(value, int) and float in kinds and int not in kinds:
+            value, ok = float(value), True
+        elif isinstance(value, list | tuple) and (list in kinds or tuple in kinds):
+            value, ok = tuple(value), True
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            raise InputError(f"{label} must be {_type_name(self.type)}; got {value!r}.")
+        if self.choices is not None and value not in self.choices:
+            shown = ", ".join(map(str, self.choices))
+            raise InputError(f"{label} must be one of {shown}; got {value!r}{suggest(value, self.choices)}.")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            finite = not isinstance(value, float) or math.isfinite(value)
+            low_bad = self.minimum is not None and (
+                value <= self.minimum if self.exclusive else value < self.minimum
+            )
+            high_bad = self.maximum is not None and (
+                value >= self.maximum if self.exclusive else value > self.maximum
+            )
+            if not finite or low_bad or high_bad:
+                what = "an integer" if int in kinds and float not in kinds else "a finite number"
+                bounds = "" if self.bounds() == "any value" else f" {self.bounds()}"
+                raise InputError(f"{label} must be {what}{bounds}; got {value!r}.")
+        return value
+
+    def bounds(self) -> str:
+        """The allowed range in words, e.g. ``">= 1"`` or ``"between 0 and 1 (exclusive)"``."""
+        if self.minimum is not None and self.maximum is not None:
+            extra = " (exclusive)" if self.exclusive else ""
+            return f"between {self.minimum:g} and {self.maximum:g}{extra}"
+        if self.minimum is not None:
+            return f"{'>' if self.exclusive else '>='} {self.minimum:g}"
+        if self.maximum is not None:
+            return f"{'<' if self.exclusive else '<='} {self.maximum:g}"
+        return "any value"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (type as words, tuples as lists)."""
+        default = list(self.default) if isinstance(self.default, tuple) else self.default
+        out: dict[str, Any] = {"name": self.name, "type": _type_name(self.type), "default": default}
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        if self.minimum is not None or self.maximum is not None:
+            out["range"] = self.bounds()
+        out["help"] = self.help
+        return out
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: metadata and the callable (see the module docstring for each kind's signature).
+
+    Parameters
+    ----------
+    kind : {"scorer", "measure", "alignment", "model"}
+    name : str
+        Registry key, used in configs, on the command line and in bundles.
+    summary : str
+        One line for ``organoidrx methods`` and the report.
+    reference : str
+        Citation with DOI of the method's paper.
+    func : callable
+        The implementation.
+    options : tuple of Option
+        Keyword options of ``func`` with their defaults.
+    deterministic : bool, default True
+        Same inputs give the same output without a seed.
+    sample_independent : bool, default True
+        (Scorers) a sample's score depends on that sample alone, not on the cohort it is scored with.
+    """
+
+    kind: Kind
+    name: str
+    summary: str
+    reference: str
+    func: Callable[..., Any]
+    options: tuple[Option, ...] = ()
+    deterministic: bool = True
+    sample_independent: bool = True
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str) -> Option:
+        """The option called ``name``."""
+        for option in self.options:
+            if option.name == name:
+                return option
+        known = [o.name for o in self.options]
+        raise InputError(
+            f"{self.kind} {self.name!r} has no option {name!r}"
+            + (suggest(name, known) if known else " (it takes no options)")
+            + "."
+        )
+
+    def defaults(self) -> dict[str, Any]:
+        """Option name -> default."""
+        return {o.name: o.default for o in self.options}
+
+    def resolve(self, options: Mapping[str, Any] | None = None, *, where: str = "") -> dict[str, Any]:
+        """Every option's value: the given ones validated, the others at their defaults."""
+        given = dict(options or {})
+        resolved = self.defaults()
+        for key, value in given.items():
+            resolved[key] = self.option(key).validate(value, where=where)
+        return resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description, as ``organoidrx methods --json`` prints it."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "summary": self.summary,
+            "reference": self.reference,
+            "deterministic": self.deterministic,
+            "sample_independent": self.sample_independent,
+            "options": [o.to_dict() for o in self.options],
+        }
+
+
+class Registry:
+    """The methods of one kind, in registration order."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._methods: dict[str, Method] = {}
+
+    def register(self, method: Method, *, replace: bool = False) -> Method:
+        """Add ``method``; a second method of the same name is an error unless ``replace``."""
+        if method.kind != self.kind:
+            raise InputError(f"method {method.name!r} is a {method.kind}, not a {self.kind}.")
+        if not method.name or not method.name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(f"method names are letters, digits, '_' and '-'; got {method.name!r}.")
+        if method.name in self._methods and not replace and self._methods[method.name] is not method:
+            raise InputError(
+                f"a {self.kind} called {method.name!r} is already registered; pass replace=True to replace it."
+            )
+        self._methods[method.name] = method
+        return method
+
+    def unregister(self, name: str) -> None:
+        """Remove a method (for tests and plug-ins that replace a built-in)."""
+        self._methods.pop(name, None)
+
+    def get(self, name: str) -> Method:
+        """The method called ``name``; an unknown name is an :class:`InputError` with the closest one."""
+        _load_builtins(self.kind)
+        if name not in self._methods:
+            raise InputError(
+                f"unknown {self.kind} {name!r}{suggest(name, list(self._methods))}; "
+                "'organoidrx methods' lists them."
+            )
+        return self._methods[name]
+
+    def names(self) -> tuple[str, ...]:
+        """Registered names in registration order."""
+        _load_builtins(self.kind)
+        return tuple(self._methods)
+
+    def __iter__(self) -> Iterator[Method]:
+        _load_builtins(self.kind)
+        return iter(list(self._methods.values()))
+
+    def __contains__(self, name: object) -> bool:
+        _load_builtins(self.kind)
+        return name in self._methods
+
+
+REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+
+
+def _load_builtins(kind: str) -> None:
+    importlib.import_module(_BUILTINS[kind])
+
+
+def _registry(kind: str) -> Registry:
+    if kind not in REGISTRIES:
+        raise InputError(f"unknown method kind {kind!r}{suggest(kind, list(KINDS))}.")
+    return REGISTRIES[kind]
+
+
+def register(method: Method, *, replace: bool = False) -> Method:
+    """Register ``method`` under its kind and name; returns it (so a module can write ``X = register(...)``)."""
+    return _registry(method.kind).register(method, replace=replace)
+
+
+def get_method(kind: str, name: str) -> Method:
+    """The registered method of ``kind`` called ``name``."""
+    return _registry(kind).get(name)
+
+
+def method_names(kind: str) -> tuple[str, ...]:
+    """Names of every registered method of ``kind``, built-ins first."""
+    return _registry(kind).names()
+
+
+def list_methods(kind: str | None = None) -> list[Method]:
+    """Every registered method (of one ``kind``, or of all four in the order of :data:`KINDS`)."""
+    kinds = KINDS if kind is None else (kind,)
+    return [m for k in kinds for m in _registry(k)]
