@@ -161,7 +161,7 @@ def test_shortest_measure_has_its_own_null():
     ("kwargs", "match"),
     [
         ({"n_random": 0}, "n_random must be a positive integer"),
-        ({"measure": "separation"}, "measure must be"),
+        ({"measure": "separation"}, "unknown measure .separation."),
         ({"n_jobs": 0}, "n_jobs"),
         ({"drugs": "solo"}, "single string"),
     ],

@@ -1,13 +1,15 @@
-"""Network building, shortest-path distances, drug-pathway proximity z-scores."""
+"""Network building, shortest-path distances, registered network measures and proximity z-scores."""
 
 from organoidrx.network._distances import check_memory, default_cache_dir, shortest_path_lengths
 from organoidrx.network._graph import Interactome, build_interactome
+from organoidrx.network._measures import DistanceView
 from organoidrx.network._null import DegreeBins, degree_bins
 from organoidrx.network._proximity import PROXIMAL_Z, proximity
 
 __all__ = [
     "PROXIMAL_Z",
     "DegreeBins",
+    "DistanceView",
     "Interactome",
     "build_interactome",
     "check_memory",

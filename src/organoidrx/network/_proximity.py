@@ -9,15 +9,17 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from organoidrx._registry import Method, get_method
 from organoidrx._utils import InputError, check_random_state, examples
 from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
+from organoidrx.network._measures import DistanceView
 from organoidrx.network._null import SetSampler, degree_bins
 
 logger = logging.getLogger(__name__)
@@ -85,16 +87,28 @@ def _size_buckets(sizes: np.ndarray, starts: np.ndarray) -> list[tuple[np.ndarra
     return buckets
 
 
-def _nearest(problem: _Problem, targets: np.ndarray, genes: np.ndarray) -> np.ndarray:
-    """min over each pathway's genes of d(t, s), for every target slot: uint8 of shape (n_pathways, n_slots)."""
-    by_target = np.ascontiguousarray(
-        problem.dist[targets].T
-    )  # (n_nodes, n_slots): a gene's row is contiguous
-    out = np.empty((len(problem.pathway_size), len(targets)), dtype=np.uint8)
-    for rows, padded in problem.buckets:  # padded: (width, n_rows), so the minimum runs over long rows
-        block = np.take(by_target, genes[padded].ravel(), axis=0)
-        out[rows] = block.reshape(padded.shape[0], len(rows), len(targets)).min(axis=0)
-    return out
+def _view(
+    problem: _Problem,
+    targets: np.ndarray,
+    target_repeat: np.ndarray | None,
+    genes: np.ndarray,
+    gene_repeat: np.ndarray | None,
+) -> DistanceView:
+    """The measures' view of one draw; nodes repeated within a random set (``*_repeat``) get weight 0."""
+    return DistanceView(
+        dist=problem.dist,
+        targets=targets,
+        genes=genes,
+        target_weight=np.ones(len(targets), dtype=np.int64)
+        if target_repeat is None
+        else (~target_repeat).astype(np.int64),
+        gene_weight=np.ones(len(genes), dtype=np.int64)
+        if gene_repeat is None
+        else (~gene_repeat).astype(np.int64),
+        drug_start=problem.drug_start,
+        pathway_start=problem.pathway_start,
+        buckets=problem.buckets,
+    )
 
 
 def _measure(
@@ -103,34 +117,17 @@ def _measure(
     target_repeat: np.ndarray | None,
     genes: np.ndarray,
     gene_repeat: np.ndarray | None,
-    measure: str,
+    measure: Method,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator and denominator (int64) of the measure for every pathway x drug.
-
-    closest: numerator = sum over the drug's targets of min over the pathway's genes of d(t, s), denominator =
-    number of targets. shortest: numerator = sum over all target-gene pairs of d(t, s), denominator = number of
-    pairs. Nodes repeated within a random set (``*_repeat``) count once.
-    """
-    n_paths = len(problem.pathway_size)
-    keep_t = (
-        np.ones(len(targets), dtype=np.int64) if target_repeat is None else (~target_repeat).astype(np.int64)
-    )
-    n_targets = np.add.reduceat(keep_t, problem.drug_start)
-    if measure == "closest":
-        per_slot = _nearest(problem, targets, genes).astype(np.int64)
-        if target_repeat is not None:
-            per_slot *= keep_t
-        num = np.add.reduceat(per_slot, problem.drug_start, axis=1)
-        return num, np.broadcast_to(n_targets, num.shape)
-    by_target = np.ascontiguousarray(problem.dist[targets].T)
-    rows = by_target[genes].astype(np.int64) * keep_t
-    keep_g = np.ones(len(genes), dtype=np.int64) if gene_repeat is None else (~gene_repeat).astype(np.int64)
-    rows *= keep_g[:, None]
-    per_slot = np.add.reduceat(rows, problem.pathway_start, axis=0)
-    num = np.add.reduceat(per_slot, problem.drug_start, axis=1)
-    n_genes = np.add.reduceat(keep_g, problem.pathway_start)
-    assert num.shape == (n_paths, len(problem.drug_start))
-    return num, np.outer(n_genes, n_targets)
+    """Numerator and denominator of the registered ``measure`` for every pathway x drug."""
+    view = _view(problem, targets, target_repeat, genes, gene_repeat)
+    num, den = measure.func(view)
+    shape = view.shape
+    if np.shape(num) != shape or np.shape(den) not in (shape, (shape[1],), ()):
+        raise RuntimeError(
+            f"measure {measure.name!r} returned shapes {np.shape(num)}, {np.shape(den)}; expected {shape}."
+        )
+    return np.asarray(num), np.asarray(den)
 
 
 def _null_blocks(
@@ -139,7 +136,7 @@ def _null_blocks(
     seeds: list[np.random.SeedSequence],
     block_sizes: list[int],
     observed: tuple[np.ndarray, np.ndarray],
-    measure: str,
+    measure: Method,
     on_block: Callable[[], None],
 ) -> list[tuple[np.ndarray, ...]]:
     """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max."""
@@ -213,7 +210,7 @@ def proximity(
     random_state: int | np.random.Generator | None = 0,
     min_score: float | None = 700.0,
     min_bin_size: int = 100,
-    measure: Literal["closest", "shortest"] = "closest",
+    measure: str = "closest",
     distances: np.ndarray | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
@@ -243,9 +240,10 @@ def proximity(
         Keep edges with ``score > min_score`` (ignored when ``network`` is an :class:`Interactome`).
     min_bin_size : int, default 100
         Smallest number of nodes in a degree bin of the null model.
-    measure : {"closest", "shortest"}, default "closest"
-        Distance whose z-score and p-value are reported. The observed closest, shortest and separation values are
-        always reported.
+    measure : str, default "closest"
+        Registered network measure whose z-score and p-value are reported (``organoidrx methods`` lists them:
+        ``"closest"``, ``"shortest"``, ...). The observed closest, shortest and separation values are always
+        reported; another measure's observed value gets a column ``<name>_distance`` after ``separation``.
     distances : ndarray of shape (n_nodes, n_nodes), optional
         Precomputed :func:`shortest_path_lengths` of the interactome (skips the cache).
     cache_dir : path, optional
@@ -320,8 +318,7 @@ def proximity(
     timings: dict[str, float] = {}
     if isinstance(n_random, bool) or not isinstance(n_random, int | np.integer) or n_random < 1:
         raise InputError(f"n_random must be a positive integer; got {n_random!r}.")
-    if measure not in ("closest", "shortest"):
-        raise InputError(f"measure must be 'closest' or 'shortest'; got {measure!r}.")
+    method = get_method("measure", measure)
     if n_jobs < 1:
         raise InputError(f"n_jobs must be at least 1; got {n_jobs}.")
     rng = check_random_state(random_state)
@@ -420,7 +417,11 @@ def proximity(
         )
         tic = time.perf_counter()
         stats = _observed(problem)
-        observed = _measure(problem, problem.target_slots, None, problem.gene_slots, None, measure)
+        observed = _measure(problem, problem.target_slots, None, problem.gene_slots, None, method)
+        column = method.attrs.get("column", f"{method.name}_distance")
+        if column not in stats:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stats[column] = observed[0] / observed[1]
         timings["observed"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
@@ -437,7 +438,7 @@ def proximity(
         workers = min(n_jobs, n_blocks)
         parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
         if workers == 1:
-            results = [_null_blocks(problem, bins, seeds, block_sizes, observed, measure, on_block)]
+            results = [_null_blocks(problem, bins, seeds, block_sizes, observed, method, on_block)]
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [
@@ -448,7 +449,7 @@ def proximity(
                         [seeds[i] for i in part],
                         [block_sizes[i] for i in part],
                         observed,
-                        measure,
+                        method,
                         on_block,
                     )
                     for part in parts
@@ -512,9 +513,16 @@ def proximity(
         if key in stats:
             values[ok] = stats[key][row[ok], col[ok]]
         data[key] = values
+    column = method.attrs.get("column", f"{method.name}_distance")
+    columns = COLUMNS if column in COLUMNS else [*COLUMNS[:9], column, *COLUMNS[9:]]
+    if column not in data:
+        values = np.full(n_d * n_p, np.nan)
+        if column in stats:
+            values[ok] = stats[column][row[ok], col[ok]]
+        data[column] = values
     data["computable"] = ok
     data["note"] = np.where(ok, "", note)
-    table = pd.DataFrame(data).reindex(columns=COLUMNS)
+    table = pd.DataFrame(data).reindex(columns=columns)
     table["proximal"] = (table["z"] <= PROXIMAL_Z) & table["computable"]
     table["computable"] = table["computable"].astype(bool)
     timings["total"] = time.perf_counter() - started
@@ -543,10 +551,9 @@ def _observed(problem: _Problem) -> dict[str, np.ndarray]:
     targets, genes = problem.target_slots, problem.gene_slots
     n_t = np.diff(np.append(problem.drug_start, len(targets))).astype(np.float64)
     k = problem.pathway_size.astype(np.float64)
-    rows = np.ascontiguousarray(dist[targets].T)[genes]  # (n_gene_slots, n_target_slots)
-    nearest_gene = np.add.reduceat(
-        _nearest(problem, targets, genes).astype(np.int64), problem.drug_start, axis=1
-    ).astype(np.float64)
+    view = _view(problem, targets, None, genes, None)
+    rows = view.distances()  # (n_gene_slots, n_target_slots)
+    nearest_gene = view.sum_over_targets(view.nearest_gene().astype(np.int64)).astype(np.float64)
     per_pathway = np.add.reduceat(rows.astype(np.int64), problem.pathway_start, axis=0)
     shortest = np.add.reduceat(per_pathway, problem.drug_start, axis=1) / np.outer(k, n_t)
     nearest_target = np.minimum.reduceat(rows, problem.drug_start, axis=1).astype(np.int64)
