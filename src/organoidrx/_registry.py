@@ -93,6 +93,13 @@ class Option:
         Bounds are strict.
     nullable : bool, default False
         ``None`` is allowed (config files cannot write it; it is the "not set" of the Python API).
+    kind : str, optional
+        The allowed values are the names registered for this method kind (read when validating, so a method
+        registered later is accepted).
+    required : bool, default False
+        (Config keys) the key must be present.
+    path : bool, default False
+        (Config keys) the value is a file path, resolved against the config file's folder.
     """
 
     name: str
@@ -104,6 +111,15 @@ class Option:
     maximum: float | None = None
     exclusive: bool = False
     nullable: bool = False
+    kind: str | None = None
+    required: bool = False
+    path: bool = False
+
+    def allowed(self) -> tuple[Any, ...] | None:
+        """The allowed values: ``choices``, or the registered names of ``kind``."""
+        if self.kind is not None:
+            return method_names(self.kind)
+        return self.choices
 
     def validate(self, value: Any, *, where: str = "") -> Any:
         """Return ``value`` checked (and an int widened to float for float options); raise :class:`InputError`.
@@ -124,9 +140,10 @@ class Option:
             ok = isinstance(value, kinds)
         if not ok:
             raise InputError(f"{label} must be {_type_name(self.type)}; got {value!r}.")
-        if self.choices is not None and value not in self.choices:
-            shown = ", ".join(map(str, self.choices))
-            raise InputError(f"{label} must be one of {shown}; got {value!r}{suggest(value, self.choices)}.")
+        allowed = self.allowed()
+        if allowed is not None and value not in allowed:
+            shown = ", ".join(map(str, allowed))
+            raise InputError(f"{label} must be one of {shown}; got {value!r}{suggest(value, allowed)}.")
         if isinstance(value, int | float) and not isinstance(value, bool):
             finite = not isinstance(value, float) or math.isfinite(value)
             low_bad = self.minimum is not None and (
@@ -156,8 +173,9 @@ class Option:
         """JSON-ready description (type as words, tuples as lists)."""
         default = list(self.default) if isinstance(self.default, tuple) else self.default
         out: dict[str, Any] = {"name": self.name, "type": _type_name(self.type), "default": default}
-        if self.choices is not None:
-            out["choices"] = list(self.choices)
+        allowed = self.allowed()
+        if allowed is not None:
+            out["choices"] = list(allowed)
         if self.minimum is not None or self.maximum is not None:
             out["range"] = self.bounds()
         out["help"] = self.help

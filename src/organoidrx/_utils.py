@@ -18,7 +18,11 @@ __all__ = [
     "check_random_state",
     "examples",
     "sha256_file",
+    "versions",
 ]
+
+#: packages whose versions every run records (run.json and the report)
+VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotlib", "organoidrx")
 
 
 class InputError(ValueError):
@@ -84,3 +88,19 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise InputError(f"random_state must be an integer seed or a numpy Generator; got {seed!r}.")
     return np.random.default_rng(int(seed))
+
+
+def versions() -> dict[str, str]:
+    """Python's and every result-relevant package's version (``"not installed"`` when absent)."""
+    import platform
+    from importlib import metadata
+
+    from organoidrx import __version__
+
+    found = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = __version__ if package == "organoidrx" else "not installed"
+    return found

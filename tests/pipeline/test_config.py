@@ -66,7 +66,7 @@ def test_preclinical_only(tmp_path: Path) -> None:
             "unknown key 'topk' in \\[settings\\] \\(did you mean 'top_k'",
         ),
         (lambda t: t.replace('model = "svr"', 'model = "rigde"'), "did you mean 'ridge'"),
-        (lambda t: t.replace("seed = 3", 'seed = "three"'), "seed must be int"),
+        (lambda t: t.replace("seed = 3", 'seed = "three"'), "seed must be an integer"),
         (lambda t: t.replace("[pathways]", "[pathway]"), "unknown section \\[pathway\\]"),
         (lambda t: t.replace('names = ["FLUOROURACIL"]', "names = []"), "names must be a non-empty list"),
         (lambda t: t + "[[broken", "not valid TOML"),
@@ -90,9 +90,16 @@ def test_missing_config_file(tmp_path: Path) -> None:
     [
         (
             'alignment = "combatt"',
-            r"alignment = 'combatt' is not one of standardize, combat, quantile \(did you mean 'combat'\?\)",
+            r"alignment must be one of standardize, combat, quantile; got 'combatt' \(did you mean 'combat'\?\)",
         ),
-        ('normalize = "rank"', r"normalize = 'rank' is not one of none, range, n_genes"),
+        (
+            '[scorer]\nnormalize = "rank"',
+            r"\[scorer\] normalize must be one of none, range, n_genes; got 'rank'",
+        ),
+        (
+            'normalize = "range"',
+            r"'normalize' in \[settings\] is an option of scorer 'ssgsea': put it under \[scorer\]",
+        ),
     ],
 )
 def test_unknown_alignment_or_normalisation_is_refused(tmp_path, line, message):

@@ -3,11 +3,13 @@
 from organoidrx.evaluation._groups import (
     NON_RESPONDER,
     RESPONDER,
+    ResponderSplit,
     assign_groups,
     prediction_cutoff,
     responder_mask,
     split_by_prediction,
 )
+from organoidrx.evaluation._logrank import LogrankKernel
 from organoidrx.evaluation._permutation import PermutationResult, permutation_test, permute_response
 from organoidrx.evaluation._response import ResponseAUCResult, delong_variance, encode_response, response_auc
 from organoidrx.evaluation._survival import (
@@ -22,7 +24,9 @@ __all__ = [
     "NON_RESPONDER",
     "RESPONDER",
     "InteractionResult",
+    "LogrankKernel",
     "PermutationResult",
+    "ResponderSplit",
     "ResponseAUCResult",
     "SurvivalResult",
     "assign_groups",

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from organoidrx._utils import InputError, examples
 from organoidrx.evaluation._common import NON_RESPONDER, RESPONDER, as_patient_series
@@ -16,6 +18,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "NON_RESPONDER",
     "RESPONDER",
+    "ResponderSplit",
     "assign_groups",
     "prediction_cutoff",
     "responder_mask",
@@ -116,3 +119,68 @@ def split_by_prediction(
         len(array) - n_sensitive,
     )
     return assign_groups(values, cutoff, lower_is_sensitive=lower_is_sensitive)
+
+
+class ResponderSplit(BaseEstimator):
+    """Predicted responders vs non-responders: a cut-off learned on the treated patients, applied to anyone.
+
+    Parameters
+    ----------
+    quantile : float, default 0.5
+        Fraction of the fitted patients expected on the sensitive side, in (0, 1); 0.5 is a median split.
+    lower_is_sensitive : bool, default True
+        A low prediction means a sensitive tumour (IC50).
+    require_both : bool, default True
+        :meth:`fit` raises when every fitted patient falls on one side (the split is then meaningless); with
+        ``False`` it records that in ``separates_`` instead (what a permutation loop needs).
+
+    Attributes
+    ----------
+    cutoff_ : float
+        The cut-off (see :func:`split_by_prediction` for the rule and its ties).
+    n_responders_ : int
+        Fitted patients on the sensitive side.
+    separates_ : bool
+        Both groups are non-empty among the fitted patients.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> split = ResponderSplit().fit(pd.Series([1.0, 2.0, 3.0, 4.0]))
+    >>> split.cutoff_, split.transform(pd.Series([0.0, 9.0], index=["new", "other"])).tolist()
+    (2.5, ['predicted responder', 'predicted non-responder'])
+    """
+
+    def __init__(
+        self, quantile: float = 0.5, lower_is_sensitive: bool = True, require_both: bool = True
+    ) -> None:
+        self.quantile = quantile
+        self.lower_is_sensitive = lower_is_sensitive
+        self.require_both = require_both
+
+    def fit(self, predicted: Any, y: Any = None) -> ResponderSplit:
+        """Learn the cut-off from the predictions of the treated patients."""
+        if self.require_both:
+            split_by_prediction(predicted, quantile=self.quantile, lower_is_sensitive=self.lower_is_sensitive)
+        elif not 0.0 < float(self.quantile) < 1.0:
+            raise InputError(f"quantile must be strictly between 0 and 1; got {self.quantile!r}.")
+        values = np.asarray(predicted, dtype=float)
+        self.cutoff_ = prediction_cutoff(
+            values, quantile=self.quantile, lower_is_sensitive=self.lower_is_sensitive
+        )
+        mask = responder_mask(values, self.cutoff_, lower_is_sensitive=self.lower_is_sensitive)
+        self.n_responders_ = int(mask.sum())
+        self.separates_ = 0 < self.n_responders_ < len(values)
+        return self
+
+    def responders(self, predicted: Any) -> np.ndarray:
+        """Boolean array: on the sensitive side of ``cutoff_``."""
+        check_is_fitted(self, "cutoff_")
+        return responder_mask(predicted, self.cutoff_, lower_is_sensitive=self.lower_is_sensitive)
+
+    def transform(self, predicted: pd.Series) -> pd.Series:
+        """Group labels (``"predicted responder"`` / ``"predicted non-responder"``), same index as ``predicted``."""
+        check_is_fitted(self, "cutoff_")
+        if not isinstance(predicted, pd.Series):
+            predicted = pd.Series(np.asarray(predicted, dtype=float))
+        return assign_groups(predicted, self.cutoff_, lower_is_sensitive=self.lower_is_sensitive)

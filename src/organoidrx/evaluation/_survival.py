@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import logrank_test
 from lifelines.utils import concordance_index
 
+from organoidrx._units import TIME_UNITS, TimeUnit, per_year
 from organoidrx._utils import InputError, examples
 from organoidrx.evaluation._common import (
     NON_RESPONDER,
@@ -36,10 +37,8 @@ __all__ = [
     "treatment_interaction",
 ]
 
-TimeUnit = Literal["days", "weeks", "months", "years"]
-
 #: Length of one year in each supported time unit (Julian year of 365.25 days, as R's survival tutorials use).
-_PER_YEAR: dict[str, float] = {"days": 365.25, "weeks": 365.25 / 7.0, "months": 12.0, "years": 1.0}
+_PER_YEAR: dict[str, float] = {unit: per_year(unit) for unit in TIME_UNITS}
 
 #: Thresholds below which estimates are flagged as unreliable (Peduzzi et al. 1995 for events per variable).
 MIN_EVENTS_PER_VARIABLE = 10

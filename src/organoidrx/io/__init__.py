@@ -9,7 +9,13 @@ from organoidrx.io._clinical import (
     read_tcga_drug_response,
     tcga_treated_cohort,
 )
-from organoidrx.io._drug_names import DrugNameResolver, normalize_drug_key, normalize_drug_names
+from organoidrx.io._drug_names import (
+    DrugNameResolver,
+    drug_keys,
+    match_drugs,
+    normalize_drug_key,
+    normalize_drug_names,
+)
 from organoidrx.io._drugs import read_drug_response, read_drug_targets, response_matrix, select_drugs
 from organoidrx.io._expression import read_expression, write_expression
 from organoidrx.io._gdc import read_gdc_expression, read_gdc_sample_sheet
@@ -29,8 +35,10 @@ __all__ = [
     "DrugNameResolver",
     "FileReport",
     "detect_gene_id_type",
+    "drug_keys",
     "harmonize_gene_ids",
     "inspect_file",
+    "match_drugs",
     "normalize_drug_key",
     "normalize_drug_names",
     "normalize_response",

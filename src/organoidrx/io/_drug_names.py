@@ -291,13 +291,15 @@ class DrugNameResolver:
         self._cache[key] = result
         return result
 
-    def resolve(self, names: Iterable[Any]) -> pd.DataFrame:
+    def resolve(self, names: Iterable[Any], *, report_unresolved: bool = True) -> pd.DataFrame:
         """Resolve each name to one canonical drug.
 
         Parameters
         ----------
         names : iterable of str
             Free-text drug names; missing values resolve to ``unresolved``.
+        report_unresolved : bool, default True
+            Log a warning listing the names no table knows (callers that match those by spelling turn it off).
 
         Returns
         -------
@@ -321,7 +323,7 @@ class DrugNameResolver:
                 close.append((name, str(canonical)))
             rows.append((name, canonical, method))
         table = pd.DataFrame(rows, columns=["name", "canonical", "method"])
-        self._report(table, close)
+        self._report(table, close, report_unresolved=report_unresolved)
         return table
 
     def components(self, names: Iterable[Any]) -> pd.DataFrame:
@@ -370,7 +372,9 @@ class DrugNameResolver:
         self._report(table, close)
         return table
 
-    def _report(self, table: pd.DataFrame, close: list[tuple[str, str]]) -> None:
+    def _report(
+        self, table: pd.DataFrame, close: list[tuple[str, str]], *, report_unresolved: bool = True
+    ) -> None:
         for name, canonical in dict.fromkeys(close):
             logger.warning(
                 "drug name %r is not in the synonym tables; resolved by close match to %s "
@@ -380,7 +384,7 @@ class DrugNameResolver:
                 name,
             )
         unresolved = table.loc[table["method"] == "unresolved", "name"].dropna().unique().tolist()
-        if unresolved:
+        if unresolved and report_unresolved:
             hint = (
                 ""
                 if self.drugbank is not None
@@ -451,3 +455,70 @@ def normalize_drug_names(
     """
     resolver = DrugNameResolver(synonyms, drugbank=drugbank, close_match_cutoff=close_match_cutoff)
     return resolver.resolve(names)
+
+
+def drug_keys(resolver: DrugNameResolver, names: Iterable[str]) -> dict[str, str]:
+    """Name -> matching key: the canonical name when the synonym tables know it, else the normalised spelling.
+
+    Names no table knows are matched by their spelling, so no warning is logged for them.
+    """
+    names = list(names)
+    if not names:
+        return {}
+    table = resolver.resolve(names, report_unresolved=False)
+    keys = {}
+    for name, canonical in zip(table["name"], table["canonical"], strict=True):
+        keys[str(name)] = (
+            str(canonical) if isinstance(canonical, str) and canonical else normalize_drug_key(name)
+        )
+    return keys
+
+
+def match_drugs(
+    wanted: Mapping[str, str],
+    available: Iterable[str],
+    resolver: DrugNameResolver,
+    *,
+    where: str,
+    what: str = "[drugs] names",
+) -> dict[str, str]:
+    """Requested drug -> its spelling among ``available`` (matched by :func:`drug_keys`).
+
+    Parameters
+    ----------
+    wanted : dict of str to str
+        Requested name -> matching key (from :func:`drug_keys`).
+    available : iterable of str
+        Drug names of a table.
+    resolver : DrugNameResolver
+    where : str
+        The table's name, for messages.
+    what : str
+        Where the requested names come from, for messages.
+
+    Raises
+    ------
+    InputError
+        Naming every requested drug absent from the table at once, each with its close matches.
+    """
+    available = sorted(set(available))
+    keys = drug_keys(resolver, available)
+    by_key: dict[str, str] = {}
+    for name, key in keys.items():
+        by_key.setdefault(key, name)
+    matched: dict[str, str] = {}
+    unknown = []
+    for drug, key in wanted.items():
+        if key not in by_key:
+            close = difflib.get_close_matches(drug.upper(), [a.upper() for a in available], n=3, cutoff=0.5)
+            unknown.append(f"{drug!r} (close matches: {', '.join(close)})" if close else repr(drug))
+            continue
+        matched[drug] = by_key[key]
+        if by_key[key] != drug:
+            logger.info("drug %r is %r in %s", drug, by_key[key], where)
+    if unknown:
+        raise InputError(
+            f"{where}: {len(unknown)} drug(s) from {what} not in this table: {'; '.join(unknown)}; "
+            f"it has {examples(available, 5)}. Fix the names or add the drugs."
+        )
+    return matched

@@ -1,11 +1,26 @@
-"""scikit-learn compatible estimators fitted on preclinical (organoid) data."""
+"""scikit-learn compatible estimators fitted on preclinical (organoid) data, alignments and patient prediction."""
 
+from organoidrx.models import _regressors  # noqa: F401  (registers the built-in response models)
+from organoidrx.models._alignment import (
+    column_scale,
+    combat_to_reference,
+    quantile_to_reference,
+    standardize_columns,
+)
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._crossval import cross_validate_response
+from organoidrx.models._predict import (
+    align_cohort,
+    fit_drug_model,
+    in_memory_bundle,
+    patient_reference,
+    predict_cohort,
+)
 from organoidrx.models._response import (
     KONG2020_ALPHAS,
     DrugResponseModel,
     make_kong2020_pipeline,
+    make_response_pipeline,
 )
 from organoidrx.models._selection import (
     PROXIMITY_THRESHOLD,
@@ -19,10 +34,20 @@ __all__ = [
     "DrugResponseModel",
     "ModelBundle",
     "ProximalPathwaySelector",
+    "align_cohort",
+    "column_scale",
+    "combat_to_reference",
     "cross_validate_response",
+    "fit_drug_model",
+    "in_memory_bundle",
     "load_bundle",
     "make_kong2020_pipeline",
+    "make_response_pipeline",
+    "patient_reference",
+    "predict_cohort",
     "predict_from_bundle",
     "proximal_pathways",
+    "quantile_to_reference",
     "save_bundle",
+    "standardize_columns",
 ]

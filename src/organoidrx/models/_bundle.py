@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from organoidrx import __version__
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_expression_frame
+from organoidrx.models._alignment import standardize_columns
 from organoidrx.models._response import DrugResponseModel, linear_predict
 from organoidrx.models._selection import ProximalPathwaySelector
 
@@ -392,7 +393,7 @@ def predict_from_bundle(
     bundle: ModelBundle | str | os.PathLike[str],
     scores: pd.DataFrame,
     *,
-    standardize: Literal["reference", "cohort"] = "reference",
+    standardize: Literal["reference", "cohort", "none"] = "reference",
 ) -> pd.Series:
     """Predict drug response for new samples (patients) with a saved model.
 
@@ -407,7 +408,8 @@ def predict_from_bundle(
         ``"reference"`` applies the training cohort's scaler (mean and scale stored in the bundle), which
         reproduces the in-memory pipeline's ``predict`` bit for bit. ``"cohort"`` re-standardises with the new
         cohort's own mean and population standard deviation, as Kong et al. (2020) did for TCGA patients (useful
-        when organoid and patient scores come from different platforms).
+        when organoid and patient scores come from different platforms). ``"none"``: ``scores`` are already
+        standardised (e.g. by :func:`organoidrx.models.align_cohort`) and go straight to the regressor.
 
     Returns
     -------
@@ -427,8 +429,8 @@ def predict_from_bundle(
     """
     if not isinstance(bundle, ModelBundle):
         bundle = load_bundle(bundle)
-    if standardize not in ("reference", "cohort"):
-        raise InputError(f"standardize must be 'reference' or 'cohort'; got {standardize!r}.")
+    if standardize not in ("reference", "cohort", "none"):
+        raise InputError(f"standardize must be 'reference', 'cohort' or 'none'; got {standardize!r}.")
     scores = as_expression_frame(scores, name="scores")
     label = Path(bundle.source).name or "bundle"
     required = bundle.required_features
@@ -464,8 +466,8 @@ def predict_from_bundle(
             if standardize == "reference":
                 X = X - bundle.arrays[step["mean"]]
                 X = X / bundle.arrays[step["scale"]]
-            else:
-                X = _standardize_cohort(X)
+            elif standardize == "cohort":
+                X = standardize_columns(X)
         elif step["kind"] == "linear":
             coef = bundle.arrays[step["coef"]]
             selected = bundle.arrays[step["selected"]].astype(np.intp)
@@ -476,11 +478,3 @@ def predict_from_bundle(
                 f"{label}: unknown step kind {step['kind']!r}; re-save the model with this version."
             )
     raise InputError(f"{label}: has no linear model step; the bundle is inconsistent.")
-
-
-def _standardize_cohort(X: np.ndarray) -> np.ndarray:
-    """Column z-scores over the new cohort (population sd; constant columns keep scale 1, as StandardScaler)."""
-    mean = np.mean(X, axis=0)
-    scale = np.std(X, axis=0)
-    scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
-    return (X - mean) / scale

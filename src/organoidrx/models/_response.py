@@ -9,21 +9,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.linear_model import ElasticNetCV, LinearRegression, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVR
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.models._selection import PROXIMITY_THRESHOLD, ProximalPathwaySelector, ProximityInput
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KONG2020_ALPHAS", "DrugResponseModel", "ModelKind", "make_kong2020_pipeline"]
-
-ModelKind = Literal["ridge", "svr", "linear", "elasticnet"]
-_KINDS: tuple[str, ...] = ("ridge", "svr", "linear", "elasticnet")
+__all__ = ["KONG2020_ALPHAS", "DrugResponseModel", "make_kong2020_pipeline", "make_response_pipeline"]
 
 #: The Ridge penalty grid of Kong et al. (2020): ``np.arange(0.1, 1, 0.1)``.
 KONG2020_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.arange(0.1, 1, 0.1))
@@ -39,8 +35,8 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"ridge", "svr", "linear", "elasticnet"}, default "ridge"
-        ``"ridge"``: :class:`~sklearn.linear_model.RidgeCV` (penalty chosen by internal CV over ``alphas``);
+    model : str, default "ridge"
+        A registered response model (``organoidrx methods`` lists them). ``"ridge"``: :class:`~sklearn.linear_model.RidgeCV` (penalty chosen by internal CV over ``alphas``);
         ``"svr"``: ``SVR(kernel="linear")``; ``"linear"``: least squares (minimum-norm solution when there are
         more features than samples); ``"elasticnet"``: :class:`~sklearn.linear_model.ElasticNetCV`.
     top_k : int or None, default 10
@@ -98,7 +94,7 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        model: ModelKind = "ridge",
+        model: str = "ridge",
         top_k: int | None = 10,
         alphas: Sequence[float] | None = None,
         cv: Any = None,
@@ -113,19 +109,8 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def _make_estimator(self) -> Any:
-        if self.model == "ridge":
-            alphas = (0.1, 1.0, 10.0) if self.alphas is None else tuple(self.alphas)
-            return RidgeCV(alphas=alphas, cv=self.cv)
-        if self.model == "svr":
-            return SVR(kernel="linear")
-        if self.model == "linear":
-            return LinearRegression()
-        if self.model == "elasticnet":
-            kwargs: dict[str, Any] = {"cv": 5 if self.cv is None else self.cv}
-            if self.alphas is not None:
-                kwargs["alphas"] = list(self.alphas)
-            return ElasticNetCV(random_state=self.random_state, **kwargs)
-        raise InputError(f"model must be one of {list(_KINDS)}; got {self.model!r}.")
+        method = get_method("model", self.model)
+        return method.func(alphas=self.alphas, cv=self.cv, random_state=self.random_state)
 
     def fit(self, X: Any, y: Any) -> DrugResponseModel:
         """Fit, rank features by |coefficient|, keep the top ``top_k`` and (optionally) refit.
@@ -228,23 +213,30 @@ def _intercept(estimator: Any) -> float:
     return float(np.asarray(estimator.intercept_, dtype=float).ravel()[0])
 
 
-def make_kong2020_pipeline(
-    model: Literal["ridge", "svr", "linear"] = "ridge",
+def make_response_pipeline(
+    model: str = "ridge",
     *,
-    top_k: int | None = None,
+    top_k: int | None = 10,
+    alphas: Sequence[float] | None = None,
+    cv: Any = None,
+    refit: bool = True,
+    random_state: int = 0,
     proximity: ProximityInput | None = None,
     drug: str | None = None,
     threshold: float = PROXIMITY_THRESHOLD,
 ) -> Pipeline:
-    """The organoid model of Kong et al. (2020): proximal pathways, standardised scores, one of three regressors.
+    """The organoid model: (proximal pathways), standardised scores, a registered regressor with top-k selection.
+
+    This is the one recipe behind ``organoidrx run``, ``train`` and :func:`make_kong2020_pipeline`.
 
     Parameters
     ----------
-    model : {"ridge", "svr", "linear"}, default "ridge"
-        ``RidgeCV(cv=3, alphas=[0.1, 0.2, ..., 0.9])``, ``SVR(kernel="linear")`` or least squares, as in the
-        authors' ``multiple_pathway_prediction.py``.
-    top_k : int or None, default None
-        Pathways kept for prediction (the authors tried 2 to 10); ``None`` keeps every proximal pathway.
+    model : str, default "ridge"
+        A registered response model.
+    top_k : int or None, default 10
+        Pathways kept for prediction; ``None`` keeps every input pathway.
+    alphas, cv, refit, random_state
+        Passed to :class:`DrugResponseModel`.
     proximity : DataFrame or callable, default None
         Proximity table for :class:`ProximalPathwaySelector`; ``None`` omits the selector (``X`` already holds
         only the proximal pathways).
@@ -254,15 +246,57 @@ def make_kong2020_pipeline(
     Returns
     -------
     Pipeline
-        ``[("select", ProximalPathwaySelector)], ("scale", StandardScaler()), ("model", DrugResponseModel)``,
-        the model with ``refit=False`` as in the original code (ranked coefficients of the full fit are used).
-        Transformers output DataFrames, so the model keeps the pathway names.
+        ``[("select", ProximalPathwaySelector)], ("scale", StandardScaler()), ("model", DrugResponseModel)``;
+        transformers output DataFrames, so the model keeps the pathway names.
 
     Notes
     -----
-    The scores are z-standardised across the training organoids (population standard deviation, ``ddof=0``),
-    which makes raw and normalised gseapy enrichment scores equivalent. With ``cv=3`` the Ridge penalty is chosen
-    on contiguous folds, so it depends on the order of the samples.
+    The scores are z-standardised across the training organoids (population standard deviation, ``ddof=0``), so
+    coefficients are comparable across pathways and cross-validation refits scaling and selection per fold.
+    """
+    regressor = DrugResponseModel(
+        model=model, top_k=top_k, alphas=alphas, cv=cv, refit=refit, random_state=random_state
+    )
+    steps: list[tuple[str, Any]] = []
+    if proximity is not None:
+        steps.append(("select", ProximalPathwaySelector(proximity=proximity, drug=drug, threshold=threshold)))
+    steps += [("scale", StandardScaler()), ("model", regressor)]
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+def make_kong2020_pipeline(
+    model: Literal["ridge", "svr", "linear"] = "ridge",
+    *,
+    top_k: int | None = None,
+    proximity: ProximityInput | None = None,
+    drug: str | None = None,
+    threshold: float = PROXIMITY_THRESHOLD,
+) -> Pipeline:
+    """The organoid model of Kong et al. (2020): :func:`make_response_pipeline` with the authors' settings.
+
+    Parameters
+    ----------
+    model : {"ridge", "svr", "linear"}, default "ridge"
+        ``RidgeCV(cv=3, alphas=[0.1, 0.2, ..., 0.9])``, ``SVR(kernel="linear")`` or least squares, as in the
+        authors' ``multiple_pathway_prediction.py``.
+    top_k : int or None, default None
+        Pathways kept for prediction (the authors tried 2 to 10); ``None`` keeps every proximal pathway.
+    proximity : DataFrame or callable, default None
+        Proximity table for :class:`ProximalPathwaySelector`; ``None`` omits the selector.
+    drug, threshold
+        Passed to the selector.
+
+    Returns
+    -------
+    Pipeline
+        As :func:`make_response_pipeline`, the model with ``refit=False`` as in the original code (ranked
+        coefficients of the full fit are used).
+
+    Notes
+    -----
+    With ``cv=3`` the Ridge penalty is chosen on contiguous folds, so it depends on the order of the samples;
+    ``organoidrx run`` therefore keeps :func:`make_response_pipeline`'s defaults (efficient leave-one-out over
+    0.1, 1, 10 and a refit on the top pathways) and this preset reproduces the authors' coefficients.
 
     References
     ----------
@@ -270,15 +304,13 @@ def make_kong2020_pipeline(
     """
     if model not in ("ridge", "svr", "linear"):
         raise InputError(f"the Kong et al. (2020) models are 'ridge', 'svr' and 'linear'; got {model!r}.")
-    regressor = DrugResponseModel(
-        model=model,
+    return make_response_pipeline(
+        model,
         top_k=top_k,
         alphas=KONG2020_ALPHAS if model == "ridge" else None,
         cv=3 if model == "ridge" else None,
         refit=False,
+        proximity=proximity,
+        drug=drug,
+        threshold=threshold,
     )
-    steps: list[tuple[str, Any]] = []
-    if proximity is not None:
-        steps.append(("select", ProximalPathwaySelector(proximity=proximity, drug=drug, threshold=threshold)))
-    steps += [("scale", StandardScaler()), ("model", regressor)]
-    return Pipeline(steps).set_output(transform="pandas")

@@ -1,81 +1,184 @@
-"""The TOML run configuration: parsing, defaults and validation with one-line messages."""
+"""The TOML run configuration: every key's type, default and allowed values written once, as :class:`Option`.
+
+The sections and keys below are the whole configuration language; the docs' config reference, ``read_config``
+and ``run_pipeline(**overrides)`` all read them from here. Method names (``scorer``, ``measure``, ``model``,
+``alignment``) are checked against the method registries, and the options of the chosen methods go in the
+sections ``[scorer]``, ``[measure]``, ``[model]`` and ``[alignment]``.
+"""
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
+from organoidrx._registry import KINDS, Option, get_method, suggest
+from organoidrx._units import TIME_UNITS
 from organoidrx._utils import InputError
+from organoidrx.io._expression import Duplicates
+from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
-__all__ = ["PipelineConfig", "read_config"]
+__all__ = ["SCHEMA", "PipelineConfig", "apply_overrides", "read_config"]
 
-ModelName = Literal["ridge", "svr", "linear", "elasticnet"]
-NormalizeName = Literal["none", "range", "n_genes"]
-AlignmentName = Literal["standardize", "combat", "quantile"]
 
-# section -> {key: (required, type)}; a required key absent from the file is an error naming section and key.
-_SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...]]]] = {
-    "preclinical": {
-        "expression": (True, str),
-        "response": (True, str),
-        "metric": (False, str),
-        "lower_is_sensitive": (False, bool),
-        "duplicates": (False, str),
-    },
-    "network": {
-        "edges": (False, str),
-        "proximity": (False, str),
-        "edge_columns": (False, list),
-        "min_score": (False, (int, float)),
-        "id_map": (False, str),
-    },
-    "pathways": {
-        "gene_sets": (True, str),
-        "min_size": (False, int),
-        "max_size": (False, int),
-    },
-    "drugs": {
-        "targets": (True, str),
-        "names": (True, list),
-    },
-    "patients": {
-        "expression": (True, str),
-        "clinical": (True, str),
-        "duration_col": (False, str),
-        "event_col": (False, str),
-        "patient_col": (False, str),
-        "drug_col": (False, str),
-        "response_col": (False, str),
-        "time_unit": (False, str),
-        "covariates": (False, list),
-    },
-    "settings": {
-        "n_random": (False, int),
-        "seed": (False, int),
-        "model": (False, str),
-        "top_k": (False, int),
-        "n_permutations": (False, int),
-        "quantile": (False, float),
-        "horizon_months": (False, (int, float)),
-        "normalize": (False, str),
-        "alignment": (False, str),
-        "n_random_sets": (False, int),
-    },
+def _path(name: str, help: str, *, required: bool = False) -> Option:
+    return Option(name, None, str, help, nullable=True, required=required, path=True)
+
+
+def _column(name: str, default: str | None, help: str) -> Option:
+    return Option(name, default, str, help, nullable=default is None)
+
+
+#: section -> ((option, PipelineConfig field), ...): the configuration language, one definition per key.
+SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
+    "preclinical": (
+        (_path("expression", "organoid expression, genes x samples", required=True), "organoid_expression"),
+        (
+            _path("response", "organoid drug responses (long or wide table)", required=True),
+            "organoid_response",
+        ),
+        (
+            Option("metric", "IC50", str, "response metric to use when the table holds several"),
+            "response_metric",
+        ),
+        (
+            Option(
+                "lower_is_sensitive", True, bool, "a low response value means a sensitive organoid (IC50)"
+            ),
+            "lower_is_sensitive",
+        ),
+        (
+            Option(
+                "duplicates",
+                "error",
+                str,
+                "what to do with duplicated gene rows in expression files",
+                choices=get_args(Duplicates),
+            ),
+            "duplicates",
+        ),
+    ),
+    "network": (
+        (
+            _path("edges", "protein interaction edge table (STRING links, dmfind, any A/B/score table)"),
+            "network",
+        ),
+        (_path("proximity", "precomputed proximity table instead of edges (long or wide)"), "proximity"),
+        (
+            Option("edge_columns", None, list, "endpoint and score columns of the edge table", nullable=True),
+            "edge_columns",
+        ),
+        (Option("min_score", 700, float, "keep edges with score > this", nullable=True), "min_score"),
+        (_path("id_map", "gene identifier map used to translate the network to symbols"), "id_map"),
+    ),
+    "pathways": (
+        (_path("gene_sets", "GMT file of pathways (e.g. Reactome)", required=True), "gene_sets"),
+        (MIN_SIZE, "min_size"),
+        (MAX_SIZE, "max_size"),
+    ),
+    "drugs": (
+        (
+            _path("targets", "drug targets: long drug,target or wide drugs,targets table", required=True),
+            "targets",
+        ),
+        (Option("names", None, list, "drugs to run, any spelling", required=True), "drugs"),
+    ),
+    "patients": (
+        (_path("expression", "patient expression, genes x samples", required=True), "patient_expression"),
+        (
+            _path("clinical", "clinical table: patient, follow-up time, event, drug", required=True),
+            "clinical",
+        ),
+        (_column("patient_col", "patient", "clinical column of patient ids"), "patient_col"),
+        (_column("duration_col", "time", "clinical column of follow-up time"), "duration_col"),
+        (_column("event_col", "event", "clinical column of the event (1 death, 0 censored)"), "event_col"),
+        (_column("drug_col", "drug", "clinical column of the drug given"), "drug_col"),
+        (
+            _column("response_col", None, "clinical column of recorded response (RECIST), optional"),
+            "response_col",
+        ),
+        (Option("time_unit", "days", str, "unit of the follow-up time", choices=TIME_UNITS), "time_unit"),
+        (Option("covariates", (), list, "clinical columns to adjust the Cox model for"), "covariates"),
+    ),
+    "settings": (
+        (Option("scorer", "ssgsea", str, "pathway scorer", kind="scorer"), "scorer"),
+        (
+            Option("measure", "closest", str, "network measure tested for proximity", kind="measure"),
+            "measure",
+        ),
+        (Option("model", "ridge", str, "response model fitted on the organoids", kind="model"), "model"),
+        (
+            Option(
+                "alignment",
+                "standardize",
+                str,
+                "how patient scores reach the organoid scale",
+                kind="alignment",
+            ),
+            "alignment",
+        ),
+        (
+            Option("n_random", 1000, int, "random draws of the proximity null", minimum=1, maximum=10**6),
+            "n_random",
+        ),
+        (Option("seed", 0, int, "seed of every random step", minimum=0), "seed"),
+        (Option("top_k", 10, int, "pathways kept by the response model", minimum=1, maximum=10**5), "top_k"),
+        (
+            Option(
+                "n_permutations", 1000, int, "whole-pipeline permutations (0: none)", minimum=0, maximum=10**6
+            ),
+            "n_permutations",
+        ),
+        (
+            Option(
+                "quantile",
+                0.5,
+                float,
+                "share of treated patients called predicted responders",
+                minimum=0,
+                maximum=1,
+                exclusive=True,
+            ),
+            "quantile",
+        ),
+        (
+            Option("horizon_months", 60.0, float, "landmark of the survival rate", minimum=0, exclusive=True),
+            "horizon_months",
+        ),
+        (
+            Option(
+                "n_random_sets",
+                100,
+                int,
+                "random pathway sets of matched size in the organoid CV baseline",
+                minimum=0,
+                maximum=10**5,
+            ),
+            "n_random_sets",
+        ),
+    ),
 }
 _REQUIRED_SECTIONS = ("preclinical", "pathways", "drugs")
-_MODELS = ("ridge", "svr", "linear", "elasticnet")
-_CHOICES = {
-    "normalize": ("none", "range", "n_genes"),
-    "alignment": ("standardize", "combat", "quantile"),
+_CLINICAL_COLUMNS = ("patient_col", "duration_col", "event_col", "drug_col", "response_col")
+#: settings that run_pipeline(**overrides) may replace: every non-path scalar key, by field name
+_OVERRIDABLE: dict[str, Option] = {
+    name: option
+    for section in ("preclinical", "network", "pathways", "patients", "settings")
+    for option, name in SCHEMA[section]
+    if not option.path and name not in _CLINICAL_COLUMNS
 }
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """A validated run configuration; every path is absolute (resolved against the config file's folder)."""
+    """A validated run configuration; every path is absolute (resolved against the config file's folder).
+
+    Field defaults are the :data:`SCHEMA` defaults; ``method_options`` maps each kind (``"scorer"``,
+    ``"measure"``, ``"model"``, ``"alignment"``) to the options given for the chosen method.
+    """
 
     source: Path
     organoid_expression: Path
@@ -91,28 +194,35 @@ class PipelineConfig:
     response_metric: str = "IC50"
     lower_is_sensitive: bool = True
     duplicates: str = "error"
-    min_size: int = 5
-    max_size: int = 2000
+    min_size: int = MIN_SIZE.default
+    max_size: int = MAX_SIZE.default
     patient_expression: Path | None = None
     clinical: Path | None = None
     clinical_columns: dict[str, str | None] = field(default_factory=dict)
     time_unit: str = "days"
     covariates: tuple[str, ...] = ()
+    scorer: str = "ssgsea"
+    measure: str = "closest"
+    model: str = "ridge"
+    alignment: str = "standardize"
     n_random: int = 1000
     seed: int = 0
-    model: ModelName = "ridge"
     top_k: int = 10
     n_permutations: int = 1000
     quantile: float = 0.5
     horizon_months: float = 60.0
-    normalize: NormalizeName = "none"
-    alignment: AlignmentName = "standardize"
     n_random_sets: int = 100
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def has_patients(self) -> bool:
         """Whether the patient half of the pipeline runs."""
         return self.patient_expression is not None
+
+    def options(self, kind: str) -> dict[str, Any]:
+        """Every option of the chosen method of ``kind``: the configured ones, the rest at their defaults."""
+        method = get_method(kind, getattr(self, kind))
+        return method.resolve(self.method_options.get(kind, {}))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable parameters (paths as strings)."""
@@ -120,13 +230,45 @@ class PipelineConfig:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}
 
 
-def _fail(source: Path, message: str) -> InputError:
-    return InputError(f"{source.name}: {message}")
+def _check_method_options(
+    method_options: Mapping[str, Mapping[str, Any]], chosen: Mapping[str, str], where: str
+) -> dict[str, dict[str, Any]]:
+    checked = {}
+    for kind, given in method_options.items():
+        method = get_method(kind, chosen[kind])
+        checked[kind] = {
+            key: method.option(key).validate(value, where=f"{where}[{kind}]") for key, value in given.items()
+        }
+    return checked
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean {match[0]!r}?)" if match else f" (known: {', '.join(options)})"
+def apply_overrides(cfg: PipelineConfig, overrides: Mapping[str, Any]) -> PipelineConfig:
+    """``cfg`` with settings replaced, each checked exactly as the config file's key would be.
+
+    ``overrides`` maps setting names (``n_permutations=200``, ``model="svr"``, ``min_size=10`` ...) to values; a
+    method's option is given under its kind, e.g. ``scorer_options={"weight": 1.0}``.
+    """
+    changes: dict[str, Any] = {}
+    method_options = {k: dict(v) for k, v in cfg.method_options.items()}
+    for key, value in overrides.items():
+        kind = key.removesuffix("_options")
+        if key.endswith("_options") and kind in KINDS:
+            if not isinstance(value, Mapping):
+                raise InputError(f"{key} must be a dict of option name to value; got {value!r}.")
+            method_options[kind] = {**method_options.get(kind, {}), **value}
+            continue
+        if key not in _OVERRIDABLE:
+            known = [*_OVERRIDABLE, *(f"{k}_options" for k in KINDS)]
+            raise InputError(f"unknown setting {key!r}{suggest(key, known)}.")
+        option = _OVERRIDABLE[key]
+        checked = option.validate(value)
+        changes[key] = tuple(checked) if isinstance(checked, list) else checked
+    if "quantile" in changes or "horizon_months" in changes:
+        changes = {k: (float(v) if k in ("quantile", "horizon_months") else v) for k, v in changes.items()}
+    cfg = dataclasses.replace(cfg, **changes)
+    chosen = {kind: getattr(cfg, kind) for kind in KINDS}
+    checked = _check_method_options(method_options, chosen, "")
+    return dataclasses.replace(cfg, method_options=checked)
 
 
 def read_config(path: str | Path) -> PipelineConfig:
@@ -136,7 +278,8 @@ def read_config(path: str | Path) -> PipelineConfig:
     ----------
     path : str or Path
         A TOML file with sections ``[preclinical]``, ``[network]``, ``[pathways]``, ``[drugs]``, optional
-        ``[patients]`` and ``[settings]``. Relative paths inside it are relative to the file's folder.
+        ``[patients]``, ``[settings]`` and the options of the chosen methods in ``[scorer]``, ``[measure]``,
+        ``[model]``, ``[alignment]``. Relative paths inside it are relative to the file's folder.
 
     Returns
     -------
@@ -146,7 +289,7 @@ def read_config(path: str | Path) -> PipelineConfig:
     ------
     InputError
         On a missing file, invalid TOML, an unknown section or key (with the closest known one), a missing required
-        key, a value of the wrong type, or a referenced file that does not exist.
+        key, a value of the wrong type or outside its allowed values, or a referenced file that does not exist.
     """
     source = Path(path)
     if not source.is_file():
@@ -154,117 +297,82 @@ def read_config(path: str | Path) -> PipelineConfig:
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(source, f"not valid TOML ({exc}); see the README for the config shape.") from None
-    base = source.resolve().parent
+        raise InputError(
+            f"{source.name}: not valid TOML ({exc}); see the config reference for the shape."
+        ) from None
+    try:
+        return _parse(raw, source)
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(
+            message if message.startswith(f"{source.name}: ") else f"{source.name}: {message}"
+        ) from None
 
-    for section in raw:
-        if section not in _SCHEMA:
-            raise _fail(source, f"unknown section [{section}]{_suggest(section, list(_SCHEMA))}.")
+
+def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
+    base = source.resolve().parent
+    sections = [*SCHEMA, *KINDS]
+    for section, values in raw.items():
+        if section not in sections:
+            raise InputError(f"unknown section [{section}]{suggest(section, sections)}.")
+        if not isinstance(values, dict):
+            raise InputError(f"[{section}] must be a table of key = value lines.")
     for section in _REQUIRED_SECTIONS:
         if section not in raw:
-            raise _fail(source, f"missing section [{section}].")
-    for section, values in raw.items():
-        if not isinstance(values, dict):
-            raise _fail(source, f"[{section}] must be a table of key = value lines.")
-        schema = _SCHEMA[section]
-        for key, value in values.items():
-            if key not in schema:
-                raise _fail(source, f"unknown key {key!r} in [{section}]{_suggest(key, list(schema))}.")
-            expected = schema[key][1]
-            if isinstance(value, bool) and expected is not bool:
-                ok = False
+            raise InputError(f"missing section [{section}].")
+
+    settings = raw.get("settings", {})
+    chosen = {}
+    for kind in KINDS:
+        option = next(o for o, _ in SCHEMA["settings"] if o.name == kind)
+        chosen[kind] = option.validate(settings.get(kind, option.default), where="[settings]")
+
+    fields: dict[str, Any] = {}
+    clinical_columns: dict[str, Any] = {}
+    for section, entries in SCHEMA.items():
+        if section == "patients" and section not in raw:
+            continue
+        values = raw.get(section, {})
+        names = {o.name: (o, f) for o, f in entries}
+        for key in values:
+            if key not in names:
+                owner = next((k for k in KINDS if key in get_method(k, chosen[k]).defaults()), None)
+                if owner is not None:
+                    raise InputError(
+                        f"{key!r} in [{section}] is an option of {owner} {chosen[owner]!r}: put it under "
+                        f"[{owner}]."
+                    )
+                raise InputError(f"unknown key {key!r} in [{section}]{suggest(key, list(names))}.")
+        for key, (option, name) in names.items():
+            if key not in values:
+                if option.required:
+                    raise InputError(f"missing key {key!r} in [{section}].")
+                value = option.default
             else:
-                ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-            if not ok:
-                kind = (
-                    expected.__name__
-                    if isinstance(expected, type)
-                    else " or ".join(t.__name__ for t in expected)
-                )
-                raise _fail(source, f"[{section}] {key} must be {kind}; got {value!r}.")
-        for key, (required, _) in schema.items():
-            if required and key not in values:
-                raise _fail(source, f"missing key {key!r} in [{section}].")
+                value = option.validate(values[key], where=f"[{section}]")
+            if option.path and value is not None:
+                resolved = (base / value).resolve()
+                if not resolved.exists():
+                    raise InputError(
+                        f"[{section}] {key} = {values[key]!r} does not exist (looked for {resolved})."
+                    )
+                value = resolved
+            if name in _CLINICAL_COLUMNS:
+                clinical_columns[name] = value
+            else:
+                fields[name] = tuple(value) if isinstance(value, list | tuple) else value
 
-    def get(section: str, key: str, default: Any = None) -> Any:
-        return raw.get(section, {}).get(key, default)
-
-    def file(section: str, key: str) -> Path | None:
-        value = get(section, key)
-        if value is None:
-            return None
-        resolved = (base / value).resolve()
-        if not resolved.exists():
-            raise _fail(source, f"[{section}] {key} = {value!r} does not exist (looked for {resolved}).")
-        return resolved
-
-    network, proximity = file("network", "edges"), file("network", "proximity")
-    if network is None and proximity is None:
-        raise _fail(
-            source, "[network] needs 'edges' (a PPI network) or 'proximity' (a precomputed z-score table)."
+    if fields["network"] is None and fields["proximity"] is None:
+        raise InputError(
+            "[network] needs 'edges' (a PPI network) or 'proximity' (a precomputed z-score table)."
         )
-    names = get("drugs", "names")
+    names = fields["drugs"]
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise _fail(source, f"[drugs] names must be a non-empty list of drug names; got {names!r}.")
-    model = get("settings", "model", "ridge")
-    if model not in _MODELS:
-        raise _fail(
-            source,
-            f"[settings] model = {model!r} is not one of {', '.join(_MODELS)}{_suggest(model, list(_MODELS))}.",
-        )
-    for key, choices in _CHOICES.items():
-        value = get("settings", key)
-        if value is not None and value not in choices:
-            raise _fail(
-                source,
-                f"[settings] {key} = {value!r} is not one of {', '.join(choices)}{_suggest(value, list(choices))}.",
-            )
-    positive = {"n_random": 1, "top_k": 1, "n_permutations": 0, "n_random_sets": 0}
-    for key, minimum in positive.items():
-        value = get("settings", key)
-        if value is not None and value < minimum:
-            raise _fail(source, f"[settings] {key} must be >= {minimum}; got {value}.")
-    quantile = float(get("settings", "quantile", 0.5))
-    if not 0 < quantile < 1:
-        raise _fail(source, f"[settings] quantile must be between 0 and 1; got {quantile}.")
-    has_patients = "patients" in raw
-    edge_columns = get("network", "edge_columns")
+        raise InputError(f"[drugs] names must be a non-empty list of drug names; got {list(names)!r}.")
+    fields["drugs"] = tuple(n.strip() for n in names)
+    if fields["edge_columns"] is not None and not fields["edge_columns"]:
+        fields["edge_columns"] = None
+    method_options = _check_method_options({kind: raw[kind] for kind in KINDS if kind in raw}, chosen, "")
     return PipelineConfig(
-        source=source.resolve(),
-        organoid_expression=file("preclinical", "expression"),  # type: ignore[arg-type]
-        organoid_response=file("preclinical", "response"),  # type: ignore[arg-type]
-        gene_sets=file("pathways", "gene_sets"),  # type: ignore[arg-type]
-        targets=file("drugs", "targets"),  # type: ignore[arg-type]
-        drugs=tuple(n.strip() for n in names),
-        network=network,
-        proximity=proximity,
-        edge_columns=tuple(edge_columns) if edge_columns else None,
-        min_score=get("network", "min_score", 700),
-        id_map=file("network", "id_map"),
-        response_metric=get("preclinical", "metric", "IC50"),
-        lower_is_sensitive=get("preclinical", "lower_is_sensitive", True),
-        duplicates=get("preclinical", "duplicates", "error"),
-        min_size=get("pathways", "min_size", 5),
-        max_size=get("pathways", "max_size", 2000),
-        patient_expression=file("patients", "expression") if has_patients else None,
-        clinical=file("patients", "clinical") if has_patients else None,
-        clinical_columns={
-            "patient_col": get("patients", "patient_col", "patient"),
-            "duration_col": get("patients", "duration_col", "time"),
-            "event_col": get("patients", "event_col", "event"),
-            "drug_col": get("patients", "drug_col", "drug"),
-            "response_col": get("patients", "response_col"),
-        },
-        time_unit=get("patients", "time_unit", "days"),
-        covariates=tuple(get("patients", "covariates", ())),
-        n_random=get("settings", "n_random", 1000),
-        seed=get("settings", "seed", 0),
-        model=model,
-        top_k=get("settings", "top_k", 10),
-        n_permutations=get("settings", "n_permutations", 1000),
-        quantile=quantile,
-        horizon_months=float(get("settings", "horizon_months", 60.0)),
-        normalize=get("settings", "normalize", "none"),
-        alignment=get("settings", "alignment", "standardize"),
-        n_random_sets=get("settings", "n_random_sets", 100),
+        source=source.resolve(), clinical_columns=clinical_columns, method_options=method_options, **fields
     )

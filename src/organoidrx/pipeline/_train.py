@@ -10,13 +10,13 @@ from typing import Any
 import pandas as pd
 
 from organoidrx._utils import InputError
-from organoidrx.evaluation import assign_groups, split_by_prediction
+from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
-from organoidrx.models import load_bundle, save_bundle
+from organoidrx.models import load_bundle, predict_cohort, save_bundle
 from organoidrx.pipeline._config import PipelineConfig
-from organoidrx.pipeline._models import predict_cohort
-from organoidrx.pipeline._run import run_pipeline, write_tsv
-from organoidrx.scoring import ssgsea
+from organoidrx.pipeline._outputs import write_tsv
+from organoidrx.pipeline._run import run_pipeline
+from organoidrx.scoring import score
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def predict_with_bundle(
         return table
     model = load_bundle(bundle)
     meta = model.metadata
-    if "gene_sets" not in meta or "ssgsea" not in meta:
+    if "gene_sets" not in meta or not ("scoring" in meta or "ssgsea" in meta):
         raise InputError(
             f"{bundle}: this bundle was not written by 'organoidrx train' (no gene sets stored); "
             "retrain it with 'organoidrx train CONFIG --out DIR'."
@@ -122,13 +122,23 @@ def predict_with_bundle(
         sets: Any = read_gmt(gene_sets)
     else:
         sets = {p: list(g) for p, g in meta["gene_sets"].items()}
-    settings = meta["ssgsea"]
-    scores = ssgsea(
+    if "scoring" in meta:
+        scoring = meta["scoring"]
+    else:  # bundles written before scorers were registered: ssGSEA
+        old = meta["ssgsea"]
+        scoring = {
+            "method": "ssgsea",
+            "min_size": old["min_size"],
+            "max_size": old["max_size"],
+            "options": {"normalize": old["normalize"]},
+        }
+    scores = score(
         data,
         sets,
-        min_size=settings["min_size"],
-        max_size=settings["max_size"],
-        normalize=settings["normalize"],
+        method=scoring["method"],
+        min_size=scoring["min_size"],
+        max_size=scoring["max_size"],
+        **scoring["options"],
     )
     predicted = predict_cohort(model, scores, alignment=meta.get("alignment", "standardize"))
     lower = bool(meta.get("lower_is_sensitive", True))
@@ -136,9 +146,8 @@ def predict_with_bundle(
         groups = assign_groups(predicted, float(meta["cutoff"]), lower_is_sensitive=lower)
     elif len(predicted) >= 2:
         logger.info("the bundle holds no patient cut-off: samples split at their own quantile")
-        groups = split_by_prediction(
-            predicted, quantile=float(meta.get("quantile", 0.5)), lower_is_sensitive=lower
-        )
+        split = ResponderSplit(float(meta.get("quantile", 0.5)), lower).fit(predicted)
+        groups = split.transform(predicted)
     else:
         logger.info("the bundle holds no patient cut-off and one sample cannot be split: group left empty")
         groups = pd.Series([pd.NA] * len(predicted), index=predicted.index)

@@ -10,17 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
 import re
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from organoidrx._utils import InputError, atomic_write, examples, sha256_file
+from organoidrx._utils import InputError, atomic_write, examples, sha256_file, versions
 from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
 from organoidrx.report._html import HtmlReport, figure_png
 from organoidrx.report._plots import (
@@ -36,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["safe_filename", "write_run_report"]
 
-_VERSIONED = ("organoidrx", "numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotlib", "networkx")
 
 _REQUIRED = {
     "proximity": ("drug", "pathway", "z"),
@@ -124,14 +121,7 @@ def _fmt_p(value: Any) -> str:
 
 
 def _versions() -> pd.DataFrame:
-    rows = [{"package": "python", "version": platform.python_version()}]
-    for package in _VERSIONED:
-        try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            version = "not installed"
-        rows.append({"package": package, "version": version})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"package": k, "version": v} for k, v in versions().items()])
 
 
 def _inputs_table(inputs: Mapping[str, Any]) -> pd.DataFrame:

@@ -161,7 +161,8 @@ def ssgsea(
     >>> float(scores.loc["s1", "AC"])
     2.0
     """
-    return score(
+    run: Any = score
+    return run(
         expression,
         gene_sets,
         method="ssgsea",
@@ -169,7 +170,7 @@ def ssgsea(
         max_size=max_size,
         chunk_size=chunk_size,
         n_jobs=n_jobs,
-        return_report=return_report,  # type: ignore[call-overload]
+        return_report=return_report,
         weight=weight,
         normalize=normalize,
         ties=ties,

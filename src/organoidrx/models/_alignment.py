@@ -1,11 +1,35 @@
-"""Putting patient pathway scores on the organoids' scale: ComBat-style location/scale and quantile mapping."""
+"""Organoid-to-patient alignments: how a cohort's pathway scores reach the scale the organoid model was fitted on.
+
+Every alignment is registered with the signature ``func(scores, organoids, *, mean, scale) -> DataFrame``: the
+cohort's scores (samples x the model's pathways), the training organoids' scores of the same pathways and the
+mean and scale of the organoid model's own standardisation; it returns the cohort's standardised scores, the
+values the fitted regressor is applied to.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["combat_to_reference", "quantile_to_reference"]
+from organoidrx._registry import Method, register
+
+__all__ = ["column_scale", "combat_to_reference", "quantile_to_reference", "standardize_columns"]
+
+
+def column_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and population standard deviations; a constant column gets scale 1 (as StandardScaler)."""
+    mean = np.mean(X, axis=0)
+    scale = np.std(X, axis=0)
+    scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
+    return mean, scale
+
+
+def standardize_columns(X: np.ndarray) -> np.ndarray:
+    """Column z-scores over the rows of ``X`` (population sd; constant columns keep scale 1)."""
+    mean, scale = column_scale(X)
+    return (X - mean) / scale
 
 
 def combat_to_reference(
@@ -97,3 +121,60 @@ def quantile_to_reference(scores: pd.DataFrame, reference: pd.DataFrame) -> pd.D
     ref = reference.loc[:, scores.columns].to_numpy(dtype=float)
     out = np.column_stack([np.quantile(ref[:, j], fractions[:, j]) for j in range(ref.shape[1])])
     return pd.DataFrame(out, index=scores.index.copy(), columns=scores.columns.copy())
+
+
+def _to_organoid_z(adjusted: pd.DataFrame, mean: np.ndarray, scale: np.ndarray) -> pd.DataFrame:
+    """The organoid scaler's transform, ``(x - mean) / scale``, with its exact floating-point steps."""
+    X = adjusted.to_numpy(dtype=float) - mean
+    X = X / scale
+    return pd.DataFrame(X, index=adjusted.index.copy(), columns=adjusted.columns.copy())
+
+
+def _standardize(scores: pd.DataFrame, organoids: pd.DataFrame, *, mean: Any, scale: Any) -> pd.DataFrame:
+    z = standardize_columns(scores.to_numpy(dtype=float))
+    return pd.DataFrame(z, index=scores.index.copy(), columns=scores.columns.copy())
+
+
+def _combat(scores: pd.DataFrame, organoids: pd.DataFrame, *, mean: Any, scale: Any) -> pd.DataFrame:
+    return _to_organoid_z(combat_to_reference(scores, organoids), mean, scale)
+
+
+def _quantile(scores: pd.DataFrame, organoids: pd.DataFrame, *, mean: Any, scale: Any) -> pd.DataFrame:
+    return _to_organoid_z(quantile_to_reference(scores, organoids), mean, scale)
+
+
+STANDARDIZE = register(
+    Method(
+        kind="alignment",
+        name="standardize",
+        summary="z-score every pathway over the patient cohort itself, as Kong et al. did per TCGA cohort",
+        reference="Kong J. et al. (2020) Nat Commun 11:5485, doi:10.1038/s41467-020-19313-8",
+        func=_standardize,
+        sample_independent=False,
+        attrs={"min_samples": 3},
+    )
+)
+
+COMBAT = register(
+    Method(
+        kind="alignment",
+        name="combat",
+        summary="reference-batch ComBat: patient location and scale moved onto the organoids', empirical Bayes",
+        reference="Zhang Y. et al. (2018) BMC Bioinformatics 19:262, doi:10.1186/s12859-018-2263-6",
+        func=_combat,
+        sample_independent=False,
+        attrs={"min_samples": 3},
+    )
+)
+
+QUANTILE = register(
+    Method(
+        kind="alignment",
+        name="quantile",
+        summary="quantile mapping of every pathway onto the organoids' empirical distribution",
+        reference="Bolstad B. M. et al. (2003) Bioinformatics 19:185-193, doi:10.1093/bioinformatics/19.2.185",
+        func=_quantile,
+        sample_independent=False,
+        attrs={"min_samples": 3},
+    )
+)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from lifelines.statistics import logrank_test
 
-from organoidrx.pipeline._logrank import LogrankKernel
+from organoidrx.evaluation import LogrankKernel
 
 from ..conftest import shared_file
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from organoidrx.pipeline._align import combat_to_reference, quantile_to_reference
+from organoidrx.models import combat_to_reference, quantile_to_reference
 
 
 def _frames(seed: int, n: int = 40, n_ref: int = 25, k: int = 8):

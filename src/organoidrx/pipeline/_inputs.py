@@ -1,0 +1,249 @@
+"""Loading a run's inputs: files read, drug names matched across tables, identifiers reconciled, proximity."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from organoidrx._utils import InputError, examples
+from organoidrx.io import (
+    DrugNameResolver,
+    drug_keys,
+    match_drugs,
+    normalize_drug_key,
+    read_clinical,
+    read_drug_response,
+    read_drug_targets,
+    read_expression,
+    read_gmt,
+    read_network,
+    reconcile_sample_ids,
+)
+from organoidrx.network import PROXIMAL_Z, proximity
+from organoidrx.pipeline._config import PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Inputs", "input_files", "load_inputs", "run_proximity"]
+
+MIN_ORGANOIDS = 3
+
+
+def input_files(cfg: PipelineConfig) -> dict[str, Path]:
+    named = {
+        "organoid_expression": cfg.organoid_expression,
+        "organoid_response": cfg.organoid_response,
+        "network": cfg.network,
+        "proximity": cfg.proximity,
+        "id_map": cfg.id_map,
+        "gene_sets": cfg.gene_sets,
+        "targets": cfg.targets,
+        "patient_expression": cfg.patient_expression,
+        "clinical": cfg.clinical,
+        "config": cfg.source,
+    }
+    return {k: v for k, v in named.items() if v is not None}
+
+
+def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameResolver) -> pd.DataFrame:
+    """A precomputed proximity table, long (drug, pathway, z) or wide (pathways x drug columns)."""
+    raw = pd.read_csv(path, sep=None, engine="python")
+    lower = {str(c).strip().lower(): c for c in raw.columns}
+    if {"drug", "pathway", "z"} <= set(lower):
+        long = raw.rename(columns={lower["drug"]: "drug", lower["pathway"]: "pathway", lower["z"]: "z"})
+        long = long.loc[:, ["drug", "pathway", "z"]]
+    else:
+        first = raw.columns[0]
+        long = raw.melt(id_vars=[first], var_name="drug", value_name="z").rename(columns={first: "pathway"})
+        long = long.loc[:, ["drug", "pathway", "z"]]
+    long["drug"] = long["drug"].astype(str)
+    long["pathway"] = long["pathway"].astype(str)
+    long["z"] = pd.to_numeric(long["z"], errors="coerce")
+    spelled = match_drugs(drugs, sorted(long["drug"].unique()), resolver, where=path.name)
+    parts = []
+    for drug, source in spelled.items():
+        rows = long[long["drug"] == source].assign(drug=drug)
+        parts.append(rows)
+    out = pd.concat(parts, ignore_index=True)
+    out["proximal"] = out["z"] <= PROXIMAL_Z
+    return out
+
+
+@dataclass
+class Inputs:
+    """Every input of a run, read, matched and reconciled."""
+
+    drugs: list[str]
+    drug_keys: dict[str, str]
+    organoid_expression: pd.DataFrame
+    response: pd.DataFrame
+    gene_sets: pd.DataFrame
+    targets: pd.DataFrame
+    resolver: DrugNameResolver
+    patient_expression: pd.DataFrame | None = None
+    clinical: pd.DataFrame | None = None
+    matching: dict[str, Any] = field(default_factory=dict)
+
+
+def load_inputs(cfg: PipelineConfig) -> Inputs:
+    resolver = DrugNameResolver()
+    drugs = list(dict.fromkeys(cfg.drugs))
+    keys = drug_keys(resolver, drugs)
+    unresolved = [
+        d for d in drugs if keys[d] == normalize_drug_key(d) and d.upper() not in resolver.canonical_names
+    ]
+    if unresolved:
+        logger.info("drug names not in the synonym tables, matched by spelling: %s", examples(unresolved, 10))
+
+    expression = read_expression(cfg.organoid_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
+    response = read_drug_response(
+        cfg.organoid_response, metric=cfg.response_metric, lower_is_sensitive=cfg.lower_is_sensitive
+    )
+    spelled = match_drugs(
+        keys, sorted(response["drug"].astype(str).unique()), resolver, where=cfg.organoid_response.name
+    )
+    response = pd.concat(
+        [response[response["drug"] == source].assign(drug=drug) for drug, source in spelled.items()],
+        ignore_index=True,
+    )
+    mapping = reconcile_sample_ids(expression.index, response["sample"].astype(str), what="organoids")
+    n_rows = len(response)
+    response = response.assign(sample=response["sample"].astype(str).map(mapping)).dropna(subset=["sample"])
+    if len(response) < n_rows:
+        logger.warning(
+            "%d of %d organoid responses have no expression profile in %s; they are left out",
+            n_rows - len(response),
+            n_rows,
+            cfg.organoid_expression.name,
+        )
+    response = response.dropna(subset=["value"]).reset_index(drop=True)
+    for drug in drugs:
+        n = int((response["drug"] == drug).sum())
+        if n < MIN_ORGANOIDS:
+            raise InputError(
+                f"{cfg.organoid_response.name}: only {n} organoids have both expression and a {drug} response "
+                f"(need at least {MIN_ORGANOIDS}); check the sample ids of the two files."
+            )
+    no_response = sorted(set(expression.index) - set(response["sample"]))
+    if no_response:
+        logger.info(
+            "%d organoids have expression but no response: %s", len(no_response), examples(no_response)
+        )
+
+    gene_sets = read_gmt(cfg.gene_sets)
+    targets = read_drug_targets(cfg.targets)
+    if cfg.proximity is None:
+        spelled_targets = match_drugs(
+            keys, sorted(targets["drug"].unique()), resolver, where=cfg.targets.name
+        )
+        targets = pd.concat(
+            [
+                targets[targets["drug"] == source].assign(drug=drug)
+                for drug, source in spelled_targets.items()
+            ],
+            ignore_index=True,
+        )
+    loaded = Inputs(
+        drugs=drugs,
+        drug_keys=keys,
+        organoid_expression=expression,
+        response=response,
+        gene_sets=gene_sets,
+        targets=targets,
+        resolver=resolver,
+        matching={
+            "organoids_with_expression": int(expression.shape[0]),
+            "organoid_responses_used": {d: int((response["drug"] == d).sum()) for d in drugs},
+            "response_drug_names": spelled,
+        },
+    )
+    if cfg.has_patients:
+        _load_patients(cfg, loaded)
+    return loaded
+
+
+def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
+    assert cfg.patient_expression is not None and cfg.clinical is not None
+    cols = cfg.clinical_columns
+    expression = read_expression(cfg.patient_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
+    clinical = read_clinical(
+        cfg.clinical,
+        patient_col=cols.get("patient_col") or "patient",
+        duration_col=cols.get("duration_col") or "time",
+        event_col=cols.get("event_col") or "event",
+        drug_col=cols.get("drug_col") or "drug",
+        response_col=cols.get("response_col"),
+        time_unit=cfg.time_unit,  # type: ignore[arg-type]
+    )
+    if cfg.covariates:
+        raw = pd.read_csv(
+            cfg.clinical, sep=None, engine="python", dtype={cols.get("patient_col") or "patient": str}
+        )
+        missing = [c for c in cfg.covariates if c not in raw.columns]
+        if missing:
+            raise InputError(
+                f"{cfg.clinical.name}: covariates {missing} of [patients] covariates are not columns "
+                f"(columns: {examples(list(raw.columns), 10)})."
+            )
+        if len(raw) != len(clinical):
+            raise InputError(
+                f"{cfg.clinical.name}: could not align the covariate columns with the clinical rows."
+            )
+        for c in cfg.covariates:
+            clinical[c] = raw[c].to_numpy()
+    mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
+    n_rows = len(clinical)
+    clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
+    if len(clinical) < n_rows:
+        logger.warning(
+            "%d of %d clinical rows have no expression profile in %s; they are left out",
+            n_rows - len(clinical),
+            n_rows,
+            cfg.patient_expression.name,
+        )
+    drug_values = clinical["drug"].dropna().astype(str)
+    drug_values = drug_values[drug_values.str.strip() != ""]
+    keys = drug_keys(loaded.resolver, sorted(drug_values.unique()))
+    clinical["drug_key"] = clinical["drug"].map(
+        lambda d: keys.get(str(d)) if isinstance(d, str) and d.strip() else None
+    )
+    for drug in loaded.drugs:
+        n = int((clinical["drug_key"] == loaded.drug_keys[drug]).sum())
+        if n == 0:
+            raise InputError(
+                f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
+                f"{examples(sorted(drug_values.unique()), 6)}); check the drug column or remove [patients]."
+            )
+    loaded.patient_expression = expression
+    loaded.clinical = clinical.reset_index(drop=True)
+    loaded.matching["patients_with_expression"] = int(expression.shape[0])
+    loaded.matching["clinical_rows_used"] = len(clinical)
+
+
+def run_proximity(cfg: PipelineConfig, loaded: Inputs) -> pd.DataFrame:
+    """The proximity table of the run: read from ``[network] proximity`` or computed on ``[network] edges``."""
+    if cfg.proximity is not None:
+        return _read_proximity_table(
+            cfg.proximity, {d: loaded.drug_keys[d] for d in loaded.drugs}, loaded.resolver
+        )
+    assert cfg.network is not None
+    network = read_network(
+        cfg.network,
+        edge_columns=list(cfg.edge_columns) if cfg.edge_columns else None,
+        min_score=cfg.min_score,
+        id_map=cfg.id_map,
+    )
+    return proximity(
+        network,
+        loaded.targets,
+        loaded.gene_sets,
+        drugs=loaded.drugs,
+        n_random=cfg.n_random,
+        random_state=cfg.seed,
+        min_score=None,
+        measure=cfg.measure,
+    )

@@ -1,0 +1,167 @@
+"""The patient half of a run: predictions, the responder split, survival, response and permutation tests."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._units import DAYS_PER_UNIT
+from organoidrx._utils import InputError
+from organoidrx.evaluation import (
+    LogrankKernel,
+    ResponderSplit,
+    permutation_test,
+    response_auc,
+    survival_analysis,
+    treatment_interaction,
+)
+from organoidrx.models import align_cohort, make_response_pipeline, patient_reference, predict_cohort
+from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._inputs import Inputs
+
+if TYPE_CHECKING:
+    from organoidrx.pipeline._run import DrugModel, RunResult, Timer, WarningCollector
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run_patients"]
+
+
+def run_patients(
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    models: dict[str, DrugModel],
+    organoid_scores: pd.DataFrame,
+    patient_scores: pd.DataFrame,
+    result: RunResult,
+    timer: Timer,
+    collector: WarningCollector,
+) -> None:
+    """Predict, split and test the patients of every drug; fills ``result``'s patient tables and results."""
+    clinical = loaded.clinical
+    assert clinical is not None
+    horizon = cfg.horizon_months * DAYS_PER_UNIT["months"]
+    covariates = list(cfg.covariates) or None
+    prediction_rows, survival_rows = [], []
+    for drug, m in models.items():
+        collector.context = drug
+        with timer.phase(f"patients {drug}"):
+            predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
+            key = loaded.drug_keys[drug]
+            treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
+            treated_pred = predicted.reindex(treated["patient"])
+            # the split is learned on the treated patients and applied to everyone (and stored in the bundle)
+            split = ResponderSplit(cfg.quantile, cfg.lower_is_sensitive).fit(treated_pred)
+            groups_treated = split.transform(treated_pred)
+            cutoff = split.cutoff_
+            groups = split.transform(predicted)
+            m.bundle.manifest["metadata"].update(
+                {
+                    "cutoff": cutoff,
+                    "patient_reference": patient_reference(patient_scores, m.bundle.feature_names),
+                }
+            )
+            prediction_rows.append(
+                pd.DataFrame(
+                    {
+                        "patient": predicted.index,
+                        "drug": drug,
+                        "predicted_response": predicted.to_numpy(),
+                        "group": groups.to_numpy(),
+                        "treated": predicted.index.isin(treated["patient"]),
+                    }
+                )
+            )
+            surv = survival_analysis(
+                treated,
+                groups_treated,
+                horizon=horizon,
+                time_unit="days",
+                covariates=covariates,
+                prediction=treated_pred,
+                lower_is_sensitive=cfg.lower_is_sensitive,
+            )
+            result.survival_results[drug] = surv
+            untreated = clinical[clinical["drug"].isna() | (clinical["drug"].astype(str).str.strip() == "")]
+            untreated = untreated[~untreated["patient"].isin(treated["patient"])].drop_duplicates("patient")
+            if len(untreated):
+                both = pd.concat([treated, untreated], ignore_index=True)
+                try:
+                    result.interactions[drug] = treatment_interaction(
+                        both,
+                        groups.reindex(both["patient"]).set_axis(both["patient"]),
+                        pd.Series(
+                            np.r_[np.ones(len(treated)), np.zeros(len(untreated))], index=both["patient"]
+                        ),
+                        covariates=covariates,
+                    )
+                except InputError as exc:
+                    logger.warning("%s: treatment x signature interaction not computed: %s", drug, exc)
+            if "response" in treated.columns and treated["response"].notna().any():
+                try:
+                    result.response_auc[drug] = response_auc(
+                        treated_pred,
+                        treated.set_index("patient")["response"],
+                        lower_is_sensitive=cfg.lower_is_sensitive,
+                        random_state=cfg.seed,
+                    )
+                except InputError as exc:
+                    logger.warning("%s: response AUC not computed: %s", drug, exc)
+        row = surv.to_frame().assign(drug=drug)
+        if cfg.n_permutations > 0:
+            with timer.phase(f"permutations {drug}"):
+                statistic = _permutation_statistic(cfg, m, organoid_scores, patient_scores, treated)
+                perm = permutation_test(
+                    statistic,
+                    m.y.rename("value").rename_axis("sample").reset_index().assign(drug=drug),
+                    n_permutations=cfg.n_permutations,
+                    random_state=cfg.seed,
+                    alternative="greater",
+                )
+            for w in perm.warnings:
+                logger.warning("%s", w)
+            row = row.assign(
+                permutation_p=perm.p_value,
+                n_permutations=perm.n_permutations,
+                permutation_statistic=perm.observed,
+            )
+        else:
+            row = row.assign(permutation_p=math.nan, n_permutations=0, permutation_statistic=math.nan)
+        survival_rows.append(row)
+    collector.context = None
+    result.patient_predictions = pd.concat(prediction_rows, ignore_index=True)
+    survival = pd.concat(survival_rows, ignore_index=True)
+    first = ["drug"]
+    result.survival = survival.loc[:, first + [c for c in survival.columns if c not in first]]
+
+
+def _permutation_statistic(
+    cfg: PipelineConfig,
+    m: DrugModel,
+    organoid_scores: pd.DataFrame,
+    patient_scores: pd.DataFrame,
+    treated: pd.DataFrame,
+) -> Any:
+    """The closure refitting the organoid model on permuted responses and returning the signed log-rank z."""
+    samples = list(m.y.index)
+    X_org = organoid_scores.loc[samples, m.features]
+    features = m.features
+    aligned_all = align_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
+    Z_treated = aligned_all.loc[treated["patient"], features]
+    kernel = LogrankKernel(treated["time"].to_numpy(), treated["event"].to_numpy())
+    lower = cfg.lower_is_sensitive
+
+    def statistic(shuffled: pd.DataFrame) -> float:
+        y = shuffled.set_index("sample")["value"].reindex(samples).to_numpy(dtype=float)
+        fitted = make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed).fit(X_org, y)
+        predicted = fitted[-1].predict(Z_treated)
+        split = ResponderSplit(cfg.quantile, lower, require_both=False).fit(predicted)
+        if not split.separates_:
+            return math.nan
+        return kernel.signed(split.responders(predicted))
+
+    return statistic
