@@ -19,6 +19,7 @@ __all__ = [
     "examples",
     "sha256_file",
     "versions",
+    "write_tsv",
 ]
 
 #: packages whose versions every run records (run.json and the report)
@@ -28,7 +29,9 @@ VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotli
 class InputError(ValueError):
     """A user-supplied file or value is unusable; the message says what, where, and how to fix it.
 
-    The command-line interface prints the message as one line on stderr and exits with status 2.
+    Public as ``organoidrx.InputError``; it is a :class:`ValueError`, so ``except ValueError`` catches it too.
+    The command-line interface prints the message as one line on stderr and exits with status 2; any other
+    exception is reported as an internal error with exit status 1.
     """
 
 
@@ -104,3 +107,12 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[package] = __version__ if package == "organoidrx" else "not installed"
     return found
+
+
+def write_tsv(frame: Any, path: str | os.PathLike[str], *, float_format: str | None = "%.12g") -> None:
+    """Write an output table: tab-separated, no index, ``\\n`` line ends, atomically.
+
+    Numbers get 12 significant digits; ``float_format=None`` writes the shortest exact round-trip form.
+    """
+    with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
+        frame.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format=float_format)

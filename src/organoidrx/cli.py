@@ -14,13 +14,117 @@ from pathlib import Path
 from typing import Any
 
 from organoidrx import __version__
+from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
 from organoidrx._utils import InputError
+from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
 __all__ = ["main"]
 
 logger = logging.getLogger("organoidrx")
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: The documented input errors: a bad value or file (:class:`~organoidrx.InputError`) and a file that cannot be
+#: opened. They end as one line on stderr and exit status 2; anything else is an internal error (exit status 1).
+INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    InputError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+# --------------------------------------------------------------------------------------- registry options
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_option(
+    parser: argparse.ArgumentParser, option: Option, *, default: Any = ..., note: str = ""
+) -> None:
+    """A command-line flag from an :class:`Option`: its type, choices, default and help written once."""
+    kinds = option.type if isinstance(option.type, tuple) else (option.type,)
+    value_type = float if float in kinds else (int if int in kinds else str)
+    shown = option.default if default is ... else default
+    parser.add_argument(
+        _flag(option.name),
+        type=value_type,
+        choices=option.allowed(),
+        default=shown,
+        help=f"{option.help}{note}" + ("" if shown is None else f" (default {shown})"),
+    )
+
+
+def _add_method_arguments(parser: argparse.ArgumentParser, kind: str, *, flag: str) -> None:
+    """``flag`` choosing a registered method of ``kind``, and a flag for every option of every such method."""
+    default = get_method(kind, method_names(kind)[0]).name
+    parser.add_argument(
+        flag,
+        dest=kind if flag != "--method" else "method",
+        choices=method_names(kind),
+        default=default,
+        help=f"{kind} ('organoidrx methods' lists them; default {default})",
+    )
+    seen: dict[str, list[str]] = {}
+    options: dict[str, Option] = {}
+    for method in list_methods(kind):
+        for option in method.options:
+            seen.setdefault(option.name, []).append(f"{method.name}: {option.default}")
+            options.setdefault(option.name, option)
+    for name, option in options.items():
+        _add_option(parser, option, default=None, note=f" [{kind} option; default {', '.join(seen[name])}]")
+
+
+def _method_options(args: argparse.Namespace, kind: str, name: str) -> dict[str, Any]:
+    """The options given on the command line for method ``name``; a flag of another method is an error."""
+    method = get_method(kind, name)
+    own = {o.name for o in method.options}
+    given: dict[str, Any] = {}
+    for other in list_methods(kind):
+        for option in other.options:
+            value = getattr(args, option.name, None)
+            if value is None:
+                continue
+            if option.name not in own:
+                raise InputError(f"{_flag(option.name)} is not an option of {kind} {name!r}; drop it.")
+            given[option.name] = value
+    return method.resolve(given, where="")
+
+
+# ------------------------------------------------------------------------------------------------ methods
+def _add_methods(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "methods",
+        help="list every registered scorer, network measure, alignment and response model with its options",
+    )
+    p.add_argument("--kind", choices=KINDS, default=None, help="only this kind of method")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(handler=_cmd_methods)
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    import json
+
+    methods = list_methods(args.kind)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in methods], indent=2))
+        return 0
+    kind = None
+    for method in methods:
+        if method.kind != kind:
+            kind = method.kind
+            print(f"{'' if method is methods[0] else chr(10)}{kind}s:")
+        flags = ("deterministic" if method.deterministic else "seeded") + (
+            "" if method.sample_independent else ", cohort-dependent"
+        )
+        print(f"  {method.name:<12} {method.summary} [{flags}]")
+        print(f"  {'':<12} {method.reference}")
+        for option in method.options:
+            allowed = option.allowed()
+            extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
+            print(f"  {'':<12}   {option.name} = {option.default!r}{extra}: {option.help}")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------------- demo
@@ -136,32 +240,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _add_score(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
-        help="ssGSEA pathway scores of every sample (same enrichment scores as gseapy 1.3)",
-        description="Score every sample of an expression matrix (genes x samples file) against gene sets with "
-        "ssGSEA; writes a samples x pathways table.",
+        help="pathway scores of every sample with any registered scorer (ssGSEA: gseapy 1.3's scores)",
+        description="Score every sample of an expression matrix (genes x samples file) against gene sets; "
+        "writes a samples x pathways table. 'organoidrx methods' lists the scorers and their options.",
     )
     p.add_argument("--expression", required=True, help="expression file, genes x samples (TSV/CSV/GCT/...)")
     p.add_argument("--gene-sets", required=True, help="GMT file (name, description, genes...)")
-    p.add_argument("--weight", type=float, default=0.25, help="exponent of the rank weights (default 0.25)")
-    p.add_argument(
-        "--min-size", type=int, default=15, help="smallest set size after restriction (default 15)"
-    )
-    p.add_argument(
-        "--max-size", type=int, default=500, help="largest set size after restriction (default 500)"
-    )
-    p.add_argument(
-        "--normalize",
-        choices=["none", "range", "n_genes"],
-        default="none",
-        help="none: ES (default, each sample on its own); range: ES / (max - min) over the whole table "
-        "(gseapy NES); n_genes: ES / number of genes (gseapy 0.9 scale)",
-    )
-    p.add_argument(
-        "--ties",
-        choices=["gseapy", "average"],
-        default="gseapy",
-        help="order of tied values: gseapy's (default) or their average position (independent of gene order)",
-    )
+    _add_method_arguments(p, "scorer", flag="--method")
+    _add_option(p, MIN_SIZE)
+    _add_option(p, MAX_SIZE)
     p.add_argument("--threads", type=int, default=1, help="threads (default 1; -1 for all CPUs)")
     p.add_argument("--out", required=True, help="output TSV: column 'sample', then one column per pathway")
     p.add_argument(
@@ -171,31 +258,30 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from organoidrx._utils import atomic_write
+    from organoidrx._utils import write_tsv
     from organoidrx.io import read_expression, read_gmt
-    from organoidrx.scoring import ssgsea
+    from organoidrx.scoring import score
 
+    options = _method_options(args, "scorer", args.method)
     expression = read_expression(args.expression)
     gene_sets = read_gmt(args.gene_sets)
-    scores, report = ssgsea(
+    scores, report = score(
         expression,
         gene_sets,
-        weight=args.weight,
+        method=args.method,
         min_size=args.min_size,
         max_size=args.max_size,
-        normalize=args.normalize,
-        ties=args.ties,
         n_jobs=args.threads,
         return_report=True,
+        **options,
     )
-    with atomic_write(args.out, "w", encoding="utf-8", newline="") as handle:
-        scores.to_csv(handle, sep="\t", index_label="sample", lineterminator="\n")
+    write_tsv(scores.reset_index(), args.out, float_format=None)  # scores round-trip exactly
     if args.report is not None:
-        with atomic_write(args.report, "w", encoding="utf-8", newline="") as handle:
-            report.to_csv(handle, sep="\t", index=False, lineterminator="\n")
+        write_tsv(report, args.report)
+    shown = ", ".join(f"{k}={v}" for k, v in options.items())
     print(
-        f"Scored {scores.shape[0]} samples on {scores.shape[1]} of {len(report)} gene sets "
-        f"(normalize={args.normalize}) -> {args.out}"
+        f"Scored {scores.shape[0]} samples on {scores.shape[1]} of {len(report)} gene sets with {args.method}"
+        f"{f' ({shown})' if shown else ''} -> {args.out}"
     )
     return 0
 
@@ -254,7 +340,7 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-random", type=int, default=1000, help="random draws of the null (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--min-bin-size", type=int, default=100, help="nodes per degree bin (default 100)")
-    p.add_argument("--measure", choices=["closest", "shortest"], default="closest", help="distance to test")
+    _add_method_arguments(p, "measure", flag="--measure")
     p.add_argument("--threads", type=int, default=1, help="threads for the random draws (default 1)")
     p.add_argument(
         "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
@@ -283,7 +369,7 @@ def _progress_bar(enabled: bool) -> Callable[[str, int, int], None] | None:
 def _cmd_proximity(args: argparse.Namespace) -> int:
     import time
 
-    from organoidrx._utils import atomic_write
+    from organoidrx._utils import write_tsv
     from organoidrx.io import read_drug_targets, read_gmt, read_network
     from organoidrx.network import proximity
 
@@ -309,8 +395,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
         n_jobs=args.threads,
         progress=_progress_bar(not args.quiet),
     )
-    with atomic_write(args.out, "w", encoding="utf-8", newline="") as handle:
-        table.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format="%.10g")
+    write_tsv(table, args.out, float_format="%.10g")
     t = table.attrs["timings"]
     net = table.attrs["network"]
     cached = "read from cache" if table.attrs["distances_cached"] else "computed"
@@ -330,6 +415,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- main
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
+    _add_methods,
     _add_score,
     _add_inspect,
     _add_proximity,
@@ -383,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
         return 130
-    except (InputError, ValueError, OSError, KeyError) as exc:
+    except INPUT_ERRORS as exc:
         if args.debug:
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__

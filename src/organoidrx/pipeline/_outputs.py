@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from organoidrx import __version__
-from organoidrx._utils import atomic_write, sha256_file, versions
+from organoidrx._utils import atomic_write, sha256_file, versions, write_tsv
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import input_files
 
@@ -21,14 +20,6 @@ if TYPE_CHECKING:
     from organoidrx.pipeline._run import RunResult
 
 __all__ = ["parameters", "sensitivity_matrix", "write_run_json", "write_tables", "write_tsv"]
-
-_FLOAT = "%.12g"
-
-
-def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write an output table: tab-separated, no index, 12 significant digits, atomically."""
-    with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
-        frame.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format=_FLOAT)
 
 
 def parameters(cfg: PipelineConfig) -> dict[str, Any]:
