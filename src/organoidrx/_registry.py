@@ -158,15 +158,19 @@ class Option:
                 raise InputError(f"{label} must be {what}{bounds}; got {value!r}.")
         return value
 
+    @staticmethod
+    def _number(x: float) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
     def bounds(self) -> str:
         """The allowed range in words, e.g. ``">= 1"`` or ``"between 0 and 1 (exclusive)"``."""
         if self.minimum is not None and self.maximum is not None:
             extra = " (exclusive)" if self.exclusive else ""
-            return f"between {self.minimum:g} and {self.maximum:g}{extra}"
+            return f"between {self._number(self.minimum)} and {self._number(self.maximum)}{extra}"
         if self.minimum is not None:
-            return f"{'>' if self.exclusive else '>='} {self.minimum:g}"
+            return f"{'>' if self.exclusive else '>='} {self._number(self.minimum)}"
         if self.maximum is not None:
-            return f"{'<' if self.exclusive else '<='} {self.maximum:g}"
+            return f"{'<' if self.exclusive else '<='} {self._number(self.maximum)}"
         return "any value"
 
     def to_dict(self) -> dict[str, Any]:
