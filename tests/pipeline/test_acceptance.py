@@ -118,6 +118,8 @@ def test_demo_writes_every_output_and_says_where_the_report_is(demo):
     last = printed.strip().splitlines()[-1]
     assert last == f"Report: {(out / 'report.html').resolve()}"
     assert "200 permutations" in printed
+    report = (out / "report.html").read_text()
+    assert "The registered methods this run used" in report and "doi:10.1038/nature08460" in report
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")

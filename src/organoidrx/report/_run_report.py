@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from organoidrx._registry import KINDS, get_method
 from organoidrx._utils import InputError, atomic_write, examples, sha256_file, versions
 from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
 from organoidrx.report._html import HtmlReport, figure_png
@@ -137,6 +138,28 @@ def _inputs_table(inputs: Mapping[str, Any]) -> pd.DataFrame:
             digest = sha256_file(path) if Path(path).is_file() else "file not found"
         rows.append({"input": str(name), "path": path, "sha256": digest})
     return pd.DataFrame(rows, columns=["input", "path", "sha256"])
+
+
+def _methods_table(parameters: Mapping[str, Any]) -> pd.DataFrame | None:
+    """kind, method, options, summary and reference of each chosen method, read from the registries."""
+    rows = []
+    given = parameters.get("method_options") or {}
+    for kind in KINDS:
+        name = parameters.get(kind)
+        if not isinstance(name, str):
+            continue
+        method = get_method(kind, name)
+        options = method.resolve(given.get(kind, {}))
+        rows.append(
+            {
+                "kind": kind,
+                "method": name,
+                "options": ", ".join(f"{k}={v}" for k, v in options.items()),
+                "summary": method.summary,
+                "reference": method.reference,
+            }
+        )
+    return pd.DataFrame(rows) if rows else None
 
 
 def _parameters_table(parameters: Mapping[str, Any]) -> pd.DataFrame:
@@ -568,6 +591,10 @@ def write_run_report(
 
     # ------------------------------------------------------------------ what was run
     report.heading("What was run")
+    methods = _methods_table(parameters)
+    if methods is not None:
+        report.heading("Methods", level=3)
+        report.table(methods, caption="The registered methods this run used ('organoidrx methods' lists all).")
     report.heading("Parameters", level=3)
     report.table(_parameters_table(parameters), max_rows=200)
     if inputs:
