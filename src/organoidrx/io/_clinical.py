@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from organoidrx._units import DAYS_PER_UNIT, TimeUnit
 from organoidrx._utils import InputError, examples
 from organoidrx.io._drug_names import DrugNameResolver
 from organoidrx.io._expression import _display, _read_bytes
@@ -33,10 +34,8 @@ __all__ = [
     "tcga_treated_cohort",
 ]
 
-TimeUnit = Literal["days", "weeks", "months", "years"]
 Endpoint = Literal["OS", "DSS", "DFI", "PFI"]
 
-_DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12.0, "years": 365.25}
 # BCR biotab placeholders: '[Not Available]', '[Not Applicable]', '[Unknown]', '[Discrepancy]', '[Completed]' ...
 _PLACEHOLDER = re.compile(r"^\s*\[[^\]]*\]\s*$")
 _MISSING_STRINGS = frozenset({"", "NA", "N/A", "NAN", "NULL", "NONE", "."})
@@ -281,8 +280,8 @@ def read_clinical(
     Rows with a missing time or event are dropped and counted in a warning. Biotab placeholders such as
     '[Not Available]' count as missing.
     """
-    if time_unit not in _DAYS_PER_UNIT:
-        raise InputError(f"time_unit must be one of {sorted(_DAYS_PER_UNIT)}; got {time_unit!r}.")
+    if time_unit not in DAYS_PER_UNIT:
+        raise InputError(f"time_unit must be one of {sorted(DAYS_PER_UNIT)}; got {time_unit!r}.")
     name = _display(path)
     table = _read_table(path)
     if table.empty:
@@ -305,7 +304,7 @@ def read_clinical(
     out = pd.DataFrame(
         {
             "patient": patients,
-            "time": _numeric(table[duration], name=name, column=duration) * _DAYS_PER_UNIT[time_unit],
+            "time": _numeric(table[duration], name=name, column=duration) * DAYS_PER_UNIT[time_unit],
             "event": _parse_event(table[event], name=name, column=event),
         }
     )
