@@ -22,7 +22,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.stats import norm
 
-from organoidrx._utils import InputError, atomic_write, check_random_state
+from organoidrx._utils import InputError, atomic_write, check_random_state, write_tsv
 from organoidrx.io import write_gmt
 
 logger = logging.getLogger(__name__)
@@ -212,8 +212,7 @@ def _genes_by_samples(expression: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_tsv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path, newline="", encoding="utf-8") as handle:
-        table.to_csv(handle, sep="\t", index=False, float_format="%.4f", lineterminator="\n")
+    write_tsv(table, path, float_format="%.4f")  # the planted truth is defined on these rounded values
 
 
 def _toml_value(value: Any) -> str:
