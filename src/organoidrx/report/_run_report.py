@@ -594,7 +594,9 @@ def write_run_report(
     methods = _methods_table(parameters)
     if methods is not None:
         report.heading("Methods", level=3)
-        report.table(methods, caption="The registered methods this run used ('organoidrx methods' lists all).")
+        report.table(
+            methods, caption="The registered methods this run used ('organoidrx methods' lists all)."
+        )
     report.heading("Parameters", level=3)
     report.table(_parameters_table(parameters), max_rows=200)
     if inputs:
