@@ -128,6 +128,7 @@ def test_h5ad_without_anndata_says_how_to_install(tmp_path, monkeypatch):
             raise ImportError("no anndata")
         return real_import(name, *args, **kwargs)
 
+    (tmp_path / "e.h5ad").write_bytes(b"")
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(InputError, match=r"e\.h5ad: reading \.h5ad needs the optional dependency anndata"):
         read_expression(tmp_path / "e.h5ad")

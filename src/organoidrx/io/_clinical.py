@@ -20,7 +20,8 @@ import pandas as pd
 from organoidrx._units import DAYS_PER_UNIT, TimeUnit
 from organoidrx._utils import InputError, examples
 from organoidrx.io._drug_names import DrugNameResolver
-from organoidrx.io._expression import _display, _read_bytes
+from organoidrx.io._tables import NA_VALUES, default_delimiter, find_column, read_text, sniff_delimiter
+from organoidrx.io._tables import display_name as _display
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ Endpoint = Literal["OS", "DSS", "DFI", "PFI"]
 
 # BCR biotab placeholders: '[Not Available]', '[Not Applicable]', '[Unknown]', '[Discrepancy]', '[Completed]' ...
 _PLACEHOLDER = re.compile(r"^\s*\[[^\]]*\]\s*$")
-_MISSING_STRINGS = frozenset({"", "NA", "N/A", "NAN", "NULL", "NONE", "."})
+_MISSING_STRINGS = frozenset(value.upper() for value in NA_VALUES)
 _RESPONSES = ("CR", "PR", "SD", "PD")
 _RESPONSE_MAP = {
     "CR": "CR",
@@ -76,22 +77,12 @@ def _read_table(
 ) -> pd.DataFrame:
     """Whole delimited file as strings (no type guessing); empty, binary or undecodable files are InputErrors."""
     name = _display(path)
-    raw = _read_bytes(path)
-    if not raw.strip():
+    text = read_text(path, encoding=encoding)
+    lines = text.split("\n", 40)[:40]
+    if not any(line.strip() for line in lines):
         raise InputError(f"{name}: the file is empty; expected a table with a header line.")
-    if b"\x00" in raw[:65536]:
-        raise InputError(f"{name}: the file looks binary (it contains NUL bytes), not a text table.")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{name}: the file is not valid {encoding} text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-            "save it as UTF-8."
-        ) from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if sep is None:
-        header = text.split("\n", 1)[0]
-        sep = "\t" if header.count("\t") >= max(1, header.count(",")) else ","
+        sep = sniff_delimiter([line for line in lines if line.strip()][:20], default_delimiter(path))
     try:
         table = pd.read_csv(
             _io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[], quotechar='"'
@@ -210,17 +201,6 @@ def normalize_response(values: Iterable[Any]) -> pd.Series:
 def _best_response(responses: pd.Series) -> Any:
     present = [r for r in _RESPONSES if r in set(responses.dropna())]
     return present[0] if present else np.nan
-
-
-def _find_column(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
-    for candidate in candidates:
-        if candidate in columns:
-            return candidate
-    lowered = {c.lower(): c for c in columns}
-    for candidate in candidates:
-        if candidate.lower() in lowered:
-            return lowered[candidate.lower()]
-    return None
 
 
 def _require(table: pd.DataFrame, column: str | None, *, name: str, what: str, parameter: str) -> str:
@@ -421,13 +401,13 @@ def read_tcga_biotab_patient(path: str | os.PathLike[str]) -> pd.DataFrame:
     name = _display(path)
     table = _tcga_rows(_read_table(path), name=name)
     columns = list(table.columns)
-    status_col = _find_column(columns, ["vital_status"])
+    status_col = find_column(columns, ["vital_status"])
     if status_col is None:
         raise InputError(f"{name}: a biotab patient table needs a 'vital_status' column; none found.")
     status = _clean(table[status_col]).astype("string").str.upper()
     event = status.map({"DEAD": 1.0, "DECEASED": 1.0, "ALIVE": 0.0, "LIVING": 0.0}).astype(float)
-    death_col = _find_column(columns, ["death_days_to", "days_to_death"])
-    contact_col = _find_column(
+    death_col = find_column(columns, ["death_days_to", "days_to_death"])
+    contact_col = find_column(
         columns, ["last_contact_days_to", "days_to_last_followup", "days_to_last_follow_up"]
     )
     if death_col is None or contact_col is None:
@@ -447,16 +427,16 @@ def read_tcga_biotab_patient(path: str | os.PathLike[str]) -> pd.DataFrame:
             examples(table.loc[negative, "bcr_patient_barcode"]),
         )
         time = time.mask(negative)
-    age_col = _find_column(columns, ["age_at_initial_pathologic_diagnosis", "age_at_diagnosis"])
-    birth_col = _find_column(columns, ["birth_days_to", "days_to_birth"])
+    age_col = find_column(columns, ["age_at_initial_pathologic_diagnosis", "age_at_diagnosis"])
+    birth_col = find_column(columns, ["birth_days_to", "days_to_birth"])
     if age_col is not None:
         age = _to_float(_clean(table[age_col]))
     elif birth_col is not None:
         age = -_to_float(_clean(table[birth_col])) / 365.25
     else:
         age = pd.Series(np.nan, index=table.index)
-    sex_col = _find_column(columns, ["gender", "sex"])
-    stage_col = _find_column(columns, ["ajcc_pathologic_tumor_stage", "pathologic_stage"])
+    sex_col = find_column(columns, ["gender", "sex"])
+    stage_col = find_column(columns, ["ajcc_pathologic_tumor_stage", "pathologic_stage"])
     out = pd.DataFrame(
         {
             "patient": table["bcr_patient_barcode"],
@@ -521,7 +501,7 @@ def read_tcga_biotab_drug(path: str | os.PathLike[str]) -> pd.DataFrame:
     name = _display(path)
     table = _tcga_rows(_read_table(path), name=name)
     columns = list(table.columns)
-    drug_col = _find_column(columns, _DRUG_COLUMNS["drug_name"])
+    drug_col = find_column(columns, _DRUG_COLUMNS["drug_name"])
     if drug_col is None:
         raise InputError(
             f"{name}: a TCGA drug table needs a 'pharmaceutical_therapy_drug_name' or 'drug_name' column; "
@@ -529,7 +509,7 @@ def read_tcga_biotab_drug(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     out = pd.DataFrame({"patient": table["bcr_patient_barcode"], "drug_name": _clean(table[drug_col])})
     for column in ("therapy_type", "start_days", "end_days", "response"):
-        source = _find_column(columns, _DRUG_COLUMNS[column])
+        source = find_column(columns, _DRUG_COLUMNS[column])
         if source is None:
             out[column] = np.nan
         elif column in ("start_days", "end_days"):
@@ -708,8 +688,8 @@ def read_tcga_cdr(
         table = table[table["type"].isin(wanted)].reset_index(drop=True)
     time = _numeric(table[f"{endpoint}.time"], name=name, column=f"{endpoint}.time")
     event = _parse_event(_clean(table[endpoint]), name=name, column=endpoint)
-    age_col = _find_column(list(table.columns), ["age_at_initial_pathologic_diagnosis", "age"])
-    stage_col = _find_column(list(table.columns), ["ajcc_pathologic_tumor_stage", "stage"])
+    age_col = find_column(list(table.columns), ["age_at_initial_pathologic_diagnosis", "age"])
+    stage_col = find_column(list(table.columns), ["ajcc_pathologic_tumor_stage", "stage"])
     out = pd.DataFrame(
         {
             "patient": table["bcr_patient_barcode"],

@@ -6,14 +6,9 @@ in-memory convention, a float DataFrame of shape (n_samples, n_genes).
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import logging
 import os
-import warnings
-import zlib
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +17,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_expression_frame
+from organoidrx.io._tables import check_regular_file, default_delimiter, display_name, parse_table, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -32,29 +28,6 @@ ExpressionFormat = Literal["text", "parquet", "gct", "h5ad"]
 
 _DUPLICATE_CHOICES = ("error", "mean", "max", "first")
 _FORMATS = ("text", "parquet", "gct", "h5ad")
-_DELIMITERS = ("\t", ",", ";")
-# Strings read as missing values in sample columns (pandas' defaults); gene ids are never converted.
-_NA_STRINGS = [
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-1.#IND",
-    "-1.#QNAN",
-    "-NaN",
-    "-nan",
-    "1.#IND",
-    "1.#QNAN",
-    "<NA>",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "None",
-    "n/a",
-    "nan",
-    "null",
-]
 # Column names that describe genes rather than samples; dropped even when their values look numeric.
 _ANNOTATION_NAMES = frozenset(
     {
@@ -86,172 +59,6 @@ _ANNOTATION_NAMES = frozenset(
 )
 # A column is an annotation column when more than this fraction of its non-missing cells are not numbers.
 _ANNOTATION_FRACTION = 0.5
-
-
-# --------------------------------------------------------------------------------------------------- text
-
-
-def _display(path: str | os.PathLike[str]) -> str:
-    return Path(path).name or str(path)
-
-
-def _read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Whole file as bytes, gunzipped when it is gzip data; every failure becomes one InputError line."""
-    name = _display(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; check the path.") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a file; give the path of the table.") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc}).") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise InputError(
-                f"{name}: the gzip data is truncated or corrupt ({exc}); download the file again."
-            ) from None
-    elif str(path).endswith(".gz"):
-        raise InputError(
-            f"{name}: the name ends in .gz but the content is not gzip data; rename or recompress it."
-        )
-    return raw
-
-
-def _read_text(path: str | os.PathLike[str]) -> str:
-    """Whole file as text (UTF-8, BOM removed, gzip handled); binary or undecodable content is an InputError."""
-    name = _display(path)
-    raw = _read_bytes(path)
-    if b"\x00" in raw[:65536]:
-        raise InputError(
-            f"{name}: the file looks binary (it contains NUL bytes), not a text table; check that it is the right file."
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{name}: the file is not valid UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-            "save it as UTF-8 or check that it is a text table."
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _sniff_delimiter(lines: Sequence[str], default: str) -> str:
-    """The candidate delimiter that splits the first lines into the same number (> 1) of fields; else default."""
-    best: tuple[int, str] | None = None
-    for delimiter in _DELIMITERS:
-        counts = [len(next(csv.reader([line], delimiter=delimiter))) for line in lines]
-        if counts[0] > 1 and len(set(counts)) == 1 and (best is None or counts[0] > best[0]):
-            best = (counts[0], delimiter)
-    if best is not None:
-        return best[1]
-    for delimiter in _DELIMITERS:
-        if all(len(next(csv.reader([line], delimiter=delimiter))) > 1 for line in lines):
-            return delimiter
-    return default
-
-
-def _parse_delimited(
-    text: str,
-    *,
-    name: str,
-    sep: str | None,
-    default_sep: str,
-    skip_lines: int = 0,
-    all_strings: bool = False,
-) -> pd.DataFrame:
-    """Parse a delimited table; the first column (gene ids) stays strings, others numbers unless all_strings."""
-    lines = text.split("\n")[skip_lines:]
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not any(line.strip() for line in lines):
-        raise InputError(f"{name} is empty; it needs a header line of sample ids and one row per gene.")
-    non_empty = [line for line in lines if line.strip()]
-    delimiter = sep if sep is not None else _sniff_delimiter(non_empty[:20], default_sep)
-    header = next(csv.reader([non_empty[0]], delimiter=delimiter))
-    if len(header) < 2:
-        shown = non_empty[0] if len(non_empty[0]) <= 60 else non_empty[0][:57] + "..."
-        raise InputError(
-            f"{name} parses as a single column with delimiter {delimiter!r} (header line {shown!r}); "
-            "the delimiter looks wrong: pass sep='\\t', sep=',' or sep=';'."
-        )
-    if len(non_empty) == 1:
-        raise InputError(f"{name} has a header line but no data rows; it needs one row per gene.")
-    first_row = next(csv.reader([non_empty[1]], delimiter=delimiter))
-    if len(first_row) == len(header) + 1:
-        # R's write.table: the header omits the name of the row-label column.
-        header = ["", *header]
-    width = len(header)
-    rows: Iterator[tuple[int, int]]
-    if '"' not in text:
-        rows = (
-            (number, line.count(delimiter) + 1)
-            for number, line in enumerate(lines, start=1 + skip_lines)
-            if line.strip()
-        )
-        where = "line"
-    else:
-        # Quoted fields may hold the delimiter or span lines: count fields per CSV record instead.
-        try:
-            records = list(csv.reader(lines, delimiter=delimiter, strict=True))
-        except csv.Error as exc:
-            raise InputError(f"{name}: malformed quoting ({exc}); check the quote characters.") from None
-        rows = ((number, len(r)) for number, r in enumerate(records, start=1) if any(f.strip() for f in r))
-        where = "record"
-    next(rows, None)  # the header line
-    for number, n_fields in rows:
-        if n_fields != width:
-            raise InputError(
-                f"{name}: {where} {number} has {n_fields} fields but the header has {width}; "
-                "the file may be truncated or use a different delimiter there."
-            )
-    empty = [i + 1 for i, label in enumerate(header[1:], start=1) if not label.strip()]
-    if empty and not all_strings:
-        raise InputError(f"{name}: column {empty[0]} has an empty header; every sample column needs an id.")
-    duplicated = pd.Index(header[1:])
-    duplicated = duplicated[duplicated.duplicated()].unique()
-    if len(duplicated):
-        raise InputError(
-            f"{name} has {len(duplicated)} duplicated column names (first: {examples(duplicated)}); "
-            "make sample ids unique."
-        )
-    labels = [f"\x00col{i}" for i in range(len(header))]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(
-                io.StringIO("\n".join(lines)),
-                sep=delimiter,
-                header=0,
-                names=labels,
-                index_col=False,
-                dtype=str if all_strings else {labels[0]: str},
-                keep_default_na=False,
-                na_values=None if all_strings else {label: _NA_STRINGS for label in labels[1:]},
-                float_precision="round_trip",
-                skip_blank_lines=True,
-                engine="c",
-                low_memory=False,
-            )
-    except InputError:
-        raise
-    except (
-        pd.errors.ParserError,
-        pd.errors.ParserWarning,
-        pd.errors.EmptyDataError,
-        ValueError,
-        csv.Error,
-        OverflowError,
-    ) as exc:
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"{name}: cannot be parsed as a delimited table with delimiter {delimiter!r} ({message})."
-        ) from None
-    table.columns = pd.Index(header)
-    return table
 
 
 # --------------------------------------------------------------------------------------------------- matrix
@@ -375,7 +182,7 @@ def _read_gct(text: str, *, name: str) -> tuple[pd.DataFrame, tuple[int, int]]:
         raise InputError(
             f"{name}: the second line of a GCT file must hold the row and column counts; found {lines[1][:40]!r}."
         ) from None
-    table = _parse_delimited(text, name=name, sep="\t", default_sep="\t", skip_lines=2)
+    table = parse_table(text, name=name, sep="\t", default_sep="\t", skip_lines=2)
     return table, (n_rows, n_cols)
 
 
@@ -499,14 +306,15 @@ def read_expression(
     if not isinstance(path, str | os.PathLike):
         return as_expression_frame(path)
     path = Path(path)
-    name = _display(path)
+    name = display_name(path)
+    check_regular_file(path)
     fmt = format or _guess_format(path)
     if fmt == "h5ad":
         return _read_h5ad(path, name=name)
     if fmt == "parquet":
         table = _read_parquet(path, name=name)
         return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
-    text = _read_text(path)
+    text = read_text(path)
     if fmt == "gct":
         table, (n_rows, n_cols) = _read_gct(text, name=name)
         result = _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
@@ -516,8 +324,7 @@ def read_expression(
                 f"{table.shape[0]} x {result.shape[0]}; the file may be truncated."
             )
         return result
-    default_sep = "," if path.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
-    table = _parse_delimited(text, name=name, sep=sep, default_sep=default_sep)
+    table = parse_table(text, name=name, sep=sep, default_sep=default_delimiter(path))
     return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
-from organoidrx.io._expression import _parse_delimited, _read_text
 from organoidrx.io._identifiers import _as_lookup, strip_ensembl_version
+from organoidrx.io._tables import parse_table as _parse_delimited
+from organoidrx.io._tables import read_text as _read_text
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
-from organoidrx.io._expression import _parse_delimited, _read_text, _to_samples_by_genes
+from organoidrx.io._expression import _to_samples_by_genes
+from organoidrx.io._tables import parse_table as _parse_delimited
+from organoidrx.io._tables import read_text as _read_text
 
 logger = logging.getLogger(__name__)
 

@@ -97,7 +97,8 @@ def strip_ensembl_version(ids: Iterable[Any]) -> list[str]:
 
 
 def _read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    from organoidrx.io._expression import _parse_delimited, _read_text
+    from organoidrx.io._tables import parse_table as _parse_delimited
+    from organoidrx.io._tables import read_text as _read_text
 
     name = Path(path).name
     text = _read_text(path)

@@ -27,12 +27,14 @@ from organoidrx.io._clinical import (
 )
 from organoidrx.io._drug_names import DrugNameResolver
 from organoidrx.io._drugs import read_drug_response, read_drug_targets
-from organoidrx.io._expression import _display, _read_bytes, read_expression
+from organoidrx.io._expression import read_expression
 from organoidrx.io._gdc import read_gdc_sample_sheet
 from organoidrx.io._gene_sets import read_gmt
 from organoidrx.io._geo import read_geo_series_matrix
 from organoidrx.io._identifiers import detect_gene_id_type, read_gene_id_map
 from organoidrx.io._network import read_network
+from organoidrx.io._tables import display_name as _display
+from organoidrx.io._tables import read_bytes as _read_bytes
 
 __all__ = ["FileReport", "inspect_file"]
 
