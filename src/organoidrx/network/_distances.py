@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +25,14 @@ __all__ = ["available_memory", "check_memory", "default_cache_dir", "shortest_pa
 _UNREACHABLE = 255
 _CHUNK_WORDS = 8  # 512 sources per sweep: the gathered frontier (n_edges x 64 bytes) stays cache friendly
 _OVERHEAD_BYTES = 256 * 2**20
+#: the distance matrix alone may take at most this share of the memory budget (the rest: BFS, nulls, the system)
+_MATRIX_MEMORY_SHARE = 0.8
+_CACHE_VERSION = 1
+_READ_BLOCK = 16 * 2**20
+#: temporary files of an interrupted cache write older than this are removed; a live write takes seconds
+_STALE_TMP_SECONDS = 3600.0
+# atomic_write's temporary names: ".<target name>.<random>.tmp"
+_CACHE_TMP = re.compile(r"\.distances-[0-9a-f]{32}-n\d+\.(?:npy|json)\..+\.tmp")
 
 
 def default_cache_dir() -> Path:
@@ -49,16 +63,36 @@ def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None =
     """Estimate the bytes the engine needs for ``n_nodes`` and raise :class:`InputError` if they do not fit.
 
     The estimate is ``n_nodes**2`` bytes for the uint8 distance matrix plus ``extra_bytes`` and a fixed 256 MiB of
-    working space. ``max_memory`` defaults to the memory currently available.
+    working space. ``max_memory`` defaults to the memory currently available. Two rules refuse a network: the
+    estimate exceeds the budget, or the matrix alone exceeds 80% of it (the breadth-first search, the nulls and
+    the rest of the system need the remainder; a 21 GiB matrix with 23 GiB available ends in a ``MemoryError``).
+
+    Returns
+    -------
+    int
+        The estimated bytes.
+
+    Raises
+    ------
+    InputError
+        When either rule is broken; the message gives the sizes and what to change.
     """
-    need = n_nodes * n_nodes + int(extra_bytes) + _OVERHEAD_BYTES
+    matrix = n_nodes * n_nodes
+    need = matrix + int(extra_bytes) + _OVERHEAD_BYTES
     limit = available_memory() if max_memory is None else int(max_memory)
+    budget = "is available" if max_memory is None else "is allowed (max_memory)"
+    fix = "use a higher min_score or a smaller network, or run on a machine with more memory."
     if need > limit:
         raise InputError(
             f"the network's largest connected component has {n_nodes:,} nodes; its distance matrix and working "
             f"space need {need / 2**30:.2f} GiB (n_nodes^2 bytes + overhead) but only {limit / 2**30:.2f} GiB "
-            f"{'is available' if max_memory is None else 'is allowed (max_memory)'}; use a higher min_score or a "
-            "smaller network, or run on a machine with more memory."
+            f"{budget}; {fix}"
+        )
+    if matrix > _MATRIX_MEMORY_SHARE * limit:
+        raise InputError(
+            f"the network's largest connected component has {n_nodes:,} nodes; its distance matrix alone needs "
+            f"{matrix / 2**30:.2f} GiB (n_nodes^2 bytes), more than {_MATRIX_MEMORY_SHARE:.0%} of the "
+            f"{limit / 2**30:.2f} GiB that {budget}, which leaves too little for the search itself; {fix}"
         )
     return need
 
@@ -144,7 +178,9 @@ def shortest_path_lengths(
         Connected, unweighted graph from :func:`build_interactome`.
     cache_dir : path, optional
         Folder of the on-disk cache; default :func:`default_cache_dir`. The file name holds the network's
-        content hash (:meth:`Interactome.content_hash`), so any change of edges or names misses the cache.
+        content hash (:meth:`Interactome.content_hash`), so any change of edges or names misses the cache; a
+        sidecar ``.json`` holds the SHA-256 of the matrix, checked on every read, and a damaged or mismatched
+        cache is recomputed with a warning. Temporary files of interrupted writes older than an hour are removed.
     use_cache : bool, default True
         Read and write the cache. ``False`` always recomputes and writes nothing.
     max_memory : int, optional
@@ -160,7 +196,7 @@ def shortest_path_lengths(
     Raises
     ------
     InputError
-        When the matrix would not fit in memory (see :func:`check_memory`).
+        When the matrix would not fit in memory, or would take more than 80% of it (see :func:`check_memory`).
 
     Notes
     -----
@@ -180,30 +216,172 @@ def _distance_matrix(
     max_memory: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[np.ndarray, bool]:
-    """:func:`shortest_path_lengths` plus whether the matrix came from the cache."""
+    """:func:`shortest_path_lengths` plus whether the matrix came from the cache.
+
+    The cache is two files named after the network's content hash: ``distances-<hash>-n<N>.npy`` (the matrix)
+    and ``distances-<hash>-n<N>.json`` (format version, ``n_nodes``, the network's full SHA-256 and the SHA-256
+    of the matrix bytes), each written atomically, the matrix first. A read is used only if the sidecar belongs
+    to this network and the SHA-256 of the bytes actually read equals the recorded one (then a cheap check of
+    the zero diagonal and of row 0 against column 0); anything else (missing or unreadable sidecar, another
+    network's files, truncation, flipped bytes, a zeroed block, a new matrix beside an old sidecar during a
+    concurrent write) logs one warning and recomputes, rewriting both files.
+
+    This detects damage and mix-ups, not deliberate forgery: whoever can write the cache folder can write a
+    matching pair of files, so protect the folder like any other input. SHA-256 over the matrix costs about
+    0.2 s per 256 MiB (16,000 nodes) on a CPU with SHA extensions.
+    """
     n = interactome.n_nodes
     check_memory(n, max_memory=max_memory)
     path = None
     if use_cache:
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        path = folder / f"distances-{interactome.content_hash()[:32]}-n{n}.npy"
-        if path.exists():
-            try:
-                cached = np.load(path, allow_pickle=False)
-                if cached.shape == (n, n) and cached.dtype == np.uint8:
-                    logger.debug("distances read from cache %s", path)
-                    if progress is not None:
-                        progress(n, n)
-                    return np.asarray(cached), True
-                logger.warning("distance cache %s has shape %s; recomputing", path, cached.shape)
-            except (OSError, ValueError) as exc:
-                logger.warning("distance cache %s is unreadable (%s); recomputing", path, exc)
+        _remove_stale_temporaries(folder)
+        path = folder / _cache_name(interactome)
+        try:
+            cached = _read_cache(path, n, interactome.content_hash())
+        except FileNotFoundError:
+            cached = None
+        except _UnusableCache as exc:
+            logger.warning("distance cache %s is not usable: %s; recomputing", path, exc)
+            cached = None
+        if cached is not None:
+            logger.debug("distances read from cache %s", path)
+            if progress is not None:
+                progress(n, n)
+            return cached, True
     dist = _bfs_all_pairs(interactome.indptr, interactome.indices, progress)
     if path is not None:
         try:
-            with atomic_write(path, "wb") as handle:
-                np.save(handle, dist, allow_pickle=False)
+            _write_cache(path, dist, interactome.content_hash())
             logger.debug("distances cached in %s", path)
         except OSError as exc:
             logger.warning("could not write the distance cache %s (%s); continuing without it", path, exc)
     return dist, False
+
+
+class _UnusableCache(Exception):
+    """The cache file exists but must not be used; the message says why."""
+
+
+def _cache_name(interactome: Interactome) -> str:
+    return f"distances-{interactome.content_hash()[:32]}-n{interactome.n_nodes}.npy"
+
+
+def _write_cache(path: Path, dist: np.ndarray, network_hash: str) -> None:
+    """Write the matrix, then its sidecar, each atomically (a reader pairing files of two writers sees a mismatch)."""
+    dist = np.ascontiguousarray(dist, dtype=np.uint8)
+    record = {
+        "format": "organoidrx distance matrix",
+        "version": _CACHE_VERSION,
+        "n_nodes": int(dist.shape[0]),
+        "dtype": "uint8",
+        "network_sha256": network_hash,
+        "data_sha256": hashlib.sha256(dist.data.cast("B")).hexdigest(),
+    }
+    with atomic_write(path, "wb") as handle:
+        np.save(handle, dist, allow_pickle=False)
+    with atomic_write(path.with_suffix(".json"), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+
+
+def _read_sidecar(path: Path, n: int, network_hash: str) -> str:
+    """The recorded SHA-256 of the matrix bytes, after checking that the sidecar describes this network."""
+    sidecar = path.with_suffix(".json")
+    try:
+        record: Any = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _UnusableCache(f"its checksum file {sidecar.name} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _UnusableCache(f"its checksum file {sidecar.name} is unreadable ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("data_sha256"), str):
+        raise _UnusableCache(f"its checksum file {sidecar.name} is unreadable (not a cache record)")
+    if record.get("version") != _CACHE_VERSION:
+        raise _UnusableCache(
+            f"its checksum file has format version {record.get('version')!r}, expected {_CACHE_VERSION}"
+        )
+    if record.get("network_sha256") != network_hash:
+        raise _UnusableCache(
+            f"made from another network (network hash {str(record.get('network_sha256'))[:16]}..., "
+            f"expected {network_hash[:16]}...)"
+        )
+    if record.get("n_nodes") != n:
+        raise _UnusableCache(f"made for {record.get('n_nodes')!r} nodes, the network has {n}")
+    return str(record["data_sha256"])
+
+
+def _read_cache(path: Path, n: int, network_hash: str) -> np.ndarray:
+    """Read and verify a cached matrix; raise FileNotFoundError if absent, :class:`_UnusableCache` if unusable.
+
+    The bytes are hashed block by block as they are read into the result, so the matrix is held once and read
+    once; the header is checked strictly (uint8, C order, shape (n, n), file size = header + n**2 bytes).
+    """
+    try:
+        opened = open(path, "rb", buffering=0)  # closed by the with block below
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _UnusableCache(f"unreadable ({exc})") from None
+    with opened as handle:
+        expected_digest = _read_sidecar(path, n, network_hash)
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise _UnusableCache("empty file (0 bytes)")
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f".npy format version {version} is not written by this package")
+        except ValueError as exc:
+            raise _UnusableCache(f"unreadable .npy header ({exc})") from None
+        except OSError as exc:
+            raise _UnusableCache(f"unreadable ({exc})") from None
+        if shape != (n, n) or dtype != np.uint8 or fortran_order:
+            raise _UnusableCache(
+                f"holds a {'Fortran-ordered ' if fortran_order else ''}{dtype} array of shape {shape}, "
+                f"expected uint8 of shape ({n}, {n})"
+            )
+        offset = handle.tell()
+        if size != offset + n * n:
+            what = "truncated" if size < offset + n * n else "too long"
+            raise _UnusableCache(f"{what}: {size:,} bytes, expected {offset + n * n:,}")
+        dist = np.empty((n, n), dtype=np.uint8)
+        buffer = dist.data.cast("B")
+        digest = hashlib.sha256()
+        done = 0
+        try:
+            while done < n * n:
+                got = handle.readinto(buffer[done : done + _READ_BLOCK])
+                if not got:
+                    raise _UnusableCache(f"truncated while reading: {offset + done:,} bytes")
+                digest.update(buffer[done : done + got])
+                done += got
+        except OSError as exc:
+            raise _UnusableCache(f"unreadable ({exc})") from None
+    if digest.hexdigest() != expected_digest:
+        raise _UnusableCache("checksum mismatch (the matrix bytes are damaged or belong to another write)")
+    if np.diagonal(dist).any() or not np.array_equal(dist[0], dist[:, 0]):
+        raise _UnusableCache("not a distance matrix (nonzero diagonal or not symmetric)")
+    return dist
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove temporary files of interrupted cache writes older than an hour (younger ones may be live writes)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no cache folder yet, or not listable: nothing to clean
+        return
+    cutoff = time.time() - _STALE_TMP_SECONDS
+    removed = 0
+    for entry in entries:
+        if not _CACHE_TMP.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):  # gone already (another process cleaned it) or not ours to remove
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+    if removed:
+        logger.debug("removed %d leftover temporary distance-cache files from %s", removed, folder)
