@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from organoidrx._utils import InputError
 from organoidrx.io import read_network
+from organoidrx.io._tables import NA_VALUES
 
 from ..conftest import shared_file
 
@@ -338,9 +339,9 @@ def test_string_v12_physical_with_ensp_map(shared_data):
 
 
 # --------------------------------------------------------------------------------------------------- fuzzing
-# "NA" and "NULL" are read as missing ids (the way R writes them); test_missing_markers covers them.
+# The missing-value strings ("NA", "NULL", "-", ...) are read as missing ids; test_missing_markers covers them.
 _GENE = st.text(alphabet=string.ascii_uppercase + string.digits + "-", min_size=1, max_size=6).filter(
-    lambda g: g not in {"NA", "NULL"}
+    lambda g: g not in NA_VALUES
 )
 _EDGES = st.lists(st.tuples(_GENE, _GENE, st.integers(0, 999)), min_size=1, max_size=30)
 

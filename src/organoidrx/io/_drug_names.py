@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
+from organoidrx.io._tables import read_header, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -155,17 +156,14 @@ class DrugNameResolver:
         mapping: dict[str, str] = {}
         if self.drugbank is not None:
             path = self.drugbank
-            try:
-                vocabulary = pd.read_csv(path, dtype=str, usecols=lambda c: c in {"Common name", "Synonyms"})
-            except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-                raise InputError(
-                    f"{path.name}: cannot be read as a DrugBank vocabulary CSV ({exc})."
-                ) from exc
-            if "Common name" not in vocabulary.columns:
+            columns = read_header(path, default_sep=",")
+            if "Common name" not in columns:
                 raise InputError(
                     f"{path.name}: a DrugBank vocabulary needs a 'Common name' column (and 'Synonyms'); "
                     "download drugbank_vocabulary.csv from go.drugbank.com/releases."
                 )
+            wanted = [c for c in ("Common name", "Synonyms") if c in columns]
+            vocabulary = read_table(path, default_sep=",", usecols=wanted)
             if "Synonyms" not in vocabulary.columns:
                 vocabulary["Synonyms"] = None
             for common in vocabulary["Common name"]:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import gzip
 import logging
 import os
-import re
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
+from organoidrx.io._tables import column_key, find_column, read_table
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["read_drug_response", "read_drug_targets", "response_matrix", "select_drugs"]
 
-_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "<NA>", "-"]
 _DRUG_NAMES = ("drug", "drugs", "drugname", "drug_name", "compound", "compoundname", "drugid", "treatment")
 _TARGET_NAMES = ("target", "targets", "gene", "genes", "targetgene", "targetgenes", "symbol", "genesymbol")
 _SAMPLE_NAMES = (
@@ -51,54 +48,9 @@ _VALUE_NAMES = (
 )
 
 
-def _norm(name: object) -> str:
-    """Column-name key: lower case, no leading '#', no spaces/underscores/hyphens/dots."""
-    return re.sub(r"[\s_\-.#]+", "", str(name)).lower()
-
-
-def _find_column(columns: Iterable[object], candidates: Sequence[str]) -> str | None:
-    keys = {_norm(c): str(c) for c in columns}
-    for candidate in candidates:
-        if _norm(candidate) in keys:
-            return keys[_norm(candidate)]
-    return None
-
-
 def _read_delimited(path: Path, what: str) -> pd.DataFrame:
-    """All cells as strings (missing as NaN); separator sniffed from the header line (tab, else comma)."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(65536)
-        else:
-            with open(path, "rb") as handle:
-                head = handle.read(65536)
-        text = head.decode("utf-8-sig", errors="replace")
-        header = next((line for line in text.splitlines() if line.strip()), None)
-        if header is None:
-            raise InputError(f"{path}: is empty; expected a {what} table with a header line.")
-        sep = "\t" if "\t" in header else ","
-        table = pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_values=_NA_VALUES,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        EOFError,
-        zlib.error,
-        gzip.BadGzipFile,
-    ) as exc:
-        raise InputError(
-            f"{path}: cannot be parsed as a {what} table ({' '.join(str(exc).split())})."
-        ) from exc
-    table.columns = [str(c).strip() for c in table.columns]
+    """All cells as strings (missing as NaN), the delimiter sniffed; a table with no rows is an InputError."""
+    table = read_table(path)
     if table.empty:
         raise InputError(f"{path}: has a header but no rows; expected a {what} table.")
     return table
@@ -143,14 +95,14 @@ def read_drug_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     path = Path(path)
     table = _read_delimited(path, "drug-target")
-    drug_col = _find_column(table.columns, _DRUG_NAMES)
-    target_col = _find_column(table.columns, _TARGET_NAMES)
+    drug_col = find_column(table.columns, _DRUG_NAMES)
+    target_col = find_column(table.columns, _TARGET_NAMES)
     if drug_col is None or target_col is None:
         raise InputError(
             f"{path}: needs a drug column and a target column (e.g. 'drug', 'target' or 'drugs', 'targets'); "
             f"found columns {examples(list(table.columns), 8)}."
         )
-    split_drugs = _norm(drug_col) == "drugs"
+    split_drugs = column_key(drug_col) == "drugs"
     drugs_out: list[str] = []
     targets_out: list[str] = []
     for row, (drug_cell, target_cell) in enumerate(zip(table[drug_col], table[target_col], strict=True)):
@@ -257,9 +209,9 @@ def read_drug_response(
             raise InputError(
                 f"{path}: has no column {name!r} ({argument}); its columns are {examples(columns, 8)}."
             )
-    sample_col = sample_column or _find_column(columns, _SAMPLE_NAMES)
-    drug_col = drug_column or _find_column(columns, _DRUG_NAMES)
-    value_col = value_column or _find_column(columns, _VALUE_NAMES)
+    sample_col = sample_column or find_column(columns, _SAMPLE_NAMES)
+    drug_col = drug_column or find_column(columns, _DRUG_NAMES)
+    value_col = value_column or find_column(columns, _VALUE_NAMES)
     if drug_col is not None and value_col is not None and len(columns) >= 3:
         if sample_col is None:
             others = [c for c in columns if c not in (drug_col, value_col)]
@@ -284,13 +236,13 @@ def read_drug_response(
                 "or delete the rows."
             )
     else:
-        if drug_col is not None and _norm(drug_col) != _norm(columns[0]):
+        if drug_col is not None and column_key(drug_col) != column_key(columns[0]):
             raise InputError(
                 f"{path}: has a drug column {drug_col!r} but no recognised value column (columns "
                 f"{examples(columns, 8)}); pass value_column= (and sample_column= if needed)."
             )
         first = columns[0]
-        drugs_as_rows = _norm(first) in {_norm(n) for n in _DRUG_NAMES}
+        drugs_as_rows = column_key(first) in {column_key(n) for n in _DRUG_NAMES}
         stacked = table.set_index(first)
         stacked.index = stacked.index.astype(str).str.strip()
         stacked.columns = [str(c).strip() for c in stacked.columns]

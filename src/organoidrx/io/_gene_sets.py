@@ -17,6 +17,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_gene_set_dict, restrict_gene_sets
+from organoidrx.io._tables import read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +38,7 @@ class _SharedMetadata(dict[str, Any]):
 
 def _read_text(path: Path) -> str:
     """The whole file as text (gzip-aware), with decoding problems turned into an :class:`InputError`."""
-    try:
-        if path.suffix == ".gz":
-            import gzip
-
-            with gzip.open(path, "rb") as handle:
-                raw = handle.read()
-        else:
-            raw = path.read_bytes()
-    except (OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
-            raise
-        raise InputError(f"{path}: cannot be read as a (gzipped) text file ({exc}).") from exc
+    raw = read_bytes(path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

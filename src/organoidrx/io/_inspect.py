@@ -26,19 +26,26 @@ from organoidrx.io._clinical import (
     read_tcga_drug_response,
 )
 from organoidrx.io._drug_names import DrugNameResolver
-from organoidrx.io._drugs import read_drug_response, read_drug_targets
+from organoidrx.io._drugs import _DRUG_NAMES, _VALUE_NAMES, read_drug_response, read_drug_targets
 from organoidrx.io._expression import read_expression
 from organoidrx.io._gdc import read_gdc_sample_sheet
 from organoidrx.io._gene_sets import read_gmt
 from organoidrx.io._geo import read_geo_series_matrix
 from organoidrx.io._identifiers import detect_gene_id_type, read_gene_id_map
-from organoidrx.io._network import read_network
+from organoidrx.io._network import _ID_PAIRS, _SYMBOL_PAIRS, read_network
+from organoidrx.io._tables import (
+    column_key,
+    default_delimiter,
+    find_column,
+    parse_table,
+    read_head,
+    read_text,
+    sniff_delimiter,
+    split_fields,
+)
 from organoidrx.io._tables import display_name as _display
-from organoidrx.io._tables import read_bytes as _read_bytes
 
 __all__ = ["FileReport", "inspect_file"]
-
-_HEAD_BYTES = 1 << 16
 
 
 @dataclass
@@ -114,40 +121,25 @@ def _warnings_as_problems(problems: list[str]) -> Iterator[None]:
 
 # --------------------------------------------------------------------------------------------------- sniffing
 def _head_text(path: Path) -> str:
-    """First 64 KiB of the (decompressed) file as text; empty, binary and undecodable files are InputErrors."""
-    name = _display(path)
-    raw = _read_bytes(path)
-    if not raw.strip():
-        raise InputError(f"{name}: the file is empty; nothing to inspect.")
-    head = raw[:_HEAD_BYTES]
-    if head.startswith(b"PK\x03\x04"):
-        raise InputError(f"{name}: a zip/Excel workbook is not supported; export the sheet as CSV or TSV.")
-    if b"\x00" in head:
-        raise InputError(
-            f"{name}: the file looks binary (it contains NUL bytes) and is not a format organoidrx reads "
-            "(text tables, GMT, GEO series matrix, GCT, Parquet, h5ad)."
-        )
-    try:
-        return head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.start > len(head) - 4:  # a multi-byte character cut by the 64 KiB window
-            return head[: exc.start].decode("utf-8-sig")
-        try:
-            return head.decode("latin1")
-        except UnicodeDecodeError:  # pragma: no cover - latin1 decodes every byte
-            raise InputError(f"{name}: the file is not text.") from None
+    """The first lines of the (decompressed) file as text; missing, special, empty and binary files are refused."""
+    text = read_head(path)
+    if not text.strip():
+        raise InputError(f"{_display(path)}: the file is empty; nothing to inspect.")
+    return text
 
 
 def _header_fields(lines: list[str]) -> list[str]:
-    for line in lines:
-        if line.strip() and not line.startswith("#"):
-            sep = "\t" if line.count("\t") >= max(1, line.count(",")) else ","
-            return [f.strip().strip('"').strip().lower() for f in line.split(sep)]
-    return []
+    """The header's column names, split as the readers split them (comment lines skipped)."""
+    body = [line for line in lines if line.strip() and not line.startswith("#")]
+    if not body:
+        return []
+    sep = sniff_delimiter(body[:20], "\t")
+    return [f.strip() for f in split_fields(body[0], sep)]
 
 
 def _has(columns: set[str], *names: str) -> bool:
-    return any(n in columns for n in names)
+    """Whether a column matches one of ``names`` (``columns`` holds :func:`column_key` keys)."""
+    return any(column_key(n) in columns for n in names)
 
 
 def _detect(path: Path, text: str) -> str:
@@ -158,41 +150,39 @@ def _detect(path: Path, text: str) -> str:
         return "gct"
     if any(line.startswith(("!Series_", "!Sample_")) for line in lines[:50]):
         return "geo_series_matrix"
-    columns = set(_header_fields(lines))
-    if "bcr_patient_barcode" in columns:
+    columns = {column_key(c) for c in _header_fields(lines)}
+    if _has(columns, "bcr_patient_barcode"):
         if _has(columns, "os.time", "pfi.time", "dss.time"):
             return "tcga_cdr"
         if _has(columns, "pharmaceutical_therapy_drug_name", "drug_name"):
             return "tcga_biotab_drug"
-        if "vital_status" in columns:
+        if _has(columns, "vital_status"):
             return "tcga_biotab_patient"
-    if {"patient.arr", "drug.name"} <= columns:
+    if _has(columns, "patient.arr") and _has(columns, "drug.name"):
         return "tcga_drug_response"
-    if {"id", "filename", "md5"} <= columns:
+    if _has(columns, "id") and _has(columns, "filename") and _has(columns, "md5"):
         return "gdc_manifest"
     if _has(columns, "file id", "file_id", "filename", "file name") and _has(
         columns, "sample id", "case id", "barcodeid", "barcode", "caseid"
     ):
         return "gdc_sample_sheet"
-    if {"common name", "synonyms"} <= columns:
+    if _has(columns, "common name") and _has(columns, "synonyms"):
         return "drugbank_vocabulary"
-    if _has(columns, "drugs", "drug", "drug_name", "drug name") and _has(columns, "targets", "target"):
+    if _has(columns, *_DRUG_NAMES) and _has(columns, "targets", "target"):
         return "drug_targets"
     if _has(columns, "drug ids") and _has(columns, "gene name"):
         return "drugbank_targets"
-    if _has(columns, "protein1", "gene_a", "symbol_1", "symbola", "entrez_1", "node1", "entreza") and _has(
-        columns, "protein2", "gene_b", "symbol_2", "symbolb", "entrez_2", "node2", "entrezb"
-    ):
+    if any(_has(columns, a) and _has(columns, b) for a, b in _SYMBOL_PAIRS + _ID_PAIRS):
         return "network"
-    if _has(columns, "drug", "drug name", "drug_name", "compound") and any(
-        re.search(r"ic50|auc|ec50|gi50|viability|^value$|^response$", c) for c in columns
+    if _has(columns, *_DRUG_NAMES) and (
+        _has(columns, *_VALUE_NAMES) or any(re.search(r"ic50|auc|ec50|gi50|viability", c) for c in columns)
     ):
         return "drug_response"
     if _has(columns, "alias_symbol", "gene stable id", "ensembl_gene_ids") or (
         len(columns) == 2 and _has(columns, "ensp", "ensembl", "entrez_id", "symbol")
     ):
         return "gene_id_map"
-    if _clinical_columns(columns) is not None:
+    if _clinical_columns(_header_fields(lines)) is not None:
         return "clinical"
     if suffix.endswith((".gmt", ".gmt.gz")) or _looks_like_gmt(lines):
         return "gmt"
@@ -220,9 +210,9 @@ _DURATION = ("time", "os.time", "stime", "survival_time", "os_time", "overall_su
 _EVENT = ("event", "status", "os", "vital_status", "dead", "death", "os_status")
 
 
-def _clinical_columns(columns: set[str]) -> tuple[str, str] | None:
-    duration = next((c for c in _DURATION if c in columns), None)
-    event = next((c for c in _EVENT if c in columns), None)
+def _clinical_columns(columns: list[str]) -> tuple[str, str] | None:
+    """The survival time and event columns of a clinical table, as spelled in ``columns``."""
+    duration, event = find_column(columns, _DURATION), find_column(columns, _EVENT)
     return (duration, event) if duration and event else None
 
 
@@ -370,18 +360,14 @@ def _inspect_network(path: Path, report: FileReport) -> None:
 
 
 def _inspect_clinical(path: Path, report: FileReport, text: str) -> None:
-    columns = _header_fields(text.split("\n")[:5])
-    original = [c.strip().strip('"') for c in _read_table(path).columns]
-    pair = _clinical_columns(set(columns))
+    original = list(_read_table(path).columns)
+    pair = _clinical_columns(original)
     if pair is None:
         raise InputError(f"{path.name}: no survival time and event columns found.")
-    lookup = {c.lower(): c for c in original}
-    duration, event = lookup[pair[0]], lookup[pair[1]]
-    patient = next(
-        (lookup[c] for c in ("patient", "patient_id", "id", "sample", "case") if c in lookup), None
-    )
-    drug = next((lookup[c] for c in ("drug", "rx", "treatment", "arm") if c in lookup), None)
-    response = next((lookup[c] for c in ("response", "best_response") if c in lookup), None)
+    duration, event = pair
+    patient = find_column(original, ("patient", "patient_id", "id", "sample", "case"))
+    drug = find_column(original, ("drug", "rx", "treatment", "arm"))
+    response = find_column(original, ("response", "best_response"))
     table = read_clinical(
         path,
         patient_col=patient,
@@ -498,14 +484,11 @@ def _inspect_table(path: Path, report: FileReport, text: str) -> None:
 
 
 def _read_table_skipping_comments(path: Path) -> pd.DataFrame:
-    import io as _io
-
-    text = _read_bytes(path).decode("utf-8-sig", errors="replace")
+    text = read_text(path)
     body = "\n".join(line for line in text.split("\n") if not line.startswith("#"))
     if not body.strip():
         raise InputError(f"{path.name}: only comment lines; no table.")
-    sep = "\t" if body.split("\n", 1)[0].count("\t") else ","
-    return pd.read_csv(_io.StringIO(body), sep=sep, dtype=str, keep_default_na=False)
+    return parse_table(body, name=path.name, sep=None, default_sep=default_delimiter(path), all_strings=True)
 
 
 _DESCRIPTIONS = {
@@ -659,13 +642,13 @@ def _looks_like_expression(text: str) -> bool:
     lines = [line for line in all_lines[1:30] if line.strip()]
     if not lines:
         return False
-    sep = "\t" if lines[0].count("\t") >= max(1, lines[0].count(",")) else ","
-    first_header = all_lines[0].split(sep)[0].strip().strip('"').lower()
-    if first_header in _GENE_HEADERS and len(all_lines[0].split(sep)) >= 2:
+    sep = sniff_delimiter([all_lines[0], *lines[:20]], "\t")
+    header = split_fields(all_lines[0], sep)
+    if header[0].strip().lower() in _GENE_HEADERS and len(header) >= 2:
         return True
     if len(lines) < 2:
         return False
-    rows = [line.split(sep) for line in lines]
+    rows = [split_fields(line, sep) for line in lines]
     if min(len(r) for r in rows) < 3:
         return False
     numeric = [sum(_is_number(v) for v in r[2:]) / max(1, len(r) - 2) for r in rows]

@@ -7,11 +7,9 @@ or any two-column id table. Other tables are read by their column names (given, 
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -22,6 +20,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from organoidrx._utils import InputError, examples
+from organoidrx.io._tables import WHITESPACE, column_key, find_column, read_header, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ _ID_PAIRS = (
     ("entrez1", "entrez2"),
 )
 _SCORE_NAMES = ("combined_score", "score", "weight")
-_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "<NA>"]
 # Alias sources of STRING's protein.aliases file that carry HGNC symbols, best first.
 _ALIAS_SOURCES = (
     "Ensembl_HGNC_symbol",
@@ -68,79 +66,6 @@ def _strip_taxon(ids: pd.Series) -> pd.Series:
     return ids.str.replace(_TAXON, "", regex=True)
 
 
-def _open_text(path: Path) -> Any:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
-
-
-def _first_line(path: Path) -> str:
-    """First non-blank line of a (gzipped) text file; decoding and gzip errors become an :class:`InputError`."""
-    try:
-        with _open_text(path) as handle:
-            for line in handle:
-                if line.strip():
-                    return str(line.rstrip("\r\n"))
-    except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise InputError(
-            f"{path}: is not readable text ({exc}); expected a (gzipped) tab/space-separated table."
-        ) from exc
-    raise InputError(f"{path}: is empty; expected a table with a header line and one edge per line.")
-
-
-def _separator(header: str) -> str:
-    if "\t" in header:
-        return "\t"
-    if "," in header:
-        return ","
-    return r"\s+"
-
-
-def _read_table(
-    path: Path, usecols: list[str] | None = None, string_cols: Sequence[str] = ()
-) -> pd.DataFrame:
-    """Read a delimited text table (separator sniffed from the header), turning parse errors into InputError."""
-    header = _first_line(path)
-    sep = _separator(header)
-    try:
-        return pd.read_csv(
-            path,
-            sep=sep,
-            usecols=usecols,
-            dtype=dict.fromkeys(string_cols, str),
-            keep_default_na=False,
-            na_values=_NA_VALUES,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-            low_memory=False,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, zlib.error) as exc:
-        raise InputError(
-            f"{path}: cannot be parsed as a delimited table ({' '.join(str(exc).split())})."
-        ) from exc
-    except gzip.BadGzipFile as exc:
-        raise InputError(f"{path}: is not a valid gzip file ({exc}).") from exc
-
-
-def _header_columns(path: Path) -> list[str]:
-    header = _first_line(path)
-    sep = _separator(header)
-    fields = header.split() if sep == r"\s+" else header.split(sep)
-    return [f.strip().strip('"') for f in fields]
-
-
-def _key(name: str) -> str:
-    return name.strip().lstrip("#").strip().lower()
-
-
-def _find(columns: Sequence[str], wanted: str) -> str | None:
-    """The column matching ``wanted`` exactly, else case-insensitively (ignoring a leading '#')."""
-    if wanted in columns:
-        return wanted
-    matches = [c for c in columns if _key(c) == _key(wanted)]
-    return matches[0] if matches else None
-
-
 def _choose_columns(
     path: Path, columns: list[str], edge_columns: Sequence[str] | str | None, mapping: bool
 ) -> tuple[str, str, str | None]:
@@ -152,7 +77,7 @@ def _choose_columns(
             raise InputError(
                 f"edge_columns must name two or three columns (A,B[,SCORE]); got {edge_columns!r}."
             )
-        found = [_find(columns, n) for n in names]
+        found = [find_column(columns, [n]) for n in names]
         missing = [n for n, f in zip(names, found, strict=True) if f is None]
         if missing:
             raise InputError(
@@ -163,9 +88,9 @@ def _choose_columns(
         return a, b, (str(found[2]) if len(found) == 3 else None)
     pairs = (_ID_PAIRS + _SYMBOL_PAIRS) if mapping else (_SYMBOL_PAIRS + _ID_PAIRS)
     for first, second in pairs:
-        a_col, b_col = _find(columns, first), _find(columns, second)
+        a_col, b_col = find_column(columns, [first]), find_column(columns, [second])
         if a_col is not None and b_col is not None:
-            score_col = next((s for s in (_find(columns, n) for n in _SCORE_NAMES) if s is not None), None)
+            score_col = find_column(columns, _SCORE_NAMES)
             return a_col, b_col, score_col
     raise InputError(
         f"{path}: cannot tell which columns hold the two genes of each edge (columns: {examples(columns, 8)}); "
@@ -197,10 +122,9 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         where = name
     else:
         path = Path(id_map)
-        columns = _header_columns(path)
-        table = _read_table(path, string_cols=columns)
+        table = read_table(path, sep=None, default_sep=WHITESPACE)
         where = str(path)
-    keys = {_key(str(c)): c for c in table.columns}
+    keys = {column_key(c): c for c in table.columns}
     if "alias" in keys and "source" in keys:
         # STRING protein.aliases: pick, per protein, the alias from the best symbol source.
         id_col = table.columns[0]
@@ -221,15 +145,15 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         return pd.DataFrame(
             {"a": table[id_col].to_numpy(), "b": table[keys["alias"]].to_numpy()}, dtype=object
         )
-    if "preferred_name" in keys:
+    if "preferredname" in keys:
         id_col = table.columns[0]
         return pd.DataFrame(
-            {"a": table[id_col].to_numpy(), "b": table[keys["preferred_name"]].to_numpy()}, dtype=object
+            {"a": table[id_col].to_numpy(), "b": table[keys["preferredname"]].to_numpy()}, dtype=object
         )
     if "symbol" in keys and table.shape[1] > 2:
         # e.g. organoidrx.io.read_gene_id_map: id, id_type, symbol.
-        ignored = {"symbol", "id_type", "source", "type"}
-        id_col = next(c for c in table.columns if _key(str(c)) not in ignored)
+        ignored = {"symbol", "idtype", "source", "type"}
+        id_col = next(c for c in table.columns if column_key(c) not in ignored)
         return pd.DataFrame(
             {"a": table[id_col].to_numpy(), "b": table[keys["symbol"]].to_numpy()}, dtype=object
         )
@@ -337,14 +261,14 @@ def read_network(
     if min_score is not None and not np.isfinite(float(min_score)):
         raise InputError(f"min_score must be a finite number; got {min_score!r}.")
     mapping_given = id_map is not None or protein_info is not None
-    columns = _header_columns(path)
+    columns = read_header(path, default_sep=WHITESPACE)
     a_col, b_col, score_col = _choose_columns(path, columns, edge_columns, mapping_given)
     usecols = list(dict.fromkeys([a_col, b_col] + ([score_col] if score_col else [])))
     if len(usecols) < 2 + (score_col is not None):
         raise InputError(
             f"{path}: edge_columns name the same column twice ({a_col!r}, {b_col!r}, {score_col!r})."
         )
-    table = _read_table(path, usecols=usecols, string_cols=[a_col, b_col])
+    table = read_table(path, default_sep=WHITESPACE, usecols=usecols, strings=[a_col, b_col])
     summary: dict[str, Any] = {"columns": [a_col, b_col, score_col], "edges_read": len(table)}
 
     n_rows = len(table)

@@ -266,6 +266,21 @@ def default_delimiter(path: str | os.PathLike[str]) -> str:
     return "," if Path(path).name.lower().removesuffix(".gz").endswith(".csv") else "\t"
 
 
+def read_header(
+    path: str | os.PathLike[str], *, sep: str | None = None, default_sep: str | None = None
+) -> list[str]:
+    """The column names of a file's header line (whitespace and enclosing quotes stripped), read from its head.
+
+    The delimiter is ``sep``, else sniffed as :func:`read_table` does, falling back to ``default_sep`` (default
+    :func:`default_delimiter`).
+    """
+    lines = _first_lines(read_head(path))
+    if not lines:
+        raise InputError(f"{display_name(path)}: the file is empty; expected a table with a header line.")
+    delimiter = sep if sep is not None else sniff_delimiter(lines, default_sep or default_delimiter(path))
+    return [field.strip() for field in split_fields(lines[0], delimiter)]
+
+
 def parse_header(
     lines: Sequence[str], *, sep: str | None = None, default_sep: str = "\t"
 ) -> tuple[list[str], str]:
