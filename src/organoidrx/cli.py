@@ -204,13 +204,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="run configuration (TOML)")
     p.add_argument("--out", required=True, help="folder receiving one bundle per drug")
+    p.add_argument(
+        "--sign-key",
+        default=None,
+        metavar="FILE",
+        help="sign every bundle with HMAC-SHA256 using the secret in FILE (at least 16 bytes, e.g. made by "
+        "'openssl rand -hex 32'); the checksum alone detects damage, not forgery",
+    )
     p.set_defaults(handler=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import train_bundles
 
-    paths = train_bundles(args.config, args.out)
+    paths = train_bundles(args.config, args.out, key=None if args.sign_key is None else Path(args.sign_key))
     for drug, path in paths.items():
         print(f"{drug}: {path}")
     return 0
@@ -223,13 +230,20 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expression", required=True, help="expression file, genes x samples")
     p.add_argument("--gene-sets", default=None, help="GMT file (default: the gene sets stored in the bundle)")
     p.add_argument("--out", required=True, help="output TSV: patient, drug, predicted_response, group")
+    p.add_argument(
+        "--verify-key",
+        default=None,
+        metavar="FILE",
+        help="accept only bundles signed with the secret in FILE (the --sign-key of 'train')",
+    )
     p.set_defaults(handler=_cmd_predict)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import predict_with_bundle
 
-    table = predict_with_bundle(args.bundle, args.expression, gene_sets=args.gene_sets, out=args.out)
+    key = None if args.verify_key is None else Path(args.verify_key)
+    table = predict_with_bundle(args.bundle, args.expression, gene_sets=args.gene_sets, out=args.out, key=key)
     print(
         f"Predicted {table['patient'].nunique()} samples for {table['drug'].nunique()} drug(s) -> {args.out}"
     )

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import reprlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
-from organoidrx.models import load_bundle, predict_cohort, save_bundle
+from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
+from organoidrx.models._bundle import MANIFEST, MIN_KEY_BYTES
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._outputs import write_tsv
 from organoidrx.pipeline._run import run_pipeline
-from organoidrx.scoring import score
+from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["predict_with_bundle", "train_bundles"]
+__all__ = ["predict_with_bundle", "read_key_file", "train_bundles"]
+
+#: Largest key file read: a key file holds one secret, not a document.
+MAX_KEY_FILE_BYTES = 4096
+
+Key = bytes | str | os.PathLike[str]
 
 
 def _safe(name: str) -> str:
@@ -29,8 +39,88 @@ def _safe(name: str) -> str:
     return safe_filename(name)
 
 
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The secret key held in a file, without surrounding white space (so a trailing newline does not matter).
+
+    Parameters
+    ----------
+    path : path-like
+        A regular file of at most 4096 bytes holding at least 16 bytes, e.g. made by ``openssl rand -hex 32``.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    InputError
+        When the file is missing, not a regular file, too large or holds too short a key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such key file (or not a regular file); give the file holding the secret key."
+        )
+    size = path.stat().st_size
+    if size > MAX_KEY_FILE_BYTES:
+        raise InputError(
+            f"{path}: key file is {size:,} bytes; it should hold one secret (at most {MAX_KEY_FILE_BYTES} bytes), "
+            f"e.g. made by 'openssl rand -hex 32 > {path.name}'."
+        )
+    with open(path, "rb") as handle:
+        key = handle.read(MAX_KEY_FILE_BYTES + 1).strip()
+    if len(key) < MIN_KEY_BYTES:
+        raise InputError(
+            f"{path}: key file holds {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes, e.g. "
+            f"'openssl rand -hex 32 > {path.name}'."
+        )
+    return key
+
+
+def _resolve_key(key: Key | None) -> bytes | None:
+    if key is None or isinstance(key, bytes | bytearray):
+        return None if key is None else bytes(key)
+    return read_key_file(key)
+
+
+def _bundle_folders(drugs: Iterable[str], out: Path) -> dict[str, Path]:
+    """The bundle folder of every drug; two drugs whose folders are one (ignoring case) are an error."""
+    folders: dict[str, Path] = {}
+    owner: dict[str, str] = {}
+    for drug in drugs:
+        folder = out / _safe(drug)
+        other = owner.get(folder.name.lower())
+        if other is not None:
+            where = (
+                str(folder)
+                if folders[other] == folder
+                else f"{folders[other]} and {folder}, one folder on case-insensitive file systems"
+            )
+            raise InputError(
+                f"drugs {other!r} and {drug!r} would both be saved in {where}; rename one of them (bundle "
+                "folders keep letters, digits, '.', '_' and '-', and ignore case)."
+            )
+        owner[folder.name.lower()] = drug
+        folders[drug] = folder
+    for drug, folder in folders.items():
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise InputError(
+                f"{folder}: exists and is not a bundle folder; move it away or choose another --out."
+            )
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
+            raise InputError(
+                f"{folder}: is a non-empty folder that is not an organoidrx bundle; refusing to overwrite it "
+                f"with the bundle of {drug!r}. Move it away or choose another --out."
+            )
+    return folders
+
+
 def train_bundles(
-    config: PipelineConfig | str | Path, out_dir: str | Path, **overrides: Any
+    config: PipelineConfig | str | Path,
+    out_dir: str | Path,
+    *,
+    key: Key | None = None,
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Fit every drug's organoid model of a configuration and save one bundle per drug.
 
@@ -39,7 +129,12 @@ def train_bundles(
     config : PipelineConfig or path
         The run configuration (see :func:`run_pipeline`).
     out_dir : str or Path
-        Folder receiving one bundle folder per drug (``<drug>/manifest.json`` + ``arrays/*.npy``).
+        Folder receiving one bundle folder per drug (``<drug>/manifest.json`` + ``arrays/*.npy``), named by the
+        drug with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``.
+    key : bytes or path, optional
+        Sign every bundle with HMAC-SHA256 under this secret: the key itself (bytes, at least 16) or a key file
+        (see :func:`read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
+        with it.
     **overrides
         Settings replacing the configuration's.
 
@@ -48,6 +143,13 @@ def train_bundles(
     dict of str to Path
         Drug -> bundle path.
 
+    Raises
+    ------
+    InputError
+        On an unusable configuration or input (see :func:`run_pipeline`), an unusable key, or when two drugs
+        would share one bundle folder (``DRUG_A`` and ``DRUG A``, or ``Drug_A`` and ``drug_a``, which are one
+        folder on case-insensitive file systems); nothing is written then.
+
     Notes
     -----
     The models are fitted exactly as :func:`run_pipeline` fits them. Each bundle holds, beside the model, the
@@ -55,13 +157,17 @@ def train_bundles(
     predictions) and, when the configuration has patients, the patients' mean and scale of those scores and the
     responder cut-off, so that :func:`predict_with_bundle` needs only the bundle and an expression file.
     """
-    result = run_pipeline(config, out_dir, write=False, report=False, n_permutations=0, **overrides)
+    secret = _resolve_key(key)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give a folder for the bundles.")
+    result = run_pipeline(config, out_dir, write=False, report=False, n_permutations=0, **overrides)
+    folders = _bundle_folders(result.models, out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for drug, fitted in result.models.items():
-        path = out / _safe(drug)
-        save_bundle(path, fitted, metadata=result.bundles[drug].metadata)
+        path = folders[drug]
+        save_bundle(path, fitted, metadata=result.bundles[drug].metadata, key=secret)
         paths[drug] = path
         logger.info("%s: bundle written to %s", drug, path)
     return paths
@@ -73,6 +179,7 @@ def predict_with_bundle(
     *,
     gene_sets: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    key: Key | None = None,
 ) -> pd.DataFrame:
     """Predict drug response of new samples (a cohort or one patient) with a bundle written by ``train``.
 
@@ -86,6 +193,8 @@ def predict_with_bundle(
         GMT file; default the gene sets stored in the bundle.
     out : path, optional
         When given, the table is written there as TSV (atomically).
+    key : bytes or path, optional
+        Accept only bundles signed with this secret (the key itself, or a key file; see :func:`train_bundles`).
 
     Returns
     -------
@@ -96,42 +205,33 @@ def predict_with_bundle(
     Raises
     ------
     InputError
-        On an unreadable or tampered bundle, or expression lacking the genes of the model's pathways.
+        On an unreadable, tampered or (with ``key``) unsigned or wrongly signed bundle, a bundle whose stored
+        settings are malformed, or expression lacking the genes of the model's pathways.
     """
+    secret = _resolve_key(key)
     folder = Path(bundle)
-    if folder.is_dir() and not (folder / "manifest.json").exists():
-        found = sorted(p.parent for p in folder.glob("*/manifest.json"))
+    if folder.is_dir() and not os.path.lexists(folder / MANIFEST):
+        found = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
         if not found:
             raise InputError(
                 f"{folder}: holds no bundle (no manifest.json); pass a folder written by 'organoidrx train'."
             )
-        tables = [predict_with_bundle(p, expression, gene_sets=gene_sets) for p in found]
+        linked = [p for p in found if p.is_symlink()]
+        if linked:
+            raise InputError(
+                f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
+                "its bundles, not links to them. Replace the link by the bundle folder."
+            )
+        tables = [predict_with_bundle(p, expression, gene_sets=gene_sets, key=secret) for p in found]
         table = pd.concat(tables, ignore_index=True)
         if out is not None:
             write_tsv(table, out)
         return table
-    model = load_bundle(bundle)
-    meta = model.metadata
-    if "gene_sets" not in meta or not ("scoring" in meta or "ssgsea" in meta):
-        raise InputError(
-            f"{bundle}: this bundle was not written by 'organoidrx train' (no gene sets stored); "
-            "retrain it with 'organoidrx train CONFIG --out DIR'."
-        )
+    model = load_bundle(bundle, key=secret)
+    stored = _stored_settings(model, str(bundle))
     data = read_expression(expression)
-    if gene_sets is not None:
-        sets: Any = read_gmt(gene_sets)
-    else:
-        sets = {p: list(g) for p, g in meta["gene_sets"].items()}
-    if "scoring" in meta:
-        scoring = meta["scoring"]
-    else:  # bundles written before scorers were registered: ssGSEA
-        old = meta["ssgsea"]
-        scoring = {
-            "method": "ssgsea",
-            "min_size": old["min_size"],
-            "max_size": old["max_size"],
-            "options": {"normalize": old["normalize"]},
-        }
+    sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
+    scoring = stored["scoring"]
     scores = score(
         data,
         sets,
@@ -140,13 +240,13 @@ def predict_with_bundle(
         max_size=scoring["max_size"],
         **scoring["options"],
     )
-    predicted = predict_cohort(model, scores, alignment=meta.get("alignment", "standardize"))
-    lower = bool(meta.get("lower_is_sensitive", True))
-    if meta.get("cutoff") is not None:
-        groups = assign_groups(predicted, float(meta["cutoff"]), lower_is_sensitive=lower)
+    predicted = predict_cohort(model, scores, alignment=stored["alignment"])
+    lower = stored["lower_is_sensitive"]
+    if stored["cutoff"] is not None:
+        groups = assign_groups(predicted, stored["cutoff"], lower_is_sensitive=lower)
     elif len(predicted) >= 2:
         logger.info("the bundle holds no patient cut-off: samples split at their own quantile")
-        split = ResponderSplit(float(meta.get("quantile", 0.5)), lower).fit(predicted)
+        split = ResponderSplit(stored["quantile"], lower).fit(predicted)
         groups = split.transform(predicted)
     else:
         logger.info("the bundle holds no patient cut-off and one sample cannot be split: group left empty")
@@ -162,3 +262,107 @@ def predict_with_bundle(
     if out is not None:
         write_tsv(table, out)
     return table
+
+
+def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
+    """The scoring, alignment and split settings a ``train`` bundle stores, every field read checked."""
+    meta = model.metadata
+    fix = "the bundle is damaged or was not written by 'organoidrx train'; train it again"
+
+    def bad(name: str, expected: str, value: Any) -> InputError:
+        return InputError(f"{label}: metadata {name} must be {expected}, got {reprlib.repr(value)}; {fix}.")
+
+    if "gene_sets" not in meta or not ("scoring" in meta or "ssgsea" in meta):
+        raise InputError(
+            f"{label}: this bundle was not written by 'organoidrx train' (no gene sets stored); "
+            "retrain it with 'organoidrx train CONFIG --out DIR'."
+        )
+    sets = meta["gene_sets"]
+    if not isinstance(sets, dict) or not sets or not all(_is_names(g) for g in sets.values()):
+        raise bad("'gene_sets'", "an object of pathway -> list of gene names", sets)
+    if "scoring" in meta:
+        scoring = meta["scoring"]
+        if not isinstance(scoring, dict) or not {"method", "min_size", "max_size"} <= set(scoring):
+            raise bad("'scoring'", "an object with method, min_size, max_size and options", scoring)
+        method, options = scoring["method"], scoring.get("options", {})
+    else:  # bundles written before scorers were registered: ssGSEA
+        scoring = meta["ssgsea"]
+        if not isinstance(scoring, dict) or not {"min_size", "max_size"} <= set(scoring):
+            raise bad("'ssgsea'", "an object with min_size, max_size and normalize", scoring)
+        method = "ssgsea"
+        options = {"normalize": scoring["normalize"]} if "normalize" in scoring else {}
+    if not isinstance(method, str):
+        raise bad("scoring method", "a scorer name", method)
+    if not isinstance(options, dict):
+        raise bad("scoring options", "an object", options)
+    alignment = meta.get("alignment", "standardize")
+    if not isinstance(alignment, str):
+        raise bad("'alignment'", "an alignment name", alignment)
+    try:
+        get_method("scorer", method).resolve(options, where="metadata scoring")
+        MIN_SIZE.validate(scoring["min_size"], where="metadata scoring")
+        if scoring["max_size"] is not None:
+            MAX_SIZE.validate(scoring["max_size"], where="metadata scoring")
+        get_method("alignment", alignment)
+    except InputError as exc:
+        raise InputError(f"{label}: {str(exc).rstrip('.')}; {fix}.") from exc
+    cutoff = meta.get("cutoff")
+    if cutoff is not None and not _is_finite(cutoff):
+        raise bad("'cutoff'", "a finite number or null", cutoff)
+    quantile = meta.get("quantile", 0.5)
+    if not _is_finite(quantile) or not 0 < quantile < 1:
+        raise bad("'quantile'", "a number between 0 and 1", quantile)
+    lower = meta.get("lower_is_sensitive", True)
+    if not isinstance(lower, bool):
+        raise bad("'lower_is_sensitive'", "true or false", lower)
+    features = model.feature_names
+    organoids = meta.get("organoid_scores")
+    if not isinstance(organoids, dict):
+        raise bad("'organoid_scores'", "an object of pathway -> scores", organoids)
+    lengths = set()
+    for feature in features:
+        values = organoids.get(feature)
+        if not isinstance(values, list) or not all(_is_finite(v) for v in values):
+            raise bad(f"organoid_scores[{feature!r}]", "a list of finite numbers", values)
+        lengths.add(len(values))
+    if len(lengths) > 1 or min(lengths, default=0) < 3:
+        raise bad(
+            "'organoid_scores'", "one score per organoid (at least 3) for every pathway", sorted(lengths)
+        )
+    reference = meta.get("patient_reference")
+    if reference is not None:
+        ok = isinstance(reference, dict) and all(
+            isinstance(reference.get(k), list)
+            and len(reference[k]) == len(features)
+            and all(_is_finite(v) for v in reference[k])
+            for k in ("mean", "scale")
+        )
+        if not ok or not all(v > 0 for v in reference["scale"]):
+            raise bad(
+                "'patient_reference'",
+                f"an object of mean and positive scale, {len(features)} finite numbers each",
+                reference,
+            )
+    if not any(step["kind"] == "scale" for step in model.manifest["steps"]):
+        raise InputError(f"{label}: the model has no scaling step; {fix}.")
+    return {
+        "gene_sets": {p: list(g) for p, g in sets.items()},
+        "scoring": {
+            "method": method,
+            "min_size": scoring["min_size"],
+            "max_size": scoring["max_size"],
+            "options": dict(options),
+        },
+        "alignment": alignment,
+        "cutoff": None if cutoff is None else float(cutoff),
+        "quantile": float(quantile),
+        "lower_is_sensitive": lower,
+    }
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
