@@ -90,21 +90,24 @@ def _to_samples_by_genes(
         )
     gene_index = pd.Index(genes.astype(str).str.strip().to_numpy(), dtype=object)
 
-    samples: dict[str, np.ndarray] = {}
+    # Numeric columns are gathered into one block (a wide file has 10^4-10^5 of them); others are checked one by one.
+    dtypes = table.dtypes.tolist()
+    kept: list[str] = []
+    numeric: list[int] = []
+    parsed: dict[int, np.ndarray] = {}
     annotation: list[str] = []
     for position, column in enumerate(columns):
         if position == gene_position:
             continue
+        dtype = dtypes[position]
+        if column.strip().lower() in _ANNOTATION_NAMES or pd.api.types.is_bool_dtype(dtype):
+            annotation.append(column)
+            continue
+        if pd.api.types.is_numeric_dtype(dtype):
+            kept.append(column)
+            numeric.append(position)
+            continue
         values = table.iloc[:, position]
-        if column.strip().lower() in _ANNOTATION_NAMES:
-            annotation.append(column)
-            continue
-        if pd.api.types.is_bool_dtype(values):
-            annotation.append(column)
-            continue
-        if pd.api.types.is_numeric_dtype(values):
-            samples[column] = values.to_numpy(dtype=float)
-            continue
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() & values.notna()
         present = int(values.notna().sum())
@@ -117,17 +120,25 @@ def _to_samples_by_genes(
                 f"{name}: non-numeric value {values.iloc[row]!r} at gene {gene_index[row]!r} (data row {row + 1}), "
                 f"sample column {column!r} ({int(bad.sum())} such cells); fix the value or write NA for missing."
             )
-        samples[column] = numbers.to_numpy(dtype=float)
+        kept.append(column)
+        parsed[position] = numbers.to_numpy(dtype=float)
     if annotation:
         logger.info("%s: dropped %d annotation columns %s", name, len(annotation), examples(annotation, 5))
-    if not samples:
+    if not kept:
         raise InputError(
             f"{name} has no numeric sample columns (columns: {examples(columns, 5)}); "
             "expected genes as rows and one numeric column per sample."
         )
-    matrix = pd.DataFrame(samples, index=gene_index)
-    if np.isinf(matrix.to_numpy()).any():
-        row, col = np.argwhere(np.isinf(matrix.to_numpy()))[0]
+    positions = sorted([*numeric, *parsed])  # the kept columns' positions, in file order like ``kept``
+    values_block = np.empty((len(gene_index), len(positions)), dtype=float)
+    if numeric:
+        where = np.searchsorted(positions, numeric)
+        values_block[:, where] = table.iloc[:, numeric].to_numpy(dtype=float)
+    for position, array in parsed.items():
+        values_block[:, int(np.searchsorted(positions, position))] = array
+    matrix = pd.DataFrame(values_block, index=gene_index, columns=pd.Index(kept, dtype=object))
+    if np.isinf(values_block).any():
+        row, col = np.argwhere(np.isinf(values_block))[0]
         raise InputError(
             f"{name}: infinite value at gene {matrix.index[row]!r}, sample {matrix.columns[col]!r}; "
             "replace it with a finite number or NA."
