@@ -19,7 +19,12 @@ __all__ = ["column_scale", "combat_to_reference", "quantile_to_reference", "stan
 
 
 def column_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and population standard deviations; a constant column gets scale 1 (as StandardScaler)."""
+    """Column means and population standard deviations; a constant column gets scale 1 (as StandardScaler).
+
+    Computed on a column-major copy so that each column is one contiguous (pairwise) sum: the result is then the
+    same to the last bit whatever the layout or the column subset of ``X``.
+    """
+    X = np.asfortranarray(X, dtype=float)
     mean = np.mean(X, axis=0)
     scale = np.std(X, axis=0)
     scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
