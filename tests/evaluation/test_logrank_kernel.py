@@ -54,3 +54,11 @@ def test_colon_trial_matches_r(shared_data):
     # R 4.x: survdiff(Surv(time, status) ~ rx, data = colon[colon$etype == 2 & colon$rx != "Lev", ])
     assert kernel.chi2(group) == pytest.approx(9.965666, abs=1e-4)
     assert kernel.signed(group) > 0  # Lev+5FU lives longer
+
+
+def test_no_events_is_not_estimable():
+    time = np.arange(1.0, 11.0)
+    kernel = LogrankKernel(time, np.zeros(10))
+    assert np.isnan(kernel.signed(time > 5)) and np.isnan(kernel.chi2(time > 5))
+    # one event, but only one group is still at risk then: V = 0 as well
+    assert np.isnan(LogrankKernel(time, (time == 10).astype(float)).signed(time < 10))

@@ -136,3 +136,16 @@ def test_series_response_and_errors():
         permutation_test(lambda r: 0.0, series, n_permutations=0)
     with pytest.raises(InputError, match="alternative must be"):
         permutation_test(lambda r: 0.0, series, alternative="both")  # type: ignore[arg-type]
+
+
+def test_a_non_finite_observed_statistic_runs_no_permutations():
+    table, _ = _responses(0)
+    calls: list[int] = []
+
+    def statistic(response: pd.DataFrame) -> float:
+        calls.append(1)
+        return float("nan")
+
+    result = permutation_test(statistic, table, n_permutations=999)
+    assert np.isnan(result.p_value) and result.n_permutations == 0 and len(calls) == 1
+    assert "not finite" in result.warnings[0]

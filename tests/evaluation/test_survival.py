@@ -289,3 +289,17 @@ def test_survival_tidy_row_columns():
 def _cohort_for_row() -> tuple[pd.DataFrame, pd.Series]:
     trial = _trial(4, predictive=False, n=120)
     return trial[["patient", "time", "event"]], trial.set_index("patient")["group"]
+
+
+def test_all_censored_cohort_gives_nan_statistics_with_notes():
+    clinical = pd.DataFrame(
+        {"time": np.arange(1, 21, dtype=float), "event": [0] * 20}, index=[f"p{i}" for i in range(20)]
+    )
+    groups = pd.Series(["predicted responder"] * 10 + ["predicted non-responder"] * 10, index=clinical.index)
+    prediction = pd.Series(np.linspace(0, 1, 20), index=clinical.index)
+    result = survival_analysis(clinical, groups, prediction=prediction)
+    assert np.isnan(result.logrank_p) and np.isnan(result.logrank_chi2)
+    assert np.isnan(result.hazard_ratio) and np.isnan(result.c_index)
+    assert result.events == {"predicted responder": 0, "predicted non-responder": 0}
+    text = " ".join(result.warnings)
+    assert "log-rank test is not estimable" in text and "C-index is not estimable" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["LogrankKernel"]
@@ -59,7 +61,11 @@ class LogrankKernel:
         self._d_j = d_j
 
     def signed(self, group1: np.ndarray) -> float:
-        """Signed statistic :math:`U / \\sqrt V` for a boolean membership of group 1 (original patient order)."""
+        """Signed statistic :math:`U / \\sqrt V` for a boolean membership of group 1 (original patient order).
+
+        NaN when :math:`V = 0` (no events, or no event time with patients of both groups at risk): the test is
+        not estimable.
+        """
         member = np.asarray(group1, dtype=float)[self._order]
         at_risk1 = np.cumsum(member[::-1])[::-1][self._first][self._has]
         deaths1 = np.bincount(self._which, weights=member * self._event, minlength=len(self._first))[
@@ -69,7 +75,7 @@ class LogrankKernel:
         u = float(np.sum(self._d_j * share - deaths1))
         v = float(np.sum(self._d_j * share * (1.0 - share) * self._tie))
         if v <= 0:
-            return 0.0
+            return math.nan
         return u / np.sqrt(v)
 
     def chi2(self, group1: np.ndarray) -> float:

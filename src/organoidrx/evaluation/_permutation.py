@@ -213,6 +213,17 @@ def permutation_test(
     if singletons:
         note(f"{singletons} drugs have a single sample and cannot be permuted", notes)
     observed = float(statistic_fn(response.copy()))
+    if not math.isfinite(observed):
+        note(f"the observed statistic is not finite ({observed}); no permutations run, p-value is NaN", notes)
+        return PermutationResult(
+            observed=observed,
+            null=np.full(0, np.nan),
+            p_value=math.nan,
+            n_permutations=0,
+            n_failed=0,
+            alternative=alternative,
+            warnings=notes,
+        )
     seeds = _seed_sequence(random_state).spawn(int(n_permutations))
     if n_jobs == 1:
         null = _run_chunk(statistic_fn, response, groups, seeds)
@@ -233,19 +244,15 @@ def permutation_test(
             f"{examples(np.flatnonzero(failed).tolist())}); they count as at least as extreme as the observation",
             notes,
         )
-    if not math.isfinite(observed):
-        note(f"the observed statistic is not finite ({observed}); p-value is NaN", notes)
-        p_value = math.nan
-    else:
-        tol = _TOLERANCE * max(1.0, abs(observed))
-        with np.errstate(invalid="ignore"):
-            if alternative == "greater":
-                extreme = null_array >= observed - tol
-            elif alternative == "less":
-                extreme = null_array <= observed + tol
-            else:
-                extreme = np.abs(null_array) >= abs(observed) - tol
-        p_value = float((1 + int((extreme | failed).sum())) / (1 + n_permutations))
+    tol = _TOLERANCE * max(1.0, abs(observed))
+    with np.errstate(invalid="ignore"):
+        if alternative == "greater":
+            extreme = null_array >= observed - tol
+        elif alternative == "less":
+            extreme = null_array <= observed + tol
+        else:
+            extreme = np.abs(null_array) >= abs(observed) - tol
+    p_value = float((1 + int((extreme | failed).sum())) / (1 + n_permutations))
     return PermutationResult(
         observed=observed,
         null=null_array,

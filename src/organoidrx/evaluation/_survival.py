@@ -455,6 +455,9 @@ def survival_analysis(
     with captured_warnings(notes, "log-rank test"):
         test = logrank_test(time[a], time[b], event_observed_A=event[a], event_observed_B=event[b])
     chi2, p = float(test.test_statistic), float(test.p_value)
+    if not int(event.sum()):
+        note(f"no events among the {len(frame)} patients; the log-rank test is not estimable (NaN)", notes)
+        chi2 = p = math.nan
 
     design, terms = _design(frame, list(covariates or []), notes)
     cox_data = pd.concat(
@@ -498,13 +501,20 @@ def survival_analysis(
         both = frame.index.intersection(predicted.index[predicted.notna()], sort=False)
         if len(both) >= 2:
             scores = predicted.loc[both].to_numpy()
-            c_index = float(
-                concordance_index(
-                    time.loc[both].to_numpy(),
-                    -scores if lower_is_sensitive else scores,
-                    event.loc[both].to_numpy(),
+            try:
+                c_index = float(
+                    concordance_index(
+                        time.loc[both].to_numpy(),
+                        -scores if lower_is_sensitive else scores,
+                        event.loc[both].to_numpy(),
+                    )
                 )
-            )
+            except ZeroDivisionError:  # no pair has an event before the other's time (e.g. all censored)
+                note(
+                    f"C-index: none of the {len(both)} patients' pairs is comparable (an event before the other's "
+                    "follow-up ends); the C-index is not estimable (NaN)",
+                    notes,
+                )
 
     data = pd.DataFrame({"time": time, "event": event.astype(int), "group": labels}, index=frame.index)
     return SurvivalResult(
