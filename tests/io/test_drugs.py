@@ -70,12 +70,31 @@ LONG = "Organoid\tDrug Name\tmedian_IC50\nP1\t5-FU\t1.5\nP1\t5-FU\t2.5\nP1\t5-FU
 
 def test_long_response_with_replicates_reduced_by_median(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="organoidrx"):
-        response = read_drug_response(_write(tmp_path / "r.tsv", LONG))
+        response = read_drug_response(_write(tmp_path / "r.tsv", LONG), replicates="median")
     assert response.values.tolist() == [["P1", "5-FU", 2.5], ["P2", "5-FU", 0.3], ["P2", "SN-38", 2.0]]
     assert response.attrs["metric"] == "IC50"
     assert response.attrs["lower_is_sensitive"] is True
     assert response.attrs["log_scale"] is None
-    assert "1 sample-drug pairs have replicates (3 measurements)" in caplog.text
+    assert "1 sample-drug pairs have replicates (3 measurements, 1 with different values)" in caplog.text
+    mean = read_drug_response(_write(tmp_path / "r.tsv", LONG), replicates="mean")
+    assert mean.loc[0, "value"] == pytest.approx((1.5 + 2.5 + 4.0) / 3)
+
+
+def test_conflicting_replicates_are_an_error_by_default(tmp_path):
+    with pytest.raises(
+        InputError,
+        match=r"r\.tsv: 1 sample-drug pairs are measured more than once with different values \(first: 'P1', "
+        r"'5-FU': 1\.5, 2\.5, 4\.0\); .*replicates='median'",
+    ):
+        read_drug_response(_write(tmp_path / "r.tsv", LONG))
+    with pytest.raises(InputError, match=r"replicates must be one of error, median, mean; got 'max'"):
+        read_drug_response(_write(tmp_path / "r.tsv", LONG), replicates="max")
+
+
+def test_exact_repeats_are_collapsed(tmp_path):
+    text = "Organoid\tDrug Name\tmedian_IC50\nP1\tX\t1.5\nP1\tX\t1.5\nP2\tX\t0.5\n"
+    response = read_drug_response(_write(tmp_path / "r.tsv", text))
+    assert response.values.tolist() == [["P1", "X", 1.5], ["P2", "X", 0.5]]
 
 
 def test_named_columns_and_metric_attributes(tmp_path):
@@ -124,7 +143,7 @@ def test_wide_drugs_by_samples_is_transposed(tmp_path):
 
 
 def test_response_matrix_and_drug_selection(tmp_path):
-    response = read_drug_response(_write(tmp_path / "r.tsv", LONG))
+    response = read_drug_response(_write(tmp_path / "r.tsv", LONG), replicates="median")
     matrix = response_matrix(response)
     assert matrix.index.tolist() == ["P1", "P2"] and matrix.columns.tolist() == ["5-FU", "SN-38"]
     assert np.isnan(matrix.loc["P1", "SN-38"]) and matrix.loc["P1", "5-FU"] == 2.5
@@ -228,7 +247,7 @@ def test_malformed_drug_files_name_file_and_problem(tmp_path, content, reader, k
 
 
 def test_unknown_drug_lists_close_matches(tmp_path):
-    response = read_drug_response(_write(tmp_path / "r.tsv", LONG))
+    response = read_drug_response(_write(tmp_path / "r.tsv", LONG), replicates="median")
     with pytest.raises(InputError, match=r"unknown drug 'SN38' \(did you mean 'SN-38'\?\) in .*r\.tsv"):
         select_drugs(response, ["5-FU", "SN38"])
     with pytest.raises(InputError, match=r"unknown drug 'zzz' \(no close match\)"):

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from organoidrx._utils import InputError, examples
 from organoidrx.io._tables import column_key, find_column, read_table
 
 logger = logging.getLogger(__name__)
+
+Replicates = Literal["error", "median", "mean"]
 
 __all__ = ["read_drug_response", "read_drug_targets", "response_matrix", "select_drugs"]
 
@@ -151,6 +154,7 @@ def read_drug_response(
     metric: str = "IC50",
     lower_is_sensitive: bool = True,
     log_scale: bool | None = None,
+    replicates: Replicates = "error",
 ) -> pd.DataFrame:
     """Read drug-response measurements (IC50, AUC...) into a long table ``sample, drug, value``.
 
@@ -176,26 +180,31 @@ def read_drug_response(
         ``False``: values are on a linear scale and must be positive (checked). ``True``: values are
         log-transformed (any sign). ``None`` (default): not stated; recorded as ``True`` when non-positive
         values show the scale must be logarithmic, else left ``None``.
+    replicates : {"error", "median", "mean"}, default "error"
+        What to do when a (sample, drug) pair is measured more than once with different values: refuse the
+        file (the default: two IC50s for one organoid are a conflict to resolve, not noise to hide), or reduce
+        them to their median or mean (the count is logged). Exact repeats of one value are always collapsed.
 
     Returns
     -------
     response : DataFrame of shape (n_measurements, 3)
         Columns ``sample, drug`` (str, trimmed, spelled as in the file) and ``value`` (float), one row per
-        (sample, drug) in order of first appearance; replicate rows are reduced to their median (logged).
+        (sample, drug) in order of first appearance; replicates reduced as ``replicates`` says (logged).
         ``response.attrs`` holds ``metric``, ``lower_is_sensitive``, ``log_scale`` and ``source``.
 
     Raises
     ------
     InputError
         When columns cannot be found, a value is not a number (the message names the row, sample and drug), a
-        linear-scale value is zero or negative, or the file holds no measurement.
+        linear-scale value is zero or negative, the file holds no measurement, or (``replicates="error"``) a
+        pair has conflicting values.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "ic50.tsv"
     >>> _ = target.write_text("Organoid\\tDrug Name\\tmedian_IC50\\nP1\\t5-FU\\t1.5\\nP1\\t5-FU\\t2.5\\nP2\\t5-FU\\t0.3\\n")
-    >>> read_drug_response(target)
+    >>> read_drug_response(target, replicates="median")
       sample  drug  value
     0     P1  5-FU    2.0
     1     P2  5-FU    0.3
@@ -319,16 +328,33 @@ def read_drug_response(
             int(non_positive.sum()),
             metric,
         )
+    if replicates not in get_args(Replicates):
+        raise InputError(f"replicates must be one of {', '.join(get_args(Replicates))}; got {replicates!r}.")
     grouped = long.groupby(["sample", "drug"], sort=False)["value"]
     sizes = grouped.size()
-    response = grouped.median().reset_index()
     replicated = sizes[sizes > 1]
+    conflicting = (
+        (grouped.nunique() > 1).loc[replicated.index] if len(replicated) else replicated.astype(bool)
+    )
+    conflicting = conflicting[conflicting]
+    if len(conflicting) and replicates == "error":
+        sample, drug = conflicting.index[0]
+        values = long.loc[(long["sample"] == sample) & (long["drug"] == drug), "value"].tolist()
+        raise InputError(
+            f"{path}: {len(conflicting)} sample-drug pairs are measured more than once with different values "
+            f"(first: {sample!r}, {drug!r}: {examples(values)}); remove the wrong rows, or pass "
+            "replicates='median' or 'mean' (config: [preclinical] replicates) to reduce them."
+        )
+    response = (grouped.median() if replicates != "mean" else grouped.mean()).reset_index()
     if len(replicated):
         logger.info(
-            "%s: %d sample-drug pairs have replicates (%d measurements); reduced each to its median",
+            "%s: %d sample-drug pairs have replicates (%d measurements, %d with different values); reduced each "
+            "to its %s",
             path,
             len(replicated),
             int(replicated.sum()),
+            len(conflicting),
+            "mean" if replicates == "mean" else "median",
         )
     response["sample"] = response["sample"].astype(object)
     response["drug"] = response["drug"].astype(object)

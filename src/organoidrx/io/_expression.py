@@ -130,7 +130,8 @@ def _to_samples_by_genes(
             "expected genes as rows and one numeric column per sample."
         )
     positions = sorted([*numeric, *parsed])  # the kept columns' positions, in file order like ``kept``
-    values_block = np.empty((len(gene_index), len(positions)), dtype=float)
+    # Column-major, as the per-column build was: one contiguous array per sample.
+    values_block = np.empty((len(gene_index), len(positions)), dtype=float, order="F")
     if numeric:
         where = np.searchsorted(positions, numeric)
         values_block[:, where] = table.iloc[:, numeric].to_numpy(dtype=float)

@@ -18,6 +18,7 @@ from typing import Any, get_args
 from organoidrx._registry import KINDS, Option, get_method, suggest
 from organoidrx._units import TIME_UNITS
 from organoidrx._utils import InputError
+from organoidrx.io._drugs import Replicates
 from organoidrx.io._expression import Duplicates
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
@@ -59,6 +60,16 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
                 choices=get_args(Duplicates),
             ),
             "duplicates",
+        ),
+        (
+            Option(
+                "replicates",
+                "error",
+                str,
+                "what to do with an organoid x drug pair measured twice with different values",
+                choices=get_args(Replicates),
+            ),
+            "replicates",
         ),
     ),
     "network": (
@@ -194,6 +205,7 @@ class PipelineConfig:
     response_metric: str = "IC50"
     lower_is_sensitive: bool = True
     duplicates: str = "error"
+    replicates: str = "error"
     min_size: int = MIN_SIZE.default
     max_size: int = MAX_SIZE.default
     patient_expression: Path | None = None

@@ -101,7 +101,10 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
 
     expression = read_expression(cfg.organoid_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
     response = read_drug_response(
-        cfg.organoid_response, metric=cfg.response_metric, lower_is_sensitive=cfg.lower_is_sensitive
+        cfg.organoid_response,
+        metric=cfg.response_metric,
+        lower_is_sensitive=cfg.lower_is_sensitive,
+        replicates=cfg.replicates,  # type: ignore[arg-type]
     )
     spelled = match_drugs(
         keys, sorted(response["drug"].astype(str).unique()), resolver, where=cfg.organoid_response.name
