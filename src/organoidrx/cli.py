@@ -410,7 +410,9 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
         progress=_progress_bar(not args.quiet),
     )
     write_tsv(table, args.out, float_format="%.10g")
+    from organoidrx.network._proximity import N_RANDOM
     t = table.attrs["timings"]
+    N_RANDOM.validate(args.n_random)  # before the reading, not after it
     net = table.attrs["network"]
     cached = "read from cache" if table.attrs["distances_cached"] else "computed"
     print(

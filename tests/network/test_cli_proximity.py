@@ -59,4 +59,21 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     args = ["proximity", "--network", str(network), "--targets", str(targets), "--gene-sets", str(gmt)]
     assert main([*args, "--n-random", "0", "--out", str(tmp_path / "x.tsv")]) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1].startswith("organoidrx: error: n_random must be a positive integer")
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("organoidrx: error: n_random must be an integer between 1 and")
+    )
+    for flag, value, message in [
+        ("--n-random", "1000000000", "n_random must be an integer between 1 and 1,000,000; got 1000000000"),
+        (
+            "--drugs",
+            "GAMA,ZZZ",
+            "unknown drug 'GAMA' (did you mean 'GAMMA'?); 'ZZZ' (no close match) in targets.tsv",
+        ),
+    ]:
+        out = tmp_path / "y.tsv"
+        assert main([*args, flag, value, "--out", str(out)]) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(errors) == 1 and message in errors[0], errors
+        assert not out.exists()

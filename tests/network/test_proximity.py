@@ -114,24 +114,39 @@ def test_different_seeds_agree_within_monte_carlo_error():
 
 
 def test_every_requested_drug_gets_rows(caplog):
-    edges = _scale_free()
+    edges = pd.concat(
+        [_scale_free(), pd.DataFrame({"gene_a": ["ISLE1"], "gene_b": ["ISLE2"]})], ignore_index=True
+    )
     targets, sets = _sets()
     targets = pd.concat(
-        [targets, pd.DataFrame({"drug": ["ghost"], "target": ["NOT_IN_NETWORK"]})], ignore_index=True
+        [targets, pd.DataFrame({"drug": ["ghost", "island"], "target": ["NOT_IN_NETWORK", "ISLE1"]})],
+        ignore_index=True,
     )
     sets["empty"] = ["NOPE"]
     with caplog.at_level(logging.WARNING):
-        table = _run(edges, targets, sets, min_bin_size=50, drugs=["SOLO", "ghost", "unknown"])
-    assert table["drug"].unique().tolist() == ["solo", "ghost", "unknown"]
+        table = _run(edges, targets, sets, min_bin_size=50, drugs=["SOLO", "ghost", "island"])
+    assert table["drug"].unique().tolist() == ["solo", "ghost", "island"]
     assert len(table) == 3 * len(sets)
     ghost = table[table["drug"] == "ghost"]
     assert not ghost["computable"].any() and ghost["z"].isna().all()
     assert set(ghost["note"]) == {"no target in the network"}
-    assert set(table.loc[table["drug"] == "unknown", "note"]) == {"no row in the targets table"}
+    island = table[table["drug"] == "island"]
+    assert set(island["note"]) == {"targets only outside the network's largest connected component"}
     empty = table[(table["pathway"] == "empty") & (table["drug"] == "solo")].iloc[0]
     assert not empty["computable"] and empty["note"] == "no pathway gene in the network"
     assert "'ghost' has no target in the network" in caplog.text
-    assert "'unknown'" in caplog.text and "1 gene sets have no gene in the network" in caplog.text
+    assert "'island' has targets only outside the network's largest connected component" in caplog.text
+    assert "1 gene sets have no gene in the network" in caplog.text
+
+
+def test_requested_drugs_absent_from_the_targets_are_an_error():
+    targets, sets = _sets()
+    targets.attrs["source"] = "/data/targets.tsv"
+    with pytest.raises(
+        InputError,
+        match=r"unknown drug 'unknown' \(no close match\); 'hubyy' \(did you mean 'hubby'\?\) in targets\.tsv",
+    ):
+        _run(_scale_free(), targets, sets, drugs=["solo", "unknown", "hubyy"])
 
 
 def test_identical_target_sets_get_identical_rows():
@@ -160,7 +175,7 @@ def test_shortest_measure_has_its_own_null():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_random": 0}, "n_random must be a positive integer"),
+        ({"n_random": 0}, "n_random must be an integer between 1 and 1,000,000; got 0"),
         ({"measure": "separation"}, "unknown measure .separation."),
         ({"n_jobs": 0}, "n_jobs"),
         ({"drugs": "solo"}, "single string"),

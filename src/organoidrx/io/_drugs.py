@@ -377,6 +377,25 @@ def read_drug_response(
     return response
 
 
+def unknown_drugs_error(unknown: Sequence[str], available: Iterable[str], *, where: str) -> InputError:
+    """The one message for requested drug names absent from a table: each with its close matches."""
+    by_key: dict[str, str] = {}
+    for drug in available:
+        by_key.setdefault(str(drug).strip().casefold(), str(drug))
+    hints = []
+    for name in unknown[:3]:
+        close = difflib.get_close_matches(name.strip().casefold(), list(by_key), n=3, cutoff=0.6)
+        if close:
+            hints.append(f"{name!r} (did you mean {', '.join(repr(by_key[c]) for c in close)}?)")
+        else:
+            hints.append(f"{name!r} (no close match)")
+    more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+    return InputError(
+        f"unknown drug {'; '.join(hints)}{more} in {where}, which has {len(by_key)} drugs such as "
+        f"{examples(sorted(by_key.values()))}."
+    )
+
+
 def _resolve_drugs(available: Sequence[str], names: Iterable[str], *, where: str) -> list[str]:
     """Map requested names to the spelling in ``available`` (case-insensitive); raise listing close matches."""
     by_key: dict[str, list[str]] = {}
@@ -391,19 +410,7 @@ def _resolve_drugs(available: Sequence[str], names: Iterable[str], *, where: str
         else:
             resolved.extend(m for m in matches if m not in resolved)
     if unknown:
-        keys = list(by_key)
-        hints = []
-        for name in unknown[:3]:
-            close = difflib.get_close_matches(name.strip().casefold(), keys, n=3, cutoff=0.6)
-            if close:
-                hints.append(f"{name!r} (did you mean {', '.join(repr(by_key[c][0]) for c in close)}?)")
-            else:
-                hints.append(f"{name!r} (no close match)")
-        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise InputError(
-            f"unknown drug {'; '.join(hints)}{more} in {where}, which has {len(by_key)} drugs such as "
-            f"{examples(sorted(available))}."
-        )
+        raise unknown_drugs_error(unknown, available, where=where)
     return resolved
 
 

@@ -36,12 +36,16 @@ class Interactome:
     summary : dict
         Counts of what the build kept and dropped (edges read, below threshold, self-loops, duplicates, nodes
         outside the largest component).
+    outside : frozenset of str
+        Genes of the network's smaller components (in an edge above the threshold, but not in ``nodes``), so that
+        a drug target there can be told apart from one absent from the network.
     """
 
     nodes: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
     summary: dict[str, Any] = field(default_factory=dict)
+    outside: frozenset[str] = field(default_factory=frozenset, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:
@@ -164,8 +168,8 @@ def build_interactome(
         components=int(n_components),
         nodes_outside_lcc=int(dropped),
     )
+    outside = nodes[labels != largest]
     if dropped:
-        outside = nodes[labels != largest]
         logger.info(
             "%s: kept the largest connected component (%d of %d nodes); %d nodes in %d smaller components "
             "dropped (e.g. %s)",
@@ -183,6 +187,7 @@ def build_interactome(
         indptr=lcc.indptr.astype(np.int64),
         indices=lcc.indices.astype(np.int64),
         summary=summary,
+        outside=frozenset(str(g) for g in outside),
     )
     summary.update(nodes=result.n_nodes, edges=result.n_edges)
     return result

@@ -9,14 +9,16 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from organoidrx._registry import Method, get_method
+from organoidrx._registry import Method, Option, get_method
 from organoidrx._utils import InputError, check_random_state, examples
 from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
+from organoidrx.io._drugs import unknown_drugs_error
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
 from organoidrx.network._measures import DistanceView
@@ -167,6 +169,20 @@ def _null_blocks(
     return out
 
 
+#: Random draws of the null: the one definition (the config and the CLI take it from here). A million draws of
+#: one drug x 3,000 sets take hours on one core; more is never needed for p-values down to 1e-6.
+N_RANDOM = Option("n_random", 1000, int, "random draws of the proximity null", minimum=1, maximum=10**6)
+
+
+def _no_target_reason(targets: Sequence[str], outside: frozenset[str]) -> str:
+    """Why a drug has no target node: none listed, all off the largest component, or all absent."""
+    if not targets:
+        return "no target listed in the targets table"
+    if all(t in outside for t in targets):
+        return "targets only outside the network's largest connected component"
+    return "no target in the network"
+
+
 def _resolve_drugs(
     table: pd.DataFrame, drugs: Sequence[str] | None, name: str
 ) -> tuple[list[str], dict[str, list[str]]]:
@@ -191,12 +207,7 @@ def _resolve_drugs(
         else:
             order.append(match)
     if unknown:
-        logger.warning(
-            "%s: %d requested drugs have no row in the targets table (%s); their rows are marked not computable",
-            name,
-            len(unknown),
-            examples(unknown),
-        )
+        raise unknown_drugs_error(unknown, listed, where=name)
     return list(dict.fromkeys(order)), listed
 
 
@@ -271,7 +282,7 @@ def proximity(
     Raises
     ------
     InputError
-        On malformed tables, ``n_random < 1``, or a network whose distance matrix does not fit in memory.
+        On malformed tables, ``n_random`` outside 1..1,000,000, or a network whose distance matrix does not fit in memory.
 
     Notes
     -----
@@ -316,8 +327,7 @@ def proximity(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    if isinstance(n_random, bool) or not isinstance(n_random, int | np.integer) or n_random < 1:
-        raise InputError(f"n_random must be a positive integer; got {n_random!r}.")
+    N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
     method = get_method("measure", measure)
     if n_jobs < 1:
         raise InputError(f"n_jobs must be at least 1; got {n_jobs}.")
@@ -331,7 +341,8 @@ def proximity(
     node_index = graph.index()
     n_nodes = graph.n_nodes
 
-    order, listed = _resolve_drugs(target_table, drugs, "targets")
+    source = targets.attrs.get("source") if isinstance(targets, pd.DataFrame) else None
+    order, listed = _resolve_drugs(target_table, drugs, Path(source).name if source else "the targets table")
     drug_nodes: dict[str, list[int]] = {}
     drug_missing: dict[str, int] = {}
     outside: list[str] = []
@@ -347,16 +358,14 @@ def proximity(
             len(set(outside)),
             examples(sorted(set(outside))),
         )
-    no_target = [d for d in order if not drug_nodes[d]]
-    if no_target:
-        for drug in no_target:
-            reason = "no row in the targets table" if drug not in listed else "no target in the network"
-            logger.warning(
-                "drug %r has %s (targets listed: %s); its rows are marked not computable",
-                drug,
-                reason,
-                examples(listed.get(drug, [])) or "none",
-            )
+    drug_reason = {d: _no_target_reason(listed.get(d, []), graph.outside) for d in order if not drug_nodes[d]}
+    for drug, reason in drug_reason.items():
+        logger.warning(
+            "drug %r has %s (targets listed: %s); it cannot be scored and its rows are marked not computable",
+            drug,
+            reason,
+            examples(listed.get(drug, [])) or "none",
+        )
     kept, _ = restrict_gene_sets(sets, node_index, min_size=1, where="the network", name="gene_sets")
     pathways = list(sets)
     n_missing_genes = {p: len(sets[p]) - len(kept.get(p, [])) for p in pathways}
@@ -480,12 +489,7 @@ def proximity(
     row = np.tile(np.array([path_row.get(p, -1) for p in pathways], dtype=np.int64), n_d)
     ok = (col >= 0) & (row >= 0)
     drug_notes = np.array(
-        [
-            ""
-            if d in drug_col
-            else ("no target in the network" if d in listed else "no row in the targets table")
-            for d in order
-        ],
+        [drug_reason.get(d, "no target in the network") if d not in drug_col else "" for d in order],
         dtype=object,
     ).repeat(n_p)
     note = np.where(row >= 0, "", "no pathway gene in the network").astype(object)

@@ -20,6 +20,7 @@ from organoidrx._units import TIME_UNITS
 from organoidrx._utils import InputError
 from organoidrx.io._drugs import Replicates
 from organoidrx.io._expression import Duplicates
+from organoidrx.network._proximity import N_RANDOM
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
 __all__ = ["SCHEMA", "PipelineConfig", "apply_overrides", "read_config"]
@@ -132,7 +133,7 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             "alignment",
         ),
         (
-            Option("n_random", 1000, int, "random draws of the proximity null", minimum=1, maximum=10**6),
+            N_RANDOM,
             "n_random",
         ),
         (Option("seed", 0, int, "seed of every random step", minimum=0), "seed"),
