@@ -10,6 +10,7 @@ import pytest
 
 from organoidrx._utils import InputError
 from organoidrx.io import DrugNameResolver, normalize_drug_key, normalize_drug_names
+from organoidrx.io._drug_names import drug_keys, match_drugs
 
 from ..conftest import shared_file
 
@@ -164,3 +165,13 @@ def test_real_drugbank_vocabulary_resolves_tcga_spellings(shared_data: Path) -> 
     table = resolver.resolve(["Fluouracil", "Camptothecin-11", "fosaprepitant", "Camptosar"])
     assert table["canonical"].tolist() == ["FLUOROURACIL", "IRINOTECAN", "FOSAPREPITANT", "IRINOTECAN"]
     assert table["method"].tolist() == ["drugbank", "drugbank", "drugbank", "synonym"]
+
+
+def test_match_drugs_prefers_the_exact_spelling_and_refuses_ambiguity():
+    resolver = DrugNameResolver()
+    available = ["DRUG A", "DRUG_A", "5-FU"]
+    wanted = drug_keys(resolver, ["DRUG_A", "DRUG A", "fluorouracil"])
+    matched = match_drugs(wanted, available, resolver, where="ic50.tsv")
+    assert matched == {"DRUG_A": "DRUG_A", "DRUG A": "DRUG A", "fluorouracil": "5-FU"}
+    with pytest.raises(InputError, match=r"ic50\.tsv: drug 'drug-a' from \[drugs\] names matches 2 drugs"):
+        match_drugs(drug_keys(resolver, ["drug-a"]), available, resolver, where="ic50.tsv")

@@ -501,19 +501,27 @@ def match_drugs(
     """
     available = sorted(set(available))
     keys = drug_keys(resolver, available)
-    by_key: dict[str, str] = {}
+    by_key: dict[str, list[str]] = {}
     for name, key in keys.items():
-        by_key.setdefault(key, name)
+        by_key.setdefault(key, []).append(name)
+    exact = set(available)
     matched: dict[str, str] = {}
     unknown = []
     for drug, key in wanted.items():
+        if drug in exact:  # the name as written wins over every looser match
+            matched[drug] = drug
+            continue
         if key not in by_key:
             close = difflib.get_close_matches(drug.upper(), [a.upper() for a in available], n=3, cutoff=0.5)
             unknown.append(f"{drug!r} (close matches: {', '.join(close)})" if close else repr(drug))
             continue
-        matched[drug] = by_key[key]
-        if by_key[key] != drug:
-            logger.info("drug %r is %r in %s", drug, by_key[key], where)
+        if len(by_key[key]) > 1:
+            raise InputError(
+                f"{where}: drug {drug!r} from {what} matches {len(by_key[key])} drugs of this table "
+                f"({examples(by_key[key])}); write it exactly as one of them."
+            )
+        matched[drug] = by_key[key][0]
+        logger.info("drug %r is %r in %s", drug, matched[drug], where)
     if unknown:
         raise InputError(
             f"{where}: {len(unknown)} drug(s) from {what} not in this table: {'; '.join(unknown)}; "
