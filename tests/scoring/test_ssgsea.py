@@ -277,3 +277,14 @@ def test_duplicated_genes_are_refused() -> None:
     expression = pd.DataFrame([[1.0, 2.0]], index=["s"], columns=["A", "A"])
     with pytest.raises(InputError, match="duplicated gene ids"):
         ssgsea(expression, {"A": ["A"]}, min_size=1)
+
+
+def test_constant_samples_are_flagged(caplog):
+    import logging
+
+    frame = pd.DataFrame(
+        [[1.0] * 6, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]], index=["flat", "ok"], columns=list("ABCDEF")
+    )
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        ssgsea(frame, {"s": ["A", "B"]}, min_size=1)
+    assert "1 of 2 samples have the same value for every gene (first: 'flat')" in caplog.text

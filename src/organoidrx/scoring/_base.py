@@ -178,6 +178,15 @@ def score(
         )
     genes = frame.columns
     n_genes = len(genes)
+    flat = np.ptp(values, axis=1) == 0 if values.size else np.zeros(len(frame), dtype=bool)
+    if flat.any():
+        logger.warning(
+            "%d of %d samples have the same value for every gene (first: %s); their genes cannot be ranked, so "
+            "their scores reflect only the order of tied genes: check the expression file",
+            int(flat.sum()),
+            len(frame),
+            examples(frame.index[flat]),
+        )
     sets = as_gene_set_dict(gene_sets)
     kept, report = restrict_gene_sets(
         sets, genes, min_size=min_size, max_size=max_size, where="the expression matrix", name="gene_sets"
