@@ -355,3 +355,16 @@ def test_tcga_cdr_and_curated_responses(shared_data: Path) -> None:
     }
     assert counts == {("COAD", "FLUOROURACIL"): 46, ("READ", "FLUOROURACIL"): 23, ("BLCA", "CISPLATIN"): 41}
     assert set(response["response"]) == {"CR", "PR", "SD", "PD"}
+
+
+def test_covariates_stay_aligned_when_rows_with_missing_times_are_dropped(tmp_path):
+    path = tmp_path / "clinical.tsv"
+    path.write_text(
+        "patient\ttime\tevent\tage\tstage\nP1\t10\t1\t60\tII\nP2\tNA\t0\t70\tIII\nP3\t30\t0\t[Not Available]\tI\n"
+    )
+    table = read_clinical(path, covariates=["age", "stage"])
+    assert table["patient"].tolist() == ["P1", "P3"]
+    assert table["age"].tolist()[0] == 60.0 and np.isnan(table["age"].tolist()[1])
+    assert table["stage"].tolist() == ["II", "I"]
+    with pytest.raises(InputError, match=r"clinical\.tsv: covariates \['grade'\] are not columns"):
+        read_clinical(path, covariates=["grade"])

@@ -222,6 +222,7 @@ def read_clinical(
     drug_col: str | None = None,
     response_col: str | None = None,
     time_unit: TimeUnit = "days",
+    covariates: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a survival table (CSV/TSV, optionally gzipped) into ``patient, time, event[, drug][, response]``.
 
@@ -241,6 +242,9 @@ def read_clinical(
         ``CR, PR, SD, PD`` (see :func:`normalize_response`); other labels are kept as given.
     time_unit : {"days", "weeks", "months", "years"}, default "days"
         Unit of ``duration_col``; the output ``time`` is always in days (1 month = 365.25 / 12 days).
+    covariates : sequence of str, default ()
+        Further columns carried into the output under their own names (e.g. ``age``, ``stage``): numbers when
+        every present value is a number, else text; blanks, 'NA' and biotab placeholders are missing.
 
     Returns
     -------
@@ -293,6 +297,17 @@ def read_clinical(
     if response_col is not None:
         column = _require(table, response_col, name=name, what="response", parameter="response_col")
         out["response"] = _response_column(table[column], name=name, column=column)
+    absent = [c for c in covariates if c not in table.columns]
+    if absent:
+        raise InputError(
+            f"{name}: covariates {absent} are not columns (columns: {examples(list(table.columns), 10)}); "
+            "check the names in [patients] covariates."
+        )
+    for column in covariates:
+        cleaned = _clean(table[column])
+        numbers = _to_float(cleaned)
+        numeric = bool(cleaned.notna().any()) and bool((numbers.notna() == cleaned.notna()).all())
+        out[column] = numbers if numeric else cleaned
     negative = out[out["time"] < 0]
     if len(negative):
         first = negative.iloc[0]

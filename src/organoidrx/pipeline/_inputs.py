@@ -181,23 +181,8 @@ def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
         drug_col=cols.get("drug_col") or "drug",
         response_col=cols.get("response_col"),
         time_unit=cfg.time_unit,  # type: ignore[arg-type]
+        covariates=list(cfg.covariates),
     )
-    if cfg.covariates:
-        raw = pd.read_csv(
-            cfg.clinical, sep=None, engine="python", dtype={cols.get("patient_col") or "patient": str}
-        )
-        missing = [c for c in cfg.covariates if c not in raw.columns]
-        if missing:
-            raise InputError(
-                f"{cfg.clinical.name}: covariates {missing} of [patients] covariates are not columns "
-                f"(columns: {examples(list(raw.columns), 10)})."
-            )
-        if len(raw) != len(clinical):
-            raise InputError(
-                f"{cfg.clinical.name}: could not align the covariate columns with the clinical rows."
-            )
-        for c in cfg.covariates:
-            clinical[c] = raw[c].to_numpy()
     mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
     n_rows = len(clinical)
     clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
