@@ -26,3 +26,75 @@ def test_module_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "organoidrx", "--version"], capture_output=True, text=True)
     assert done.returncode == 0
     assert __version__ in done.stdout
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_inputs")
+    (folder / "e.tsv").write_text("gene\tS1\tS2\n" + "".join(f"G{i}\t{i}\t{10 - i}\n" for i in range(10)))
+    (folder / "s.gmt").write_text("SET\tdesc\tG1\tG2\tG3\tG4\tG5\n")
+    (folder / "net.tsv").write_text("gene_a\tgene_b\n" + "".join(f"G{i}\tG{i + 1}\n" for i in range(9)))
+    (folder / "t.tsv").write_text("drug\ttarget\nX\tG1\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["score", "--out", "{d}"], "is a folder; --out takes a file name"),
+        (["score", "--out", "{d}/e.tsv/x.tsv"], "e.tsv is a file, not a folder; choose another --out"),
+        (["score", "--out", "{d}/x.tsv", "--report", "{d}"], "is a folder; --report takes a file name"),
+        (
+            ["score", "--out", "{d}/x.tsv", "--threads", "0"],
+            "argument --threads: must be an integer >= 1 or -1; got 0",
+        ),
+        (
+            ["score", "--out", "{d}/x.tsv", "--min-size", "0"],
+            "argument --min-size: must be an integer >= 1; got 0",
+        ),
+        (
+            ["score", "--out", "{d}/x.tsv", "--weight", "abc"],
+            "argument --weight: must be a number; got 'abc'",
+        ),
+        (
+            ["proximity", "--out", "{d}/p.tsv", "--seed", "-1"],
+            "argument --seed: must be an integer >= 0; got -1",
+        ),
+        (
+            ["proximity", "--out", "{d}/p.tsv", "--threads", "0"],
+            "argument --threads: must be an integer >= 1",
+        ),
+        (["proximity", "--out", "{d}/p.tsv", "--min-bin-size", "0"], "argument --min-bin-size: must be"),
+        (
+            ["demo", "--n-permutations", "-1"],
+            "argument --n-permutations: must be an integer between 0 and 1,000,000",
+        ),
+    ],
+)
+def test_bad_flags_and_outputs_are_one_line_naming_the_flag(small_files, capsys, args, message):
+    inputs = {
+        "score": ["--expression", "{d}/e.tsv", "--gene-sets", "{d}/s.gmt"],
+        "proximity": ["--network", "{d}/net.tsv", "--targets", "{d}/t.tsv", "--gene-sets", "{d}/s.gmt"],
+        "demo": [],
+    }[args[0]]
+    argv = [a.format(d=small_files) for a in [args[0], *inputs, *args[1:]]]
+    with pytest.raises(SystemExit) if "argument" in message else _returns(2) as status:
+        status.value = main(argv)
+    assert getattr(status.value, "code", status.value) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert sorted(p.name for p in small_files.iterdir()) == ["e.tsv", "net.tsv", "s.gmt", "t.tsv"]
+
+
+class _returns:
+    """``with _returns(2) as status: status.value = main(...)``: the counterpart of pytest.raises(SystemExit)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.value: object = None
+
+    def __enter__(self) -> _returns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

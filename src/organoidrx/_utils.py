@@ -44,14 +44,32 @@ def examples(values: Iterable[Any], n: int = 3) -> str:
     return shown
 
 
+def check_output_file(path: str | os.PathLike[str], *, flag: str = "the output path") -> Path:
+    """Refuse, before any work, an output file path that is a folder or lies under something that is not one.
+
+    Missing parent folders are fine (they are created when the file is written).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; {flag} takes a file name, e.g. {path / 'scores.tsv'}.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{path}: {parent} is a file, not a folder; choose another {flag}.")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{path}: the folder {parent} is not writable; choose another {flag}.")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and move it into place only if the block succeeds.
 
     Readers never see a half-written file: on any exception the temporary file is removed and ``path`` is left
-    untouched.
+    untouched. A path that cannot be a file (:func:`check_output_file`) is an :class:`InputError`.
     """
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from organoidrx import __version__
 from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
-from organoidrx._utils import InputError
+from organoidrx._utils import InputError, check_output_file
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
 __all__ = ["main"]
@@ -35,6 +35,37 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the flag (and where help is), exit status 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _integer(minimum: int, maximum: int | None = None, *, also: tuple[int, ...] = ()) -> Callable[[str], int]:
+    """An argparse type: an integer in ``minimum..maximum`` (or one of ``also``), else a message naming it."""
+    shown = (
+        f"an integer >= {minimum:,}" if maximum is None else f"an integer between {minimum:,} and {maximum:,}"
+    )
+    shown += "".join(f" or {a}" for a in also)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {shown}; got {text!r}") from None
+        if value not in also and (value < minimum or (maximum is not None and value > maximum)):
+            raise argparse.ArgumentTypeError(f"must be {shown}; got {text}")
+        return value
+
+    return parse
+
+
+SEED = _integer(0)
+THREADS = _integer(1, also=(-1,))
+PERMUTATIONS = _integer(0, 10**6)
+
+
 # --------------------------------------------------------------------------------------- registry options
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -47,9 +78,20 @@ def _add_option(
     kinds = option.type if isinstance(option.type, tuple) else (option.type,)
     value_type = float if float in kinds else (int if int in kinds else str)
     shown = option.default if default is ... else default
+
+    def parse(text: str) -> Any:
+        try:
+            return option.validate(value_type(text))
+        except (ValueError, InputError) as exc:  # the message without the keyword: argparse names the flag
+            message = (
+                str(exc).removeprefix(f"{option.name} ").rstrip(".") if isinstance(exc, InputError) else ""
+            )
+            kind = {float: "a number", int: "an integer"}.get(value_type, "text")
+            raise argparse.ArgumentTypeError(message or f"must be {kind}; got {text!r}") from None
+
     parser.add_argument(
         _flag(option.name),
-        type=value_type,
+        type=parse,
         choices=option.allowed(),
         default=shown,
         help=f"{option.help}{note}" + ("" if shown is None else f" (default {shown})"),
@@ -131,9 +173,9 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic cohort (no files, no network)")
     p.add_argument("--out", default=None, help="output folder (default: ./organoidrx-demo)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic cohort (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the synthetic cohort (default 0)")
     p.add_argument(
-        "--n-permutations", type=int, default=200, help="whole-pipeline permutations (default 200)"
+        "--n-permutations", type=PERMUTATIONS, default=200, help="whole-pipeline permutations (default 200)"
     )
     p.set_defaults(handler=_cmd_demo)
 
@@ -182,7 +224,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="run configuration (TOML; paths relative to it)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n-permutations", type=int, default=None, help="override [settings] n_permutations")
+    p.add_argument(
+        "--n-permutations", type=PERMUTATIONS, default=None, help="override [settings] n_permutations"
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html and the figures")
     p.set_defaults(handler=_cmd_run)
 
@@ -236,7 +280,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="accept only bundles signed with the secret in FILE (the --sign-key of 'train')",
     )
-    p.set_defaults(handler=_cmd_predict)
+    p.set_defaults(handler=_cmd_predict, output_files=("out",))
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -263,12 +307,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     _add_method_arguments(p, "scorer", flag="--method")
     _add_option(p, MIN_SIZE)
     _add_option(p, MAX_SIZE)
-    p.add_argument("--threads", type=int, default=1, help="threads (default 1; -1 for all CPUs)")
+    p.add_argument("--threads", type=THREADS, default=1, help="threads (default 1; -1 for all CPUs)")
     p.add_argument("--out", required=True, help="output TSV: column 'sample', then one column per pathway")
     p.add_argument(
         "--report", default=None, help="optional TSV listing every gene set, kept or dropped and why"
     )
-    p.set_defaults(handler=_cmd_score)
+    p.set_defaults(handler=_cmd_score, output_files=("out", "report"))
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -352,16 +396,18 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gene-sets", required=True, help="GMT file (name, description, genes...)")
     p.add_argument("--drugs", default=None, help="comma-separated drugs to score (default: every drug)")
     p.add_argument("--n-random", type=int, default=1000, help="random draws of the null (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--min-bin-size", type=int, default=100, help="nodes per degree bin (default 100)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--min-bin-size", type=_integer(1), default=100, help="nodes per degree bin (default 100)")
     _add_method_arguments(p, "measure", flag="--measure")
-    p.add_argument("--threads", type=int, default=1, help="threads for the random draws (default 1)")
+    p.add_argument(
+        "--threads", type=THREADS, default=1, help="threads for the random draws (default 1; -1 for all CPUs)"
+    )
     p.add_argument(
         "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the distance cache")
     p.add_argument("--out", required=True, help="output TSV, one row per drug x pathway")
-    p.set_defaults(handler=_cmd_proximity)
+    p.set_defaults(handler=_cmd_proximity, output_files=("out",))
 
 
 def _progress_bar(enabled: bool) -> Callable[[str, int, int], None] | None:
@@ -386,7 +432,9 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     from organoidrx._utils import write_tsv
     from organoidrx.io import read_drug_targets, read_gmt, read_network
     from organoidrx.network import proximity
+    from organoidrx.network._proximity import N_RANDOM
 
+    N_RANDOM.validate(args.n_random)  # before the reading, not after it
     tic = time.perf_counter()
     min_score = None if args.min_score < 0 else args.min_score
     network = read_network(args.network, edge_columns=args.edge_columns, min_score=min_score)
@@ -410,9 +458,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
         progress=_progress_bar(not args.quiet),
     )
     write_tsv(table, args.out, float_format="%.10g")
-    from organoidrx.network._proximity import N_RANDOM
     t = table.attrs["timings"]
-    N_RANDOM.validate(args.n_random)  # before the reading, not after it
     net = table.attrs["network"]
     cached = "read from cache" if table.attrs["distances_cached"] else "computed"
     print(
@@ -443,7 +489,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``organoidrx`` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="organoidrx",
         description=(
             "Predict patient drug response from patient-derived organoids: network proximity of pathways to drug "
@@ -481,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug, args.quiet)
     handler: Handler = args.handler
     try:
+        for name in getattr(args, "output_files", ()):  # refused before any work, not after it
+            if getattr(args, name, None) is not None:
+                check_output_file(getattr(args, name), flag=_flag(name))
         return handler(args)
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
