@@ -283,3 +283,13 @@ def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
     response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
     err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
     assert "only 2 organoids have both expression and a DRUG_B response (need at least 3)" in err
+
+
+def test_predictions_that_cannot_split_name_the_drug(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    path = config.parent / "patient_expression.tsv"
+    expression = pd.read_csv(path, sep="\t", index_col=0)
+    expression.loc[:, :] = np.repeat(expression.iloc[:, [0]].to_numpy(), expression.shape[1], axis=1)
+    expression.to_csv(path, sep="\t")  # every patient the same: one prediction for all
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert re.search(r"drug 'DRUG_A', \d+ treated patients: all \d+ predictions fall on one side", err), err

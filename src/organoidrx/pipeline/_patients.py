@@ -55,7 +55,10 @@ def run_patients(
             treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
             treated_pred = predicted.reindex(treated["patient"])
             # the split is learned on the treated patients and applied to everyone (and stored in the bundle)
-            split = ResponderSplit(cfg.quantile, cfg.lower_is_sensitive).fit(treated_pred)
+            try:
+                split = ResponderSplit(cfg.quantile, cfg.lower_is_sensitive).fit(treated_pred)
+            except InputError as exc:  # name the drug and its patients: the split is per drug
+                raise InputError(f"drug {drug!r}, {len(treated_pred)} treated patients: {exc}") from None
             groups_treated = split.transform(treated_pred)
             cutoff = split.cutoff_
             groups = split.transform(predicted)
