@@ -360,7 +360,8 @@ def write_run_report(
     warnings : list of str
         Shown prominently at the top of the report.
     timings : dict of str to float, optional
-        Seconds per step.
+        Seconds per step. Accepted for compatibility and not shown: the report holds no clock times, so the
+        same inputs give the same bytes; ``run.json`` records the timings of a pipeline run.
     primary_feature_set : str, optional
         Feature set of ``organoid_cv`` summarised up front; default the first set compared with random sets.
     threshold : float, default=-1.2816
@@ -382,7 +383,8 @@ def write_run_report(
     Notes
     -----
     PNG files are written at a fixed dpi without the software metadata chunk, so the same inputs give
-    byte-identical figures; the HTML embeds the very same bytes. The HTML has no scripts and no external
+    byte-identical figures; the HTML embeds the very same bytes and holds no clock time, date or random id, so
+    it is byte-identical too. The HTML has no scripts and no external
     resources, so it can be mailed or archived as one file.
     """
     if not isinstance(parameters, Mapping):
@@ -604,12 +606,6 @@ def write_run_report(
         report.table(_inputs_table(inputs), max_rows=200)
     report.heading("Versions", level=3)
     report.table(_versions())
-    if timings:
-        report.heading("Timings", level=3)
-        report.table(
-            pd.DataFrame({"step": list(timings), "seconds": [float(v) for v in timings.values()]}),
-            max_rows=200,
-        )
     path = report.write(out / "report.html")
     logger.info("report written to %s", path)
     return path
