@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 __all__ = [
+    "STALE_STAGING_SECONDS",
     "InputError",
     "atomic_write",
     "check_random_state",
     "examples",
+    "remove_stale_staging",
     "sha256_file",
+    "staged_folder",
     "versions",
     "write_tsv",
 ]
@@ -134,3 +142,157 @@ def write_tsv(frame: Any, path: str | os.PathLike[str], *, float_format: str | N
     """
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         frame.to_csv(handle, sep="\t", index=False, lineterminator="\n", float_format=float_format)
+
+
+#: Age in seconds after which a staging folder left by a killed process may be removed by the next run.
+STALE_STAGING_SECONDS = 3600.0
+
+
+def _staging_name(target: Path) -> re.Pattern[str]:
+    """Names of the staging (``.tmp``) and set-aside (``.old``) siblings of ``target``, as ``mkdtemp`` makes them."""
+    return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.(?:tmp|old)")
+
+
+def _try_lock(path: str | os.PathLike[str]) -> int | None:
+    """Take an exclusive non-blocking ``flock`` on a folder; its descriptor, or ``None`` when another holds it.
+
+    Without ``fcntl`` (Windows) nothing is locked and a descriptor-less ``-1`` is returned.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return -1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        os.close(fd)
+
+
+def remove_stale_staging(
+    target: str | os.PathLike[str], *, max_age: float = STALE_STAGING_SECONDS
+) -> list[Path]:
+    """Remove the staging siblings of ``target`` that killed processes left behind; return the removed paths.
+
+    A sibling is removed only when its name is one :func:`staged_folder` makes (``.NAME.XXXXXXXX.tmp`` or
+    ``.old``), it is a real folder, it was last modified more than ``max_age`` seconds ago and no live process
+    holds its lock (the lock of a killed process is released by the kernel).
+    """
+    target = Path(os.path.abspath(target))
+    pattern = _staging_name(target)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < max_age:
+                continue
+            fd = _try_lock(entry.path)
+        except OSError:
+            continue
+        if fd is None:
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            _release(fd)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` when unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _fsync_folder(path: Path) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` at ``target``, replacing whatever folder was there whole."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # it now holds the previous folder
+    else:
+        # two renames: for a moment nothing is at target, but never a mix of the two folders
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        aside.rmdir()
+        os.rename(target, aside)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            os.rename(aside, target)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    _fsync_folder(target.parent)
+
+
+@contextlib.contextmanager
+def staged_folder(
+    target: str | os.PathLike[str], *, before_swap: Callable[[], None] | None = None
+) -> Iterator[Path]:
+    """Yield a new empty sibling folder of ``target``; when the block succeeds it replaces ``target`` whole.
+
+    The sibling is ``.NAME.XXXXXXXX.tmp`` in the parent of ``target`` and is locked while the block runs. On
+    success ``before_swap`` is called (it may raise to refuse), then the sibling takes the place of ``target``:
+    atomically on Linux (``renameat2`` exchange), elsewhere by two renames, so ``target`` holds either the whole
+    previous folder or the whole new one (or, between the two renames, nothing), never a mix. The previous folder
+    is deleted. On any exception, including ``KeyboardInterrupt``, the sibling is removed and ``target`` is left
+    untouched. Siblings of killed runs older than :data:`STALE_STAGING_SECONDS` are removed first
+    (:func:`remove_stale_staging`).
+    """
+    target = Path(os.path.abspath(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    lock: int | None = None
+    swapped = False
+    try:
+        lock = _try_lock(staging)
+        yield staging
+        if before_swap is not None:
+            before_swap()
+        os.chmod(staging, 0o777 & ~_current_umask())
+        _swap_in(staging, target)
+        swapped = True
+    finally:
+        _release(lock)
+        if not swapped:
+            shutil.rmtree(staging, ignore_errors=True)

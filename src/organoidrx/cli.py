@@ -172,7 +172,16 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic cohort (no files, no network)")
-    p.add_argument("--out", default=None, help="output folder (default: ./organoidrx-demo)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: ./organoidrx-demo, replaced whole when it holds a previous run)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out folder whole (its files are deleted)",
+    )
     p.add_argument("--seed", type=SEED, default=0, help="random seed of the synthetic cohort (default 0)")
     p.add_argument(
         "--n-permutations", type=PERMUTATIONS, default=200, help="whole-pipeline permutations (default 200)"
@@ -183,14 +192,20 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from organoidrx.datasets import make_synthetic_cohort
     from organoidrx.pipeline import run_pipeline
+    from organoidrx.pipeline._outputs import RunFolder
 
+    # the default folder is the demo's own: a previous run there is replaced without --overwrite
+    out = Path(args.out) if args.out is not None else Path("organoidrx-demo")
+    folder = RunFolder(out, overwrite=args.overwrite, replace_runs=args.out is None)
+    folder.check()
     cohort = make_synthetic_cohort(random_state=args.seed)
     print(cohort.summary())
-    out = Path(args.out) if args.out is not None else Path("organoidrx-demo")
-    paths = cohort.write(out / "cohort")
-    print(f"Cohort files: {paths['config'].parent} (run configuration: {paths['config']})")
-    print(f"Running the pipeline with {args.n_permutations} permutations and 20 random pathway sets ...")
-    result = run_pipeline(paths["config"], out, n_permutations=args.n_permutations, n_random_sets=20)
+    with folder.staged() as staging:  # cohort and run are written together and replace the folder whole
+        paths = cohort.write(staging / "cohort")
+        config = folder.final / "cohort" / paths["config"].name
+        print(f"Cohort files: {config.parent} (run configuration: {config})")
+        print(f"Running the pipeline with {args.n_permutations} permutations and 20 random pathway sets ...")
+        result = run_pipeline(paths["config"], folder, n_permutations=args.n_permutations, n_random_sets=20)
     _print_run_summary(result)
     return 0
 
@@ -223,7 +238,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "patient_predictions.tsv, survival.tsv, report.html with PNG figures and run.json into --out.",
     )
     p.add_argument("config", help="run configuration (TOML; paths relative to it)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--out", required=True, help="output folder: new or empty, or replaced whole with --overwrite"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out folder whole (its files are deleted)",
+    )
     p.add_argument(
         "--n-permutations", type=PERMUTATIONS, default=None, help="override [settings] n_permutations"
     )
@@ -235,7 +257,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import run_pipeline
 
     overrides = {} if args.n_permutations is None else {"n_permutations": args.n_permutations}
-    result = run_pipeline(args.config, args.out, report=not args.no_report, **overrides)
+    result = run_pipeline(
+        args.config, args.out, report=not args.no_report, overwrite=args.overwrite, **overrides
+    )
     _print_run_summary(result)
     return 0
 

@@ -1,10 +1,13 @@
-"""Writing a run's outputs: the TSV tables, the patients x drugs table and ``run.json``."""
+"""Writing a run's outputs: the run folder, the TSV tables, the patients x drugs table and ``run.json``."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,14 +15,165 @@ import numpy as np
 import pandas as pd
 
 from organoidrx import __version__
-from organoidrx._utils import atomic_write, sha256_file, versions, write_tsv
+from organoidrx._utils import (
+    InputError,
+    atomic_write,
+    examples,
+    sha256_file,
+    staged_folder,
+    versions,
+    write_tsv,
+)
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import input_files
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._run import RunResult
 
-__all__ = ["parameters", "sensitivity_matrix", "write_run_json", "write_tables", "write_tsv"]
+__all__ = [
+    "RunFolder",
+    "is_run_folder",
+    "parameters",
+    "sensitivity_matrix",
+    "write_run_json",
+    "write_tables",
+    "write_tsv",
+]
+
+
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is the folder of a previous organoidrx run: it holds a ``run.json`` that organoidrx wrote."""
+    record = Path(path) / "run.json"
+    try:
+        if not record.is_file() or record.stat().st_size > 64 << 20:  # never open a FIFO or a device
+            return False
+        with open(record, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and "organoidrx" in content and "outputs" in content
+
+
+_FIX = "pass --overwrite (Python: overwrite=True) to replace it whole, or choose another --out"
+
+
+@dataclass
+class RunFolder:
+    """The output folder of one run, written in a temporary sibling and swapped in whole at the end.
+
+    A run never mixes with what was in the folder before: it writes into ``.NAME.XXXXXXXX.tmp`` beside ``final``
+    and, only once every file is complete, that sibling replaces ``final`` (:func:`organoidrx._utils.staged_folder`).
+
+    Parameters
+    ----------
+    final : str or Path
+        The output folder (``--out``).
+    overwrite : bool, default False
+        Replace a non-empty folder. Without it only a missing or empty folder is used, so a previous run (or any
+        other file) is never deleted by accident.
+    replace_runs : bool, default False
+        Replace a previous organoidrx run folder (one holding its ``run.json``) even without ``overwrite``; the
+        demo uses it for its default folder. Any other non-empty folder still needs ``overwrite``.
+
+    Attributes
+    ----------
+    staging : Path or None
+        The temporary sibling while :meth:`staged` is open.
+    """
+
+    final: Path
+    overwrite: bool = False
+    replace_runs: bool = False
+    staging: Path | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.final = Path(os.path.abspath(self.final))
+
+    def check(self, inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+        """Raise :class:`InputError` when the run may not write its folder (nothing is written here).
+
+        ``inputs`` are the run's input files: a folder holding one of them is never replaced.
+        """
+        out = self.final
+        if out.is_symlink():
+            raise InputError(
+                f"{out}: --out is a symbolic link (to {os.readlink(out)}); pass the folder it points to, or "
+                "choose another --out."
+            )
+        if not out.exists():
+            return
+        if not out.is_dir():
+            raise InputError(f"{out}: --out is a file, not a folder; choose another --out.")
+        real = out.resolve()
+        cwd = Path(os.getcwd()).resolve()
+        if cwd == real or real in cwd.parents:
+            raise InputError(
+                f"{out}: --out is the current folder or holds it, and the run replaces its folder whole; choose "
+                "another --out (e.g. a new folder below the current one)."
+            )
+        entries = sorted(p.name for p in out.iterdir())
+        if not entries:
+            return
+        for path in inputs:
+            source = Path(path).resolve()
+            if real in source.parents:
+                raise InputError(
+                    f"{out}: --out holds the run's input {source}, and the run replaces its folder whole (the "
+                    "input would be deleted); choose another --out."
+                )
+        previous = is_run_folder(out)
+        if self.overwrite or (previous and self.replace_runs):
+            return
+        if previous:
+            raise InputError(f"{out}: the --out folder holds a previous organoidrx run (run.json); {_FIX}.")
+        raise InputError(
+            f"{out}: the --out folder is not empty ({examples(entries)}) and holds no organoidrx run "
+            "(no run.json written by organoidrx); pass --overwrite (Python: overwrite=True) to replace it whole, "
+            "deleting those files, or choose another --out."
+        )
+
+    @contextmanager
+    def staged(self, inputs: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Path]:
+        """Check the folder, yield the temporary sibling to write into, and swap it in when the block succeeds.
+
+        The check is repeated just before the swap, so a folder filled by someone else meanwhile is not
+        replaced without ``overwrite``.
+        """
+        if self.staging is not None:
+            raise RuntimeError(f"{self.final}: the run folder is already staged in {self.staging}.")
+        listed = list(inputs)
+        self.check(listed)
+        try:
+            with staged_folder(self.final, before_swap=lambda: self.check(listed)) as staging:
+                self.staging = staging
+                yield staging
+        finally:
+            self.staging = None
+
+    @property
+    def write_dir(self) -> Path:
+        """Where files are written now: the staging sibling while staged, else the final folder."""
+        return self.final if self.staging is None else self.staging
+
+    def relocate(self, value: Any) -> Any:
+        """``value`` with every path (or string) inside the staging sibling mapped to the same place in ``final``.
+
+        Lists, tuples and dicts are mapped item by item, so records of the run name the folder the user sees.
+        """
+        if isinstance(value, Mapping):
+            return {k: self.relocate(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.relocate(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.relocate(v) for v in value)
+        if self.staging is None or not isinstance(value, str | Path):
+            return value
+        text = str(value)
+        for root in dict.fromkeys((str(self.staging), str(self.staging.resolve()))):
+            if text == root or text.startswith(root + os.sep):
+                moved = str(self.final) + text[len(root) :]
+                return Path(moved) if isinstance(value, Path) else moved
+        return value
 
 
 def parameters(cfg: PipelineConfig) -> dict[str, Any]:
@@ -42,8 +196,9 @@ def sensitivity_matrix(patient_predictions: pd.DataFrame) -> pd.DataFrame:
     return wide.rename_axis("patient").reset_index()
 
 
-def write_tables(result: RunResult) -> None:
-    out = result.out_dir
+def write_tables(result: RunResult, folder: str | os.PathLike[str] | None = None) -> None:
+    """Write the run's TSV tables into ``folder`` (default ``result.out_dir``)."""
+    out = Path(result.out_dir if folder is None else folder)
     write_tsv(result.proximity, out / "proximity.tsv")
     write_tsv(result.biomarkers, out / "biomarkers.tsv")
     write_tsv(result.organoid_cv, out / "organoid_cv.tsv")
@@ -69,7 +224,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_run_json(cfg: PipelineConfig, result: RunResult, matching: Mapping[str, Any]) -> None:
+def write_run_json(
+    cfg: PipelineConfig,
+    result: RunResult,
+    matching: Mapping[str, Any],
+    folder: RunFolder | str | os.PathLike[str] | None = None,
+) -> None:
+    """Write ``run.json`` into ``folder`` (default ``result.out_dir``).
+
+    ``outputs`` lists every file of the folder but ``run.json`` itself, so it names exactly the files of this
+    run when the folder was fresh (a staged :class:`RunFolder`). Paths inside a staging folder are recorded at
+    their final place. Only ``timings_seconds`` differs between two runs of the same inputs into one folder.
+    """
+    if not isinstance(folder, RunFolder):
+        folder = RunFolder(Path(result.out_dir if folder is None else folder))
+    out = folder.write_dir
     record = {
         "organoidrx": __version__,
         "config": str(cfg.source),
@@ -88,10 +257,10 @@ def write_run_json(cfg: PipelineConfig, result: RunResult, matching: Mapping[str
         "warnings": result.warnings,
         "outputs": sorted(
             p.name
-            for p in result.out_dir.iterdir()
+            for p in out.iterdir()
             if p.is_file() and not p.name.startswith(".") and p.name != "run.json"
         ),
     }
-    with atomic_write(result.out_dir / "run.json", "w", encoding="utf-8") as handle:
-        json.dump(_jsonable(record), handle, indent=2, allow_nan=False)
+    with atomic_write(out / "run.json", "w", encoding="utf-8") as handle:
+        json.dump(_jsonable(folder.relocate(record)), handle, indent=2, allow_nan=False)
         handle.write("\n")

@@ -28,7 +28,7 @@ from organoidrx.models import (
 from organoidrx.network import PROXIMAL_Z
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import MIN_ORGANOIDS, Inputs, input_files, load_inputs, run_proximity
-from organoidrx.pipeline._outputs import parameters, write_run_json, write_tables
+from organoidrx.pipeline._outputs import RunFolder, parameters, write_run_json, write_tables
 from organoidrx.pipeline._patients import run_patients
 from organoidrx.scoring import score
 
@@ -44,6 +44,7 @@ class RunResult:
     Attributes
     ----------
     out_dir : Path
+        The output folder (its final place, also while the run is written into a temporary sibling).
     proximity, biomarkers, organoid_cv, cv_predictions : DataFrame
     patient_predictions, survival : DataFrame or None
         ``None`` in preclinical-only mode.
@@ -269,13 +270,60 @@ def _organoid_cv(
     return table, pd.concat(predictions, ignore_index=True)
 
 
+def _write_outputs(
+    cfg: PipelineConfig,
+    result: RunResult,
+    loaded: Inputs,
+    folder: RunFolder,
+    timer: Timer,
+    *,
+    report: bool,
+) -> None:
+    """Write the tables, the report and ``run.json`` into the staged ``folder``."""
+    out = folder.write_dir
+    with timer.phase("write"):
+        write_tables(result, out)
+    result.timings = dict(timer.timings)
+    if report:
+        from organoidrx.report import write_run_report
+
+        tic = time.perf_counter()
+        inputs = {
+            name: {
+                "path": str(folder.relocate(path)),
+                "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
+            }
+            for name, path in input_files(cfg).items()
+        }
+        write_run_report(
+            out,
+            parameters=folder.relocate(parameters(cfg)),
+            proximity=result.proximity,
+            biomarkers=result.biomarkers,
+            organoid_cv=result.organoid_cv,
+            cv_predictions=result.cv_predictions,
+            patient_predictions=result.patient_predictions,
+            survival=result.survival,
+            survival_results=result.survival_results or None,
+            interactions=result.interactions or None,
+            response_auc=result.response_auc or None,
+            inputs=inputs,
+            warnings=result.warnings,
+            primary_feature_set="proximal",
+        )
+        result.report = folder.final / "report.html"
+        result.timings["report"] = time.perf_counter() - tic
+    write_run_json(cfg, result, loaded.matching, folder)
+
+
 def run_pipeline(
     config: PipelineConfig | str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | RunFolder,
     *,
     report: bool = True,
     write: bool = True,
     patients: bool = True,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> RunResult:
     """Run the whole pipeline of a configuration and write its outputs into ``out_dir``.
@@ -284,16 +332,24 @@ def run_pipeline(
     ----------
     config : PipelineConfig or path
         A configuration from :func:`read_config` or the path of a TOML file.
-    out_dir : str or Path
+    out_dir : str or Path or RunFolder
         Output folder (created). Receives ``proximity.tsv``, ``biomarkers.tsv``, ``organoid_cv.tsv``,
-        ``organoid_cv_predictions.tsv`` and, with patients, ``patient_predictions.tsv``, ``patient_drug_sensitivity.tsv`` and ``survival.tsv``;
-        then ``report.html`` with PNG figures and ``run.json``. Every file is written atomically.
+        ``organoid_cv_predictions.tsv`` and, with patients, ``patient_predictions.tsv``,
+        ``patient_drug_sensitivity.tsv`` and ``survival.tsv``; then ``report.html`` with PNG figures and
+        ``run.json``. The whole run is written into a temporary sibling ``.NAME.XXXXXXXX.tmp`` and replaces the
+        folder whole at the end, so the folder never mixes two runs and a killed run leaves it as it was. A
+        :class:`~organoidrx.pipeline._outputs.RunFolder` that is already staged is written into as is and
+        swapped in by its owner (the demo writes its cohort into the same folder).
     report : bool, default True
         Write ``report.html`` and the figures.
     write : bool, default True
         Write the tables and ``run.json``; ``False`` only computes (``report`` is then ignored).
     patients : bool, default True
         Run the patient half when the configuration has ``[patients]``; ``False`` stops after the organoid models.
+    overwrite : bool, default False
+        Replace a non-empty ``out_dir`` (a previous run or anything else) whole. Without it a non-empty folder is
+        refused before anything is computed.
+        A :class:`~organoidrx.pipeline._outputs.RunFolder` carries its own ``overwrite``.
     **overrides
         Settings replacing the configuration's (e.g. ``n_permutations=200``).
 
@@ -305,7 +361,8 @@ def run_pipeline(
     ------
     InputError
         On an unusable configuration or input: missing files, unknown drugs (with close matches), fewer than 3
-        organoids with a response for a drug, no patient treated with a drug, mismatched identifiers.
+        organoids with a response for a drug, no patient treated with a drug, mismatched identifiers; on an
+        ``out_dir`` that is not empty without ``overwrite``, is a file or holds one of the run's inputs.
 
     Notes
     -----
@@ -326,7 +383,10 @@ def run_pipeline(
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    out = Path(out_dir)
+    folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder(Path(out_dir), overwrite=overwrite)
+    if write:
+        folder.check(input_files(cfg).values())  # refuse before computing anything
+    out = folder.final
     timer = Timer()
     with _collect_warnings() as collected:
         with timer.phase("load"):
@@ -355,34 +415,13 @@ def run_pipeline(
             run_patients(cfg, loaded, models, organoid_scores, patient_scores, result, timer, collected)
         elif not cfg.has_patients:
             logger.info("no [patients] section: preclinical-only mode (proximity, biomarkers, organoid CV)")
-        if write:
-            with timer.phase("write"):
-                write_tables(result)
     result.warnings = list(collected.messages)
     result.timings = dict(timer.timings)
     if not write:
         return result
-    if report:
-        from organoidrx.report import write_run_report
-
-        tic = time.perf_counter()
-        result.report = write_run_report(
-            out,
-            parameters=parameters(cfg),
-            proximity=result.proximity,
-            biomarkers=result.biomarkers,
-            organoid_cv=result.organoid_cv,
-            cv_predictions=result.cv_predictions,
-            patient_predictions=result.patient_predictions,
-            survival=result.survival,
-            survival_results=result.survival_results or None,
-            interactions=result.interactions or None,
-            response_auc=result.response_auc or None,
-            inputs={k: str(v) for k, v in input_files(cfg).items()},
-            warnings=result.warnings,
-            timings=result.timings,
-            primary_feature_set="proximal",
-        )
-        result.timings["report"] = time.perf_counter() - tic
-    write_run_json(cfg, result, loaded.matching)
+    if folder.staging is not None:
+        _write_outputs(cfg, result, loaded, folder, timer, report=report)
+    else:
+        with folder.staged(input_files(cfg).values()):
+            _write_outputs(cfg, result, loaded, folder, timer, report=report)
     return result
