@@ -123,6 +123,27 @@ def as_long_table(
     return table.loc[:, keep].copy()
 
 
+_ID_NAMES = {
+    "symbol": "gene symbols",
+    "ensembl": "Ensembl gene ids",
+    "entrez": "Entrez ids",
+    "ensp": "Ensembl protein ids",
+}
+
+
+def id_mismatch_hint(wanted: Iterable[Any], present: Iterable[Any], *, what: str, where: str) -> str:
+    """A sentence naming the cause when two gene lists use different identifier types, else ``""``."""
+    from organoidrx.io._identifiers import detect_gene_id_type  # io builds on this module
+
+    kind_a, kind_b = detect_gene_id_type(list(wanted)[:2000]), detect_gene_id_type(list(present)[:2000])
+    if kind_a == kind_b or "unknown" in (kind_a, kind_b):
+        return ""
+    return (
+        f" {what} use {_ID_NAMES[kind_a]} but {where} uses {_ID_NAMES[kind_b]}: map one to the other first "
+        "(organoidrx.io.harmonize_gene_ids with an id map from read_gene_id_map)."
+    )
+
+
 def check_overlap(
     present: Iterable[str], wanted: Iterable[str], *, what: str, where: str, minimum: int = 1
 ) -> list[str]:
@@ -138,6 +159,7 @@ def check_overlap(
         raise InputError(
             f"only {len(found)} of {len(wanted_list)} {what} are in {where} (need at least {minimum}); "
             f"{what} look like {examples(wanted_list)} while {where} has {examples(sorted(present_set))}."
+            + id_mismatch_hint(wanted_list, present_set, what=what, where=where)
         )
     return found
 
@@ -215,6 +237,7 @@ def restrict_gene_sets(
         hint = ""
         if present is not None:
             hint = f" Gene sets use ids like {examples(all_genes)}; {where} has {examples(sorted(present))}."
+            hint += id_mismatch_hint(all_genes, present, what="the gene sets", where=where)
         raise InputError(
             f"no gene set of {name} survives restriction to {where} with min_size={min_size}, "
             f"max_size={max_size} ({n_small} too small, {n_large} too large).{hint}"

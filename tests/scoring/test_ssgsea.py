@@ -288,3 +288,20 @@ def test_constant_samples_are_flagged(caplog):
     with caplog.at_level(logging.WARNING, logger="organoidrx"):
         ssgsea(frame, {"s": ["A", "B"]}, min_size=1)
     assert "1 of 2 samples have the same value for every gene (first: 'flat')" in caplog.text
+
+
+def test_id_type_mismatch_and_missing_values_name_the_file_and_the_cause(tmp_path):
+    from organoidrx._utils import InputError
+    from organoidrx.io import read_expression
+
+    path = tmp_path / "tumours.tsv"
+    path.write_text("gene\tS1\tS2\n" + "".join(f"ENSG{i:011d}\t{i}\t{2 * i}\n" for i in range(1, 30)))
+    sets = {"s": ["TP53", "EGFR", "KRAS", "BRAF", "MYC"]}
+    with pytest.raises(
+        InputError,
+        match=r"tumours\.tsv.*gene sets use gene symbols but the expression matrix tumours\.tsv uses Ens",
+    ):
+        ssgsea(read_expression(path), sets, min_size=1)
+    path.write_text("gene\tS1\tS2\nA\t1\tNA\nB\t2\t3\n")
+    with pytest.raises(InputError, match=r"the expression matrix tumours\.tsv has 1 missing values"):
+        ssgsea(read_expression(path), {"s": ["A"]}, min_size=1)

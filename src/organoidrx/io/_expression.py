@@ -317,7 +317,19 @@ def read_expression(
         raise InputError(f"format must be one of {list(_FORMATS)}; got {format!r}.")
     if not isinstance(path, str | os.PathLike):
         return as_expression_frame(path)
-    path = Path(path)
+    frame = _read_file(Path(path), sep=sep, gene_column=gene_column, duplicates=duplicates, format=format)
+    frame.attrs["source"] = str(path)  # messages downstream name the file
+    return frame
+
+
+def _read_file(
+    path: Path,
+    *,
+    sep: str | None,
+    gene_column: str | None,
+    duplicates: Duplicates,
+    format: ExpressionFormat | None,
+) -> pd.DataFrame:
     name = display_name(path)
     check_regular_file(path)
     fmt = format or _guess_format(path)

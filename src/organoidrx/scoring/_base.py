@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -168,12 +169,14 @@ def score(
         MAX_SIZE.validate(max_size)
 
     frame = as_expression_frame(expression)
+    source = getattr(expression, "attrs", {}).get("source")
+    where = f"the expression matrix {Path(source).name}" if source else "the expression matrix"
     values = frame.to_numpy(dtype=np.float64)
     if np.isnan(values).any():
         row, col = np.argwhere(np.isnan(values))[0]
         n_missing = int(np.isnan(values).sum())
         raise InputError(
-            f"expression has {n_missing} missing values (first at sample {frame.index[row]!r}, gene "
+            f"{where} has {n_missing} missing values (first at sample {frame.index[row]!r}, gene "
             f"{frame.columns[col]!r}); impute or drop them before scoring (gseapy would silently use 0)."
         )
     genes = frame.columns
@@ -189,7 +192,7 @@ def score(
         )
     sets = as_gene_set_dict(gene_sets)
     kept, report = restrict_gene_sets(
-        sets, genes, min_size=min_size, max_size=max_size, where="the expression matrix", name="gene_sets"
+        sets, genes, min_size=min_size, max_size=max_size, where=where, name="gene_sets"
     )
     whole = [pathway for pathway, members in kept.items() if len(members) >= n_genes]
     if whole:
