@@ -138,3 +138,15 @@ def test_probe_map_missing_named_column(series_path):
     table = pd.DataFrame({"ID": ["1053_at"], "Gene Symbol": ["RFC2"]})
     with pytest.raises(InputError, match=r"probe_map has no column 'symbol'.*pass gene_column="):
         read_geo_series_matrix(series_path, probe_map=table, gene_column="symbol")
+
+
+def test_read_expression_and_inspect_agree_on_a_series_matrix(tmp_path):
+    from organoidrx.io import inspect_file, read_expression
+
+    path = tmp_path / "GSE000001_series_matrix.txt"
+    path.write_text(SERIES_MATRIX)
+    pd.testing.assert_frame_equal(read_expression(path), read_geo_series_matrix(path), check_like=False)
+    path.write_text(SERIES_MATRIX.replace("!series_matrix_table_end\n", ""))
+    for read in (read_expression, read_geo_series_matrix, inspect_file):
+        with pytest.raises(InputError, match=r"series_matrix\.txt has no '!series_matrix_table_end' line"):
+            read(path)

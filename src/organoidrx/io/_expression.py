@@ -339,6 +339,11 @@ def _read_file(
         table = _read_parquet(path, name=name)
         return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
     text = read_text(path)
+    if text.lstrip().startswith(("!Series_", "!Sample_", "!series_matrix")):  # a GEO series matrix
+        from organoidrx.io._geo import read_geo_series_matrix
+
+        logger.info("%s: a GEO series matrix; read with read_geo_series_matrix", name)
+        return read_geo_series_matrix(path, gene_column=gene_column)
     if fmt == "gct":
         table, (n_rows, n_cols) = _read_gct(text, name=name)
         result = _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)

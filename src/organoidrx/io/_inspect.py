@@ -614,7 +614,10 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
             report.problems.insert(0, f"{reader} rejects it: {' '.join(str(exc).split())}")
             report.format, report.description, report.reader = "table", _DESCRIPTIONS["table"], ""
             report.details.clear()
-            _inspect_table(path, report, text)
+            try:
+                _inspect_table(path, report, text)
+            except InputError:  # not even a plain table: the format's own reader says best what is wrong
+                raise exc from None
     if not report.shape:
         raise InputError(f"{name}: could not be summarised as {report.description}.")
     return report
