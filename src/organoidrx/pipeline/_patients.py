@@ -24,7 +24,8 @@ from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
 
 if TYPE_CHECKING:
-    from organoidrx.pipeline._run import DrugModel, RunResult, Timer, WarningCollector
+    from organoidrx.pipeline._progress import Timer, WarningCollector
+    from organoidrx.pipeline._run import DrugModel, RunResult
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_co
 from organoidrx.pipeline._inputs import MIN_ORGANOIDS, Inputs, input_files, load_inputs, run_proximity
 from organoidrx.pipeline._outputs import RunFolder, parameters, write_run_json, write_tables
 from organoidrx.pipeline._patients import run_patients
+from organoidrx.pipeline._progress import Timer, collect_warnings
 from organoidrx.scoring import score
 
 logger = logging.getLogger(__name__)
@@ -71,45 +70,6 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     report: Path | None = None
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-class WarningCollector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-        self.context: str | None = None  # the drug being processed, prefixed to messages that do not name it
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = " ".join(record.getMessage().split())
-        if self.context is not None and self.context not in message:
-            message = f"{self.context}: {message}"
-        if message not in self.messages:
-            self.messages.append(message)
-
-
-@contextmanager
-def _collect_warnings() -> Iterator[WarningCollector]:
-    collector = WarningCollector()
-    root = logging.getLogger("organoidrx")
-    root.addHandler(collector)
-    try:
-        yield collector
-    finally:
-        root.removeHandler(collector)
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        tic = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - tic
-        self.timings[name] = self.timings.get(name, 0.0) + seconds
-        logger.info("%s: %.2f s", name, seconds)
 
 
 # ------------------------------------------------------------------------------------------- pipeline
@@ -388,7 +348,7 @@ def run_pipeline(
         folder.check(input_files(cfg).values())  # refuse before computing anything
     out = folder.final
     timer = Timer()
-    with _collect_warnings() as collected:
+    with collect_warnings() as collected:
         with timer.phase("load"):
             loaded = load_inputs(cfg)
         with timer.phase("proximity"):

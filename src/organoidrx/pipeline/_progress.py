@@ -1,0 +1,55 @@
+"""Run bookkeeping: the warnings a run collects for its report and the time each phase takes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Timer", "WarningCollector", "collect_warnings"]
+
+
+class WarningCollector(logging.Handler):
+    """Every distinct warning logged under ``organoidrx`` during a run, prefixed with the drug in progress."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.context: str | None = None  # the drug being processed, prefixed to messages that do not name it
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())
+        if self.context is not None and self.context not in message:
+            message = f"{self.context}: {message}"
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+@contextmanager
+def collect_warnings() -> Iterator[WarningCollector]:
+    """A :class:`WarningCollector` attached to the ``organoidrx`` logger for the duration of the block."""
+    collector = WarningCollector()
+    root = logging.getLogger("organoidrx")
+    root.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        root.removeHandler(collector)
+
+
+class Timer:
+    """Seconds per named phase of a run (summed when a phase recurs), each also logged."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        tic = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - tic
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        logger.info("%s: %.2f s", name, seconds)
