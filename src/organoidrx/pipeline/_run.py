@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +231,18 @@ def _organoid_cv(
     return table, pd.concat(predictions, ignore_index=True)
 
 
+def _shown(value: Any, out: Path) -> Any:
+    """Paths (and path strings) inside the run folder written relative to it, so the report's bytes do not depend on
+    where the run was written; mappings and lists are mapped item by item."""
+    if isinstance(value, dict):
+        return {k: _shown(v, out) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_shown(v, out) for v in value)
+    if isinstance(value, str | Path) and str(value).startswith(f"{out}{os.sep}"):
+        return str(value)[len(str(out)) + 1 :]
+    return str(value) if isinstance(value, Path) else value
+
+
 def _write_outputs(
     cfg: PipelineConfig,
     result: RunResult,
@@ -250,14 +263,14 @@ def _write_outputs(
         tic = time.perf_counter()
         inputs = {
             name: {
-                "path": str(folder.relocate(path)),
+                "path": _shown(folder.relocate(path), folder.final),
                 "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
             }
             for name, path in input_files(cfg).items()
         }
         write_run_report(
             out,
-            parameters=folder.relocate(parameters(cfg)),
+            parameters=_shown(folder.relocate(parameters(cfg)), folder.final),
             proximity=result.proximity,
             biomarkers=result.biomarkers,
             organoid_cv=result.organoid_cv,
