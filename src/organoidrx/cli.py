@@ -247,6 +247,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="replace a non-empty --out folder whole (its files are deleted)",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="run work estimated to take longer than 12 hours (set [settings] force = true)",
+    )
+    p.add_argument(
         "--n-permutations", type=PERMUTATIONS, default=None, help="override [settings] n_permutations"
     )
     p.add_argument("--no-report", action="store_true", help="skip report.html and the figures")
@@ -256,7 +261,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import run_pipeline
 
-    overrides = {} if args.n_permutations is None else {"n_permutations": args.n_permutations}
+    overrides: dict[str, Any] = {} if args.n_permutations is None else {"n_permutations": args.n_permutations}
+    if args.force:
+        overrides["force"] = True
     result = run_pipeline(
         args.config, args.out, report=not args.no_report, overwrite=args.overwrite, **overrides
     )

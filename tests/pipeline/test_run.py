@@ -293,3 +293,29 @@ def test_predictions_that_cannot_split_name_the_drug(cohort_dir, tmp_path, capsy
     expression.to_csv(path, sep="\t")  # every patient the same: one prediction for all
     err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
     assert re.search(r"drug 'DRUG_A', \d+ treated patients: all \d+ predictions fall on one side", err), err
+
+
+def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_dir, tmp_path, capsys):
+    from organoidrx.pipeline import _config, _inputs
+
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    _set(config, n_permutations=10**6, n_random=10**6, n_random_sets=10**5)
+    # 2 drugs x 40 sets x 1e6 draws, 2 x 1e6 permutations, 2 x 1e5 random sets: about 9 hours by the table
+    cfg = _config.read_config(config)
+    loaded = _inputs.load_inputs(cfg)
+    seconds = _inputs.estimate_work(cfg, loaded)
+    assert seconds["permutations"] == pytest.approx(2 * 10**6 * _inputs.SECONDS_PER_UNIT["permutations"])
+    assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _inputs.SECONDS_PER_UNIT["proximity"])
+    _set(config, **SMALL)
+    # with a guard of a millisecond even the small run is refused, and --force runs it
+    _inputs.MAX_HOURS, saved = 1e-9, _inputs.MAX_HOURS
+    try:
+        err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+        assert "this run is estimated to take" in err and "--force" in err and "n_permutations=19" in err
+        assert not (tmp_path / "o").exists()
+        assert (
+            cli.main(["--quiet", "run", str(config), "--out", str(tmp_path / "o"), "--force", "--no-report"])
+            == 0
+        )
+    finally:
+        _inputs.MAX_HOURS = saved

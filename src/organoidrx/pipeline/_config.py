@@ -171,6 +171,10 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             ),
             "n_random_sets",
         ),
+        (
+            Option("force", False, bool, "run work estimated to take longer than the 12-hour guard"),
+            "force",
+        ),
     ),
 }
 _REQUIRED_SECTIONS = ("preclinical", "pathways", "drugs")
@@ -225,6 +229,7 @@ class PipelineConfig:
     quantile: float = 0.5
     horizon_months: float = 60.0
     n_random_sets: int = 100
+    force: bool = False
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -305,6 +310,10 @@ def read_config(path: str | Path) -> PipelineConfig:
         key, a value of the wrong type or outside its allowed values, or a referenced file that does not exist.
     """
     source = Path(path)
+    if source.is_dir():
+        raise InputError(f"{source}: is a folder, not a config file; give the path of the run's .toml file.")
+    if source.exists() and not source.is_file():  # a FIFO or a device: reading it might never end
+        raise InputError(f"{source}: is not a regular file; give the path of the run's .toml file.")
     if not source.is_file():
         raise InputError(f"{source}: config file does not exist.")
     try:
@@ -368,6 +377,11 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
                 if not resolved.exists():
                     raise InputError(
                         f"[{section}] {key} = {values[key]!r} does not exist (looked for {resolved})."
+                    )
+                if resolved.is_dir():
+                    raise InputError(
+                        f"[{section}] {key} = {values[key]!r} is a folder ({resolved}), not a file; give the "
+                        "path of the file."
                     )
                 value = resolved
             if name in _CLINICAL_COLUMNS:

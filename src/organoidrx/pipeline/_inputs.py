@@ -89,6 +89,40 @@ class Inputs:
     matching: dict[str, Any] = field(default_factory=dict)
 
 
+#: Seconds per unit of work, measured on a 2-core machine (benchmarks/RESULTS.md): one null draw of one drug x
+#: pathway pair, one whole-pipeline permutation of one drug, one random pathway set of one drug in the organoid CV.
+SECONDS_PER_UNIT = {"proximity": 1.2e-6, "permutations": 0.015, "random pathway sets": 0.01}
+#: Work estimated to take longer than this is refused unless ``[settings] force = true`` (``--force``).
+MAX_HOURS = 12.0
+
+
+def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
+    """Estimated seconds of each heavy phase of a run, from the inputs' sizes and :data:`SECONDS_PER_UNIT`."""
+    n_drugs = len(loaded.drugs)
+    n_sets = int(loaded.gene_sets["pathway"].nunique())
+    units = {
+        "proximity": n_drugs * n_sets * cfg.n_random if cfg.proximity is None else 0,
+        "permutations": n_drugs * cfg.n_permutations if cfg.has_patients else 0,
+        "random pathway sets": n_drugs * cfg.n_random_sets,
+    }
+    return {phase: n * SECONDS_PER_UNIT[phase] for phase, n in units.items()}
+
+
+def check_work(cfg: PipelineConfig, loaded: Inputs) -> None:
+    """Log the run's estimated duration; refuse one beyond :data:`MAX_HOURS` unless ``cfg.force``."""
+    seconds = estimate_work(cfg, loaded)
+    total = sum(seconds.values())
+    shown = ", ".join(f"{phase} {s / 3600:.1f} h" for phase, s in seconds.items() if s >= 36)
+    logger.info("estimated heavy work: %.0f s (%s)", total, shown or "under a minute each")
+    if total > MAX_HOURS * 3600 and not cfg.force:
+        raise InputError(
+            f"this run is estimated to take {total / 3600:,.0f} hours on 2 cores ({shown}; "
+            f"{len(loaded.drugs)} drugs, {loaded.gene_sets['pathway'].nunique()} gene sets, n_random="
+            f"{cfg.n_random}, n_permutations={cfg.n_permutations}, n_random_sets={cfg.n_random_sets}); lower "
+            "those settings or select fewer drugs, or set [settings] force = true (--force) to run it anyway."
+        )
+
+
 def load_inputs(cfg: PipelineConfig) -> Inputs:
     resolver = DrugNameResolver()
     drugs = list(dict.fromkeys(cfg.drugs))

@@ -264,3 +264,15 @@ def write_run_json(
     with atomic_write(out / "run.json", "w", encoding="utf-8") as handle:
         json.dump(_jsonable(folder.relocate(record)), handle, indent=2, allow_nan=False)
         handle.write("\n")
+
+
+def shown_paths(value: Any, out: Path) -> Any:
+    """Paths (and path strings) inside the run folder written relative to it, so the report's bytes do not depend on
+    where the run was written; mappings and lists are mapped item by item."""
+    if isinstance(value, dict):
+        return {k: shown_paths(v, out) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(shown_paths(v, out) for v in value)
+    if isinstance(value, str | Path) and str(value).startswith(f"{out}{os.sep}"):
+        return str(value)[len(str(out)) + 1 :]
+    return str(value) if isinstance(value, Path) else value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,15 @@ from organoidrx.models import (
 )
 from organoidrx.network import PROXIMAL_Z
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
-from organoidrx.pipeline._inputs import MIN_ORGANOIDS, Inputs, input_files, load_inputs, run_proximity
-from organoidrx.pipeline._outputs import RunFolder, parameters, write_run_json, write_tables
+from organoidrx.pipeline._inputs import (
+    MIN_ORGANOIDS,
+    Inputs,
+    check_work,
+    input_files,
+    load_inputs,
+    run_proximity,
+)
+from organoidrx.pipeline._outputs import RunFolder, parameters, shown_paths, write_run_json, write_tables
 from organoidrx.pipeline._patients import run_patients
 from organoidrx.pipeline._progress import Timer, collect_warnings
 from organoidrx.scoring import score
@@ -231,18 +237,6 @@ def _organoid_cv(
     return table, pd.concat(predictions, ignore_index=True)
 
 
-def _shown(value: Any, out: Path) -> Any:
-    """Paths (and path strings) inside the run folder written relative to it, so the report's bytes do not depend on
-    where the run was written; mappings and lists are mapped item by item."""
-    if isinstance(value, dict):
-        return {k: _shown(v, out) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_shown(v, out) for v in value)
-    if isinstance(value, str | Path) and str(value).startswith(f"{out}{os.sep}"):
-        return str(value)[len(str(out)) + 1 :]
-    return str(value) if isinstance(value, Path) else value
-
-
 def _write_outputs(
     cfg: PipelineConfig,
     result: RunResult,
@@ -263,14 +257,14 @@ def _write_outputs(
         tic = time.perf_counter()
         inputs = {
             name: {
-                "path": _shown(folder.relocate(path), folder.final),
+                "path": shown_paths(folder.relocate(path), folder.final),
                 "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
             }
             for name, path in input_files(cfg).items()
         }
         write_run_report(
             out,
-            parameters=_shown(folder.relocate(parameters(cfg)), folder.final),
+            parameters=shown_paths(folder.relocate(parameters(cfg)), folder.final),
             proximity=result.proximity,
             biomarkers=result.biomarkers,
             organoid_cv=result.organoid_cv,
@@ -364,6 +358,7 @@ def run_pipeline(
     with collect_warnings() as collected:
         with timer.phase("load"):
             loaded = load_inputs(cfg)
+            check_work(cfg, loaded)
         with timer.phase("proximity"):
             prox = run_proximity(cfg, loaded)
         with timer.phase("ssgsea organoids"):
