@@ -148,6 +148,10 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 def _check_text(head: bytes, name: str) -> None:
     if head.startswith(b"PK\x03\x04"):
         raise InputError(f"{name}: a zip/Excel workbook is not supported; export the sheet as CSV or TSV.")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        raise InputError(
+            f"{name}: the file is UTF-16 (or UTF-32) text (it starts with that byte-order mark); save it as UTF-8."
+        )
     if b"\x00" in head:
         raise InputError(
             f"{name}: the file looks binary (it contains NUL bytes), not a text table; check that it is the right file."
@@ -443,6 +447,8 @@ def parse_table(
                     f"{name}: line {number} has {n_fields} fields but the header has {width}; "
                     "the file may be truncated or use a different delimiter there."
                 )
+    except InputError:  # a ValueError too: not the unclosed quote that _records signals
+        raise
     except ValueError as exc:
         raise InputError(
             f"{name}: malformed quoting (the quoted field opened on line {exc.args[0]} is never closed); "
@@ -580,6 +586,7 @@ def read_table(
     if unknown:
         raise InputError(f"{name}: no column {unknown[0]!r} (columns: {examples(names, 8)}).")
     text_columns = picked if strings is True else [c for c in (strings or ()) if c in picked]
+    used = [label_of[c] for c in picked]
     with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as source:
         table = _read_csv(
             source,
@@ -587,8 +594,11 @@ def read_table(
             sep=delimiter,
             labels=labels,
             strings=[label_of[c] for c in text_columns],
-            missing=[label_of[c] for c in picked],
-            usecols=[label_of[c] for c in picked] if usecols is not None else None,
+            missing=used,
+            # given usecols, pandas ignores surplus fields on a line: read them all when all are wanted
+            usecols=used if usecols is not None and len(set(used)) < len(labels) else None,
         )
+    if usecols is not None:
+        table = table.loc[:, used]  # pandas returns the used columns in file order, not in usecols order
     table.columns = pd.Index(picked)
     return table
