@@ -17,7 +17,8 @@ import pandas as pd
 
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_gene_set_dict, restrict_gene_sets
-from organoidrx.io._tables import read_bytes
+from organoidrx.io._tables import _check_text as check_text
+from organoidrx.io._tables import display_name, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +41,21 @@ def _read_text(path: Path) -> str:
     """The whole file as text (gzip-aware), with decoding problems turned into an :class:`InputError`."""
     raw = read_bytes(path)
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        check_text(raw[:4], display_name(path))  # a zip/Excel workbook or UTF-16 text is named as such
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(
             f"{path}: line {line} is not valid UTF-8 text (byte {raw[exc.start : exc.start + 1]!r}); "
             "a GMT file must be plain text, tab-separated."
         ) from exc
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputError(
+            f"{path}: line {line} contains NUL bytes: the file looks binary, not a GMT text file; check that it "
+            "is the right file."
+        )
+    return text
 
 
 def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int | None = None) -> pd.DataFrame:
@@ -147,6 +156,20 @@ def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int |
         first_line[name] = number
     if not sets:
         raise InputError(f"{path}: holds no gene sets (the file is empty); expected GMT lines.")
+    sizes = [len(genes) for genes in sets.values()]
+    if min_size >= 1 and (max_size is None or max_size >= min_size):
+        fits = [min_size <= n and (max_size is None or n <= max_size) for n in sizes]
+        if not any(fits):
+            raise InputError(
+                f"{path}: none of its {len(sets)} gene sets has between min_size={min_size} and "
+                f"max_size={max_size} genes (sizes {min(sizes)} to {max(sizes)}); "
+                + (
+                    "no line lists a gene after the name and the description: a GMT line needs the name, a "
+                    "description and the genes, separated by tabs."
+                    if max(sizes) == 0
+                    else "widen the bounds."
+                )
+            )
     if empty:
         logger.warning(
             "%s: %d gene sets have a description but no genes and are skipped (first: %s at line %d); if the file "
@@ -156,14 +179,6 @@ def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int |
             examples([n for _, n in empty]),
             empty[0][0],
         )
-    sizes = [len(genes) for genes in sets.values()]
-    if min_size >= 1 and (max_size is None or max_size >= min_size):
-        fits = [min_size <= n and (max_size is None or n <= max_size) for n in sizes]
-        if not any(fits):
-            raise InputError(
-                f"{path}: none of its {len(sets)} gene sets has between min_size={min_size} and "
-                f"max_size={max_size} genes (sizes {min(sizes)} to {max(sizes)}); widen the bounds."
-            )
     kept, report = restrict_gene_sets(
         sets, None, min_size=min_size, max_size=max_size, where=str(path), name=str(path)
     )
