@@ -311,6 +311,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="accept only bundles signed with the secret in FILE (the --sign-key of 'train')",
     )
+    p.add_argument(
+        "--reference",
+        choices=("bundle", "cohort"),
+        default="bundle",
+        help="standardise with the training patients' scale stored in the bundle (default: a patient's score "
+        "never depends on the others in the file) or over the samples given, as the paper did per cohort (3+)",
+    )
     p.set_defaults(handler=_cmd_predict, output_files=("out",))
 
 
@@ -318,9 +325,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import predict_with_bundle
 
     key = None if args.verify_key is None else Path(args.verify_key)
-    table = predict_with_bundle(args.bundle, args.expression, gene_sets=args.gene_sets, out=args.out, key=key)
+    table = predict_with_bundle(
+        args.bundle,
+        args.expression,
+        gene_sets=args.gene_sets,
+        out=args.out,
+        key=key,
+        reference=args.reference,
+    )
+    how = (
+        "standardised with the training patients' scale (--reference bundle)"
+        if args.reference == "bundle"
+        else "standardised over these samples (--reference cohort)"
+    )
     print(
-        f"Predicted {table['patient'].nunique()} samples for {table['drug'].nunique()} drug(s) -> {args.out}"
+        f"Predicted {table['patient'].nunique()} samples for {table['drug'].nunique()} drug(s), {how} -> {args.out}"
     )
     return 0
 

@@ -415,13 +415,14 @@ def test_untouched_signed_bundle_predicts_through_the_command_line(trained, tmp_
     (tmp_path / "key").write_bytes(KEY + b"\n")
     out = tmp_path / "predictions.tsv"
     args = ["predict", "--bundle", str(bundles), "--expression", str(expression), "--out", str(out)]
+    args += ["--reference", "cohort"]  # the fixture's bundle holds no patient reference
     assert cli.main([*args, "--verify-key", str(tmp_path / "key")]) == 0
     table = pd.read_csv(out, sep="\t")
     assert table["patient"].tolist() == patients.index.tolist()
     assert table["predicted_response"].notna().all() and table["group"].notna().all()
     # the same bundle as a zip, and without a key (the signature is then not checked)
     zipped = save_bundle(tmp_path / "DRUG_A.zip", fitted, metadata=metadata, key=KEY)
-    again = predict_with_bundle(zipped, expression)
+    again = predict_with_bundle(zipped, expression, reference="cohort")
     np.testing.assert_allclose(again["predicted_response"], table["predicted_response"], rtol=1e-9)
 
 

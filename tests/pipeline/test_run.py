@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from organoidrx import cli
+from organoidrx._utils import InputError
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.io import read_expression
 from organoidrx.pipeline import predict_with_bundle, run_pipeline, train_bundles
@@ -146,14 +147,27 @@ def test_predict_one_patient_uses_the_stored_patient_scaling(cohort_dir, tmp_pat
     config, _ = cohort_dir
     bundles = train_bundles(config, tmp_path / "bundles")
     patients = read_expression(config.parent / "patient_expression.tsv")
-    one = patients.iloc[[5]]
     with caplog.at_level("INFO", logger="organoidrx"):
-        single = predict_with_bundle(bundles["DRUG_A"], one)
-    assert "cannot be standardised on their own" in caplog.text
+        single = predict_with_bundle(bundles["DRUG_A"], patients.iloc[[5]])
+    assert "standardised with the training patients' mean and scale (reference bundle)" in caplog.text
+    assert single.attrs["reference"] == "bundle"
+    # a patient's prediction does not depend on who else is in the file
+    few = predict_with_bundle(bundles["DRUG_A"], patients.iloc[[9, 5, 2]])
     full = predict_with_bundle(bundles["DRUG_A"], patients)
-    # the patient's own cohort z-scores equal the stored reference scaling up to rounding
-    assert single["predicted_response"].iloc[0] == pytest.approx(full["predicted_response"].iloc[5], rel=1e-9)
+    assert (
+        single["predicted_response"].iloc[0]
+        == few["predicted_response"].iloc[1]
+        == full["predicted_response"].iloc[5]
+    )
     assert single["group"].iloc[0] == full["group"].iloc[5]
+    # per-cohort standardisation (the paper's): the training cohort gives the same values up to rounding
+    cohort = predict_with_bundle(bundles["DRUG_A"], patients, reference="cohort")
+    assert cohort.attrs["reference"] == "cohort"
+    np.testing.assert_allclose(cohort["predicted_response"], full["predicted_response"], rtol=1e-9)
+    subset = predict_with_bundle(bundles["DRUG_A"], patients.iloc[[9, 5, 2]], reference="cohort")
+    assert subset["predicted_response"].iloc[1] != pytest.approx(full["predicted_response"].iloc[5], rel=1e-6)
+    with pytest.raises(InputError, match=r"1 sample\(s\) cannot be standardised as a cohort .* at least 3"):
+        predict_with_bundle(bundles["DRUG_A"], patients.iloc[[5]], reference="cohort")
 
 
 def test_tampered_and_foreign_bundles_are_refused(cohort_dir, tmp_path, capsys):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,13 @@ def _scale_step(bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
     return bundle.arrays[step["mean"]], bundle.arrays[step["scale"]]
 
 
-def align_cohort(bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str) -> pd.DataFrame:
+#: Where a cohort's standardisation comes from: the training patients stored in the bundle, or the cohort itself.
+Reference = Literal["bundle", "cohort"]
+
+
+def align_cohort(
+    bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str, reference: Reference = "cohort"
+) -> pd.DataFrame:
     """A cohort's standardised scores of the bundle's pathways, as the model's regressor sees them.
 
     Parameters
@@ -61,18 +67,26 @@ def align_cohort(bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str) -
     alignment : str
         A registered alignment (``"standardize"``: every pathway z-scored over this cohort, as Kong et al.
         (2020); ``"combat"``, ``"quantile"``: scores first put on the organoids' scale).
+    reference : {"cohort", "bundle"}, default "cohort"
+        ``"cohort"``: the alignment is fitted on ``scores`` themselves (the paper's per-cohort standardisation;
+        a sample's value depends on the others, and at least the alignment's minimum of samples, 3, is needed).
+        ``"bundle"``: every sample is z-scored with the training patients' mean and scale stored in the bundle,
+        so one patient's value never depends on who else is scored (``"standardize"`` bundles trained with
+        patients only: the other alignments adapt to the cohort and store nothing to replay).
 
     Returns
     -------
     DataFrame of shape (n_samples, n_features)
 
-    Notes
-    -----
-    A cohort smaller than the alignment's minimum (3 samples) cannot be standardised or aligned on its own: it is
-    z-scored with the training patients' mean and scale stored in the bundle (or, without them, the organoids'
-    scaler), and a log line says so.
+    Raises
+    ------
+    InputError
+        Missing pathways; ``"cohort"`` with too few samples; ``"bundle"`` without a stored patient reference or
+        with a cohort-adaptive alignment.
     """
     method = get_method("alignment", alignment)
+    if reference not in get_args(Reference):
+        raise InputError(f"reference must be 'bundle' or 'cohort'; got {reference!r}.")
     features = bundle.feature_names
     missing = [f for f in features if f not in scores.columns]
     if missing:
@@ -80,36 +94,43 @@ def align_cohort(bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str) -
             f"the pathway scores lack {len(missing)} of the model's {len(features)} pathways "
             f"(first: {missing[0]!r}); score the expression with the bundle's gene sets."
         )
-    mean, scale = _scale_step(bundle)
     X = scores.loc[:, features]
-    if len(scores) < int(method.attrs.get("min_samples", 1)):
-        reference = bundle.metadata.get("patient_reference")
-        if reference is not None:
-            logger.info(
-                "%d sample(s) cannot be standardised on their own: using the training patients' mean and scale "
-                "stored in the bundle",
-                len(scores),
+    if reference == "bundle":
+        stored = bundle.metadata.get("patient_reference")
+        if stored is None:
+            raise InputError(
+                "the bundle holds no patient reference (it was trained without patients); pass reference="
+                "'cohort' (--reference cohort) to standardise over the samples given (at least "
+                f"{int(method.attrs.get('min_samples', 1))})."
             )
-            mean, scale = np.asarray(reference["mean"]), np.asarray(reference["scale"])
-        else:
-            logger.info(
-                "%d sample(s) cannot be standardised on their own and the bundle holds no patient reference: "
-                "using the organoids' scaling",
-                len(scores),
+        if alignment != "standardize":
+            raise InputError(
+                f"alignment {alignment!r} adapts to the cohort it is given and the bundle stores nothing to replay "
+                "for one patient; pass reference='cohort' (--reference cohort) with at least "
+                f"{int(method.attrs.get('min_samples', 1))} samples."
             )
-        z = X.to_numpy(dtype=float) - mean
-        return pd.DataFrame(z / scale, index=X.index.copy(), columns=list(features))
-    stored = bundle.metadata["organoid_scores"]
-    organoids = pd.DataFrame({f: np.asarray(stored[f], dtype=float) for f in features})
+        z = X.to_numpy(dtype=float) - np.asarray(stored["mean"])
+        return pd.DataFrame(z / np.asarray(stored["scale"]), index=X.index.copy(), columns=list(features))
+    minimum = int(method.attrs.get("min_samples", 1))
+    if len(scores) < minimum:
+        raise InputError(
+            f"{len(scores)} sample(s) cannot be standardised as a cohort (alignment {alignment!r} needs at least "
+            f"{minimum}); pass reference='bundle' (--reference bundle) to use the training patients' scale."
+        )
+    mean, scale = _scale_step(bundle)
+    stored_scores = bundle.metadata["organoid_scores"]
+    organoids = pd.DataFrame({f: np.asarray(stored_scores[f], dtype=float) for f in features})
     return method.func(X, organoids, mean=mean, scale=scale)
 
 
-def predict_cohort(bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str) -> pd.Series:
+def predict_cohort(
+    bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str, reference: Reference = "cohort"
+) -> pd.Series:
     """Predicted response of every sample of ``scores`` with a bundle, after the requested alignment.
 
-    See :func:`align_cohort` for the alignment; returns a Series named ``predicted_response``.
+    See :func:`align_cohort` for the alignment and ``reference``; returns a Series named ``predicted_response``.
     """
-    z = align_cohort(bundle, scores, alignment=alignment)
+    z = align_cohort(bundle, scores, alignment=alignment, reference=reference)
     return predict_from_bundle(bundle, z, standardize="none")
 
 

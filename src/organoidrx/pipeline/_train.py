@@ -18,6 +18,7 @@ from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
 from organoidrx.models._bundle import MANIFEST, MIN_KEY_BYTES
+from organoidrx.models._predict import Reference
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._outputs import write_tsv
 from organoidrx.pipeline._run import run_pipeline
@@ -180,6 +181,7 @@ def predict_with_bundle(
     gene_sets: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     key: Key | None = None,
+    reference: Reference = "bundle",
 ) -> pd.DataFrame:
     """Predict drug response of new samples (a cohort or one patient) with a bundle written by ``train``.
 
@@ -195,12 +197,18 @@ def predict_with_bundle(
         When given, the table is written there as TSV (atomically).
     key : bytes or path, optional
         Accept only bundles signed with this secret (the key itself, or a key file; see :func:`train_bundles`).
+    reference : {"bundle", "cohort"}, default "bundle"
+        How the samples' pathway scores are standardised. ``"bundle"``: with the training patients' mean and
+        scale stored in the bundle, so a patient's prediction is the same whoever else is in the file.
+        ``"cohort"``: over the samples given, as Kong et al. (2020) standardised each TCGA cohort (predictions
+        then depend on the cohort; at least 3 samples). See :func:`organoidrx.models.align_cohort`.
 
     Returns
     -------
     DataFrame
         Columns ``patient, drug, predicted_response, group``. The group uses the cut-off learned on the training
-        patients when the bundle has one, otherwise the bundle's quantile of these samples.
+        patients when the bundle has one, otherwise the bundle's quantile of these samples. ``attrs["reference"]``
+        says which standardisation was used.
 
     Raises
     ------
@@ -222,8 +230,12 @@ def predict_with_bundle(
                 f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
                 "its bundles, not links to them. Replace the link by the bundle folder."
             )
-        tables = [predict_with_bundle(p, expression, gene_sets=gene_sets, key=secret) for p in found]
+        tables = [
+            predict_with_bundle(p, expression, gene_sets=gene_sets, key=secret, reference=reference)
+            for p in found
+        ]
         table = pd.concat(tables, ignore_index=True)
+        table.attrs["reference"] = reference
         if out is not None:
             write_tsv(table, out)
         return table
@@ -240,7 +252,15 @@ def predict_with_bundle(
         max_size=scoring["max_size"],
         **scoring["options"],
     )
-    predicted = predict_cohort(model, scores, alignment=stored["alignment"])
+    predicted = predict_cohort(model, scores, alignment=stored["alignment"], reference=reference)
+    logger.info(
+        "%s: %d samples standardised with %s",
+        model.drug,
+        len(predicted),
+        "the training patients' mean and scale (reference bundle)"
+        if reference == "bundle"
+        else "their own mean and scale (reference cohort)",
+    )
     lower = stored["lower_is_sensitive"]
     if stored["cutoff"] is not None:
         groups = assign_groups(predicted, stored["cutoff"], lower_is_sensitive=lower)
@@ -259,6 +279,7 @@ def predict_with_bundle(
             "group": groups.to_numpy(),
         }
     )
+    table.attrs["reference"] = reference
     if out is not None:
         write_tsv(table, out)
     return table
