@@ -323,6 +323,18 @@ def _drop_section(section: str) -> Callable[[str], str]:
     return lambda text: re.sub(rf"(?ms)^\[{section}\]\n.*?(?=^\[)", "", text)
 
 
+def _precomputed_proximity(content: str | bytes) -> Callable[[Path], object]:
+    """Replace ``[network] edges`` by a precomputed proximity table with ``content``."""
+
+    def change(folder: Path) -> None:
+        replace_file("prox.tsv", content)(folder)
+        edit_file("config.toml", lambda t: t.replace('edges = "network.tsv"', 'proximity = "prox.tsv"'))(
+            folder
+        )
+
+    return change
+
+
 def _negative_first_time(text: str) -> str:
     lines = text.split("\n")
     fields = lines[1].split("\t")
@@ -548,6 +560,22 @@ CASES = [
         run(lambda folder: _set_key(folder / "config.toml", "drugs", "names", '["DRUG_A", "DRUG_Q"]')),
         "'DRUG_Q'",
         id="run-unknown-drug",
+    ),
+    case(
+        run(_precomputed_proximity(b"\x00\x01PK\xff\xfe")),
+        "prox.tsv",
+        "binary",
+        id="proximity-table-binary",
+        xfail="internal error (UnicodeDecodeError, exit 1): pipeline/_inputs.py reads [network] proximity with "
+        "pd.read_csv directly instead of through io/_tables.py",
+    ),
+    case(
+        run(_precomputed_proximity("drug\tpathway\tz\nDRUG_A\tP1\t1\t2\nDRUG_B\tP1\n")),
+        "prox.tsv",
+        "line 2",
+        id="proximity-table-ragged",
+        xfail="pipeline/_inputs.py reads [network] proximity with pd.read_csv, which takes a ragged table's first "
+        "column as an index; the error then blames the drug names",
     ),
     # ----------------------------------------------------------------------------- clinical tables (run)
     case(
