@@ -25,3 +25,12 @@ def shared_file(root: Path, relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent from the shared data folder")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_once():
+    """Each test sees its own first occurrence of a log-once line."""
+    from organoidrx import _utils
+
+    _utils._LOGGED.clear()
+    yield

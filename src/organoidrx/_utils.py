@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -41,6 +42,25 @@ class InputError(ValueError):
     The command-line interface prints the message as one line on stderr and exits with status 2; any other
     exception is reported as an internal error with exit status 1.
     """
+
+
+_LOGGED: set[tuple[str, int, str]] = set()
+
+
+def log_once(log: logging.Logger, level: int, message: str, *args: Any) -> None:
+    """Log a message only the first time this process logs the same text at this level on this logger.
+
+    For lines that a loop would repeat verbatim (every cross-validation fold, every permutation refits the same
+    selector on the same table): the user sees each fact once.
+    """
+    text = message % args if args else message
+    key = (log.name, level, text)
+    if key in _LOGGED:
+        return
+    if len(_LOGGED) > 10_000:
+        _LOGGED.clear()
+    _LOGGED.add(key)
+    log.log(level, "%s", text)
 
 
 def examples(values: Iterable[Any], n: int = 3) -> str:

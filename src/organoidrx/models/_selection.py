@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from organoidrx._utils import InputError, examples
+from organoidrx._utils import InputError, examples, log_once
 from organoidrx._validation import as_long_table
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,12 @@ class ProximalPathwaySelector(SelectorMixin, BaseEstimator):
         z = pd.to_numeric(table[self.z_column], errors="coerce").to_numpy(dtype=float)
         n_nan = int(np.isnan(z).sum())
         if n_nan:
-            logger.info("proximity: %d pathways have no z-score (NaN) and are never proximal", n_nan)
+            log_once(
+                logger,
+                logging.INFO,
+                "proximity: %d pathways have no z-score (NaN) and are never proximal",
+                n_nan,
+            )
         proximal = table["pathway"].astype(str).to_numpy()[z <= self.threshold]
         drug_label = f" for drug {self.drug!r}" if self.drug is not None else ""
         if len(proximal) == 0:
@@ -216,7 +221,9 @@ class ProximalPathwaySelector(SelectorMixin, BaseEstimator):
             )
         missing = sorted(wanted - set(names))
         if missing:
-            logger.warning(
+            log_once(
+                logger,
+                logging.WARNING,
                 "%d of %d proximal pathways%s are not columns of X and are ignored: %s",
                 len(missing),
                 len(wanted),

@@ -607,5 +607,5 @@ def write_run_report(
     report.heading("Versions", level=3)
     report.table(_versions())
     path = report.write(out / "report.html")
-    logger.info("report written to %s", path)
+    logger.debug("report written to %s", path)  # the run prints its final path once it is swapped in
     return path
