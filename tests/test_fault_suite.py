@@ -432,8 +432,6 @@ CASES = [
         "e.tsv",
         "'G1'",
         id="expression-one-gene",
-        xfail="two lines: the scorer logs a warning that every sample has tied genes, then raises that no gene set "
-        "survives (scoring, not io)",
     ),
     case(score("gene\tS1\tS2\nG1\t1\t2\n\t3\t4\n"), "e.tsv", "empty gene id", id="expression-empty-gene-id"),
     case(score(_dev_zero), "zero.tsv", "not a regular file", id="expression-dev-zero"),
@@ -455,8 +453,6 @@ CASES = [
         "s.gmt",
         "'ZZ1'",
         id="gmt-no-overlap",
-        xfail="the scorer's message names the argument 'gene_sets', not the GMT file (restrict_gene_sets in "
-        "_validation.py is called without gene_sets.attrs['source'])",
     ),
     # --------------------------------------------------------------------------------- networks (proximity)
     case(
@@ -546,9 +542,6 @@ CASES = [
         "organoid_response.tsv",
         "positive",
         id="response-negative-linear-scale",
-        xfail="no config key states the response scale (read_drug_response's log_scale): [preclinical] log_scale "
-        "is unknown, and without it negative IC50s are taken as log values; needs a key in pipeline/_config.py "
-        "passed on by pipeline/_inputs.py",
     ),
     case(
         run(replace_file("organoid_response.tsv", "sample\tdrug\tvalue\n")),
@@ -566,16 +559,12 @@ CASES = [
         "prox.tsv",
         "binary",
         id="proximity-table-binary",
-        xfail="internal error (UnicodeDecodeError, exit 1): pipeline/_inputs.py reads [network] proximity with "
-        "pd.read_csv directly instead of through io/_tables.py",
     ),
     case(
         run(_precomputed_proximity("drug\tpathway\tz\nDRUG_A\tP1\t1\t2\nDRUG_B\tP1\n")),
         "prox.tsv",
         "line 2",
         id="proximity-table-ragged",
-        xfail="pipeline/_inputs.py reads [network] proximity with pd.read_csv, which takes a ragged table's first "
-        "column as an index; the error then blames the drug names",
     ),
     # ----------------------------------------------------------------------------- clinical tables (run)
     case(

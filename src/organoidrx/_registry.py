@@ -59,10 +59,13 @@ _BUILTINS = {
 }
 
 
-def suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` for the closest option, else `` (known: a, b, c)``."""
+def suggest(word: str, options: list[str] | tuple[str, ...], *, known: bool = True) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, else `` (known: a, b, c)`` (nothing with ``known=False``,
+    for messages that list the options already)."""
     match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f" (did you mean {match[0]!r}?)" if match else f" (known: {', '.join(map(str, options))})"
+    if match:
+        return f" (did you mean {match[0]!r}?)"
+    return f" (known: {', '.join(map(str, options))})" if known else ""
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -143,7 +146,9 @@ class Option:
         allowed = self.allowed()
         if allowed is not None and value not in allowed:
             shown = ", ".join(map(str, allowed))
-            raise InputError(f"{label} must be one of {shown}; got {value!r}{suggest(value, allowed)}.")
+            raise InputError(
+                f"{label} must be one of {shown}; got {value!r}{suggest(value, allowed, known=False)}."
+            )
         if isinstance(value, int | float) and not isinstance(value, bool):
             finite = not isinstance(value, float) or math.isfinite(value)
             low_bad = self.minimum is not None and (

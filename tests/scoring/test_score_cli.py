@@ -69,5 +69,5 @@ def test_score_bad_input_is_one_line_and_status_2(
     argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
     assert main([*argv, "--min-size", "500", "--out", str(out)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("organoidrx: error: no gene set of gene_sets survives") and "\n" not in error
+    assert error.startswith("organoidrx: error: no gene set of sets.gmt survives") and "\n" not in error
     assert not out.exists()  # nothing half-written

@@ -526,6 +526,19 @@ def _read_csv(
         ) from None
 
 
+def _first_ragged_line(path: str | os.PathLike[str], sep: str, width: int) -> tuple[int, int] | None:
+    """``(line number, fields)`` of the first non-blank line whose field count differs from ``width``, if any."""
+    with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace") as source:
+        for number, line in enumerate(source, start=1):
+            line = line.rstrip("\r\n")
+            if number == 1 or not line.strip() or '"' in line:
+                continue
+            n_fields = _count_fields(line, sep)
+            if n_fields != width:
+                return number, n_fields
+    return None
+
+
 def read_table(
     path: str | os.PathLike[str],
     *,
@@ -587,17 +600,27 @@ def read_table(
         raise InputError(f"{name}: no column {unknown[0]!r} (columns: {examples(names, 8)}).")
     text_columns = picked if strings is True else [c for c in (strings or ()) if c in picked]
     used = [label_of[c] for c in picked]
-    with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as source:
-        table = _read_csv(
-            source,
-            name=name,
-            sep=delimiter,
-            labels=labels,
-            strings=[label_of[c] for c in text_columns],
-            missing=used,
-            # given usecols, pandas ignores surplus fields on a line: read them all when all are wanted
-            usecols=used if usecols is not None and len(set(used)) < len(labels) else None,
-        )
+    try:
+        with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as source:
+            table = _read_csv(
+                source,
+                name=name,
+                sep=delimiter,
+                labels=labels,
+                strings=[label_of[c] for c in text_columns],
+                missing=used,
+                # given usecols, pandas ignores surplus fields on a line: read them all when all are wanted
+                usecols=used if usecols is not None and len(set(used)) < len(labels) else None,
+            )
+    except InputError as exc:  # name the line when the cause is a line wider than the header
+        ragged = _first_ragged_line(path, delimiter, len(names))
+        if ragged is None:
+            raise
+        number, n_fields = ragged
+        raise InputError(
+            f"{name}: line {number} has {n_fields} fields but the header has {len(names)}; "
+            "the file may be truncated or use a different delimiter there."
+        ) from exc
     if usecols is not None:
         table = table.loc[:, used]  # pandas returns the used columns in file order, not in usecols order
     table.columns = pd.Index(picked)

@@ -13,170 +13,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from organoidrx._registry import KINDS, Option, get_method, suggest
-from organoidrx._units import TIME_UNITS
 from organoidrx._utils import InputError
-from organoidrx.io._drugs import Replicates
-from organoidrx.io._expression import Duplicates
-from organoidrx.network._proximity import N_RANDOM
+from organoidrx.pipeline._schema import SCHEMA
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
 __all__ = ["SCHEMA", "PipelineConfig", "apply_overrides", "read_config"]
 
 
-def _path(name: str, help: str, *, required: bool = False) -> Option:
-    return Option(name, None, str, help, nullable=True, required=required, path=True)
-
-
-def _column(name: str, default: str | None, help: str) -> Option:
-    return Option(name, default, str, help, nullable=default is None)
-
-
-#: section -> ((option, PipelineConfig field), ...): the configuration language, one definition per key.
-SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
-    "preclinical": (
-        (_path("expression", "organoid expression, genes x samples", required=True), "organoid_expression"),
-        (
-            _path("response", "organoid drug responses (long or wide table)", required=True),
-            "organoid_response",
-        ),
-        (
-            Option("metric", "IC50", str, "response metric to use when the table holds several"),
-            "response_metric",
-        ),
-        (
-            Option(
-                "lower_is_sensitive", True, bool, "a low response value means a sensitive organoid (IC50)"
-            ),
-            "lower_is_sensitive",
-        ),
-        (
-            Option(
-                "duplicates",
-                "error",
-                str,
-                "what to do with duplicated gene rows in expression files",
-                choices=get_args(Duplicates),
-            ),
-            "duplicates",
-        ),
-        (
-            Option(
-                "replicates",
-                "error",
-                str,
-                "what to do with an organoid x drug pair measured twice with different values",
-                choices=get_args(Replicates),
-            ),
-            "replicates",
-        ),
-    ),
-    "network": (
-        (
-            _path("edges", "protein interaction edge table (STRING links, dmfind, any A/B/score table)"),
-            "network",
-        ),
-        (_path("proximity", "precomputed proximity table instead of edges (long or wide)"), "proximity"),
-        (
-            Option("edge_columns", None, list, "endpoint and score columns of the edge table", nullable=True),
-            "edge_columns",
-        ),
-        (Option("min_score", 700, float, "keep edges with score > this", nullable=True), "min_score"),
-        (_path("id_map", "gene identifier map used to translate the network to symbols"), "id_map"),
-    ),
-    "pathways": (
-        (_path("gene_sets", "GMT file of pathways (e.g. Reactome)", required=True), "gene_sets"),
-        (MIN_SIZE, "min_size"),
-        (MAX_SIZE, "max_size"),
-    ),
-    "drugs": (
-        (
-            _path("targets", "drug targets: long drug,target or wide drugs,targets table", required=True),
-            "targets",
-        ),
-        (Option("names", None, list, "drugs to run, any spelling", required=True), "drugs"),
-    ),
-    "patients": (
-        (_path("expression", "patient expression, genes x samples", required=True), "patient_expression"),
-        (
-            _path("clinical", "clinical table: patient, follow-up time, event, drug", required=True),
-            "clinical",
-        ),
-        (_column("patient_col", "patient", "clinical column of patient ids"), "patient_col"),
-        (_column("duration_col", "time", "clinical column of follow-up time"), "duration_col"),
-        (_column("event_col", "event", "clinical column of the event (1 death, 0 censored)"), "event_col"),
-        (_column("drug_col", "drug", "clinical column of the drug given"), "drug_col"),
-        (
-            _column("response_col", None, "clinical column of recorded response (RECIST), optional"),
-            "response_col",
-        ),
-        (Option("time_unit", "days", str, "unit of the follow-up time", choices=TIME_UNITS), "time_unit"),
-        (Option("covariates", (), list, "clinical columns to adjust the Cox model for"), "covariates"),
-    ),
-    "settings": (
-        (Option("scorer", "ssgsea", str, "pathway scorer", kind="scorer"), "scorer"),
-        (
-            Option("measure", "closest", str, "network measure tested for proximity", kind="measure"),
-            "measure",
-        ),
-        (Option("model", "ridge", str, "response model fitted on the organoids", kind="model"), "model"),
-        (
-            Option(
-                "alignment",
-                "standardize",
-                str,
-                "how patient scores reach the organoid scale",
-                kind="alignment",
-            ),
-            "alignment",
-        ),
-        (
-            N_RANDOM,
-            "n_random",
-        ),
-        (Option("seed", 0, int, "seed of every random step", minimum=0), "seed"),
-        (Option("top_k", 10, int, "pathways kept by the response model", minimum=1, maximum=10**5), "top_k"),
-        (
-            Option(
-                "n_permutations", 1000, int, "whole-pipeline permutations (0: none)", minimum=0, maximum=10**6
-            ),
-            "n_permutations",
-        ),
-        (
-            Option(
-                "quantile",
-                0.5,
-                float,
-                "share of treated patients called predicted responders",
-                minimum=0,
-                maximum=1,
-                exclusive=True,
-            ),
-            "quantile",
-        ),
-        (
-            Option("horizon_months", 60.0, float, "landmark of the survival rate", minimum=0, exclusive=True),
-            "horizon_months",
-        ),
-        (
-            Option(
-                "n_random_sets",
-                100,
-                int,
-                "random pathway sets of matched size in the organoid CV baseline",
-                minimum=0,
-                maximum=10**5,
-            ),
-            "n_random_sets",
-        ),
-        (
-            Option("force", False, bool, "run work estimated to take longer than the 12-hour guard"),
-            "force",
-        ),
-    ),
-}
 _REQUIRED_SECTIONS = ("preclinical", "pathways", "drugs")
 _CLINICAL_COLUMNS = ("patient_col", "duration_col", "event_col", "drug_col", "response_col")
 #: settings that run_pipeline(**overrides) may replace: every non-path scalar key, by field name
@@ -211,6 +57,7 @@ class PipelineConfig:
     lower_is_sensitive: bool = True
     duplicates: str = "error"
     replicates: str = "error"
+    log_scale: bool | None = None
     min_size: int = MIN_SIZE.default
     max_size: int = MAX_SIZE.default
     patient_expression: Path | None = None

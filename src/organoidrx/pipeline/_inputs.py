@@ -23,6 +23,7 @@ from organoidrx.io import (
     read_network,
     reconcile_sample_ids,
 )
+from organoidrx.io._tables import read_table
 from organoidrx.network import PROXIMAL_Z, proximity
 from organoidrx.pipeline._config import PipelineConfig
 
@@ -51,7 +52,7 @@ def input_files(cfg: PipelineConfig) -> dict[str, Path]:
 
 def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameResolver) -> pd.DataFrame:
     """A precomputed proximity table, long (drug, pathway, z) or wide (pathways x drug columns)."""
-    raw = pd.read_csv(path, sep=None, engine="python")
+    raw = read_table(path)
     lower = {str(c).strip().lower(): c for c in raw.columns}
     if {"drug", "pathway", "z"} <= set(lower):
         long = raw.rename(columns={lower["drug"]: "drug", lower["pathway"]: "pathway", lower["z"]: "z"})
@@ -62,7 +63,15 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
         long = long.loc[:, ["drug", "pathway", "z"]]
     long["drug"] = long["drug"].astype(str)
     long["pathway"] = long["pathway"].astype(str)
-    long["z"] = pd.to_numeric(long["z"], errors="coerce")
+    z = pd.to_numeric(long["z"], errors="coerce")
+    bad = long["z"].notna() & z.isna()
+    if bad.any():
+        first = long.loc[bad].iloc[0]
+        raise InputError(
+            f"{path.name}: {int(bad.sum())} z-scores are not numbers (first: {first['z']!r} for drug "
+            f"{first['drug']!r}, pathway {first['pathway']!r}); a proximity table holds numbers or NA."
+        )
+    long["z"] = z
     spelled = match_drugs(drugs, sorted(long["drug"].unique()), resolver, where=path.name)
     parts = []
     for drug, source in spelled.items():
@@ -139,6 +148,7 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
         metric=cfg.response_metric,
         lower_is_sensitive=cfg.lower_is_sensitive,
         replicates=cfg.replicates,  # type: ignore[arg-type]
+        log_scale=cfg.log_scale,
     )
     spelled = match_drugs(
         keys, sorted(response["drug"].astype(str).unique()), resolver, where=cfg.organoid_response.name

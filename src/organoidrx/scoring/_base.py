@@ -181,7 +181,7 @@ def score(
         )
     genes = frame.columns
     n_genes = len(genes)
-    flat = np.ptp(values, axis=1) == 0 if values.size else np.zeros(len(frame), dtype=bool)
+    flat = np.ptp(values, axis=1) == 0 if values.size and n_genes > 1 else np.zeros(len(frame), dtype=bool)
     if flat.any():
         logger.warning(
             "%d of %d samples have the same value for every gene (first: %s); their genes cannot be ranked, so "
@@ -191,8 +191,14 @@ def score(
             examples(frame.index[flat]),
         )
     sets = as_gene_set_dict(gene_sets)
+    gmt = getattr(gene_sets, "attrs", {}).get("source")
     kept, report = restrict_gene_sets(
-        sets, genes, min_size=min_size, max_size=max_size, where=where, name="gene_sets"
+        sets,
+        genes,
+        min_size=min_size,
+        max_size=max_size,
+        where=where,
+        name=Path(gmt).name if gmt else "gene_sets",
     )
     whole = [pathway for pathway, members in kept.items() if len(members) >= n_genes]
     if whole:
