@@ -149,3 +149,15 @@ def test_a_non_finite_observed_statistic_runs_no_permutations():
     result = permutation_test(statistic, table, n_permutations=999)
     assert np.isnan(result.p_value) and result.n_permutations == 0 and len(calls) == 1
     assert "not finite" in result.warnings[0]
+
+
+def test_progress_is_reported_per_permutation():
+    table, _ = _responses(0)
+    calls: list[tuple[int, int]] = []
+    permutation_test(
+        lambda r: float(r["value"].iloc[0]),
+        table,
+        n_permutations=25,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert calls == [(k, 25) for k in range(1, 26)]

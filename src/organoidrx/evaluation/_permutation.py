@@ -128,11 +128,14 @@ def _run_chunk(
     response: Response,
     groups: list[np.ndarray],
     seeds: list[np.random.SeedSequence],
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[float]:
     out = []
     for seed in seeds:
         value = statistic_fn(_permuted(response, groups, np.random.default_rng(seed)))
         out.append(float(value) if value is not None else math.nan)
+        if progress is not None:
+            progress(len(out), len(seeds))
     return out
 
 
@@ -144,6 +147,7 @@ def permutation_test(
     random_state: int | np.random.Generator | None = 0,
     n_jobs: int = 1,
     alternative: Literal["greater", "less", "two-sided"] = "greater",
+    progress: Callable[[int, int], None] | None = None,
 ) -> PermutationResult:
     """Permutation p-value of a whole-pipeline statistic under shuffled organoid drug responses.
 
@@ -166,6 +170,8 @@ def permutation_test(
     alternative : {"greater", "less", "two-sided"}, default="greater"
         Which null values count as at least as extreme: ``>= observed``, ``<= observed`` or
         ``|null| >= |observed|``.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each permutation (with ``n_jobs != 1``: once, at the end).
 
     Returns
     -------
@@ -226,7 +232,7 @@ def permutation_test(
         )
     seeds = _seed_sequence(random_state).spawn(int(n_permutations))
     if n_jobs == 1:
-        null = _run_chunk(statistic_fn, response, groups, seeds)
+        null = _run_chunk(statistic_fn, response, groups, seeds, progress)
     else:
         from joblib import Parallel, delayed
 
@@ -236,6 +242,8 @@ def permutation_test(
             delayed(_run_chunk)(statistic_fn, response, groups, [seeds[i] for i in chunk]) for chunk in chunks
         )
         null = [value for part in parts for value in part]
+        if progress is not None:
+            progress(len(null), len(seeds))
     null_array = np.asarray(null, dtype=float)
     failed = ~np.isfinite(null_array)
     if failed.any():

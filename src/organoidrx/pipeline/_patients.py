@@ -22,6 +22,7 @@ from organoidrx.evaluation import (
 from organoidrx.models import align_cohort, make_response_pipeline, patient_reference, predict_cohort
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
+from organoidrx.pipeline._progress import logged_progress
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._progress import Timer, WarningCollector
@@ -125,6 +126,7 @@ def run_patients(
                     n_permutations=cfg.n_permutations,
                     random_state=cfg.seed,
                     alternative="greater",
+                    progress=logged_progress(f"permutations {drug}"),
                 )
             for w in perm.warnings:
                 logger.warning("%s", w)

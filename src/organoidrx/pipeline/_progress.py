@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Timer", "WarningCollector", "collect_warnings"]
+__all__ = ["Timer", "WarningCollector", "collect_warnings", "logged_progress"]
 
 
 class WarningCollector(logging.Handler):
@@ -53,3 +53,16 @@ class Timer:
         seconds = time.perf_counter() - tic
         self.timings[name] = self.timings.get(name, 0.0) + seconds
         logger.info("%s: %.2f s", name, seconds)
+
+
+def logged_progress(label: str, *, steps: int = 10) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that logs ``label: done/total`` at every tenth of the work."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        step = done * steps // max(total, 1)
+        if step != last[0]:
+            last[0] = step
+            logger.info("%s: %d/%d", label, done, total)
+
+    return report
