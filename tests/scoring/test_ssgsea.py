@@ -305,3 +305,15 @@ def test_id_type_mismatch_and_missing_values_name_the_file_and_the_cause(tmp_pat
     path.write_text("gene\tS1\tS2\nA\t1\tNA\nB\t2\t3\n")
     with pytest.raises(InputError, match=r"the expression matrix tumours\.tsv has 1 missing values"):
         ssgsea(read_expression(path), {"s": ["A"]}, min_size=1)
+
+
+def test_a_transposed_matrix_is_named_as_such(tmp_path):
+    from organoidrx._utils import InputError
+    from organoidrx.io import read_expression
+
+    genes = ["TP53", "EGFR", "KRAS", "BRAF", "MYC", "PTEN"]
+    path = tmp_path / "samples_by_genes.tsv"  # written samples x genes: the genes become the sample ids
+    rows = "".join(f"S{i}\t" + "\t".join(str(i * j + j) for j in range(6)) + "\n" for i in range(4))
+    path.write_text("sample\t" + "\t".join(genes) + "\n" + rows)
+    with pytest.raises(InputError, match=r"looks transposed: its sample ids \('TP53'"):
+        ssgsea(read_expression(path), {"s": genes[:5]}, min_size=2)

@@ -192,14 +192,23 @@ def score(
         )
     sets = as_gene_set_dict(gene_sets)
     gmt = getattr(gene_sets, "attrs", {}).get("source")
-    kept, report = restrict_gene_sets(
-        sets,
-        genes,
-        min_size=min_size,
-        max_size=max_size,
-        where=where,
-        name=Path(gmt).name if gmt else "gene_sets",
-    )
+    try:
+        kept, report = restrict_gene_sets(
+            sets,
+            genes,
+            min_size=min_size,
+            max_size=max_size,
+            where=where,
+            name=Path(gmt).name if gmt else "gene_sets",
+        )
+    except InputError as exc:
+        members = {g for members_ in sets.values() for g in members_}
+        if len(members & set(map(str, frame.index))) > len(members & set(map(str, genes))):
+            raise InputError(
+                f"{exc} The matrix looks transposed: its sample ids ({examples(frame.index)}) are gene names; a "
+                "file is read genes x samples (genes as rows), a DataFrame is samples x genes."
+            ) from None
+        raise
     whole = [pathway for pathway, members in kept.items() if len(members) >= n_genes]
     if whole:
         report = report.copy()
