@@ -110,3 +110,17 @@ def test_unknown_alignment_or_normalisation_is_refused(tmp_path, line, message):
 
 def test_alignment_choices_are_read(tmp_path):
     assert read_config(_write(tmp_path, _GOOD + 'alignment = "quantile"\n')).alignment == "quantile"
+
+
+def test_the_committed_config_reference_is_generated_from_the_schema():
+    from pathlib import Path
+
+    from organoidrx.pipeline._schema import SCHEMA, config_reference
+
+    committed = Path(__file__).parents[2] / "docs" / "config.md"
+    text = config_reference()
+    assert committed.read_text() == text, "docs/config.md is stale: run python docs/make_config_reference.py"
+    for section, entries in SCHEMA.items():
+        assert f"## [{section}]" in text
+        for option, _ in entries:
+            assert f"| `{option.name}` |" in text
