@@ -98,3 +98,15 @@ class _returns:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_the_committed_cli_reference_is_generated_from_the_parser():
+    from pathlib import Path
+
+    from organoidrx.cli import cli_reference
+
+    committed = Path(__file__).parents[1] / "docs" / "cli.md"
+    text = cli_reference()
+    assert committed.read_text() == text, "docs/cli.md is stale: run python docs/make_references.py"
+    for command in ("demo", "run", "train", "predict", "score", "proximity", "inspect", "methods"):
+        assert f"## organoidrx {command}" in text
