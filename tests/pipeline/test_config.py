@@ -119,7 +119,7 @@ def test_the_committed_config_reference_is_generated_from_the_schema():
 
     committed = Path(__file__).parents[2] / "docs" / "config.md"
     text = config_reference()
-    assert committed.read_text() == text, "docs/config.md is stale: run python docs/make_config_reference.py"
+    assert committed.read_text() == text, "docs/config.md is stale: run python docs/make_references.py"
     for section, entries in SCHEMA.items():
         assert f"## [{section}]" in text
         for option, _ in entries:
