@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 _REPO = Path(__file__).resolve().parents[1]
+# The suite never touches the user's cache (~/.cache/organoidrx): distance matrices go to one folder in the
+# system's temporary directory, shared by the xdist workers and kept warm between runs. Subprocesses inherit it.
+os.environ.setdefault("ORGANOIDRX_CACHE_DIR", str(Path(tempfile.gettempdir()) / "organoidrx-test-cache"))
 SHARED_DATA = Path(os.environ.get("ORGANOIDRX_SHARED_DATA", _REPO.parent / "shared" / "data"))
 
 
