@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from .conftest import shared_file
@@ -134,3 +135,24 @@ def test_example_config_reads_and_points_at_the_data(shared_data: Path, tmp_path
     alternative.write_text("\n".join(lines).replace("../../../shared/data", str(shared_data)))
     table = read_config(alternative)
     assert table.network is None and table.proximity is not None and table.proximity.is_file()
+
+
+@pytest.mark.shared_data
+def test_example_proximal_set_matches_the_authors(shared_data: Path) -> None:
+    """The example computes proximity on the TCGA-restricted sets, as the authors did: 5-FU Jaccard >= 0.5."""
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs, run_proximity
+
+    config = read_config(REPO / "examples" / "kong2020_coad" / "config.toml")
+    assert config.proximity_gene_sets is not None and config.proximity_gene_sets.name.endswith("_tcga.gmt")
+    table = run_proximity(config, load_inputs(config))
+    ours = table[(table["drug"] == "5-Fluorouracil") & table["computable"]].set_index("pathway")["z"]
+    authors = pd.read_csv(
+        shared_file(shared_data, "kong2020/reference_outputs/proximity_zscores_string700_reactome.tsv"),
+        sep="\t",
+        index_col=0,
+    )
+    theirs = authors["FLUOROURACIL"].dropna()
+    shared = ours.index.intersection(theirs.index)
+    a, b = set(shared[ours[shared] <= -1.2816]), set(shared[theirs[shared] <= -1.2816])
+    assert len(shared) > 600 and len(a & b) / len(a | b) >= 0.5

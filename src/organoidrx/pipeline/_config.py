@@ -53,6 +53,7 @@ class PipelineConfig:
     edge_columns: tuple[str, ...] | None = None
     min_score: float | None = 700
     id_map: Path | None = None
+    proximity_gene_sets: Path | None = None
     response_metric: str = "IC50"
     lower_is_sensitive: bool = True
     duplicates: str = "error"

@@ -42,6 +42,7 @@ def input_files(cfg: PipelineConfig) -> dict[str, Path]:
         "proximity": cfg.proximity,
         "id_map": cfg.id_map,
         "gene_sets": cfg.gene_sets,
+        "proximity_gene_sets": cfg.proximity_gene_sets,
         "targets": cfg.targets,
         "patient_expression": cfg.patient_expression,
         "clinical": cfg.clinical,
@@ -269,10 +270,11 @@ def run_proximity(cfg: PipelineConfig, loaded: Inputs) -> pd.DataFrame:
         min_score=cfg.min_score,
         id_map=cfg.id_map,
     )
+    sets = loaded.gene_sets if cfg.proximity_gene_sets is None else read_gmt(cfg.proximity_gene_sets)
     return proximity(
         network,
         loaded.targets,
-        loaded.gene_sets,
+        sets,
         drugs=loaded.drugs,
         n_random=cfg.n_random,
         random_state=cfg.seed,

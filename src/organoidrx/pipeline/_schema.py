@@ -92,6 +92,14 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
     ),
     "pathways": (
         (_path("gene_sets", "GMT file of pathways (e.g. Reactome)", required=True), "gene_sets"),
+        (
+            _path(
+                "proximity_gene_sets",
+                "GMT of the same pathways for network proximity when it differs from gene_sets (Kong et al. "
+                "restricted proximity's sets to the genes of TCGA); default gene_sets",
+            ),
+            "proximity_gene_sets",
+        ),
         (MIN_SIZE, "min_size"),
         (MAX_SIZE, "max_size"),
     ),
