@@ -110,3 +110,18 @@ def test_the_committed_cli_reference_is_generated_from_the_parser():
     assert committed.read_text() == text, "docs/cli.md is stale: run python docs/make_references.py"
     for command in ("demo", "run", "train", "predict", "score", "proximity", "inspect", "methods"):
         assert f"## organoidrx {command}" in text
+
+
+def test_every_generated_docs_page_is_current():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "docs" / "make_references.py"
+    spec = importlib.util.spec_from_file_location("make_references", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, text in module.pages().items():
+        assert (script.parent / name).read_text() == text, (
+            f"docs/{name} is stale: run python docs/make_references.py"
+        )
