@@ -125,3 +125,25 @@ def test_every_generated_docs_page_is_current():
         assert (script.parent / name).read_text() == text, (
             f"docs/{name} is stale: run python docs/make_references.py"
         )
+
+
+def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
+    from organoidrx.datasets import make_synthetic_cohort
+    from organoidrx.pipeline import train_bundles
+
+    paths = make_synthetic_cohort(n_genes=300, n_pathways=20, n_organoids=10, random_state=0).write(
+        tmp_path / "c"
+    )
+    assert main(["inspect", str(paths["config"])]) == 0
+    out = capsys.readouterr().out
+    assert "config - organoidrx run configuration" in out and "DRUG_A, DRUG_B" in out
+    bundles = train_bundles(paths["config"], tmp_path / "bundles")
+    assert main(["inspect", str(bundles["DRUG_A"])]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "bundle - organoidrx model bundle" in out
+        and "drug:        DRUG_A" in out
+        and "signed:      no" in out
+    )
+    assert main(["inspect", str(tmp_path / "bundles")]) == 0
+    assert "bundles:     DRUG_A, DRUG_B" in capsys.readouterr().out

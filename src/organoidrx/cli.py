@@ -413,9 +413,63 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     from organoidrx.io import inspect_file
 
-    report = inspect_file(args.file)
-    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else str(report))
+    path = Path(args.file)
+    own = _inspect_own_format(path)  # the package's own bundles and configs; every other file: inspect_file
+    if own is None:
+        report = inspect_file(path)
+        print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else str(report))
+    elif args.json:
+        print(json.dumps(own, indent=2, default=str))
+    else:
+        print("\n".join(f"{key + ':':<12} {value}" for key, value in own.items()))
     return 0
+
+
+def _inspect_own_format(path: Path) -> dict[str, Any] | None:
+    """A summary of a model bundle, a folder of bundles or a run configuration; ``None`` for any other file."""
+    from organoidrx.models._bundle import MANIFEST, SIGNATURE, _is_bundle_zip, load_bundle
+
+    if path.suffix == ".toml" and path.is_file():
+        from organoidrx.pipeline import read_config
+
+        cfg = read_config(path)
+        inputs = {k: v for k, v in vars(cfg).items() if isinstance(v, Path) and k != "source"}
+        missing = [f"{k} ({v})" for k, v in inputs.items() if not v.exists()]
+        return {
+            "file": str(path),
+            "format": "config - organoidrx run configuration (read_config)",
+            "drugs": ", ".join(cfg.drugs),
+            "methods": f"scorer {cfg.scorer}, measure {cfg.measure}, model {cfg.model}, alignment {cfg.alignment}",
+            "mode": "preclinical and patients" if cfg.has_patients else "preclinical only (no [patients])",
+            "inputs": f"{len(inputs)} files",
+            "problems": "; ".join(f"missing {m}" for m in missing) or "none found",
+        }
+    if path.is_dir() and not (path / MANIFEST).exists():
+        found = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
+        if not found:
+            return None
+        return {
+            "file": str(path),
+            "format": "bundles - a folder written by 'organoidrx train'",
+            "bundles": ", ".join(found),
+        }
+    if path.is_dir() or (path.suffix == ".zip" and path.is_file() and _is_bundle_zip(path)):
+        bundle = load_bundle(path)
+        meta = bundle.metadata
+        return {
+            "file": str(path),
+            "format": "bundle - organoidrx model bundle (checksum verified)",
+            "drug": bundle.drug,
+            "pathways": f"{len(bundle.feature_names)} inputs, {len(bundle.required_features)} used by the model",
+            "signed": "yes (HMAC-SHA256; verify with predict --verify-key)"
+            if SIGNATURE in bundle.manifest
+            else "no",
+            "reference": "training patients' scale stored"
+            if meta.get("patient_reference")
+            else "none (predict --reference cohort)",
+            "cut-off": meta.get("cutoff", "none"),
+        }
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- proximity

@@ -224,3 +224,25 @@ def test_real_file_reports(shared_data: Path) -> None:
     )
     assert drugs.details["drugs"].startswith("FLUOROURACIL 130")
     assert any("could not be resolved" in p for p in drugs.problems)
+
+
+def test_inspect_knows_the_package_s_own_tables(tmp_path):
+    proximity = tmp_path / "proximity.tsv"
+    proximity.write_text(
+        "drug\tpathway\tz\tcomputable\nX\tP1\t-2.0\tTrue\nX\tP2\t0.5\tTrue\nY\tP1\t\tFalse\n"
+    )
+    report = inspect_file(proximity)
+    assert report.format == "proximity" and report.shape == (2, 2)
+    assert report.details["proximal (z <= -1.2816)"].startswith("1 pairs")
+    assert any("1 drugs have no proximal pathway: 'Y'" in p for p in report.problems)
+    wide = tmp_path / "zscores.tsv"
+    wide.write_text("Pathway\tDRUG_A\tDRUG_B\nP1\t-2.0\t0.1\nP2\t-1.5\t3.0\n")
+    report = inspect_file(wide)
+    assert report.format == "proximity_wide" and report.shape == (2, 2)
+    scores = tmp_path / "scores.tsv"
+    scores.write_text("sample\tREACTOME_A\tREACTOME_B\nS1\t0.1\t0.2\nS2\t0.3\t0.4\n")
+    report = inspect_file(scores)
+    assert report.format == "scores" and report.shape == (2, 2)
+    clinical = tmp_path / "clinical.tsv"
+    clinical.write_text("patient\ttime\tevent\tdrug\tresponse\nP1\t10\t1\tX\tPR\nP2\t20\t0\tX\tPD\n")
+    assert inspect_file(clinical).format == "clinical"

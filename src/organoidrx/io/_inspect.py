@@ -39,6 +39,8 @@ from organoidrx.io._tables import (
     find_column,
     parse_table,
     read_head,
+    read_header,
+    read_table,
     read_text,
     sniff_delimiter,
     split_fields,
@@ -76,7 +78,8 @@ class FileReport:
             f"shape:       {' x '.join(str(n) for n in self.shape)}",
         ]
         if self.reader:
-            lines.append(f"read with:   organoidrx.io.{self.reader}")
+            prefix = "organoidrx.io." if self.reader.startswith("read_") else ""
+            lines.append(f"read with:   {prefix}{self.reader}")
         if self.id_type is not None:
             lines.append(f"identifiers: {self.id_type}")
         if self.value_min is not None and self.value_max is not None:
@@ -150,7 +153,17 @@ def _detect(path: Path, text: str) -> str:
         return "gct"
     if any(line.startswith(("!Series_", "!Sample_")) for line in lines[:50]):
         return "geo_series_matrix"
-    columns = {column_key(c) for c in _header_fields(lines)}
+    header = _header_fields(lines)
+    columns = {column_key(c) for c in header}
+    # the package's own outputs first: they hold drug and value-like columns that would match the inputs below
+    if _has(columns, "drug") and _has(columns, "pathway") and _has(columns, "z"):
+        return "proximity"
+    if header and column_key(header[0]) == "pathway" and len(header) > 1:
+        return "proximity_wide"
+    if header and column_key(header[0]) == "sample" and len(header) > 1 and not _has(columns, *_DRUG_NAMES):
+        return "scores"
+    if _clinical_columns(header) is not None and _has(columns, "patient"):
+        return "clinical"
     if _has(columns, "bcr_patient_barcode"):
         if _has(columns, "os.time", "pfi.time", "dss.time"):
             return "tcga_cdr"
@@ -467,6 +480,62 @@ def _inspect_drugbank_vocabulary(path: Path, report: FileReport) -> None:
     report.n_missing = int(table["Common name"].isna().sum())
 
 
+def _inspect_proximity(path: Path, report: FileReport, *, wide: bool) -> None:
+    table = read_table(path)
+    if wide:
+        first = table.columns[0]
+        table = table.melt(id_vars=[first], var_name="drug", value_name="z").rename(
+            columns={first: "pathway"}
+        )
+    report.reader = (
+        "[network] proximity = 'PATH' in a run configuration (read instead of computing proximity)"
+    )
+    z = pd.to_numeric(table["z"], errors="coerce")
+    bad = table["z"].notna() & z.isna()
+    if bad.any():
+        report.problems.append(
+            f"{int(bad.sum())} z values are not numbers (first: {table.loc[bad, 'z'].iloc[0]!r})"
+        )
+    report.shape = (int(table["drug"].nunique()), int(table["pathway"].nunique()))
+    report.n_missing = int(z.isna().sum())
+    finite = z[np.isfinite(z)]
+    if len(finite):
+        report.value_min, report.value_max = float(finite.min()), float(finite.max())
+    proximal = table.assign(z=z)[z <= -1.2816].groupby("drug").size()
+    report.details["drugs x pathways"] = f"{report.shape[0]} x {report.shape[1]}"
+    report.details["proximal (z <= -1.2816)"] = (
+        f"{int(proximal.sum())} pairs; per drug {int(proximal.min()) if len(proximal) else 0} .. "
+        f"{int(proximal.max()) if len(proximal) else 0}"
+    )
+    no_proximal = sorted(set(table["drug"]) - set(proximal.index))
+    if no_proximal:
+        report.problems.append(f"{len(no_proximal)} drugs have no proximal pathway: {examples(no_proximal)}")
+    if "computable" in table.columns:
+        not_computable = table["computable"].astype(str).str.lower().isin(["false", "0"])
+        if not_computable.any():
+            report.problems.append(
+                f"{int(not_computable.sum())} rows are not computable (see the note column)"
+            )
+
+
+def _inspect_scores(path: Path, report: FileReport) -> None:
+    table = read_table(path, strings=[read_header(path)[0]])
+    report.reader = (
+        "pandas.read_csv(path, sep='\\t', index_col=0) (samples x pathways, as organoidrx score writes)"
+    )
+    values = table.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    report.shape = (len(table), table.shape[1] - 1)
+    report.n_missing = int(np.isnan(values).sum())
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        report.value_min, report.value_max = float(finite.min()), float(finite.max())
+    report.details["samples x pathways"] = f"{report.shape[0]} x {report.shape[1]}"
+    report.details["pathways"] = examples(list(table.columns[1:]), 3)
+    duplicated = table.iloc[:, 0].duplicated()
+    if duplicated.any():
+        report.problems.append(f"{int(duplicated.sum())} duplicated sample ids")
+
+
 def _inspect_table(path: Path, report: FileReport, text: str) -> None:
     lines = text.split("\n")
     comment = sum(1 for line in lines if line.startswith("#"))
@@ -511,6 +580,9 @@ _DESCRIPTIONS = {
     "gdc_sample_sheet": "GDC sample sheet / case-file-barcode table",
     "drugbank_vocabulary": "DrugBank vocabulary (names and synonyms)",
     "gene_id_map": "gene identifier map",
+    "proximity": "proximity table (drug, pathway, z; organoidrx proximity / run)",
+    "proximity_wide": "wide proximity z-score table (pathways x drugs, as Kong et al. released it)",
+    "scores": "pathway score matrix (samples x pathways; organoidrx score)",
     "table": "delimited table",
 }
 
@@ -601,6 +673,9 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
         "gdc_manifest": lambda: _inspect_manifest(path, report),
         "drugbank_vocabulary": lambda: _inspect_drugbank_vocabulary(path, report),
         "drugbank_targets": lambda: _inspect_table(path, report, text),
+        "proximity": lambda: _inspect_proximity(path, report, wide=False),
+        "proximity_wide": lambda: _inspect_proximity(path, report, wide=True),
+        "scores": lambda: _inspect_scores(path, report),
         "table": lambda: _inspect_table(path, report, text),
     }
     with _warnings_as_problems(report.problems):
