@@ -63,6 +63,22 @@ def log_once(log: logging.Logger, level: int, message: str, *args: Any) -> None:
     log.log(level, "%s", text)
 
 
+def read_npy_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, Any]:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` data starting at ``stream``'s position, nothing allocated.
+
+    The stream is left at the first byte of the array data. Raises ``ValueError`` for a header NumPy cannot
+    read and for format versions other than 1.0 and 2.0 (the versions :func:`numpy.save` writes).
+    """
+    import numpy as np
+
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return tuple(np.lib.format.read_array_header_1_0(stream))  # type: ignore[return-value]
+    if version == (2, 0):
+        return tuple(np.lib.format.read_array_header_2_0(stream))  # type: ignore[return-value]
+    raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here")
+
+
 def examples(values: Iterable[Any], n: int = 3) -> str:
     """Format the first ``n`` values for an error or log message: ``'A', 'B', 'C' (+12 more)``."""
     values = list(values)

@@ -195,7 +195,7 @@ def _detect(path: Path, text: str) -> str:
         len(columns) == 2 and _has(columns, "ensp", "ensembl", "entrez_id", "symbol")
     ):
         return "gene_id_map"
-    if _clinical_columns(_header_fields(lines)) is not None:
+    if _clinical_columns(header) is not None:
         return "clinical"
     if suffix.endswith((".gmt", ".gmt.gz")) or _looks_like_gmt(lines):
         return "gmt"

@@ -278,11 +278,18 @@ def read_header(
     The delimiter is ``sep``, else sniffed as :func:`read_table` does, falling back to ``default_sep`` (default
     :func:`default_delimiter`).
     """
+    return _header(path, sep=sep, default_sep=default_sep)[0]
+
+
+def _header(
+    path: str | os.PathLike[str], *, sep: str | None, default_sep: str | None
+) -> tuple[list[str], str]:
+    """The header's column names and the file's delimiter, from the first lines only."""
     lines = _first_lines(read_head(path))
     if not lines:
         raise InputError(f"{display_name(path)}: the file is empty; expected a table with a header line.")
     delimiter = sep if sep is not None else sniff_delimiter(lines, default_sep or default_delimiter(path))
-    return [field.strip() for field in split_fields(lines[0], delimiter)]
+    return [field.strip() for field in split_fields(lines[0], delimiter)], delimiter
 
 
 def parse_header(
@@ -579,11 +586,7 @@ def read_table(
     The file is never held whole as text: that is how multi-gigabyte STRING downloads are read.
     """
     name = display_name(path)
-    lines = _first_lines(read_head(path))
-    if not lines:
-        raise InputError(f"{name}: the file is empty; expected a table with a header line.")
-    delimiter = sep if sep is not None else sniff_delimiter(lines, default_sep or default_delimiter(path))
-    names = [field.strip() for field in split_fields(lines[0], delimiter)]
+    names, delimiter = _header(path, sep=sep, default_sep=default_sep)
     repeated = pd.Index([n for n in names if n])
     repeated = repeated[repeated.duplicated()].unique()
     if len(repeated):

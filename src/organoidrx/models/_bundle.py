@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from organoidrx import __version__
-from organoidrx._utils import InputError, atomic_write, examples
+from organoidrx._utils import InputError, atomic_write, examples, read_npy_header
 from organoidrx._validation import as_expression_frame
 from organoidrx.models._alignment import standardize_columns
 from organoidrx.models._response import DrugResponseModel, linear_predict
@@ -893,13 +893,7 @@ def _read_npy(blob: bytes, member: str, label: str) -> np.ndarray:
         )
     buffer = io.BytesIO(blob)
     try:
-        version = np.lib.format.read_magic(buffer)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(buffer)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(buffer)
-        else:
-            raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by bundles")
+        shape, _, dtype = read_npy_header(buffer)
     except (ValueError, SyntaxError, EOFError) as exc:
         reason = " ".join(str(exc).split())
         raise InputError(f"{label}: {member} has an unreadable .npy header ({reason}); {_DAMAGED}.") from exc

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from organoidrx._utils import InputError, atomic_write
+from organoidrx._utils import InputError, atomic_write, read_npy_header
 from organoidrx.network._graph import Interactome
 
 logger = logging.getLogger(__name__)
@@ -220,11 +220,10 @@ def _distance_matrix(
 
     The cache is two files named after the network's content hash: ``distances-<hash>-n<N>.npy`` (the matrix)
     and ``distances-<hash>-n<N>.json`` (format version, ``n_nodes``, the network's full SHA-256 and the SHA-256
-    of the matrix bytes), each written atomically, the matrix first. A read is used only if the sidecar belongs
+    of the matrix bytes), each written atomically, the sidecar first. A read is used only if the sidecar belongs
     to this network and the SHA-256 of the bytes actually read equals the recorded one (then a cheap check of
     the zero diagonal and of row 0 against column 0); anything else (missing or unreadable sidecar, another
-    network's files, truncation, flipped bytes, a zeroed block, a new matrix beside an old sidecar during a
-    concurrent write) logs one warning and recomputes, rewriting both files.
+    network's files, truncation, flipped bytes, a zeroed block) logs one warning and recomputes, rewriting both files.
 
     This detects damage and mix-ups, not deliberate forgery: whoever can write the cache folder can write a
     matching pair of files, so protect the folder like any other input. SHA-256 over the matrix costs about
@@ -268,7 +267,11 @@ def _cache_name(interactome: Interactome) -> str:
 
 
 def _write_cache(path: Path, dist: np.ndarray, network_hash: str) -> None:
-    """Write the matrix, then its sidecar, each atomically (a reader pairing files of two writers sees a mismatch)."""
+    """Write the sidecar, then the matrix, each atomically.
+
+    A reader arriving between the two finds no matrix yet (a plain cache miss, not a warning), and a matrix named by
+    its network's hash has the same bytes whoever writes it, so two writers never disagree.
+    """
     dist = np.ascontiguousarray(dist, dtype=np.uint8)
     record = {
         "format": "organoidrx distance matrix",
@@ -278,11 +281,11 @@ def _write_cache(path: Path, dist: np.ndarray, network_hash: str) -> None:
         "network_sha256": network_hash,
         "data_sha256": hashlib.sha256(dist.data.cast("B")).hexdigest(),
     }
-    with atomic_write(path, "wb") as handle:
-        np.save(handle, dist, allow_pickle=False)
     with atomic_write(path.with_suffix(".json"), "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=1)
         handle.write("\n")
+    with atomic_write(path, "wb") as handle:
+        np.save(handle, dist, allow_pickle=False)
 
 
 def _read_sidecar(path: Path, n: int, network_hash: str) -> str:
@@ -328,13 +331,7 @@ def _read_cache(path: Path, n: int, network_hash: str) -> np.ndarray:
         if size == 0:
             raise _UnusableCache("empty file (0 bytes)")
         try:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
-            else:
-                raise ValueError(f".npy format version {version} is not written by this package")
+            shape, fortran_order, dtype = read_npy_header(handle)
         except ValueError as exc:
             raise _UnusableCache(f"unreadable .npy header ({exc})") from None
         except OSError as exc:

@@ -99,8 +99,9 @@ class Inputs:
     matching: dict[str, Any] = field(default_factory=dict)
 
 
-#: Seconds per unit of work, measured on a 2-core machine (benchmarks/RESULTS.md): one null draw of one drug x
-#: pathway pair, one whole-pipeline permutation of one drug, one random pathway set of one drug in the organoid CV.
+#: Seconds per unit of work, from the demo's and the Kong example's phase timings on a 2-core machine (a guard's
+#: order of magnitude, not a benchmark): one null draw of one drug x pathway pair, one whole-pipeline permutation
+#: of one drug, one random pathway set of one drug in the organoid CV.
 SECONDS_PER_UNIT = {"proximity": 1.2e-6, "permutations": 0.015, "random pathway sets": 0.01}
 #: Work estimated to take longer than this is refused unless ``[settings] force = true`` (``--force``).
 MAX_HOURS = 12.0
