@@ -578,6 +578,48 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------- cache
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="list or clear the distance cache (one all-pairs matrix per network, least recently used evicted)",
+        description="The distance cache holds one all-pairs shortest-path matrix per network (n_nodes**2 bytes, "
+        "e.g. 310 MB for STRING > 700). When it grows past its cap ($ORGANOIDRX_CACHE_MAX_SIZE, default 4G) the "
+        "least recently used matrices are removed.",
+    )
+    p.add_argument("action", choices=("list", "clear"), help="list the cached matrices, or remove them all")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="cache folder (default $ORGANOIDRX_CACHE_DIR or $XDG_CACHE_HOME/organoidrx)",
+    )
+    p.set_defaults(handler=_cmd_cache)
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from organoidrx.network import cache_entries, clear_cache, default_cache_dir
+    from organoidrx.network._cache import cache_max_bytes
+
+    folder = args.cache_dir if args.cache_dir is not None else default_cache_dir()
+    if args.action == "clear":
+        entries, freed = clear_cache(folder)
+        print(f"Removed {entries} cached distance matrices ({freed / 2**20:,.1f} MiB) from {folder}")
+        return 0
+    table = cache_entries(folder)
+    cap = cache_max_bytes()
+    total = int(table["bytes"].sum()) if len(table) else 0
+    print(
+        f"{folder}: {len(table)} cached distance matrices, {total / 2**20:,.1f} MiB of a "
+        f"{cap / 2**30:g} GiB cap ($ORGANOIDRX_CACHE_MAX_SIZE); least recently used first"
+    )
+    for row in table.itertuples(index=False):
+        status = "" if row.status == "ok" else f"  ({row.status}: recomputed on next use)"
+        print(
+            f"  {row.file}  {row.nodes:>7,} nodes  {row.bytes / 2**20:>9,.1f} MiB  last used {row.last_used}{status}"
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------- main
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
@@ -588,6 +630,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_train,
     _add_predict,
+    _add_cache,
 ]
 
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from organoidrx._utils import InputError, atomic_write, read_npy_header
+from organoidrx.network._cache import TEMPORARY_NAME, default_cache_dir, prune_cache, touch
 from organoidrx.network._graph import Interactome
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["available_memory", "check_memory", "default_cache_dir", "shortest_path_lengths"]
+__all__ = ["available_memory", "check_memory", "shortest_path_lengths"]
 
 _UNREACHABLE = 255
 _CHUNK_WORDS = 8  # 512 sources per sweep: the gathered frontier (n_edges x 64 bytes) stays cache friendly
@@ -31,17 +31,6 @@ _CACHE_VERSION = 1
 _READ_BLOCK = 16 * 2**20
 #: temporary files of an interrupted cache write older than this are removed; a live write takes seconds
 _STALE_TMP_SECONDS = 3600.0
-# atomic_write's temporary names: ".<target name>.<random>.tmp"
-_CACHE_TMP = re.compile(r"\.distances-[0-9a-f]{32}-n\d+\.(?:npy|json)\..+\.tmp")
-
-
-def default_cache_dir() -> Path:
-    """``$ORGANOIDRX_CACHE_DIR``, else ``$XDG_CACHE_HOME/organoidrx``, else ``~/.cache/organoidrx``."""
-    explicit = os.environ.get("ORGANOIDRX_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "organoidrx"
 
 
 def available_memory() -> int:
@@ -245,6 +234,7 @@ def _distance_matrix(
             cached = None
         if cached is not None:
             logger.debug("distances read from cache %s", path)
+            touch(path)
             if progress is not None:
                 progress(n, n)
             return cached, True
@@ -253,6 +243,7 @@ def _distance_matrix(
         try:
             _write_cache(path, dist, interactome.content_hash())
             logger.debug("distances cached in %s", path)
+            prune_cache(path.parent, keep=path.name)
         except OSError as exc:
             logger.warning("could not write the distance cache %s (%s); continuing without it", path, exc)
     return dist, False
@@ -374,7 +365,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
     cutoff = time.time() - _STALE_TMP_SECONDS
     removed = 0
     for entry in entries:
-        if not _CACHE_TMP.fullmatch(entry.name):
+        if not TEMPORARY_NAME.fullmatch(entry.name):
             continue
         with contextlib.suppress(OSError):  # gone already (another process cleaned it) or not ours to remove
             if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
