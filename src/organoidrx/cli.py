@@ -304,7 +304,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", required=True, help="a bundle, or the folder written by 'train'")
     p.add_argument("--expression", required=True, help="expression file, genes x samples")
     p.add_argument("--gene-sets", default=None, help="GMT file (default: the gene sets stored in the bundle)")
-    p.add_argument("--out", required=True, help="output TSV: patient, drug, predicted_response, group")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output: TSV or Parquet with patient, drug, predicted_response, group; or h5ad with patients x drugs "
+        "in .obsm['predicted_response'] and .obsm['predicted_group'] (a copy of the input when it is h5ad)",
+    )
+    _add_format(p)
     p.add_argument(
         "--verify-key",
         default=None,
@@ -330,6 +336,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.expression,
         gene_sets=args.gene_sets,
         out=args.out,
+        format=args.format,
         key=key,
         reference=args.reference,
     )
@@ -358,16 +365,33 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     _add_option(p, MIN_SIZE)
     _add_option(p, MAX_SIZE)
     p.add_argument("--threads", type=THREADS, default=1, help="threads (default 1; -1 for all CPUs)")
-    p.add_argument("--out", required=True, help="output TSV: column 'sample', then one column per pathway")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output: TSV or Parquet with column 'sample', then one column per pathway; or h5ad with the scores "
+        "in .obsm['score_METHOD'] (a copy of the input when it is h5ad)",
+    )
+    _add_format(p)
     p.add_argument(
         "--report", default=None, help="optional TSV listing every gene set, kept or dropped and why"
     )
     p.set_defaults(handler=_cmd_score, output_files=("out", "report"))
 
 
+def _add_format(p: argparse.ArgumentParser) -> None:
+    from organoidrx.io._outputs import OUTPUT_FORMATS
+
+    p.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default=None,
+        help="format of --out (default: from its extension, .parquet/.pq or .h5ad; else tsv)",
+    )
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from organoidrx._utils import write_tsv
-    from organoidrx.io import read_expression, read_gmt
+    from organoidrx.io import output_format, read_expression, read_gmt, write_obsm, write_table
     from organoidrx.scoring import score
 
     options = _method_options(args, "scorer", args.method)
@@ -383,7 +407,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return_report=True,
         **options,
     )
-    write_tsv(scores.reset_index(), args.out, float_format=None)  # scores round-trip exactly
+    fmt = output_format(args.out, args.format)
+    if fmt == "h5ad":
+        source = args.expression if str(args.expression).lower().endswith(".h5ad") else None
+        write_obsm({f"score_{args.method}": scores}, args.out, source=source)
+    else:
+        write_table(
+            scores.reset_index(), args.out, format=fmt, float_format=None
+        )  # scores round-trip exactly
     if args.report is not None:
         write_tsv(report, args.report)
     shown = ", ".join(f"{k}={v}" for k, v in options.items())

@@ -332,3 +332,30 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
         )
     finally:
         _inputs.MAX_HOURS = saved
+
+
+def test_predict_writes_parquet_and_h5ad_obsm(cohort_dir, tmp_path):
+    anndata = pytest.importorskip("anndata", reason="AnnData outputs need the anndata extra")
+    config, _ = cohort_dir
+    train_bundles(config, tmp_path / "bundles")
+    patients = read_expression(config.parent / "patient_expression.tsv").iloc[:12]
+    h5ad = tmp_path / "patients.h5ad"
+    anndata.AnnData(
+        patients.to_numpy(), obs=pd.DataFrame(index=patients.index), var=pd.DataFrame(index=patients.columns)
+    ).write_h5ad(h5ad)
+    argv = ["--quiet", "predict", "--bundle", str(tmp_path / "bundles"), "--expression", str(h5ad), "--out"]
+    assert cli.main([*argv, str(tmp_path / "p.tsv")]) == 0
+    assert cli.main([*argv, str(tmp_path / "p.parquet")]) == 0
+    assert cli.main([*argv, str(tmp_path / "p.h5ad")]) == 0
+    long = pd.read_csv(tmp_path / "p.tsv", sep="\t", float_precision="round_trip")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "p.parquet"), long, check_exact=False, rtol=1e-11
+    )
+    written = anndata.read_h5ad(tmp_path / "p.h5ad")
+    assert list(written.obs_names) == list(patients.index)
+    np.testing.assert_array_equal(written.X, patients.to_numpy())  # a copy of the input
+    response, group = written.obsm["predicted_response"], written.obsm["predicted_group"]
+    assert sorted(response.columns) == sorted(long["drug"].unique())
+    for row in long.itertuples(index=False):
+        assert response.loc[row.patient, row.drug] == pytest.approx(row.predicted_response, rel=1e-11)
+        assert group.loc[row.patient, row.drug] == row.group

@@ -30,6 +30,7 @@ from organoidrx.io._identifiers import (
 )
 from organoidrx.io._inspect import FileReport, inspect_file
 from organoidrx.io._network import read_network
+from organoidrx.io._outputs import output_format, write_obsm, write_table
 
 __all__ = [
     "DrugNameResolver",
@@ -42,6 +43,7 @@ __all__ = [
     "normalize_drug_key",
     "normalize_drug_names",
     "normalize_response",
+    "output_format",
     "read_clinical",
     "read_drug_response",
     "read_drug_targets",
@@ -63,4 +65,6 @@ __all__ = [
     "tcga_treated_cohort",
     "write_expression",
     "write_gmt",
+    "write_obsm",
+    "write_table",
 ]
