@@ -7,9 +7,11 @@ user's input end as one line on stderr and exit status 2; ``--debug`` shows the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +207,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         config = folder.final / "cohort" / paths["config"].name
         print(f"Cohort files: {config.parent} (run configuration: {config})")
         print(f"Running the pipeline with {args.n_permutations} permutations and 20 random pathway sets ...")
-        result = run_pipeline(paths["config"], folder, n_permutations=args.n_permutations, n_random_sets=20)
+        result = run_pipeline(
+            paths["config"],
+            folder,
+            n_permutations=args.n_permutations,
+            n_random_sets=20,
+            progress=args.progress,
+        )
     _print_run_summary(result)
     return 0
 
@@ -265,7 +273,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.force:
         overrides["force"] = True
     result = run_pipeline(
-        args.config, args.out, report=not args.no_report, overwrite=args.overwrite, **overrides
+        args.config,
+        args.out,
+        report=not args.no_report,
+        overwrite=args.overwrite,
+        progress=args.progress,
+        **overrides,
     )
     _print_run_summary(result)
     return 0
@@ -292,7 +305,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import train_bundles
 
-    paths = train_bundles(args.config, args.out, key=None if args.sign_key is None else Path(args.sign_key))
+    key = None if args.sign_key is None else Path(args.sign_key)
+    paths = train_bundles(args.config, args.out, key=key, progress=args.progress)
     for drug, path in paths.items():
         print(f"{drug}: {path}")
     return 0
@@ -395,8 +409,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from organoidrx.scoring import score
 
     options = _method_options(args, "scorer", args.method)
+    report_progress = args.progress or (lambda phase, done, total: None)
+    report_progress("read", 0, 1)
     expression = read_expression(args.expression)
     gene_sets = read_gmt(args.gene_sets)
+    report_progress("read", 1, 1)
     scores, report = score(
         expression,
         gene_sets,
@@ -405,6 +422,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         max_size=args.max_size,
         n_jobs=args.threads,
         return_report=True,
+        progress=None
+        if args.progress is None
+        else (lambda done, total: report_progress("score", done, total)),
         **options,
     )
     fmt = output_format(args.out, args.format)
@@ -545,22 +565,6 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_proximity, output_files=("out",))
 
 
-def _progress_bar(enabled: bool) -> Callable[[str, int, int], None] | None:
-    """A one-line progress bar on stderr when it is a terminal; None (silent) otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-
-    def show(phase: str, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        end = "\n" if done >= total else ""
-        print(
-            f"\r{phase:>9} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr
-        )
-
-    return show
-
-
 def _cmd_proximity(args: argparse.Namespace) -> int:
     import time
 
@@ -590,7 +594,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         n_jobs=args.threads,
-        progress=_progress_bar(not args.quiet),
+        progress=args.progress,
     )
     write_tsv(table, args.out, float_format="%.10g")
     t = table.attrs["timings"]
@@ -683,6 +687,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ProgressBars:
+    """``progress(phase, done, total)`` drawn as one tqdm bar per phase on stderr, log lines printed above them."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bars: dict[str, Any] = {}
+
+    @classmethod
+    @contextlib.contextmanager
+    def on_terminal(cls, *, quiet: bool) -> Iterator[_ProgressBars | None]:
+        """Bars when stderr is a terminal and not ``quiet``; ``None`` (nothing drawn) otherwise."""
+        if quiet or not sys.stderr.isatty():
+            yield None
+            return
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        bars = cls()
+        try:
+            with logging_redirect_tqdm(loggers=[logging.getLogger("organoidrx")]):
+                yield bars
+        finally:
+            bars.close()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        bar = self._bars.get(phase)
+        if bar is None:
+            width = shutil.get_terminal_size((100, 24)).columns  # a terminal that reports 0 columns gets 100
+            bar = self._tqdm(
+                total=total,
+                desc=phase,
+                file=sys.stderr,
+                ncols=min(width, 120),
+                leave=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+            )
+            self._bars[phase] = bar
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del self._bars[phase]
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
 def _configure_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
@@ -733,7 +788,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in getattr(args, "output_files", ()):  # refused before any work, not after it
             if getattr(args, name, None) is not None:
                 check_output_file(getattr(args, name), flag=_flag(name))
-        return handler(args)
+        with _ProgressBars.on_terminal(quiet=args.quiet) as bars:
+            args.progress = bars
+            return handler(args)
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
         return 130

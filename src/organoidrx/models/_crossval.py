@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -60,6 +60,7 @@ def cross_validate_response(
     include_all: bool = True,
     min_samples: int = 5,
     random_state: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Cross-validated correlation between predicted and observed drug response, per drug and feature set.
 
@@ -98,6 +99,8 @@ def cross_validate_response(
     random_state : int, default 0
         Seed of the random sets and of shuffled K folds. Each (drug, set) draws from its own stream, so adding a
         drug does not change the others' numbers.
+    progress : callable, optional
+        Called as ``progress(done, total)`` before each drug and once all drugs are done.
 
     Returns
     -------
@@ -168,7 +171,9 @@ def cross_validate_response(
         )
     rows: list[dict[str, Any]] = []
     drugs = list(dict.fromkeys(table["drug"]))
-    for drug in drugs:
+    for done, drug in enumerate(drugs):
+        if progress is not None:
+            progress(done, len(drugs))
         y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
         matched = [s for s in y_all.index if s in set(samples)]
         _report_unmatched(drug, y_all.index, samples, matched)
@@ -211,6 +216,8 @@ def cross_validate_response(
             f"no drug has at least min_samples={min_samples} samples with both a response and scores; response "
             f"samples look like {examples(table['sample'].unique())}, scores has {examples(scores.index)}."
         )
+    if progress is not None:
+        progress(len(drugs), len(drugs))
     return pd.DataFrame(rows).reindex(columns=_COLUMNS)
 
 

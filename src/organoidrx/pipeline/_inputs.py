@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,8 +259,13 @@ def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     loaded.matching["clinical_rows_used"] = len(clinical)
 
 
-def run_proximity(cfg: PipelineConfig, loaded: Inputs) -> pd.DataFrame:
-    """The proximity table of the run: read from ``[network] proximity`` or computed on ``[network] edges``."""
+def run_proximity(
+    cfg: PipelineConfig, loaded: Inputs, progress: Callable[[str, int, int], None] | None = None
+) -> pd.DataFrame:
+    """The proximity table of the run: read from ``[network] proximity`` or computed on ``[network] edges``.
+
+    ``progress(phase, done, total)`` receives the distance and null-draw progress of a computed table.
+    """
     if cfg.proximity is not None:
         return _read_proximity_table(
             cfg.proximity, {d: loaded.drug_keys[d] for d in loaded.drugs}, loaded.resolver
@@ -281,4 +287,5 @@ def run_proximity(cfg: PipelineConfig, loaded: Inputs) -> pd.DataFrame:
         random_state=cfg.seed,
         min_score=None,
         measure=cfg.measure,
+        progress=progress,
     )

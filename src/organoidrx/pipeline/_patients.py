@@ -22,7 +22,6 @@ from organoidrx.evaluation import (
 from organoidrx.models import align_cohort, make_response_pipeline, patient_reference, predict_cohort
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
-from organoidrx.pipeline._progress import logged_progress
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._progress import Timer, WarningCollector
@@ -49,9 +48,10 @@ def run_patients(
     horizon = cfg.horizon_months * DAYS_PER_UNIT["months"]
     covariates = list(cfg.covariates) or None
     prediction_rows, survival_rows = [], []
-    for drug, m in models.items():
+    for done, (drug, m) in enumerate(models.items()):
+        timer.report("patients", done, len(models))
         collector.context = drug
-        with timer.phase(f"patients {drug}"):
+        with timer.phase(f"patients {drug}", show=False):
             predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
             key = loaded.drug_keys[drug]
             treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
@@ -118,7 +118,7 @@ def run_patients(
                     logger.warning("%s: response AUC not computed: %s", drug, exc)
         row = surv.to_frame().assign(drug=drug)
         if cfg.n_permutations > 0:
-            with timer.phase(f"permutations {drug}"):
+            with timer.phase(f"permutations {drug}", show=False):
                 statistic = _permutation_statistic(cfg, m, organoid_scores, patient_scores, treated)
                 perm = permutation_test(
                     statistic,
@@ -126,7 +126,7 @@ def run_patients(
                     n_permutations=cfg.n_permutations,
                     random_state=cfg.seed,
                     alternative="greater",
-                    progress=logged_progress(f"permutations {drug}"),
+                    progress=timer.callback(f"permutations {drug}"),
                 )
             for w in perm.warnings:
                 logger.warning("%s", w)
@@ -138,6 +138,7 @@ def run_patients(
         else:
             row = row.assign(permutation_p=math.nan, n_permutations=0, permutation_statistic=math.nan)
         survival_rows.append(row)
+    timer.report("patients", len(models), len(models))
     collector.context = None
     result.patient_predictions = pd.concat(prediction_rows, ignore_index=True)
     survival = pd.concat(survival_rows, ignore_index=True)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Timer", "WarningCollector", "collect_warnings", "logged_progress"]
+__all__ = ["Progress", "Timer", "WarningCollector", "collect_warnings", "logged_progress"]
 
 
 class WarningCollector(logging.Handler):
@@ -40,19 +40,47 @@ def collect_warnings() -> Iterator[WarningCollector]:
         root.removeHandler(collector)
 
 
-class Timer:
-    """Seconds per named phase of a run (summed when a phase recurs), each also logged."""
+#: ``progress(phase, done, total)``: how a run reports its progress (a terminal's bars, a log, a GUI ...)
+Progress = Callable[[str, int, int], None]
 
-    def __init__(self) -> None:
+
+class Timer:
+    """Seconds per named phase of a run (summed when a phase recurs), each also logged; progress of each phase.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(phase, done, total)``, called when a shown phase starts and ends and by :meth:`report`. Without
+        it, long loops log ``phase: done/total`` at every tenth (:meth:`callback`).
+    """
+
+    def __init__(self, progress: Progress | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str, *, total: int = 1, show: bool = True) -> Iterator[None]:
+        """Time the block as ``name``; with ``show``, report it as a phase of ``total`` steps (done at the end)."""
+        if show:
+            self.report(name, 0, total)
         tic = time.perf_counter()
         yield
         seconds = time.perf_counter() - tic
         self.timings[name] = self.timings.get(name, 0.0) + seconds
+        if show:
+            self.report(name, total, total)
         logger.info("%s: %.2f s", name, seconds)
+
+    def report(self, phase: str, done: int, total: int) -> None:
+        """Pass ``done`` of ``total`` steps of ``phase`` to the progress callback, if any."""
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def callback(self, phase: str) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` for a loop inside a phase: to the progress callback, else logged."""
+        if self.progress is None:
+            return logged_progress(phase)
+        return lambda done, total: self.report(phase, done, total)
 
 
 def logged_progress(label: str, *, steps: int = 10) -> Callable[[int, int], None]:

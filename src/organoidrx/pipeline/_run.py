@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from organoidrx.pipeline._inputs import (
 )
 from organoidrx.pipeline._outputs import RunFolder, parameters, shown_paths, write_run_json, write_tables
 from organoidrx.pipeline._patients import run_patients
-from organoidrx.pipeline._progress import Timer, collect_warnings
+from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import score
 
 logger = logging.getLogger(__name__)
@@ -134,12 +135,17 @@ class DrugModel:
 
 
 def _fit_models(
-    cfg: PipelineConfig, loaded: Inputs, prox: pd.DataFrame, organoid_scores: pd.DataFrame
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    prox: pd.DataFrame,
+    organoid_scores: pd.DataFrame,
+    progress: Callable[[int, int], None],
 ) -> dict[str, DrugModel]:
     sets = proximal_pathways(prox)
     gene_set_dict = as_gene_set_dict(loaded.gene_sets)
     models: dict[str, DrugModel] = {}
-    for drug in loaded.drugs:
+    for done, drug in enumerate(loaded.drugs):
+        progress(done, len(loaded.drugs))
         proximal = sets.get(drug, [])
         features = [p for p in proximal if p in organoid_scores.columns]
         if len(features) < len(proximal):
@@ -194,7 +200,11 @@ def _biomarkers(models: dict[str, DrugModel], prox: pd.DataFrame) -> pd.DataFram
 
 
 def _organoid_cv(
-    cfg: PipelineConfig, models: dict[str, DrugModel], organoid_scores: pd.DataFrame, response: pd.DataFrame
+    cfg: PipelineConfig,
+    models: dict[str, DrugModel],
+    organoid_scores: pd.DataFrame,
+    response: pd.DataFrame,
+    timer: Timer,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
     proximal = {d: m.features for d, m in models.items()}
@@ -207,7 +217,9 @@ def _organoid_cv(
         n_random=cfg.n_random_sets,
         min_samples=MIN_ORGANOIDS,
         random_state=cfg.seed,
+        progress=timer.callback("organoid cv: proximal vs random sets"),
     )
+    model_progress = timer.callback(f"organoid cv: {cfg.model}")
     configured = cross_validate_response(
         organoid_scores,
         used,
@@ -217,11 +229,12 @@ def _organoid_cv(
         include_all=False,
         min_samples=MIN_ORGANOIDS,
         random_state=cfg.seed,
+        progress=lambda done, total: model_progress(done, 2 * total),
     )
     table = pd.concat([baseline, configured], ignore_index=True)
     table = table.sort_values("drug", kind="stable").reset_index(drop=True)
     predictions = []
-    for drug, m in models.items():
+    for done, (drug, m) in enumerate(models.items(), start=len(models) + 1):
         X = organoid_scores.loc[m.y.index, m.features]
         held_out = cross_val_predict(
             make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed),
@@ -234,6 +247,7 @@ def _organoid_cv(
                 {"drug": drug, "sample": m.y.index, "observed": m.y.to_numpy(), "predicted": held_out}
             )
         )
+        model_progress(done, 2 * len(models))
     return table, pd.concat(predictions, ignore_index=True)
 
 
@@ -255,6 +269,7 @@ def _write_outputs(
         from organoidrx.report import write_run_report
 
         tic = time.perf_counter()
+        timer.report("report", 0, 1)
         inputs = {
             name: {
                 "path": shown_paths(folder.relocate(path), folder.final),
@@ -280,6 +295,7 @@ def _write_outputs(
         )
         result.report = folder.final / "report.html"
         result.timings["report"] = time.perf_counter() - tic
+        timer.report("report", 1, 1)
     write_run_json(cfg, result, loaded.matching, folder)
 
 
@@ -291,6 +307,7 @@ def run_pipeline(
     write: bool = True,
     patients: bool = True,
     overwrite: bool = False,
+    progress: Progress | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Run the whole pipeline of a configuration and write its outputs into ``out_dir``.
@@ -317,6 +334,10 @@ def run_pipeline(
         Replace a non-empty ``out_dir`` (a previous run or anything else) whole. Without it a non-empty folder is
         refused before anything is computed.
         A :class:`~organoidrx.pipeline._outputs.RunFolder` carries its own ``overwrite``.
+    progress : callable, optional
+        ``progress(phase, done, total)``, called as each phase starts and ends and per drug, distance block,
+        null-draw block and permutation within it (the command line draws it as progress bars). Without it,
+        long loops log their progress at every tenth.
     **overrides
         Settings replacing the configuration's (e.g. ``n_permutations=200``).
 
@@ -354,20 +375,24 @@ def run_pipeline(
     if write:
         folder.check(input_files(cfg).values())  # refuse before computing anything
     out = folder.final
-    timer = Timer()
+    timer = Timer(progress)
     with collect_warnings() as collected:
         with timer.phase("load"):
             loaded = load_inputs(cfg)
             check_work(cfg, loaded)
-        with timer.phase("proximity"):
-            prox = run_proximity(cfg, loaded)
+        with timer.phase("proximity", show=cfg.proximity is not None):
+            prox = run_proximity(
+                cfg,
+                loaded,
+                None if progress is None else (lambda p, d, t: timer.report(f"proximity: {p}", d, t)),
+            )
         with timer.phase("ssgsea organoids"):
             organoid_scores = _scores(cfg, loaded.organoid_expression, loaded.gene_sets)
-        with timer.phase("organoid models"):
-            models = _fit_models(cfg, loaded, prox, organoid_scores)
+        with timer.phase("organoid models", total=len(loaded.drugs)):
+            models = _fit_models(cfg, loaded, prox, organoid_scores, timer.callback("organoid models"))
             biomarkers = _biomarkers(models, prox)
-        with timer.phase("organoid cv"):
-            cv, cv_predictions = _organoid_cv(cfg, models, organoid_scores, loaded.response)
+        with timer.phase("organoid cv", show=False):
+            cv, cv_predictions = _organoid_cv(cfg, models, organoid_scores, loaded.response, timer)
         result = RunResult(
             out_dir=out,
             proximity=prox,

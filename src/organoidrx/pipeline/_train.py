@@ -21,6 +21,7 @@ from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bun
 from organoidrx.models._bundle import MANIFEST, MIN_KEY_BYTES
 from organoidrx.models._predict import Reference
 from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._progress import Progress
 from organoidrx.pipeline._run import run_pipeline
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score
 
@@ -121,6 +122,7 @@ def train_bundles(
     out_dir: str | Path,
     *,
     key: Key | None = None,
+    progress: Progress | None = None,
     **overrides: Any,
 ) -> dict[str, Path]:
     """Fit every drug's organoid model of a configuration and save one bundle per drug.
@@ -136,6 +138,8 @@ def train_bundles(
         Sign every bundle with HMAC-SHA256 under this secret: the key itself (bytes, at least 16) or a key file
         (see :func:`read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
         with it.
+    progress : callable, optional
+        ``progress(phase, done, total)`` of the fit (see :func:`run_pipeline`).
     **overrides
         Settings replacing the configuration's.
 
@@ -162,7 +166,9 @@ def train_bundles(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a folder for the bundles.")
-    result = run_pipeline(config, out_dir, write=False, report=False, n_permutations=0, **overrides)
+    result = run_pipeline(
+        config, out_dir, write=False, report=False, n_permutations=0, progress=progress, **overrides
+    )
     folders = _bundle_folders(result.models, out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}

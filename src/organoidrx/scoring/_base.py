@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -19,6 +19,9 @@ from organoidrx._validation import as_expression_frame, as_gene_set_dict, restri
 from organoidrx.scoring._kernels import membership_matrix
 
 __all__ = ["MAX_SIZE", "MIN_SIZE", "ScoringInput", "score"]
+
+#: samples per block when a sample-independent scorer reports progress
+_PROGRESS_BLOCK = 256
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ def score(
     chunk_size: int | None = ...,
     n_jobs: int | None = ...,
     return_report: Literal[False] = ...,
+    progress: Callable[[int, int], None] | None = ...,
     **options: Any,
 ) -> pd.DataFrame: ...
 
@@ -106,6 +110,7 @@ def score(
     chunk_size: int | None = ...,
     n_jobs: int | None = ...,
     return_report: Literal[True],
+    progress: Callable[[int, int], None] | None = ...,
     **options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]: ...
 
@@ -120,6 +125,7 @@ def score(
     chunk_size: int | None = None,
     n_jobs: int | None = None,
     return_report: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-sample pathway scores with any registered scorer (``organoidrx methods`` lists them).
@@ -141,6 +147,9 @@ def score(
         Threads (``None``: 1; ``-1``: all CPUs); results do not depend on it.
     return_report : bool, default False
         Also return the per-set report.
+    progress : callable, optional
+        Called as ``progress(done, total)`` with the samples scored so far. A sample-independent scorer then
+        scores blocks of ``chunk_size`` (default 256) samples, with the same bits as one call.
     **options
         Options of the scorer (validated against its registry entry).
 
@@ -243,7 +252,18 @@ def score(
         chunk_size=chunk_size,
         n_jobs=threads,
     )
-    scores = np.asarray(scorer.func(data, **resolved), dtype=np.float64)
+    if progress is None:
+        scores = np.asarray(scorer.func(data, **resolved), dtype=np.float64)
+    else:
+        block = (chunk_size or _PROGRESS_BLOCK) if scorer.sample_independent else max(len(frame), 1)
+        parts = []
+        progress(0, len(frame))
+        for start in range(0, len(frame), block):
+            rows = slice(start, start + block)
+            part = replace(data, values=values[rows], samples=data.samples[rows])
+            parts.append(np.asarray(scorer.func(part, **resolved), dtype=np.float64))
+            progress(min(start + block, len(frame)), len(frame))
+        scores = np.concatenate(parts) if parts else np.empty((0, len(kept)))
     if scores.shape != (len(frame), len(kept)):
         raise RuntimeError(
             f"scorer {method!r} returned shape {scores.shape}; expected {(len(frame), len(kept))}."
