@@ -303,3 +303,35 @@ def test_all_censored_cohort_gives_nan_statistics_with_notes():
     assert result.events == {"predicted responder": 0, "predicted non-responder": 0}
     text = " ".join(result.warnings)
     assert "log-rank test is not estimable" in text and "C-index is not estimable" in text
+
+
+def test_unadjusted_hazard_ratio_is_the_group_only_cox_model():
+    from lifelines import CoxPHFitter
+
+    rng = np.random.default_rng(0)
+    n = 200
+    clinical = pd.DataFrame(
+        {
+            "time": rng.exponential(100, n),
+            "event": rng.integers(0, 2, n),
+            "age": rng.normal(60, 10, n),
+            "stage": rng.choice(["II", "III"], n),
+        },
+        index=[f"p{i}" for i in range(n)],
+    )
+    groups = pd.Series(
+        np.where(rng.random(n) < 0.5, RESPONDER, "predicted non-responder"), index=clinical.index
+    )
+    adjusted = survival_analysis(clinical, groups, covariates=["age", "stage"], horizon=50)
+    alone = CoxPHFitter().fit(
+        clinical[["time", "event"]].assign(group=(groups == RESPONDER).astype(float)), "time", "event"
+    )
+    assert adjusted.adjusted_for == ["age", "stage"]
+    assert adjusted.hazard_ratio_unadjusted == pytest.approx(np.exp(alone.params_["group"]), rel=1e-10)
+    lower, upper = np.exp(alone.confidence_intervals_.loc["group"])
+    assert (adjusted.hr_unadjusted_ci_lower, adjusted.hr_unadjusted_ci_upper) == pytest.approx((lower, upper))
+    assert adjusted.hazard_ratio != pytest.approx(adjusted.hazard_ratio_unadjusted, rel=1e-6)
+    row = adjusted.to_frame().iloc[0]
+    assert row["adjusted_for"] == "age;stage" and row["cox_p_unadjusted"] == adjusted.cox_p_unadjusted
+    plain = survival_analysis(clinical, groups, horizon=50)
+    assert plain.adjusted_for == [] and plain.hazard_ratio_unadjusted == plain.hazard_ratio

@@ -90,6 +90,11 @@ class SurvivalResult:
     ci_level: float
     data: pd.DataFrame = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    adjusted_for: list[str] = field(default_factory=list)
+    hazard_ratio_unadjusted: float = math.nan
+    hr_unadjusted_ci_lower: float = math.nan
+    hr_unadjusted_ci_upper: float = math.nan
+    cox_p_unadjusted: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """One flat record of the headline numbers (see the class docstring for the column meaning)."""
@@ -108,6 +113,11 @@ class SurvivalResult:
             "hr_ci_lower": self.hr_ci_lower,
             "hr_ci_upper": self.hr_ci_upper,
             "cox_p": self.cox_p,
+            "adjusted_for": ";".join(self.adjusted_for),
+            "hazard_ratio_unadjusted": self.hazard_ratio_unadjusted,
+            "hr_unadjusted_ci_lower": self.hr_unadjusted_ci_lower,
+            "hr_unadjusted_ci_upper": self.hr_unadjusted_ci_upper,
+            "cox_p_unadjusted": self.cox_p_unadjusted,
             "cox_terms": ";".join(self.cox_terms),
             "n_cox": self.n_cox,
             "events_per_variable": self.events_per_variable,
@@ -371,7 +381,10 @@ def survival_analysis(
     result : SurvivalResult
         Per-group ``n`` and ``events``, fitted ``km`` estimators, ``logrank_chi2`` / ``logrank_p``,
         ``survival_at_horizon`` (with ``survival_at_horizon_ci``), ``hazard_ratio`` with ``hr_ci_lower`` /
-        ``hr_ci_upper`` and Wald ``cox_p``, ``c_index``, ``events_per_variable`` and ``warnings``.
+        ``hr_ci_upper`` and Wald ``cox_p`` (adjusted for ``covariates``, named in ``adjusted_for``), the
+        group-only model's ``hazard_ratio_unadjusted`` with ``hr_unadjusted_ci_lower`` / ``_upper`` and
+        ``cox_p_unadjusted`` (the same numbers without covariates), ``c_index``, ``events_per_variable`` and
+        ``warnings``.
 
     Raises
     ------
@@ -492,6 +505,22 @@ def survival_analysis(
         notes=notes,
         context="Cox model",
     )
+    unadjusted = (hr, lower, upper, cox_p)
+    if terms:  # the group alone, on every patient: the unadjusted hazard ratio shown beside the adjusted one
+        group_only = pd.concat(
+            [frame[[duration_col, event_col]], pd.Series(a.astype(float), index=frame.index, name="group")],
+            axis=1,
+        )
+        unadjusted = _fit_cox(
+            group_only,
+            "group",
+            duration_col=duration_col,
+            event_col=event_col,
+            ci_level=ci_level,
+            penalizer=penalizer,
+            notes=notes,
+            context="unadjusted Cox model",
+        )[:4]
 
     c_index = math.nan
     if prediction is not None:
@@ -540,6 +569,11 @@ def survival_analysis(
         ci_level=ci_level,
         data=data,
         warnings=notes,
+        adjusted_for=[str(c) for c in covariates or []],
+        hazard_ratio_unadjusted=unadjusted[0],
+        hr_unadjusted_ci_lower=unadjusted[1],
+        hr_unadjusted_ci_upper=unadjusted[2],
+        cox_p_unadjusted=unadjusted[3],
     )
 
 
