@@ -17,7 +17,9 @@ from organoidrx.evaluation import NON_RESPONDER, RESPONDER, survival_analysis
 from organoidrx.report import (
     plot_coefficients,
     plot_cv_scatter,
+    plot_cv_summary,
     plot_feature_set_comparison,
+    plot_forest,
     plot_km,
     plot_proximity,
 )
@@ -59,7 +61,14 @@ def test_plot_km_from_result(tmp_path):
     assert "log-rank p" in ax.get_title() and "HR" in ax.get_title()
     assert any(line.get_xdata()[0] == result.horizon for line in ax.get_lines())  # horizon marker
     assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # two CI bands
-    assert any("1826.25 days" in t.get_text() for t in ax.texts)
+    assert any("5-year survival" in t.get_text() for t in ax.texts)  # the horizon in clinicians' words
+    follow_up = clinical["time"].max()
+    assert ax.get_xlim() == pytest.approx((0.0, follow_up))  # the axis ends with the follow-up
+    assert ax.get_xlabel() == "time (years)"
+    # each group's survival at the horizon is written beside its curve
+    shown = {t.get_text() for t in ax.texts}
+    assert {f"{v:.2f}" for v in result.survival_at_horizon.values()} <= shown
+    assert f"HR {RESPONDER} vs {NON_RESPONDER}" in ax.get_title() and "adjusted" not in ax.get_title()
     _save(ax, tmp_path, "km")
 
 
@@ -67,7 +76,13 @@ def test_plot_km_from_clinical_with_at_risk_table(tmp_path):
     clinical, groups = _cohort(seed=1)
     ax = plot_km(clinical, groups, at_risk=True, show_ci=False, horizon=1000.0)
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)
-    assert len(ax.figure.axes) > 1  # the at-risk table axes
+    texts = [t.get_text() for t in ax.texts]
+    assert "at risk" in texts
+    ticks = [t for t in ax.get_xticks() if 0 <= t <= clinical["time"].max()]
+    responders = clinical["time"][groups.loc[clinical["patient"]].to_numpy() == RESPONDER]
+    counts = [str(int((responders >= t).sum())) for t in ticks]
+    assert counts[0] == str(len(responders)) and set(counts) <= set(texts)  # numbers at risk at every tick
+    assert plot_km(clinical, groups, at_risk=False, horizon=1000.0).texts[-1].get_text() != "at risk"
     _save(ax, tmp_path, "km_at_risk")
     with pytest.raises(InputError, match="needs groups="):
         plot_km(clinical)
@@ -108,7 +123,11 @@ def test_plot_proximity_long_and_wide(tmp_path):
     long = pd.DataFrame({"drug": "FLUOROURACIL", "pathway": pathways, "z": z[::-1]})
     ax = plot_proximity(long, "FLUOROURACIL")
     assert any(np.allclose(line.get_ydata(), -1.2816) for line in ax.get_lines())
-    assert sorted(t.get_text() for t in ax.texts) == ["P3", "P4", "P5"]  # the three proximal pathways
+    assert [t.get_text() for t in ax.texts] == [
+        "P5",
+        "P4",
+        "P3",
+    ]  # the three proximal pathways, closest first
     assert "3 of 6 pathways proximal" in ax.get_title()
     _save(ax, tmp_path, "proximity")
     wide = pd.DataFrame({"FLUOROURACIL": z, "CISPLATIN": -z}, index=pathways)
@@ -163,6 +182,80 @@ def test_plot_feature_set_comparison(tmp_path):
     assert "CISPLATIN" in plot_feature_set_comparison(two_drugs, drug="CISPLATIN").get_title()
 
 
+def _assert_labels_clear(ax) -> None:
+    """No two text labels overlap, and no label covers a plotted point (checked on the drawn figure)."""
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), "two labels overlap"
+    points = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    pixels = ax.transData.transform(points)
+    for box in boxes:
+        inside = (
+            (pixels[:, 0] > box.x0)
+            & (pixels[:, 0] < box.x1)
+            & (pixels[:, 1] > box.y0)
+            & (pixels[:, 1] < box.y1)
+        )
+        assert not inside.any(), "a label covers a point"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_proximity_labels_never_overlap_on_674_sets(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=674) * rng.uniform(0.5, 3) + rng.uniform(-1, 1)
+    z[:40] -= rng.uniform(0, 4)  # a heavy proximal tail, as drugs with many targets have
+    names = [f"REACTOME_{'PATHWAY_WITH_A_LONG_NAME_' * int(rng.integers(1, 4))}{i}" for i in range(674)]
+    ax = plot_proximity(pd.DataFrame({"drug": "D", "pathway": names, "z": z}), "D", label_top=12)
+    assert len(ax.texts) == min(12, int((z <= -1.2816).sum()))
+    _assert_labels_clear(ax)
+
+
+def test_plot_forest_of_terms_and_of_drugs(tmp_path):
+    clinical, groups = _cohort(n=160)
+    rng = np.random.default_rng(3)
+    clinical = clinical.assign(
+        age=rng.normal(60, 8, len(clinical)), stage=rng.choice(["II", "III"], len(clinical))
+    )
+    result = survival_analysis(clinical, groups, covariates=["age", "stage"])
+    ax = plot_forest(result)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert (
+        labels == [f"{RESPONDER} vs {NON_RESPONDER}", "age", "stage=III"][::-1] or labels[-1] == "stage=III"
+    )
+    assert f"{result.hazard_ratio:.2f} ({result.hr_ci_lower:.2f}-{result.hr_ci_upper:.2f})" in [
+        t.get_text() for t in ax.texts
+    ]
+    assert ax.get_xscale() == "log"
+    _save(ax, tmp_path, "forest_terms")
+    table = pd.concat([result.to_frame().assign(drug=d) for d in ("A", "B")], ignore_index=True)
+    ax = plot_forest(table)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "A (adjusted for age, stage)" in labels and "B (unadjusted)" in labels
+    _save(ax, tmp_path, "forest_drugs")
+    with pytest.raises(InputError, match="missing columns"):
+        plot_forest(pd.DataFrame({"drug": ["A"]}))
+
+
+def test_plot_cv_summary_has_a_row_per_drug(tmp_path):
+    cv_table = pd.DataFrame(
+        {
+            "drug": ["A", "A", "B", "B"],
+            "feature_set": ["proximal", "all_pathways"] * 2,
+            "spearman": [0.5, 0.1, -0.2, 0.3],
+            "random_spearman_median": [0.0, np.nan, 0.1, np.nan],
+            "random_spearman_q025": [-0.4, np.nan, -0.3, np.nan],
+            "random_spearman_q975": [0.4, np.nan, 0.5, np.nan],
+        }
+    )
+    ax = plot_cv_summary(cv_table)
+    assert _labels_top_down(ax) == ["A", "B"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-2:] == ["proximal", "all pathways"]
+    _save(ax, tmp_path, "cv_summary")
+
+
 def test_plots_on_published_kong_tables(shared_data, tmp_path):
     folder = shared_data / "kong2020" / "reference_outputs"
     proximity_path = folder / "proximity_zscores_string700_reactome.tsv"
@@ -174,6 +267,7 @@ def test_plots_on_published_kong_tables(shared_data, tmp_path):
     n_proximal = int((wide["FLUOROURACIL"] <= -1.2816).sum())
     assert f"{n_proximal} of {wide['FLUOROURACIL'].notna().sum()} pathways proximal" in ax.get_title()
     assert len(ax.texts) == min(10, n_proximal)
+    _assert_labels_clear(ax)
     _save(ax, tmp_path, "kong_proximity")
     table = pd.read_csv(coefficients_path, sep="\t")
     ridge = table[(table["drug"] == "FLUOROURACIL") & (table["ML"] == "Ridge")]

@@ -39,7 +39,7 @@ from organoidrx.report import safe_filename, write_run_report
 from organoidrx.scoring import ssgsea
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FIGURE_KINDS = ("km", "coefficients", "proximity", "organoid_cv")
+FIGURE_KINDS = ("km", "proximity", "organoid_cv")
 
 
 def _zscore(frame: pd.DataFrame) -> pd.DataFrame:
@@ -183,7 +183,7 @@ def test_every_expected_file_and_section(inputs, full_report):
     assert "Kaplan-Meier curves of DRUG_A" in images
     # the HTML embeds exactly the bytes written to the PNG file
     assert images["Kaplan-Meier curves of DRUG_A"] == (out / "km_DRUG_A.png").read_bytes()
-    assert len(images) == 4 * len(inputs["drugs"]) + 1
+    assert len(images) == 3 * len(inputs["drugs"]) + 2  # and feature_sets.png, forest.png
 
 
 def test_summary_states_the_numbers(inputs, full_report):
@@ -196,7 +196,7 @@ def test_summary_states_the_numbers(inputs, full_report):
         assert f"Spearman {row['spearman']:.2f}" in text
         assert f"median of {row['random_spearman_median']:.2f}" in text
         assert f"empirical p = {row['random_p']:.2g} (the smallest attainable with 20 sets is 0.048)" in text
-        assert f"survival at {surv['horizon'].iloc[0]:g} days" in text
+        assert "5-year survival: " in text
         s = surv[surv["drug"] == drug].iloc[0]
         p_text = f"{s['logrank_p']:.2g}" if s["logrank_p"] >= 1e-3 else f"{s['logrank_p']:.1e}"
         assert (
@@ -205,7 +205,7 @@ def test_summary_states_the_numbers(inputs, full_report):
         ) in text
     assert text.count("Trust the permutation p.") == len(inputs["drugs"])
     assert '<div class="warn">an example warning shown at the top</div>' in text
-    assert text.index("an example warning") < text.index("Summary")
+    assert text.index("an example warning") < text.index('<h2 id="summary">')
     for name in ("network", "gene_sets", "clinical"):  # inputs with their SHA-256
         digest = hashlib.sha256(Path(inputs["inputs"][name]).read_bytes()).hexdigest()
         assert digest in text
@@ -235,7 +235,7 @@ def test_permutation_sentences(inputs, tmp_path):
 def test_self_contained(full_report):
     text = full_report.read_text(encoding="utf-8")
     assert "<script" not in text.lower()
-    assert not re.search(r'(src|href)="(?!data:)', text)
+    assert not re.search(r'(src|href)="(?!data:|#)', text)  # embedded images and links within the page only
     assert "@import" not in text and "url(" not in text
 
 
@@ -336,3 +336,60 @@ def test_report_renders_in_headless_chromium(full_report, tmp_path):
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (2400, 1200) and pixels.std() > 5
+
+
+def test_contents_key_results_and_forest(inputs, full_report):
+    text = full_report.read_text(encoding="utf-8")
+    contents = re.search(r'<nav class="toc">(.*?)</nav>', text, flags=re.S)
+    assert contents is not None
+    for anchor in re.findall(r'href="#([^"]+)"', contents.group(1)):
+        assert f'id="{anchor}"' in text  # every entry leads somewhere
+    for section in ("Key results", "Summary", "Figures per drug", "Tables", "What was run"):
+        assert f">{section}</a>" in contents.group(1)
+    key = re.search(r'<table[^>]*class="[^"]*key[^"]*".*?</table>', text, flags=re.S)
+    assert key is not None
+    headers = re.findall(r"<th>([^<]*)</th>", key.group(0))
+    for column in ("drug", "log-rank p", "permutation p", "HR (95% CI)", "treated patients (events)"):
+        assert column in headers
+    surv = inputs["survival"]
+    for row in surv.itertuples(index=False):
+        assert f"{row.hazard_ratio:.2f} ({row.hr_ci_lower:.2f}-{row.hr_ci_upper:.2f})" in key.group(0)
+        n = row.n_responder + row.n_non_responder
+        assert f"{n} ({row.events_responder + row.events_non_responder})" in key.group(0)
+    assert (full_report.parent / "forest.png").read_bytes().startswith(b"\x89PNG")
+    assert "Forest plot of hazard ratios" in _png_sources(text)
+
+
+def test_patient_counts_are_the_treated_patients(inputs, tmp_path):
+    predictions = inputs["patient_predictions"]
+    everyone = pd.concat(
+        [
+            predictions.assign(treated=True),
+            predictions.assign(patient=predictions["patient"] + "_u", treated=False),
+        ],
+        ignore_index=True,
+    )
+    text = html.unescape(
+        write_run_report(tmp_path, **(_report_args(inputs) | {"patient_predictions": everyone})).read_text(
+            "utf-8"
+        )
+    )
+    assert "Treated patients per drug and predicted group" in text
+    counts = predictions.groupby(["drug", "group"]).size()
+    table = re.search(r"<th>treated patients</th>.*?</table>", text, flags=re.S).group(0)
+    assert [int(v) for v in re.findall(r"<td>(\d+)</td>\s*</tr>", table)] == list(counts.sort_index())
+
+
+def test_figures_are_the_same_bytes_drawn_here_or_in_workers(inputs, full_report, tmp_path):
+    serial = write_run_report(tmp_path, **_report_args(inputs), n_jobs=1)
+    for png in full_report.parent.glob("*.png"):
+        assert (serial.parent / png.name).read_bytes() == png.read_bytes(), png.name
+    assert serial.read_bytes() == full_report.read_bytes()
+
+
+def test_coefficients_are_a_table_with_bars(inputs, full_report):
+    text = full_report.read_text(encoding="utf-8")
+    bio = inputs["biomarkers"]
+    top = bio[bio["drug"] == "DRUG_A"].sort_values("rank").iloc[0]
+    assert f"<td>{html.escape(str(top['pathway']))}</td><td>{top['coefficient']:.3g}</td>" in text
+    assert text.count('<table class="bars">') == len(inputs["drugs"])

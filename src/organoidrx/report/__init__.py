@@ -3,7 +3,9 @@
 from organoidrx.report._plots import (
     plot_coefficients,
     plot_cv_scatter,
+    plot_cv_summary,
     plot_feature_set_comparison,
+    plot_forest,
     plot_km,
     plot_proximity,
 )
@@ -12,7 +14,9 @@ from organoidrx.report._run_report import safe_filename, write_run_report
 __all__: list[str] = [
     "plot_coefficients",
     "plot_cv_scatter",
+    "plot_cv_summary",
     "plot_feature_set_comparison",
+    "plot_forest",
     "plot_km",
     "plot_proximity",
     "safe_filename",

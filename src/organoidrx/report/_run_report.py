@@ -7,11 +7,16 @@ every number comes from the tables the pipeline produced.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import multiprocessing
 import os
 import re
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +24,15 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._registry import KINDS, get_method
+from organoidrx._units import horizon_words
 from organoidrx._utils import InputError, atomic_write, examples, sha256_file, versions
 from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
 from organoidrx.report._html import HtmlReport, figure_png
 from organoidrx.report._plots import (
     PROXIMAL_Z,
-    plot_coefficients,
     plot_cv_scatter,
-    plot_feature_set_comparison,
+    plot_cv_summary,
+    plot_forest,
     plot_km,
     plot_proximity,
 )
@@ -254,16 +260,27 @@ def _survival_sentences(row: pd.Series) -> list[str]:
             f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))})"
         )
     if pd.notna(get("hazard_ratio")):
+        adjusted_for = get("adjusted_for")
+        adjusted_for = (
+            adjusted_for.replace(";", ", ") if isinstance(adjusted_for, str) and adjusted_for else ""
+        )
         p_text += (
             f"; hazard ratio of '{responder}' vs '{reference}' {_fmt(get('hazard_ratio'))} "
             f"({_fmt(get('hr_ci_lower'))} to {_fmt(get('hr_ci_upper'))})"
         )
+        if adjusted_for:
+            p_text += f" adjusted for {adjusted_for}"
+            if pd.notna(get("hazard_ratio_unadjusted")):
+                p_text += (
+                    f", {_fmt(get('hazard_ratio_unadjusted'))} ({_fmt(get('hr_unadjusted_ci_lower'))} to "
+                    f"{_fmt(get('hr_unadjusted_ci_upper'))}) unadjusted"
+                )
     if pd.notna(get("c_index")):
         p_text += f"; C-index {_fmt(get('c_index'))}"
     if pd.notna(get("survival_at_horizon_responder")):
-        unit = get("time_unit") if isinstance(get("time_unit"), str) else ""
+        unit = get("time_unit") if isinstance(get("time_unit"), str) else "days"
         p_text += (
-            f"; survival at {float(get('horizon')):g} {unit}: {_fmt(get('survival_at_horizon_responder'))} vs "
+            f"; {_horizon(get('horizon'), unit)}: {_fmt(get('survival_at_horizon_responder'))} vs "
             f"{_fmt(get('survival_at_horizon_non_responder'))}"
         )
     parts.append(p_text[0].upper() + p_text[1:] + ".")
@@ -275,6 +292,73 @@ def _survival_sentences(row: pd.Series) -> list[str]:
             "separation this large also arises from shuffled organoid responses; do not read it as evidence."
         )
     return parts
+
+
+def _horizon(horizon: Any, unit: str) -> str:
+    try:
+        return horizon_words(float(horizon), unit)
+    except (TypeError, ValueError, KeyError):
+        return f"survival at {horizon} {unit}"
+
+
+def _ci(row: pd.Series, hr: str, lower: str, upper: str) -> str:
+    if hr not in row.index or not pd.notna(row[hr]):
+        return "NA"
+    return f"{_fmt(row[hr])} ({_fmt(row[lower])}-{_fmt(row[upper])})"
+
+
+def _key_table(
+    drugs: Sequence[str],
+    prox: pd.DataFrame,
+    cv: pd.DataFrame,
+    surv: pd.DataFrame | None,
+    threshold: float,
+    primary: str | None,
+) -> pd.DataFrame:
+    """One short row per drug with the numbers a reader looks for first, formatted to fit without scrolling."""
+    rows = []
+    for drug in drugs:
+        drug_prox = prox[prox["drug"] == drug]
+        z = pd.to_numeric(drug_prox["z"], errors="coerce")
+        proximal = drug_prox["proximal"].astype(bool) if "proximal" in drug_prox.columns else z <= threshold
+        row: dict[str, Any] = {
+            "drug": drug,
+            "proximal pathways": f"{int(proximal.sum())}/{int(z.notna().sum())}",
+        }
+        cv_row = _primary_cv_row(cv[cv["drug"] == drug], primary)
+        row["organoid CV rho"] = _fmt(cv_row["spearman"]) if cv_row is not None else "NA"
+        row["vs random sets p"] = (
+            _fmt_p(cv_row["random_p"]) if cv_row is not None and "random_p" in cv_row.index else "NA"
+        )
+        if surv is not None:
+            found = surv[surv["drug"] == drug]
+            if len(found):
+                s_row = found.iloc[0]
+                n = sum(int(s_row[c]) for c in ("n_responder", "n_non_responder") if pd.notna(s_row.get(c)))
+                events = sum(
+                    int(s_row[c])
+                    for c in ("events_responder", "events_non_responder")
+                    if pd.notna(s_row.get(c))
+                )
+                adjusted = s_row.get("adjusted_for")
+                row |= {
+                    "treated patients (events)": f"{n} ({events})",
+                    "log-rank p": _fmt_p(s_row.get("logrank_p")),
+                    "permutation p": _fmt_p(s_row.get("permutation_p")),
+                    "HR (95% CI)": _ci(s_row, "hazard_ratio", "hr_ci_lower", "hr_ci_upper"),
+                    "adjusted for": adjusted.replace(";", ", ")
+                    if isinstance(adjusted, str) and adjusted
+                    else "-",
+                    "unadjusted HR": _ci(
+                        s_row, "hazard_ratio_unadjusted", "hr_unadjusted_ci_lower", "hr_unadjusted_ci_upper"
+                    ),
+                    "survival R / NR": (
+                        f"{_fmt(s_row.get('survival_at_horizon_responder'))} / "
+                        f"{_fmt(s_row.get('survival_at_horizon_non_responder'))}"
+                    ),
+                }
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("NA")
 
 
 def _result_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
@@ -292,10 +376,52 @@ def _result_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True)
 
 
-def _close(figure: Any) -> None:
+# the figures being drawn: set before worker processes fork, read by them by position
+_MAKERS: list[Callable[[], Any]] = []
+
+
+def _draw(index: int) -> bytes:
+    """PNG bytes of figure ``index`` of :data:`_MAKERS` (its maker returns the Axes it drew on)."""
     import matplotlib.pyplot as plt
 
-    plt.close(figure)
+    figure = _MAKERS[index]().figure
+    figure.set_layout_engine("none")  # one axes, saved cropped to its content: no layout pass needed
+    try:
+        return figure_png(figure)
+    finally:
+        plt.close(figure)
+
+
+def render_figures(makers: Mapping[str, Callable[[], Any]], *, n_jobs: int | None = None) -> dict[str, bytes]:
+    """Draw every figure (``name -> maker returning an Axes``) to PNG bytes, in worker processes when allowed.
+
+    Workers are forked (Linux), so they start in milliseconds with the data already in memory; elsewhere, or
+    with ``n_jobs=1``, or when a worker cannot start, the figures are drawn here. A figure's bytes do not depend
+    on where it was drawn.
+    """
+    global _MAKERS
+    names = list(makers)
+    jobs = min(2, os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
+    _MAKERS = [makers[name] for name in names]
+    try:
+        if jobs > 1 and len(names) > 2 and "fork" in multiprocessing.get_all_start_methods():
+            try:
+                with (
+                    warnings.catch_warnings()
+                ):  # Python >= 3.12 warns on fork with threads; workers only draw
+                    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                    context = multiprocessing.get_context("fork")
+                    # the first figure is drawn here: it loads the fonts and caches that the workers then inherit
+                    pngs = [_draw(0)]
+                    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                        chunk = max(1, len(names) // (4 * jobs))
+                        pngs += pool.map(_draw, range(1, len(names)), chunksize=chunk)
+                return dict(zip(names, pngs, strict=True))
+            except (BrokenProcessPool, OSError) as exc:
+                logger.debug("drawing the figures in this process (%s)", exc)
+        return {name: _draw(i) for i, name in enumerate(names)}
+    finally:
+        _MAKERS = []
 
 
 def write_run_report(
@@ -317,6 +443,7 @@ def write_run_report(
     primary_feature_set: str | None = None,
     threshold: float = PROXIMAL_Z,
     title: str = "organoidrx run report",
+    n_jobs: int | None = None,
 ) -> Path:
     """Write ``report.html`` and the figures as PNG files into ``out_dir``.
 
@@ -367,13 +494,17 @@ def write_run_report(
     threshold : float, default=-1.2816
         Proximity z threshold used when ``proximity`` has no ``proximal`` column.
     title : str, default="organoidrx run report"
+    n_jobs : int, optional
+        Processes drawing the figures (``None``: 2, or the CPUs when fewer; 1 draws them in this process). The
+        figures are the same bytes whatever the number.
 
     Returns
     -------
     Path
-        Path of ``report.html``. Beside it: ``proximity_<drug>.png``, ``coefficients_<drug>.png``,
+        Path of ``report.html``. Beside it: ``proximity_<drug>.png``,
         ``organoid_cv_<drug>.png`` (with ``cv_predictions``), ``km_<drug>.png`` (with ``survival_results``) and
-        ``feature_sets.png``, where ``<drug>`` is :func:`safe_filename` of the drug (made unique).
+        ``feature_sets.png`` (every drug's organoid cross-validation) and, with survival, ``forest.png`` (hazard
+        ratios of every drug), where ``<drug>`` is :func:`safe_filename` of the drug (made unique).
 
     Raises
     ------
@@ -408,14 +539,14 @@ def write_run_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    def save(figure: Any, name: str) -> bytes:
-        png = figure_png(figure)
-        with atomic_write(out / name, mode="wb") as handle:
-            handle.write(png)
-        _close(figure)
-        return png
-
     report = HtmlReport(title)
+    makers: dict[str, Callable[[], Any]] = {}
+
+    def figure(name: str, make: Callable[[], Any], *, caption: str, alt: str) -> None:
+        """Place figure ``name`` here; every figure is drawn at the end, in parallel (see :func:`render_figures`)."""
+        makers[name] = make
+        report.image_placeholder(name, caption=caption, alt=alt)
+
     report.paragraph(
         f"Drugs: {', '.join(drugs) if drugs else 'none'}. "
         + (
@@ -437,7 +568,37 @@ def write_run_report(
     else:
         report.paragraph("No warnings were raised.", css_class="note")
 
-    # ------------------------------------------------------------------ summary up front
+    # ------------------------------------------------------------------ key numbers up front
+    report.heading("Key results")
+    horizon_note = ""
+    if surv is not None and len(surv) and "horizon" in surv.columns:
+        first = surv.iloc[0]
+        unit = first["time_unit"] if isinstance(first.get("time_unit"), str) else "days"
+        horizon_note = f" 'survival R / NR': {_horizon(first['horizon'], unit)} of predicted responders / non-responders."
+    report.table(
+        _key_table(drugs, prox, cv, surv, threshold, primary_feature_set),
+        max_rows=len(drugs) + 1,
+        css_class="key",
+        caption="One row per drug; the full tables are below and in the TSV files. 'organoid CV rho': "
+        "cross-validated Spearman of the proximal-pathway model; 'vs random sets p': its empirical p against random "
+        "pathway sets of the same size." + horizon_note,
+    )
+    if (
+        surv is not None
+        and "hazard_ratio" in surv.columns
+        and pd.to_numeric(surv["hazard_ratio"], errors="coerce").notna().any()
+    ):
+        survival_table = surv
+        figure(
+            "forest.png",
+            lambda: plot_forest(survival_table),
+            caption="Hazard ratio of predicted responders vs non-responders among each drug's treated patients, "
+            "adjusted (filled) and unadjusted (open) when covariates were given; < 1 means the predicted "
+            "responders lived longer (forest.png).",
+            alt="Forest plot of hazard ratios",
+        )
+
+    # ------------------------------------------------------------------ summary
     report.heading("Summary")
     if preclinical_only:
         report.paragraph(
@@ -489,10 +650,9 @@ def write_run_report(
         if preclinical_only:
             pass
         elif drug in km_results:
-            ax = plot_km(km_results[drug])
-            png = save(ax.figure, f"km_{stem}.png")
-            report.image(
-                png,
+            figure(
+                f"km_{stem}.png",
+                functools.partial(plot_km, km_results[drug]),
                 caption=f"{drug}: survival of predicted responders vs non-responders (km_{stem}.png).",
                 alt=f"Kaplan-Meier curves of {drug}",
             )
@@ -502,31 +662,33 @@ def write_run_report(
             )
         drug_prox = prox[prox["drug"] == drug]
         if pd.to_numeric(drug_prox["z"], errors="coerce").notna().any():
-            ax = plot_proximity(drug_prox, drug, threshold=threshold)
-            png = save(ax.figure, f"proximity_{stem}.png")
-            report.image(
-                png,
+            figure(
+                f"proximity_{stem}.png",
+                functools.partial(plot_proximity, drug_prox, drug, threshold=threshold),
                 caption=f"{drug}: pathway proximity z-scores (proximity_{stem}.png).",
                 alt=f"Proximity of {drug}",
             )
-        drug_bio = bio[bio["drug"] == drug]
+        drug_bio = bio[bio["drug"] == drug].sort_values("rank", kind="stable").head(20)
         if len(drug_bio):
-            ax = plot_coefficients(drug_bio, title=f"{drug}: pathway coefficients")
-            png = save(ax.figure, f"coefficients_{stem}.png")
-            report.image(
-                png,
-                caption=f"{drug}: model coefficients (coefficients_{stem}.png).",
-                alt=f"Coefficients of {drug}",
+            report.bar_table(
+                drug_bio.assign(pathway=drug_bio["pathway"].astype(str).str.removeprefix("REACTOME_")),
+                label="pathway",
+                value="coefficient",
+                highlight=int(drug_bio["selected"].sum()) if "selected" in drug_bio.columns else 10,
+                caption=f"{drug}: model coefficients of the {len(drug_bio)} best-ranked pathways (rank 1 = largest "
+                "|coefficient|); dark bars: the pathways the model uses (biomarkers.tsv has them all).",
             )
         if preds is not None:
             rows = preds[preds["drug"] == drug].drop_duplicates("sample")
             if len(rows) >= 3:
-                ax = plot_cv_scatter(
-                    rows.set_index("sample")["predicted"], rows.set_index("sample")["observed"], title=drug
-                )
-                png = save(ax.figure, f"organoid_cv_{stem}.png")
-                report.image(
-                    png,
+                figure(
+                    f"organoid_cv_{stem}.png",
+                    functools.partial(
+                        plot_cv_scatter,
+                        rows.set_index("sample")["predicted"],
+                        rows.set_index("sample")["observed"],
+                        title=drug,
+                    ),
                     caption=f"{drug}: observed vs cross-validated response of organoids (organoid_cv_{stem}.png).",
                     alt=f"Organoid cross-validation of {drug}",
                 )
@@ -539,25 +701,13 @@ def write_run_report(
             "No Kaplan-Meier curves: this run has no patient data (preclinical-only).", css_class="note"
         )
 
-    cv_drugs = [d for d in drugs if (cv["drug"] == d).any()]
-    if cv_drugs:
-        import matplotlib.pyplot as plt
-
-        n_sets = int(cv.groupby("drug")["feature_set"].nunique().max())
-        figure, axes = plt.subplots(
-            1,
-            len(cv_drugs),
-            figsize=((1.3 * n_sets + 2.5) * len(cv_drugs), 4.2),
-            layout="constrained",
-            squeeze=False,
-        )
-        for ax, drug in zip(axes[0], cv_drugs, strict=True):
-            plot_feature_set_comparison(cv[cv["drug"] == drug], drug=drug, ax=ax)
-        png = save(figure, "feature_sets.png")
+    if len(cv):
         report.heading("Feature-set comparison")
-        report.image(
-            png,
-            caption="Cross-validated Spearman of each feature set; grey: random sets of the same size (feature_sets.png).",
+        figure(
+            "feature_sets.png",
+            functools.partial(plot_cv_summary, cv),
+            caption="Cross-validated Spearman of each drug's feature sets on the organoids; grey: 95% range of "
+            "random pathway sets of the proximal set's size, with their median (feature_sets.png).",
             alt="Feature-set comparison",
         )
 
@@ -587,8 +737,20 @@ def write_run_report(
         report.table(auc_table.drop(columns=["warnings"], errors="ignore"))
     if patients is not None:
         report.heading("Patient predictions", level=3)
-        counts = patients.groupby(["drug", "group"], sort=True).size().rename("patients").reset_index()
-        report.table(counts, caption="Patients per drug and predicted group.")
+        if "treated" in patients.columns:
+            treated = patients[patients["treated"].astype(bool)]
+            counts = (
+                treated.groupby(["drug", "group"], sort=True).size().rename("treated patients").reset_index()
+            )
+            report.table(
+                counts,
+                caption="Treated patients per drug and predicted group: the patients of the survival analysis. "
+                f"Every one of the {patients['patient'].nunique()} scored patients gets a prediction for every drug "
+                "(patient_predictions.tsv).",
+            )
+        else:
+            counts = patients.groupby(["drug", "group"], sort=True).size().rename("patients").reset_index()
+            report.table(counts, caption="Patients per drug and predicted group.")
         report.table(patients, max_rows=30)
 
     # ------------------------------------------------------------------ what was run
@@ -606,6 +768,11 @@ def write_run_report(
         report.table(_inputs_table(inputs), max_rows=200)
     report.heading("Versions", level=3)
     report.table(_versions())
+    images = render_figures(makers, n_jobs=n_jobs)
+    for name, png in images.items():
+        with atomic_write(out / name, mode="wb") as handle:
+            handle.write(png)
+    report.fill_images(images)
     path = report.write(out / "report.html")
     logger.debug("report written to %s", path)  # the run prints its final path once it is swapped in
     return path
