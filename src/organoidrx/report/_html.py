@@ -36,7 +36,8 @@ code { background: #f3f5f9; padding: 0 .2rem; }
 .toc { background: #f6f8fb; border: 1px solid #d0d7e2; padding: .2rem 1rem; margin: 1rem 0; font-size: .9rem; }
 .toc h2 { margin-top: .4rem; font-size: 1rem; } .toc ul { margin: .2rem 0; padding-left: 1.2rem; }
 .toc ul ul { columns: 3; font-size: .85rem; }
-table.key td, table.key th { white-space: nowrap; }
+table.key td { white-space: nowrap; } table.key th { max-width: 7rem; }
+details summary { cursor: pointer; color: #8a5a00; margin: .3rem 0; }
 table.bars td:nth-child(2) { text-align: left; max-width: 34rem; }
 .bar { position: relative; width: 14rem; height: .8rem; background: #f3f5f9; }
 .bar span { position: absolute; top: 0; height: 100%; }
@@ -121,10 +122,14 @@ class HtmlReport:
         rows = "".join(f"<li>{html.escape(item)}</li>" for item in items)
         self._parts.append(f"<ul{attr}>{rows}</ul>")
 
-    def warnings(self, messages: list[str]) -> None:
-        """Add each message as a highlighted warning box."""
-        for message in messages:
-            self._parts.append(f'<div class="warn">{html.escape(message)}</div>')
+    def warnings(self, messages: list[str], *, shown: int = 6) -> None:
+        """Add each message as a highlighted warning box; beyond the first ``shown``, in a folded list."""
+        boxes = [f'<div class="warn">{html.escape(message)}</div>' for message in messages]
+        self._parts.extend(boxes[:shown])
+        if len(boxes) > shown:
+            self._parts.append(
+                f"<details><summary>{len(boxes) - shown} more warnings</summary>{''.join(boxes[shown:])}</details>"
+            )
 
     def table(
         self,

@@ -157,7 +157,9 @@ def plot_km(
         curve = next((line for line in new if line.get_drawstyle().startswith("steps")), new[0])
         curve.set_label(f"{label} (n={result.n[label]}, events={result.events[label]})")
         handles.append(curve)
-    ax.legend(handles=handles, loc="lower left", fontsize="small", frameon=False)
+    # above the axes, under the title: inside, the legend would cover curves or the horizon's values
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize="small", frameon=False,
+              borderaxespad=0.2)  # fmt: skip
     ticks, axis_unit, scale = _time_axis(result, follow_up)
     ax.set_xlim(0.0, follow_up)
     ax.set_xticks(ticks, labels=[f"{t / scale:g}" for t in ticks])
@@ -227,7 +229,7 @@ def plot_km(
                 f"; unadjusted {result.hazard_ratio_unadjusted:.2f} "
                 f"({result.hr_unadjusted_ci_lower:.2f}-{result.hr_unadjusted_ci_upper:.2f})"
             )
-    ax.set_title(title, fontsize="small")
+    ax.set_title(title, fontsize="small", pad=34)
     return ax
 
 

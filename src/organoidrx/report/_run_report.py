@@ -341,22 +341,23 @@ def _key_table(
                     if pd.notna(s_row.get(c))
                 )
                 adjusted = s_row.get("adjusted_for")
+                adjusted = adjusted.replace(";", ", ") if isinstance(adjusted, str) and adjusted else ""
                 row |= {
-                    "treated patients (events)": f"{n} ({events})",
+                    "treated (events)": f"{n} ({events})",
                     "log-rank p": _fmt_p(s_row.get("logrank_p")),
                     "permutation p": _fmt_p(s_row.get("permutation_p")),
-                    "HR (95% CI)": _ci(s_row, "hazard_ratio", "hr_ci_lower", "hr_ci_upper"),
-                    "adjusted for": adjusted.replace(";", ", ")
-                    if isinstance(adjusted, str) and adjusted
-                    else "-",
-                    "unadjusted HR": _ci(
-                        s_row, "hazard_ratio_unadjusted", "hr_unadjusted_ci_lower", "hr_unadjusted_ci_upper"
-                    ),
-                    "survival R / NR": (
-                        f"{_fmt(s_row.get('survival_at_horizon_responder'))} / "
-                        f"{_fmt(s_row.get('survival_at_horizon_non_responder'))}"
+                    f"HR{' adj. ' + adjusted if adjusted else ''} (95% CI)": _ci(
+                        s_row, "hazard_ratio", "hr_ci_lower", "hr_ci_upper"
                     ),
                 }
+                if adjusted:
+                    row["HR unadjusted"] = _ci(
+                        s_row, "hazard_ratio_unadjusted", "hr_unadjusted_ci_lower", "hr_unadjusted_ci_upper"
+                    )
+                row["survival R / NR"] = (
+                    f"{_fmt(s_row.get('survival_at_horizon_responder'))} / "
+                    f"{_fmt(s_row.get('survival_at_horizon_non_responder'))}"
+                )
         rows.append(row)
     return pd.DataFrame(rows).fillna("NA")
 
@@ -561,7 +562,11 @@ def write_run_report(
         if table is not None and "warnings" in table.columns:
             for drug, text in zip(table["drug"], table["warnings"], strict=True):
                 if isinstance(text, str) and text:
-                    messages.extend(f"{drug} ({label}): {w}" for w in text.split(" | "))
+                    messages.extend(
+                        f"{drug} ({label}): {w}"
+                        for w in text.split(" | ")
+                        if not any(m.endswith(w) for m in messages)  # the run logged it already
+                    )
     report.heading("Warnings")
     if messages:
         report.warnings(messages)
