@@ -613,6 +613,58 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ compare
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="every scorer x network selection x model on the organoids, against random sets, q over all tests",
+        description="Cross-validate every combination of pathway scorer, network measure (proximal pathways) and "
+        "response model listed in [compare] of CONFIG.toml (default: every registered one) on the organoids, per "
+        "drug; test each against random pathway sets of the same size; correct over every test "
+        "(Benjamini-Hochberg). Writes leaderboard.tsv, combinations.tsv, heatmap.png, report.html, compare.json.",
+    )
+    p.add_argument("config", help="run configuration (TOML) with [network] edges")
+    p.add_argument(
+        "--out", required=True, help="output folder: new or empty, or replaced whole with --overwrite"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder whole")
+    for kind, flag in (("scorer", "--scorers"), ("measure", "--measures"), ("model", "--models")):
+        p.add_argument(
+            flag,
+            default=None,
+            metavar="A,B",
+            help=f"{kind}s to compare (default [compare] {flag[2:]}, else all)",
+        )
+    p.add_argument(
+        "--n-random-sets", type=_integer(1), default=None, help="random sets per test (default [compare])"
+    )
+    p.add_argument("--no-report", action="store_true", help="skip report.html and heatmap.png")
+    p.set_defaults(handler=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from organoidrx.pipeline import compare_methods
+
+    def names(text: str | None) -> list[str] | None:
+        return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+    result = compare_methods(
+        args.config,
+        args.out,
+        scorers=names(args.scorers),
+        measures=names(args.measures),
+        models=names(args.models),
+        n_random_sets=args.n_random_sets,
+        overwrite=args.overwrite,
+        report=not args.no_report,
+        progress=args.progress,
+    )
+    for line in result.summary():
+        print(line)
+    print(f"Results: {result.out_dir}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------- cache
 def _add_cache(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -665,6 +717,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_train,
     _add_predict,
+    _add_compare,
     _add_cache,
 ]
 

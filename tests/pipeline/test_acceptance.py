@@ -109,7 +109,8 @@ def test_demo_writes_every_output_and_says_where_the_report_is(demo):
         "report.html",
         "run.json",
         "km_DRUG_A.png",
-        "coefficients_DRUG_A.png",
+        "forest.png",
+        "feature_sets.png",
         "proximity_DRUG_A.png",
         "organoid_cv_DRUG_A.png",
     ):

@@ -10,6 +10,7 @@ from organoidrx.evaluation._groups import (
     split_by_prediction,
 )
 from organoidrx.evaluation._logrank import LogrankKernel
+from organoidrx.evaluation._multiple import bh_qvalues, smallest_rejectable_p
 from organoidrx.evaluation._permutation import PermutationResult, permutation_test, permute_response
 from organoidrx.evaluation._response import ResponseAUCResult, delong_variance, encode_response, response_auc
 from organoidrx.evaluation._survival import (
@@ -30,6 +31,7 @@ __all__ = [
     "ResponseAUCResult",
     "SurvivalResult",
     "assign_groups",
+    "bh_qvalues",
     "default_horizon",
     "delong_variance",
     "encode_response",
@@ -38,6 +40,7 @@ __all__ = [
     "prediction_cutoff",
     "responder_mask",
     "response_auc",
+    "smallest_rejectable_p",
     "split_by_prediction",
     "survival_analysis",
     "treatment_interaction",

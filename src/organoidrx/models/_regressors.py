@@ -21,7 +21,8 @@ _SKLEARN = "Pedregosa F. et al. (2011) J Mach Learn Res 12:2825-2830 (scikit-lea
 
 
 def _ridge(*, alphas: Sequence[float] | None, cv: Any, random_state: int) -> RidgeCV:
-    return RidgeCV(alphas=(0.1, 1.0, 10.0) if alphas is None else tuple(alphas), cv=cv)
+    # a list: scikit-learn writes a single penalty back into alphas[0], which a tuple refuses
+    return RidgeCV(alphas=[0.1, 1.0, 10.0] if alphas is None else [float(a) for a in alphas], cv=cv)
 
 
 def _svr(*, alphas: Sequence[float] | None, cv: Any, random_state: int) -> SVR:

@@ -78,6 +78,12 @@ class PipelineConfig:
     horizon_months: float = 60.0
     n_random_sets: int = 100
     force: bool = False
+    compare_scorers: tuple[str, ...] = ()
+    compare_measures: tuple[str, ...] = ()
+    compare_models: tuple[str, ...] = ()
+    compare_baselines: tuple[str, ...] = ("all_pathways", "all_genes", "target_genes")
+    compare_n_random_sets: int = 1000
+    compare_alpha: float = 1.0
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

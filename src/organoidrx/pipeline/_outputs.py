@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +25,13 @@ from organoidrx._utils import (
     versions,
     write_tsv,
 )
+from organoidrx.io import output_format, write_obsm, write_table
+from organoidrx.io._outputs import OutputFormat
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import input_files
 
 if TYPE_CHECKING:
+    from organoidrx.pipeline._progress import Timer
     from organoidrx.pipeline._run import RunResult
 
 __all__ = [
@@ -35,7 +39,9 @@ __all__ = [
     "is_run_folder",
     "parameters",
     "sensitivity_matrix",
+    "write_predictions",
     "write_run_json",
+    "write_run_outputs",
     "write_tables",
     "write_tsv",
 ]
@@ -276,3 +282,78 @@ def shown_paths(value: Any, out: Path) -> Any:
     if isinstance(value, str | Path) and str(value).startswith(f"{out}{os.sep}"):
         return str(value)[len(str(out)) + 1 :]
     return str(value) if isinstance(value, Path) else value
+
+
+def write_run_outputs(
+    cfg: PipelineConfig,
+    result: RunResult,
+    matching: Mapping[str, Any],
+    folder: RunFolder,
+    timer: Timer,
+    *,
+    report: bool,
+) -> None:
+    """Write the tables, the report and ``run.json`` into the staged ``folder``."""
+    out = folder.write_dir
+    with timer.phase("write"):
+        write_tables(result, out)
+    result.timings = dict(timer.timings)
+    if report:
+        from organoidrx.report import write_run_report
+
+        tic = time.perf_counter()
+        timer.report("report", 0, 1)
+        inputs = {
+            name: {
+                "path": shown_paths(folder.relocate(path), folder.final),
+                "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
+            }
+            for name, path in input_files(cfg).items()
+        }
+        write_run_report(
+            out,
+            parameters=shown_paths(folder.relocate(parameters(cfg)), folder.final),
+            proximity=result.proximity,
+            biomarkers=result.biomarkers,
+            organoid_cv=result.organoid_cv,
+            cv_predictions=result.cv_predictions,
+            patient_predictions=result.patient_predictions,
+            survival=result.survival,
+            survival_results=result.survival_results or None,
+            interactions=result.interactions or None,
+            response_auc=result.response_auc or None,
+            inputs=inputs,
+            warnings=result.warnings,
+            primary_feature_set="proximal",
+        )
+        result.report = folder.final / "report.html"
+        result.timings["report"] = time.perf_counter() - tic
+        timer.report("report", 1, 1)
+    write_run_json(cfg, result, matching, folder)
+
+
+def write_predictions(
+    table: pd.DataFrame, out: str | os.PathLike[str], format: OutputFormat | None, expression: Any
+) -> None:
+    """Predictions as a long TSV/Parquet table, or as h5ad with samples x drugs tables in ``.obsm``.
+
+    The h5ad holds ``.obsm["predicted_response"]`` and ``.obsm["predicted_group"]``, in a copy of ``expression``
+    when it is an h5ad file or an AnnData object (as decoupler writes its scores), else beside the samples alone.
+    """
+    chosen = output_format(out, format)
+    if chosen != "h5ad":
+        write_table(table, out, format=chosen)
+        return
+    wide = table.pivot(index="patient", columns="drug")
+    source = expression if type(expression).__name__ == "AnnData" else None
+    if isinstance(expression, str | os.PathLike) and str(expression).lower().endswith(".h5ad"):
+        source = expression
+    samples = list(dict.fromkeys(table["patient"]))
+    tables = {
+        "predicted_response": wide["predicted_response"].astype(float).loc[samples],
+        "predicted_group": wide["group"].astype(object).fillna("").astype(str).loc[samples],
+    }
+    for frame in tables.values():
+        frame.columns.name = None
+        frame.index.name = None
+    write_obsm(tables, out, source=source)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from organoidrx.pipeline._inputs import (
     load_inputs,
     run_proximity,
 )
-from organoidrx.pipeline._outputs import RunFolder, parameters, shown_paths, write_run_json, write_tables
+from organoidrx.pipeline._outputs import RunFolder, write_run_outputs
 from organoidrx.pipeline._patients import run_patients
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import score
@@ -251,54 +250,6 @@ def _organoid_cv(
     return table, pd.concat(predictions, ignore_index=True)
 
 
-def _write_outputs(
-    cfg: PipelineConfig,
-    result: RunResult,
-    loaded: Inputs,
-    folder: RunFolder,
-    timer: Timer,
-    *,
-    report: bool,
-) -> None:
-    """Write the tables, the report and ``run.json`` into the staged ``folder``."""
-    out = folder.write_dir
-    with timer.phase("write"):
-        write_tables(result, out)
-    result.timings = dict(timer.timings)
-    if report:
-        from organoidrx.report import write_run_report
-
-        tic = time.perf_counter()
-        timer.report("report", 0, 1)
-        inputs = {
-            name: {
-                "path": shown_paths(folder.relocate(path), folder.final),
-                "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
-            }
-            for name, path in input_files(cfg).items()
-        }
-        write_run_report(
-            out,
-            parameters=shown_paths(folder.relocate(parameters(cfg)), folder.final),
-            proximity=result.proximity,
-            biomarkers=result.biomarkers,
-            organoid_cv=result.organoid_cv,
-            cv_predictions=result.cv_predictions,
-            patient_predictions=result.patient_predictions,
-            survival=result.survival,
-            survival_results=result.survival_results or None,
-            interactions=result.interactions or None,
-            response_auc=result.response_auc or None,
-            inputs=inputs,
-            warnings=result.warnings,
-            primary_feature_set="proximal",
-        )
-        result.report = folder.final / "report.html"
-        result.timings["report"] = time.perf_counter() - tic
-        timer.report("report", 1, 1)
-    write_run_json(cfg, result, loaded.matching, folder)
-
-
 def run_pipeline(
     config: PipelineConfig | str | Path,
     out_dir: str | Path | RunFolder,
@@ -413,8 +364,8 @@ def run_pipeline(
     if not write:
         return result
     if folder.staging is not None:
-        _write_outputs(cfg, result, loaded, folder, timer, report=report)
+        write_run_outputs(cfg, result, loaded.matching, folder, timer, report=report)
     else:
         with folder.staged(input_files(cfg).values()):
-            _write_outputs(cfg, result, loaded, folder, timer, report=report)
+            write_run_outputs(cfg, result, loaded.matching, folder, timer, report=report)
     return result

@@ -188,6 +188,51 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             "force",
         ),
     ),
+    "compare": (
+        (
+            Option(
+                "scorers", (), list, "pathway scorers compared by 'organoidrx compare' (empty: every one)"
+            ),
+            "compare_scorers",
+        ),
+        (
+            Option("measures", (), list, "network measures selecting the pathways (empty: every one)"),
+            "compare_measures",
+        ),
+        (Option("models", (), list, "response models compared (empty: every one)"), "compare_models"),
+        (
+            Option(
+                "baselines",
+                ("all_pathways", "all_genes", "target_genes"),
+                list,
+                "feature sets shown beside the network selections: all_pathways, all_genes, target_genes",
+            ),
+            "compare_baselines",
+        ),
+        (
+            Option(
+                "n_random_sets",
+                1000,
+                int,
+                "random pathway sets of each selection's size per drug: the null of every p (smallest p 1/(n+1))",
+                minimum=1,
+                maximum=10**6,
+            ),
+            "compare_n_random_sets",
+        ),
+        (
+            Option(
+                "alpha",
+                1.0,
+                float,
+                "ridge penalty of the 'ridge' model in the comparison (one fixed value, so random sets are fitted "
+                "exactly as the selection is)",
+                minimum=0,
+                exclusive=True,
+            ),
+            "compare_alpha",
+        ),
+    ),
 }
 
 

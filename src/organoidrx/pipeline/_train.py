@@ -15,12 +15,13 @@ import pandas as pd
 from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.evaluation import ResponderSplit, assign_groups
-from organoidrx.io import output_format, read_expression, read_gmt, write_obsm, write_table
+from organoidrx.io import read_expression, read_gmt
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
 from organoidrx.models._bundle import MANIFEST, MIN_KEY_BYTES
 from organoidrx.models._predict import Reference
 from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._outputs import write_predictions
 from organoidrx.pipeline._progress import Progress
 from organoidrx.pipeline._run import run_pipeline
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score
@@ -201,11 +202,9 @@ def predict_with_bundle(
     gene_sets : path, optional
         GMT file; default the gene sets stored in the bundle.
     out : path, optional
-        When given, the table is written there (atomically) in ``format``.
+        When given, the table is written there, atomically, as :func:`~organoidrx.pipeline._outputs.write_predictions`.
     format : {"tsv", "parquet", "h5ad"}, optional
-        Default from the extension of ``out`` (:func:`organoidrx.io.output_format`), else TSV. ``"h5ad"``
-        writes samples x drugs tables into ``.obsm["predicted_response"]`` and ``.obsm["predicted_group"]``,
-        of a copy of ``expression`` when it is an h5ad file or an AnnData object.
+        Default from the extension of ``out`` (:func:`organoidrx.io.output_format`), else TSV.
     key : bytes or path, optional
         Accept only bundles signed with this secret (the key itself, or a key file; see :func:`train_bundles`).
     reference : {"bundle", "cohort"}, default "bundle"
@@ -248,7 +247,7 @@ def predict_with_bundle(
         table = pd.concat(tables, ignore_index=True)
         table.attrs["reference"] = reference
         if out is not None:
-            _write_predictions(table, out, format, expression)
+            write_predictions(table, out, format, expression)
         return table
     model = load_bundle(bundle, key=secret)
     stored = _stored_settings(model, str(bundle))
@@ -292,31 +291,8 @@ def predict_with_bundle(
     )
     table.attrs["reference"] = reference
     if out is not None:
-        _write_predictions(table, out, format, expression)
+        write_predictions(table, out, format, expression)
     return table
-
-
-def _write_predictions(
-    table: pd.DataFrame, out: str | os.PathLike[str], format: OutputFormat | None, expression: Any
-) -> None:
-    """The long table as TSV/Parquet, or samples x drugs tables in ``.obsm`` of an h5ad."""
-    chosen = output_format(out, format)
-    if chosen != "h5ad":
-        write_table(table, out, format=chosen)
-        return
-    wide = table.pivot(index="patient", columns="drug")
-    source = expression if type(expression).__name__ == "AnnData" else None
-    if isinstance(expression, str | os.PathLike) and str(expression).lower().endswith(".h5ad"):
-        source = expression
-    samples = list(dict.fromkeys(table["patient"]))
-    tables = {
-        "predicted_response": wide["predicted_response"].astype(float).loc[samples],
-        "predicted_group": wide["group"].astype(object).fillna("").astype(str).loc[samples],
-    }
-    for frame in tables.values():
-        frame.columns.name = None
-        frame.index.name = None
-    write_obsm(tables, out, source=source)
 
 
 def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:

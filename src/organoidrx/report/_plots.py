@@ -31,6 +31,7 @@ __all__ = [
     "plot_feature_set_comparison",
     "plot_forest",
     "plot_km",
+    "plot_method_heatmap",
     "plot_proximity",
 ]
 
@@ -717,4 +718,69 @@ def plot_cv_summary(
     ax.set_title(title or "Organoid cross-validation per drug and feature set", fontsize="medium")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06 - 0.6 / (len(drugs) + 2)), ncol=min(4, len(sets) + 1),
               fontsize="x-small", frameon=False)  # fmt: skip
+    return ax
+
+
+def plot_method_heatmap(
+    leaderboard: pd.DataFrame,
+    *,
+    level: float = 0.05,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Heat map of every combination (rows) x drug (columns): cross-validated Spearman above the random sets.
+
+    Parameters
+    ----------
+    leaderboard : DataFrame
+        :func:`organoidrx.pipeline.compare_methods` leaderboard: ``scorer, selection, model, drug, spearman,
+        random_median, q``. Cells show ``spearman - random_median`` (``spearman`` for baselines without random
+        sets); ``*`` marks q < ``level`` (corrected over every test).
+    level : float, default=0.05
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    need = ["scorer", "selection", "model", "drug", "spearman", "random_median", "q"]
+    missing = [c for c in need if c not in leaderboard.columns]
+    if missing:
+        raise InputError(
+            f"leaderboard is missing columns {missing} (has {examples(list(leaderboard.columns), 8)})."
+        )
+    table = leaderboard.assign(
+        combination=leaderboard["scorer"].astype(str)
+        + " / "
+        + leaderboard["selection"].astype(str)
+        + " / "
+        + leaderboard["model"].astype(str),
+        value=leaderboard["spearman"] - leaderboard["random_median"].fillna(0.0),
+    )
+    combos = list(
+        dict.fromkeys(table.sort_values(["scorer", "selection", "model"], kind="stable")["combination"])
+    )
+    drugs = sorted(table["drug"].astype(str).unique())
+    values = table.pivot_table(index="combination", columns="drug", values="value", aggfunc="first").reindex(
+        index=combos, columns=drugs
+    )
+    q = table.pivot_table(index="combination", columns="drug", values="q", aggfunc="first").reindex(
+        index=combos, columns=drugs
+    )
+    ax = _axes(ax, (max(5.0, 0.28 * len(drugs) + 3.5), max(2.5, 0.24 * len(combos) + 1.5)))
+    limit = float(np.nanmax(np.abs(values.to_numpy()))) if np.isfinite(values.to_numpy()).any() else 1.0
+    image = ax.imshow(values.to_numpy(dtype=float), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+                      interpolation="nearest")  # fmt: skip
+    rows, cols = np.nonzero((q.to_numpy(dtype=float) < level) & np.isfinite(q.to_numpy(dtype=float)))
+    for r, c in zip(rows, cols, strict=True):
+        ax.text(float(c), float(r), "*", ha="center", va="center", fontsize="small", color="black")
+    ax.set_xticks(
+        range(len(drugs)), labels=[_short_label(d, 18) for d in drugs], rotation=90, fontsize="x-small"
+    )
+    ax.set_yticks(range(len(combos)), labels=combos, fontsize="x-small")
+    ax.figure.colorbar(image, ax=ax, label="Spearman - random median", shrink=0.8)
+    ax.set_title(
+        title or f"Organoid CV per combination and drug (* q < {level:g} over all tests)", fontsize="small"
+    )
     return ax

@@ -1,0 +1,374 @@
+"""``organoidrx compare``: every combination of scorer, network selection and model, judged on the organoids.
+
+Each combination's leave-one-organoid-out Spearman, per drug, is tested against random pathway sets of the same
+size fitted by the same model, and the Benjamini-Hochberg q-value is taken over *every* test of the comparison (all
+drugs and combinations): trying many combinations is paid for in the q, so the best of many p-values cannot be read
+as a finding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from organoidrx import __version__
+from organoidrx._registry import get_method, method_names
+from organoidrx._utils import InputError, atomic_write, examples, versions
+from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
+from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
+from organoidrx.pipeline._config import PipelineConfig, read_config
+from organoidrx.pipeline._inputs import input_files, load_inputs, run_proximity
+from organoidrx.pipeline._outputs import RunFolder, write_tsv
+from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
+from organoidrx.scoring import score
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BASELINES", "CompareResult", "compare_methods"]
+
+#: feature sets shown beside every network selection: every scored pathway, every gene, the drug's target genes
+BASELINES = ("all_pathways", "all_genes", "target_genes")
+#: the level of the q-values and of the counts in the summary
+LEVEL = 0.05
+#: minimum organoids with a response for a drug to be cross-validated
+MIN_ORGANOIDS = 5
+
+_LEADERBOARD = [
+    "rank", "scorer", "selection", "model", "drug", "n_features", "n_organoids", "spearman", "random_median",
+    "random_q975", "p", "q",
+]  # fmt: skip
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare_methods` found.
+
+    Attributes
+    ----------
+    leaderboard : DataFrame
+        One row per scorer x selection x model x drug, ranked by p (``rank`` 1 = smallest): ``n_features``,
+        ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
+        random sets, the empirical ``p`` :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` and the Benjamini-Hochberg
+        ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
+        pathway), so no p.
+    combinations : DataFrame
+        One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
+        random sets, drugs with p < 0.05 against the ``expected`` number under the null, the binomial p of that
+        count, its Benjamini-Hochberg q over combinations, and drugs with q < 0.05.
+    n_tests : int
+        Tests counted in the q-values.
+    n_random_sets : int
+    warnings : list of str
+    timings : dict of str to float
+    out_dir : Path or None
+    """
+
+    leaderboard: pd.DataFrame
+    combinations: pd.DataFrame
+    n_tests: int
+    n_random_sets: int
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def summary(self) -> list[str]:
+        """Plain sentences: how many tests, what the null allows, what survived the correction."""
+        board = self.leaderboard
+        tested = board[board["p"].notna()]
+        lines = [
+            f"{self.n_tests} tests: {board[['scorer', 'selection', 'model']].drop_duplicates().shape[0]} "
+            f"combinations x {board['drug'].nunique()} drugs, each against {self.n_random_sets} random pathway "
+            f"sets of its own size (smallest attainable p {1 / (self.n_random_sets + 1):.2g}).",
+        ]
+        needed = smallest_rejectable_p(self.n_tests, LEVEL)
+        if 1 / (self.n_random_sets + 1) > needed:
+            lines.append(
+                f"With {self.n_tests} tests, Benjamini-Hochberg rejects only p <= {needed:.2g}, below the smallest "
+                f"p the null can give: no test can reach q < {LEVEL:g}. Set [compare] n_random_sets to at least "
+                f"{math.ceil(self.n_tests / LEVEL) - 1} (or compare fewer combinations)."
+            )
+        n_sig = int((tested["q"] < LEVEL).sum())
+        raw = int((tested["p"] < LEVEL).sum())
+        lines.append(
+            f"{raw} tests have p < {LEVEL:g} ({LEVEL * len(tested):.1f} expected if no combination carried signal); "
+            f"{n_sig} have q < {LEVEL:g} after correcting for all {self.n_tests}."
+        )
+        if len(tested):
+            best = tested.sort_values(["p", "rank"]).iloc[0]
+            lines.append(
+                f"The smallest p, {best['p']:.2g} ({best['scorer']} / {best['selection']} / {best['model']}, "
+                f"{best['drug']}), has q = {best['q']:.2g}: "
+                + (
+                    "it survives the correction."
+                    if best["q"] < LEVEL
+                    else "the best of many p-values, not a finding."
+                )
+            )
+        return lines
+
+
+def _names(kind: str, given: Sequence[str] | None, configured: Sequence[str], key: str) -> list[str]:
+    chosen = list(given if given is not None else configured) or list(method_names(kind))
+    for name in chosen:
+        get_method(kind, name)  # an unknown name is an InputError with close matches
+    if len(set(chosen)) < len(chosen):
+        raise InputError(f"[compare] {key} names a method twice: {examples(chosen)}.")
+    return chosen
+
+
+def _prefixed(timer: Timer, prefix: str, phase: str, done: int, total: int) -> None:
+    timer.report(f"{prefix}: {phase}", done, total)
+
+
+def _check_baselines(names: Sequence[str]) -> list[str]:
+    unknown = [b for b in names if b not in BASELINES]
+    if unknown:
+        raise InputError(
+            f"[compare] baselines {examples(unknown)} are not known; use {', '.join(BASELINES)}."
+        )
+    return list(dict.fromkeys(names))
+
+
+def _estimator(model: str, cfg: PipelineConfig) -> Any:
+    """``"ridge"``: the exact batched Ridge(alpha) on standardised features; others: the registered pipeline."""
+    if model == "ridge":
+        return "ridge"
+    return make_response_pipeline(model, top_k=None, random_state=cfg.seed)
+
+
+def compare_methods(
+    config: PipelineConfig | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    scorers: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    n_random_sets: int | None = None,
+    overwrite: bool = False,
+    report: bool = True,
+    progress: Progress | None = None,
+) -> CompareResult:
+    """Compare every scorer x network selection x model on the organoids, with corrected statistics.
+
+    Parameters
+    ----------
+    config : PipelineConfig or path
+        A run configuration (:func:`read_config`); its ``[compare]`` section chooses the methods. Needs
+        ``[network] edges`` for the network selections; ``[patients]`` is not used.
+    out_dir : path, optional
+        Folder receiving ``leaderboard.tsv``, ``combinations.tsv``, ``heatmap.png``, ``report.html`` and
+        ``compare.json``, written whole or not at all (as ``run``). ``None`` only computes.
+    scorers, measures, models : list of str, optional
+        Registered names; default ``[compare]`` of the configuration, where an empty list means every one.
+    n_random_sets : int, optional
+        Random sets per test; default ``[compare] n_random_sets``.
+    overwrite : bool, default False
+        Replace a non-empty ``out_dir``.
+    report : bool, default True
+        Write ``report.html`` and ``heatmap.png``.
+    progress : callable, optional
+        ``progress(phase, done, total)`` per phase and drug.
+
+    Returns
+    -------
+    CompareResult
+
+    Notes
+    -----
+    For each drug and combination, the organoids' pathway scores (``scorer``) restricted to the drug's proximal
+    pathways (``selection``: z <= -1.2816 under the network measure) are cross-validated leave-one-organoid-out
+    with ``model``: standardisation and the fit happen inside each fold, and the selection comes from the network,
+    never from the responses, so no held-out organoid informs its own prediction. The same model is fitted to
+    ``B`` random pathway sets of the same size; the p-value is the share of random sets doing at least as well,
+    :math:`p = (1 + \\#\\{r_b \\ge r\\}) / (1 + B)`. Baselines: ``all_pathways`` (every scored pathway; no
+    random sets, as they would be the same set) and ``target_genes`` (the drug's target genes' own expression,
+    against random genes) and ``all_genes`` (the whole transcriptome). The q-values are Benjamini-Hochberg over every finite p of the comparison. Model
+    ``ridge`` here is Ridge(``[compare] alpha``) on all selected pathways, solved exactly for all random sets at
+    once; the other models are their registered estimators on all selected pathways (``top_k`` is not applied, so
+    a selection and its random sets have the same number of features).
+
+    References
+    ----------
+    Benjamini Y., Hochberg Y. (1995) J R Stat Soc B 57:289-300, doi:10.1111/j.2517-6161.1995.tb02031.x.
+    """
+    cfg = config if isinstance(config, PipelineConfig) else read_config(config)
+    scorer_names = _names("scorer", scorers, cfg.compare_scorers, "scorers")
+    measure_names = _names("measure", measures, cfg.compare_measures, "measures")
+    model_names = _names("model", models, cfg.compare_models, "models")
+    baselines = _check_baselines(cfg.compare_baselines)
+    B = cfg.compare_n_random_sets if n_random_sets is None else int(n_random_sets)
+    if B < 1:
+        raise InputError(f"n_random_sets must be at least 1; got {B}.")
+    if cfg.network is None:
+        raise InputError(
+            f"{cfg.source}: compare needs [network] edges to select pathways with each network measure; a "
+            "precomputed [network] proximity table holds one measure only."
+        )
+    folder = None if out_dir is None else RunFolder(Path(out_dir), overwrite=overwrite)
+    if folder is not None:
+        folder.check(input_files(cfg).values())
+    timer = Timer(progress)
+    with collect_warnings() as collected:
+        with timer.phase("load"):
+            loaded = load_inputs(cfg)
+        selections: dict[str, dict[str, list[str]]] = {}
+        for measure in measure_names:
+            with timer.phase(f"proximity {measure}", show=False):
+                table = run_proximity(
+                    dataclasses.replace(cfg, measure=measure),
+                    loaded,
+                    functools.partial(_prefixed, timer, measure),
+                )
+            selections[measure] = proximal_pathways(table)
+        response = loaded.response.loc[:, ["sample", "drug", "value"]]
+        targets = {
+            drug: [t for t in loaded.targets.loc[loaded.targets["drug"] == drug, "target"].astype(str)]
+            for drug in loaded.drugs
+        }
+        expression = loaded.organoid_expression
+        parts = []
+        for s_index, scorer in enumerate(scorer_names):
+            options = cfg.method_options.get("scorer", {}) if scorer == cfg.scorer else {}
+            with timer.phase(f"scoring: {scorer}"):
+                scores = score(
+                    expression, loaded.gene_sets, method=scorer, min_size=cfg.min_size, max_size=cfg.max_size,
+                    **options,
+                )  # fmt: skip
+            for model in model_names:
+                feature_sets: dict[str, Any] = {
+                    m: {d: [p for p in sel.get(d, []) if p in scores.columns] for d in loaded.drugs}
+                    for m, sel in selections.items()
+                }
+                randomised = list(feature_sets)
+                # gene-level baselines do not depend on the scorer: computed once per model
+                with_genes = s_index == 0 and bool({"target_genes", "all_genes"} & set(baselines))
+                if with_genes and "target_genes" in baselines:
+                    feature_sets["target_genes"] = {
+                        d: [g for g in genes if g in expression.columns] for d, genes in targets.items()
+                    }
+                    randomised.append("target_genes")
+                phase = f"cv: {scorer} x {model}"
+                table = cross_validate_response(
+                    scores,
+                    response,
+                    feature_sets=feature_sets,
+                    expression=expression if with_genes else None,
+                    model=_estimator(model, cfg),
+                    alpha=cfg.compare_alpha,
+                    n_random=B,
+                    random_sets_for=randomised,
+                    include_all=bool({"all_pathways", "all_genes"} & set(baselines)),
+                    min_samples=MIN_ORGANOIDS,
+                    random_state=cfg.seed,
+                    progress=timer.callback(phase),
+                )
+                table = table.rename(columns={"feature_set": "selection"}).assign(scorer=scorer, model=model)
+                unwanted = [b for b in BASELINES if b not in baselines]
+                table = table[~table["selection"].isin(unwanted)]
+                table.loc[table["selection"].isin(["target_genes", "all_genes"]), "scorer"] = "(expression)"
+                parts.append(table)
+    result = _rank(pd.concat(parts, ignore_index=True), B)
+    result.warnings = list(collected.messages)
+    result.timings = dict(timer.timings)
+    if folder is not None:
+        with folder.staged(input_files(cfg).values()):
+            _write(cfg, result, folder, report=report, timer=timer)
+        result.out_dir = folder.final
+    return result
+
+
+def _rank(table: pd.DataFrame, n_random: int) -> CompareResult:
+    board = pd.DataFrame(
+        {
+            "scorer": table["scorer"],
+            "selection": table["selection"],
+            "model": table["model"],
+            "drug": table["drug"],
+            "n_features": table["n_features"],
+            "n_organoids": table["n_samples"],
+            "spearman": table["spearman"],
+            "random_median": table["random_spearman_median"],
+            "random_q975": table["random_spearman_q975"],
+            "p": table["random_p"].where(table["n_random"] > 0),
+        }
+    )
+    board["q"] = bh_qvalues(board["p"].to_numpy())
+    board = board.sort_values(
+        ["p", "spearman", "scorer", "selection", "model", "drug"],
+        ascending=[True, False, True, True, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    board.insert(0, "rank", np.arange(1, len(board) + 1))
+    n_tests = int(board["p"].notna().sum())
+    rows = []
+    for (scorer, selection, model), group in board.groupby(["scorer", "selection", "model"], sort=False):
+        tested = group[group["p"].notna()]
+        k, n = int((tested["p"] < LEVEL).sum()), len(tested)
+        rows.append(
+            {
+                "scorer": scorer,
+                "selection": selection,
+                "model": model,
+                "n_drugs": len(group),
+                "median_spearman": float(group["spearman"].median()),
+                "median_excess": float((group["spearman"] - group["random_median"]).median())
+                if n
+                else np.nan,
+                "n_p05": k,
+                "expected_p05": LEVEL * n,
+                "binomial_p": float(stats.binom.sf(k - 1, n, LEVEL)) if n else np.nan,
+                "n_q05": int((tested["q"] < LEVEL).sum()),
+            }
+        )
+    combinations = pd.DataFrame(rows)
+    combinations.insert(
+        combinations.columns.get_loc("n_q05"), "binomial_q", bh_qvalues(combinations["binomial_p"])
+    )
+    combinations = combinations.sort_values(
+        ["binomial_p", "median_excess"], ascending=[True, False], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random)
+
+
+def _write(
+    cfg: PipelineConfig, result: CompareResult, folder: RunFolder, *, report: bool, timer: Timer
+) -> None:
+    out = folder.write_dir
+    with timer.phase("write"):
+        write_tsv(result.leaderboard, out / "leaderboard.tsv")
+        write_tsv(result.combinations, out / "combinations.tsv")
+    if report:
+        from organoidrx.report import write_compare_report
+
+        with timer.phase("report"):
+            write_compare_report(out, result, title=f"organoidrx compare: {Path(cfg.source).name}")
+    result.timings = dict(timer.timings)
+    record = {
+        "organoidrx": __version__,
+        "config": str(cfg.source),
+        "seed": cfg.seed,
+        "n_random_sets": result.n_random_sets,
+        "n_tests": result.n_tests,
+        "summary": result.summary(),
+        "versions": versions(),
+        "timings_seconds": {k: round(v, 4) for k, v in result.timings.items()},
+        "warnings": result.warnings,
+        "outputs": sorted(p.name for p in out.iterdir()),
+    }
+    with atomic_write(out / "compare.json", "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+    logger.debug("compare written to %s", os.fspath(folder.final))

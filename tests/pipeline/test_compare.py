@@ -1,0 +1,129 @@
+"""organoidrx compare: every combination against random sets, q-values over all tests, calibrated on null cohorts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from organoidrx._utils import InputError
+from organoidrx.cli import main
+from organoidrx.datasets import make_synthetic_cohort
+from organoidrx.evaluation import bh_qvalues
+from organoidrx.models import cross_validate_response, make_response_pipeline
+from organoidrx.pipeline import compare_methods
+
+SMALL = {
+    "n_genes": 500,
+    "n_pathways": 40,
+    "n_organoids": 20,
+    "n_patients_treated": 40,
+    "n_patients_untreated": 0,
+}
+
+
+def _cohort(tmp_path, seed=0, effect=1.0, drugs=("DRUG_A", "DRUG_B")):
+    cohort = make_synthetic_cohort(**SMALL, drugs=drugs, effect=effect, random_state=seed)
+    return cohort.write(tmp_path / f"cohort{seed}")["config"]
+
+
+def test_bh_qvalues_match_scipy_and_the_hand_worked_case():
+    assert bh_qvalues([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    p = np.random.default_rng(0).uniform(size=50) ** 3
+    np.testing.assert_allclose(bh_qvalues(p), stats.false_discovery_control(p))
+    with pytest.raises(InputError, match=r"p-values must lie in \[0, 1\]"):
+        bh_qvalues([0.5, 1.5])
+
+
+def test_compare_writes_a_ranked_leaderboard_with_q_over_every_test(tmp_path):
+    config = _cohort(tmp_path)
+    result = compare_methods(config, tmp_path / "out", models=["ridge"], n_random_sets=99)
+    board = result.leaderboard
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    tested = board[board["p"].notna()]
+    assert result.n_tests == len(tested) == 2 * (len(result.combinations) - 2)  # baselines without p: all_*
+    np.testing.assert_allclose(tested["q"], bh_qvalues(tested["p"].to_numpy()))
+    assert (np.diff(tested["p"].to_numpy()) >= 0).all()  # ranked by p
+    assert set(board["selection"]) >= {"closest", "all_pathways", "all_genes", "target_genes"}
+    assert board.loc[board["selection"] == "all_pathways", "p"].isna().all()
+    assert (tested["p"] >= 1 / 100).all()  # the smallest attainable p with 99 random sets
+    out = tmp_path / "out"
+    for name in ("leaderboard.tsv", "combinations.tsv", "heatmap.png", "report.html", "compare.json"):
+        assert (out / name).is_file(), name
+    written = pd.read_csv(out / "leaderboard.tsv", sep="\t")
+    assert len(written) == len(board)
+    record = json.loads((out / "compare.json").read_text())
+    assert record["n_tests"] == result.n_tests and record["n_random_sets"] == 99
+    text = (out / "report.html").read_text()
+    assert "only q &lt; 0.05 is evidence" in text
+
+
+def test_a_planted_signal_survives_the_correction(tmp_path):
+    cohort = make_synthetic_cohort(n_patients_treated=40, n_patients_untreated=0, random_state=0)  # demo size
+    config = cohort.write(tmp_path / "planted")["config"]
+    result = compare_methods(config, models=["ridge"], measures=["closest"], n_random_sets=399)
+    closest = result.leaderboard.query("selection == 'closest'")
+    assert (closest["q"] < 0.05).all()  # both drugs' planted pathways beat random sets after correction
+
+
+def test_too_few_random_sets_for_the_number_of_tests_is_said(tmp_path):
+    result = compare_methods(_cohort(tmp_path), models=["ridge"], n_random_sets=9)
+    summary = " ".join(result.summary())
+    assert "no test can reach q < 0.05" in summary and "n_random_sets to at least" in summary
+
+
+def test_ridge_in_the_comparison_is_the_registered_ridge_with_one_penalty(tmp_path):
+    rng = np.random.default_rng(1)
+    scores = pd.DataFrame(
+        rng.normal(size=(12, 8)), index=[f"s{i}" for i in range(12)], columns=list("abcdefgh")
+    )
+    response = pd.Series(rng.normal(size=12), index=scores.index, name="D")
+    sets = {"chosen": ["a", "b", "c"]}
+    fast = cross_validate_response(scores, response, feature_sets=sets, model="ridge", alpha=1.0, n_random=20,
+                                   include_all=False)  # fmt: skip
+    from organoidrx.models import DrugResponseModel  # the pipeline's model with the same single penalty
+
+    pipeline = make_response_pipeline("ridge", top_k=None, alphas=[1.0])
+    assert isinstance(pipeline[-1], DrugResponseModel)
+    slow = cross_validate_response(scores, response, feature_sets=sets, model=pipeline, n_random=20,
+                                   include_all=False)  # fmt: skip
+    np.testing.assert_allclose(fast["spearman"], slow["spearman"], rtol=1e-10)
+    np.testing.assert_allclose(fast["random_p"], slow["random_p"])
+
+
+def test_unknown_methods_and_baselines_are_one_line(tmp_path):
+    config = _cohort(tmp_path)
+    with pytest.raises(InputError, match="did you mean 'ridge'"):
+        compare_methods(config, models=["ridgge"])
+    text = config.read_text() + '\n[compare]\nbaselines = ["all_pathways", "everything"]\n'
+    config.write_text(text)
+    with pytest.raises(InputError, match=r"baselines 'everything' are not known"):
+        compare_methods(config, models=["ridge"])
+
+
+def test_cli_compare(tmp_path, capsys):
+    config = _cohort(tmp_path)
+    argv = ["--quiet", "compare", str(config), "--out", str(tmp_path / "cli"), "--models", "ridge"]
+    assert main([*argv, "--measures", "closest", "--n-random-sets", "49"]) == 0
+    printed = capsys.readouterr().out
+    assert "tests:" in printed and "q < 0.05" in printed
+    assert (tmp_path / "cli" / "leaderboard.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_null_cohorts_reach_q_below_005_in_at_most_5_percent_of_seeds(tmp_path):
+    """Outcomes independent of expression: any q < 0.05 over all tests of a comparison in <= 5% of cohorts.
+
+    40 null cohorts, each a full comparison (closest and shortest selections, target and gene baselines, two
+    drugs). If the true rate were 5%, seeing 5 or more of 40 has probability 0.14; the test allows at most 4
+    (10%), which a rate of 20% (miscalibration) would pass with probability 0.08.
+    """
+    hits = 0
+    for seed in range(40):
+        config = _cohort(tmp_path, seed=seed, effect=0.0)
+        result = compare_methods(config, models=["ridge"], n_random_sets=199)
+        hits += bool((result.leaderboard["q"] < 0.05).any())
+    assert hits <= 4, f"{hits} of 40 null cohorts reached q < 0.05"
