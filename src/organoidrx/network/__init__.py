@@ -2,15 +2,18 @@
 
 from organoidrx.network._distances import check_memory, default_cache_dir, shortest_path_lengths
 from organoidrx.network._graph import Interactome, build_interactome
-from organoidrx.network._measures import DistanceView
+from organoidrx.network._measures import MEASURE_ATTRS, DistanceView, MeasureSetup, Preparation
 from organoidrx.network._null import DegreeBins, degree_bins
 from organoidrx.network._proximity import PROXIMAL_Z, proximity
 
 __all__ = [
+    "MEASURE_ATTRS",
     "PROXIMAL_Z",
     "DegreeBins",
     "DistanceView",
     "Interactome",
+    "MeasureSetup",
+    "Preparation",
     "build_interactome",
     "check_memory",
     "default_cache_dir",

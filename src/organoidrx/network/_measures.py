@@ -4,6 +4,13 @@ A measure is a function of a :class:`DistanceView` (one set of targets and pathw
 drawn) returning ``(numerator, denominator)`` of shape (n_pathways, n_drugs). :func:`organoidrx.network.proximity`
 calls it once on the observed sets and once per random draw, so integer numerators and denominators let it count
 null values ``<=`` the observed one exactly.
+
+A measure that needs more than distances declares it in its record's ``attrs`` (all optional; see
+:data:`MEASURE_ATTRS`): ``prepare(setup: MeasureSetup, **options) -> Preparation`` runs once per call with the
+graph and the observed sets and may hand the measure a precomputed ``state`` (``view.state``) or replace every
+drug's target nodes (a module grown around them); ``null = "targets"`` draws random target sets only and keeps the
+pathways as they are; ``higher_is_closer = True`` says a larger value means closer (the runner turns the z-score so
+that, for every measure, negative means closer than chance).
 """
 
 from __future__ import annotations
@@ -14,8 +21,65 @@ from typing import Any
 import numpy as np
 
 from organoidrx._registry import Method, register
+from organoidrx.network._graph import Interactome
 
-__all__ = ["DistanceView"]
+__all__ = ["MEASURE_ATTRS", "DistanceView", "MeasureSetup", "Preparation"]
+
+#: The keys a measure's ``attrs`` may hold, with their meaning (the runner reads nothing else).
+MEASURE_ATTRS = {
+    "column": "name of the output column holding the observed value (default '<name>_distance')",
+    "prepare": "prepare(setup: MeasureSetup, **options) -> Preparation, run once per call",
+    "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets",
+    "higher_is_closer": "True when a larger value means closer (default False)",
+}
+
+
+@dataclass(frozen=True)
+class MeasureSetup:
+    """What a measure's ``prepare`` hook sees: the graph and the observed sets, as node indices.
+
+    Attributes
+    ----------
+    graph : Interactome
+        The largest connected component the distances refer to.
+    dist : ndarray of shape (n_nodes, n_nodes), uint8
+        All-pairs hop distances (the cached matrix; never recompute it).
+    target_sets : list of ndarray of int
+        Target nodes of every drug column (drugs with the same targets share one column).
+    genes : ndarray of int
+        Node of every gene slot, pathways contiguous from ``pathway_start``.
+    pathway_start : ndarray of int64
+        Offsets of the pathways in ``genes``.
+    n_jobs : int
+        Threads the call may use.
+    """
+
+    graph: Interactome
+    dist: np.ndarray
+    target_sets: list[np.ndarray]
+    genes: np.ndarray
+    pathway_start: np.ndarray
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What a measure's ``prepare`` hook returns.
+
+    Attributes
+    ----------
+    state : object, optional
+        Handed to the measure as ``view.state`` on the observed sets and on every random draw.
+    target_sets : list of ndarray of int, optional
+        Replaces the target nodes of every drug column (same order as ``MeasureSetup.target_sets``), e.g. a module
+        grown around the targets; the null then draws degree-matched versions of these nodes.
+    info : dict
+        Anything worth reporting; stored in the result's ``attrs["measure_info"]``.
+    """
+
+    state: Any = None
+    target_sets: list[np.ndarray] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +104,8 @@ class DistanceView:
         Distinct targets per drug (sum of ``target_weight``).
     n_genes : ndarray of shape (n_pathways,)
         Distinct genes per pathway.
+    state : object
+        What the measure's ``prepare`` hook returned as ``Preparation.state`` (None without a hook).
     """
 
     dist: np.ndarray
@@ -50,6 +116,7 @@ class DistanceView:
     drug_start: np.ndarray
     pathway_start: np.ndarray
     buckets: list[tuple[np.ndarray, np.ndarray]]
+    state: Any = None
     n_targets: np.ndarray = field(init=False)
     n_genes: np.ndarray = field(init=False)
     _by_target: np.ndarray | None = field(default=None, init=False, repr=False)

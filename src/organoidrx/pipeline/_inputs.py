@@ -281,4 +281,5 @@ def run_proximity(cfg: PipelineConfig, loaded: Inputs) -> pd.DataFrame:
         random_state=cfg.seed,
         min_score=None,
         measure=cfg.measure,
+        **cfg.options("measure"),
     )
