@@ -5,6 +5,7 @@ from organoidrx.network._graph import Interactome, build_interactome
 from organoidrx.network._measures import MEASURE_ATTRS, DistanceView, MeasureSetup, Preparation
 from organoidrx.network._null import DegreeBins, degree_bins
 from organoidrx.network._proximity import PROXIMAL_Z, proximity
+from organoidrx.network._separation import separation_parts
 
 __all__ = [
     "MEASURE_ATTRS",
@@ -19,5 +20,6 @@ __all__ = [
     "default_cache_dir",
     "degree_bins",
     "proximity",
+    "separation_parts",
     "shortest_path_lengths",
 ]

@@ -82,6 +82,25 @@ class Preparation:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def size_buckets(sizes: np.ndarray, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group pathways of similar size; pad each one's gene slots to the group width by repeating its genes.
+
+    Repeats do not change a minimum, so each group's minima are one dense ``min(axis=1)``; widths grow by 25%,
+    so padding costs at most a quarter more work.
+    """
+    buckets = []
+    low = 0
+    while low < sizes.max():
+        high = max(low + 1, int(low * 1.25))
+        rows = np.flatnonzero((sizes > low) & (sizes <= high))
+        if len(rows):
+            width = int(sizes[rows].max())
+            offsets = np.arange(width)[None, :] % sizes[rows][:, None]
+            buckets.append((rows, np.ascontiguousarray((starts[rows][:, None] + offsets).T)))
+        low = high
+    return buckets
+
+
 @dataclass
 class DistanceView:
     """Shortest-path distances between one draw of drug targets and pathway genes, with helpers for measures.
@@ -153,6 +172,40 @@ class DistanceView:
         """uint8 array of shape (n_gene_slots, n_drugs): min over each drug's targets of d(t, s)."""
         return np.minimum.reduceat(self.distances(), self.drug_start, axis=1)
 
+    def nearest_target_sum(self) -> np.ndarray:
+        """int64 array of shape (n_pathways, n_drugs): sum over each pathway's genes of the distance to the nearest
+        target of the drug (repeated genes of a random draw count once).
+
+        Computed per node first (min over each drug's targets of a row of the distance matrix, n_drugs x n_nodes),
+        then gathered for the gene slots, so the work is n_target_slots x n_nodes + n_drugs x n_gene_slots.
+        """
+        per_node = self.dist[
+            self.targets[self.drug_start]
+        ]  # (n_drugs, n_nodes): first target, then the others
+        sizes = np.diff(np.append(self.drug_start, len(self.targets)))
+        for j in range(1, int(sizes.max())):
+            more = np.flatnonzero(sizes > j)
+            per_node[more] = np.minimum(per_node[more], self.dist[self.targets[self.drug_start[more] + j]])
+        per_slot = np.ascontiguousarray(per_node.T)[self.genes]  # (n_gene_slots, n_drugs)
+        if not self.gene_weight.all():
+            per_slot = per_slot * self.gene_weight[:, None].astype(np.uint8)
+        return np.add.reduceat(per_slot, self.pathway_start, axis=0, dtype=np.int64)
+
+    def within_targets(self) -> np.ndarray:
+        """int64 array of shape (n_drugs,): sum over each drug's distinct targets of the distance to the nearest
+        *other* target of the same drug (0 for a drug with one distinct target)."""
+        sizes = np.diff(np.append(self.drug_start, len(self.targets)))
+        return within_set_nearest(
+            self.dist, self.targets, self.target_weight, size_buckets(sizes, self.drug_start), len(sizes)
+        )
+
+    def within_genes(self) -> np.ndarray:
+        """int64 array of shape (n_pathways,): sum over each pathway's distinct genes of the distance to the
+        nearest *other* gene of the same pathway (0 for a pathway with one distinct gene)."""
+        return within_set_nearest(
+            self.dist, self.genes, self.gene_weight, self.buckets, len(self.pathway_start)
+        )
+
     def sum_over_targets(self, values: np.ndarray) -> np.ndarray:
         """Sum the target-slot axis (last) of ``values`` per drug."""
         return np.add.reduceat(values, self.drug_start, axis=1)
@@ -160,6 +213,67 @@ class DistanceView:
     def sum_over_genes(self, values: np.ndarray) -> np.ndarray:
         """Sum the gene-slot axis (first) of ``values`` per pathway."""
         return np.add.reduceat(values, self.pathway_start, axis=0)
+
+
+#: cells of one (sets x width x width) distance block in :func:`within_set_nearest` (bounds its memory)
+_WITHIN_BLOCK = 1 << 22
+
+
+def within_set_nearest(
+    dist: np.ndarray,
+    nodes: np.ndarray,
+    weight: np.ndarray,
+    buckets: list[tuple[np.ndarray, np.ndarray]],
+    n_sets: int,
+) -> np.ndarray:
+    """Per set, the sum over its counted slots of the hop distance to the nearest other node of the set.
+
+    Parameters
+    ----------
+    dist : ndarray of shape (n_nodes, n_nodes), uint8
+    nodes : ndarray of int
+        Node of every slot, sets contiguous.
+    weight : ndarray of int64
+        1 for a slot that counts, 0 for a repeated node of a random draw.
+    buckets : list of (rows, padded)
+        Sets grouped by size, each padded to the group's width by repeating its slots (:func:`size_buckets`).
+    n_sets : int
+
+    Returns
+    -------
+    ndarray of int64, shape (n_sets,)
+        A set whose slots all hold one node gets 0 (its nearest *other* node does not exist).
+
+    Notes
+    -----
+    Sets of similar size are one (sets x width x width) gather from the flattened matrix. A distance of 0 means
+    the same node (itself, a padding copy or a repeat), so it is excluded by computing ``min(d - 1) + 1`` in
+    uint8, where 0 - 1 wraps to 255; a set of one distinct node thus gets 255 + 1 = 0. The work is the sum of the
+    squared set sizes, and it is bound by memory access: each set's nodes are sorted first, so that every row is
+    read left to right and rows in order (2-3 times faster than scattered reads of an n_nodes^2 matrix).
+    """
+    out = np.zeros(n_sets, dtype=np.int64)
+    flat = dist.reshape(-1)
+    n_nodes = dist.shape[0]
+    one = np.uint8(1)
+    for rows, padded in buckets:
+        width = padded.shape[0]
+        step = max(1, _WITHIN_BLOCK // (width * width))
+        for lo in range(0, len(rows), step):
+            slots = padded[:, lo : lo + step].T  # (sets, width)
+            # padding repeats a set's slots from its start: count positions below the set's size only
+            size = slots.max(axis=1) - slots[:, 0] + 1
+            counted = weight[slots] * (np.arange(width)[None, :] < size[:, None])
+            members = nodes[slots]
+            order = np.argsort(members, axis=1)
+            members = np.take_along_axis(members, order, axis=1)
+            counted = np.take_along_axis(counted, order, axis=1)
+            block = np.take(flat, (members * n_nodes)[:, :, None] + members[:, None, :])
+            block -= one
+            nearest = block.min(axis=2)
+            nearest += one
+            out[rows[lo : lo + step]] = (nearest.astype(np.int64) * counted).sum(axis=1)
+    return out
 
 
 def _closest(view: DistanceView) -> tuple[np.ndarray, Any]:

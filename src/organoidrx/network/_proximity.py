@@ -21,8 +21,9 @@ from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gen
 from organoidrx.io._drugs import unknown_drugs_error
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
-from organoidrx.network._measures import DistanceView, MeasureSetup, Preparation
+from organoidrx.network._measures import DistanceView, MeasureSetup, Preparation, size_buckets
 from organoidrx.network._null import SetSampler, degree_bins
+from organoidrx.network._separation import separation_parts
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +69,6 @@ class _Problem:
     pathway_start: np.ndarray  # offsets of the pathways in gene_slots
     pathway_size: np.ndarray
     buckets: list[tuple[np.ndarray, np.ndarray]]  # (pathway rows, padded gene slots (width, rows)) by size
-
-
-def _size_buckets(sizes: np.ndarray, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Group pathways of similar size; pad each one's gene slots to the group width by repeating its genes.
-
-    Repeats do not change a minimum, so each group's minima are one dense ``min(axis=1)``; widths grow by 25%,
-    so padding costs at most a quarter more work.
-    """
-    buckets = []
-    low = 0
-    while low < sizes.max():
-        high = max(low + 1, int(low * 1.25))
-        rows = np.flatnonzero((sizes > low) & (sizes <= high))
-        if len(rows):
-            width = int(sizes[rows].max())
-            offsets = np.arange(width)[None, :] % sizes[rows][:, None]
-            buckets.append((rows, np.ascontiguousarray((starts[rows][:, None] + offsets).T)))
-        low = high
-    return buckets
 
 
 def _view(
@@ -300,14 +282,17 @@ def proximity(
         note``. ``null_mean``, ``null_sd``, ``z`` and ``p_value`` refer to ``measure``; ``proximal`` is
         ``z <= -1.2816``. For every measure a negative z means closer than chance: for a measure whose larger
         values mean closer (``higher_is_closer``), z = (null mean - value) / sd and the p-value is the upper tail.
-        ``z`` and ``p_value`` are NaN where the measure is undefined (e.g. separation of a set of one node). Rows of a drug with no target in the network (or a pathway with no gene in it) have
+        ``z`` and ``p_value`` are NaN where the measure is undefined (e.g. separation of a set of one node).
+        Rows of a drug with no target in the network (or a pathway with no gene in it) have
         ``computable=False``, missing values and a ``note``. ``attrs`` holds ``timings`` (seconds per phase),
-        ``distances_cached``, ``network`` (build summary), ``degree_bins`` and ``measure``.
+        ``distances_cached``, ``network`` (build summary), ``degree_bins``, ``measure``, ``measure_options``
+        and, for measures with a prepare hook, ``measure_info``.
 
     Raises
     ------
     InputError
-        On malformed tables, ``n_random`` outside 1..1,000,000, or a network whose distance matrix does not fit in memory.
+        On malformed tables, ``n_random`` outside 1..1,000,000, an unknown or invalid measure option, or a
+        network whose distance matrix does not fit in memory.
 
     Notes
     -----
@@ -317,7 +302,8 @@ def proximity(
     - shortest distance: d_s(T, S) = (1/(|T||S|)) sum_{t in T} sum_{s in S} d(t, s)
     - separation (Menche et al. 2015): s_TS = d_TS - (d_TT + d_SS)/2, where d_TT is the mean over t of its
       distance to the nearest other member of T and d_TS = (sum_t min_s d(t, s) + sum_s min_t d(s, t)) /
-      (|T| + |S|); undefined (NaN) for sets of one node. No null is drawn for separation.
+      (|T| + |S|); undefined (NaN) for sets of one node. ``measure="separation"`` draws its null (see
+      :func:`organoidrx.network._separation.separation_parts`).
 
     Null model, the rules of the Guney et al. toolbox: nodes are binned by degree (consecutive degrees, inclusive
     bounds, merged until a bin holds ``min_bin_size`` nodes, a short last bin merged into the previous one; see
@@ -449,7 +435,7 @@ def proximity(
             gene_pathway=np.repeat(np.arange(len(live_paths)), sizes),
             pathway_start=pathway_start,
             pathway_size=sizes,
-            buckets=_size_buckets(sizes, pathway_start),
+            buckets=size_buckets(sizes, pathway_start),
         )
         measured = problem
         state: Any = None
@@ -626,7 +612,6 @@ def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
 
 def _observed(problem: _Problem) -> dict[str, np.ndarray]:
     """Observed closest, shortest and separation values for every pathway x drug."""
-    dist = problem.dist
     targets, genes = problem.target_slots, problem.gene_slots
     n_t = np.diff(np.append(problem.drug_start, len(targets))).astype(np.float64)
     k = problem.pathway_size.astype(np.float64)
@@ -635,26 +620,11 @@ def _observed(problem: _Problem) -> dict[str, np.ndarray]:
     nearest_gene = view.sum_over_targets(view.nearest_gene().astype(np.int64)).astype(np.float64)
     per_pathway = np.add.reduceat(rows.astype(np.int64), problem.pathway_start, axis=0)
     shortest = np.add.reduceat(per_pathway, problem.drug_start, axis=1) / np.outer(k, n_t)
-    nearest_target = np.minimum.reduceat(rows, problem.drug_start, axis=1).astype(np.int64)
-    sum_gene_side = np.add.reduceat(nearest_target, problem.pathway_start, axis=0)
-    d_ts = (nearest_gene + sum_gene_side) / np.add.outer(k, n_t)
-    d_tt = np.full(len(n_t), np.nan)
-    for j, (s, n) in enumerate(zip(problem.drug_start, n_t.astype(int), strict=True)):
-        d_tt[j] = _within_set_nearest(dist, targets[s : s + n])
-    d_ss = np.full(len(k), np.nan)
-    for i, (s, n) in enumerate(zip(problem.pathway_start, problem.pathway_size, strict=True)):
-        d_ss[i] = _within_set_nearest(dist, genes[s : s + n])
+    num, den = separation_parts(view)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        separation = num / den
     return {
         "closest_distance": nearest_gene / n_t,
         "shortest_distance": shortest,
-        "separation": d_ts - (d_tt[None, :] + d_ss[:, None]) / 2,
+        "separation": separation,
     }
-
-
-def _within_set_nearest(dist: np.ndarray, members: np.ndarray) -> float:
-    """Mean over members of the distance to the nearest other member (NaN for a set of one)."""
-    if len(members) < 2:
-        return float("nan")
-    block = dist[np.ix_(members, members)].astype(np.float64)
-    np.fill_diagonal(block, np.inf)
-    return float(block.min(axis=1).mean())
