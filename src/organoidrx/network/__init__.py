@@ -4,6 +4,7 @@ from organoidrx.network._distances import check_memory, default_cache_dir, short
 from organoidrx.network._graph import Interactome, build_interactome
 from organoidrx.network._measures import MEASURE_ATTRS, DistanceView, MeasureSetup, Preparation
 from organoidrx.network._null import DegreeBins, degree_bins
+from organoidrx.network._propagation import propagation_matrix
 from organoidrx.network._proximity import PROXIMAL_Z, proximity
 from organoidrx.network._separation import separation_parts
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_memory",
     "default_cache_dir",
     "degree_bins",
+    "propagation_matrix",
     "proximity",
     "separation_parts",
     "shortest_path_lengths",
