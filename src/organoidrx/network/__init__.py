@@ -1,5 +1,6 @@
 """Network building, shortest-path distances, registered network measures and proximity z-scores."""
 
+from organoidrx.network._diamond import diamond_module, diamond_nodes
 from organoidrx.network._distances import check_memory, default_cache_dir, shortest_path_lengths
 from organoidrx.network._graph import Interactome, build_interactome
 from organoidrx.network._measures import MEASURE_ATTRS, DistanceView, MeasureSetup, Preparation
@@ -20,6 +21,8 @@ __all__ = [
     "check_memory",
     "default_cache_dir",
     "degree_bins",
+    "diamond_module",
+    "diamond_nodes",
     "propagation_matrix",
     "proximity",
     "separation_parts",
