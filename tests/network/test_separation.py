@@ -3,6 +3,8 @@ draws with repeated nodes, its null, undefined sets and determinism."""
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 
 from organoidrx import InputError
 from organoidrx.network import DistanceView, build_interactome, proximity, shortest_path_lengths
-from organoidrx.network._measures import size_buckets
+from organoidrx.network._measures import size_buckets, within_set_nearest
 from organoidrx.network._separation import separation_parts
 
 PATH = pd.DataFrame([("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")], columns=["gene_a", "gene_b"])
@@ -158,3 +160,25 @@ def test_separation_takes_no_options():
         InputError, match="measure 'separation' has no option 'restart' \\(it takes no options\\)"
     ):
         _run(_scale_free(), targets, sets, restart=0.5)
+
+
+def test_large_sets_settled_by_edges_match_the_distance_rows():
+    graph = nx.barabasi_albert_graph(1500, 3, seed=5)
+    edges = pd.DataFrame([(f"g{u}", f"g{v}") for u, v in graph.edges()], columns=["gene_a", "gene_b"])
+    interactome = build_interactome(edges, min_score=None)
+    dist = shortest_path_lengths(interactome, use_cache=False)
+    rng = np.random.default_rng(5)
+    sizes = np.array([300, 20, 600, 257, 1])
+    nodes, weight, starts = _groups(rng, len(dist), sizes, 0.05)
+    buckets = size_buckets(sizes, starts)
+    adjacency = (interactome.indptr, interactome.indices)
+    by_edges = within_set_nearest(dist, nodes, weight, buckets, len(sizes), adjacency)
+    by_rows = within_set_nearest(dist, nodes, weight, buckets, len(sizes))
+    ends = np.append(starts, len(nodes))
+    expected = []
+    for s, e in itertools.pairwise(ends):
+        members = np.unique(nodes[s:e])
+        block = dist[np.ix_(members, members)].astype(int)
+        np.fill_diagonal(block, 10**6)
+        expected.append(int(block.min(axis=1).sum()) if len(members) > 1 else 0)
+    assert by_edges.tolist() == by_rows.tolist() == expected

@@ -125,6 +125,8 @@ class DistanceView:
         Distinct genes per pathway.
     state : object
         What the measure's ``prepare`` hook returned as ``Preparation.state`` (None without a hook).
+    adjacency : (indptr, indices), optional
+        The graph in CSR form (:class:`Interactome`), for measures that also walk edges.
     """
 
     dist: np.ndarray
@@ -136,6 +138,7 @@ class DistanceView:
     pathway_start: np.ndarray
     buckets: list[tuple[np.ndarray, np.ndarray]]
     state: Any = None
+    adjacency: tuple[np.ndarray, np.ndarray] | None = None
     n_targets: np.ndarray = field(init=False)
     n_genes: np.ndarray = field(init=False)
     _by_target: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -203,7 +206,7 @@ class DistanceView:
         """int64 array of shape (n_pathways,): sum over each pathway's distinct genes of the distance to the
         nearest *other* gene of the same pathway (0 for a pathway with one distinct gene)."""
         return within_set_nearest(
-            self.dist, self.genes, self.gene_weight, self.buckets, len(self.pathway_start)
+            self.dist, self.genes, self.gene_weight, self.buckets, len(self.pathway_start), self.adjacency
         )
 
     def sum_over_targets(self, values: np.ndarray) -> np.ndarray:
@@ -217,6 +220,8 @@ class DistanceView:
 
 #: cells of one (sets x width x width) distance block in :func:`within_set_nearest` (bounds its memory)
 _WITHIN_BLOCK = 1 << 22
+#: sets at least this large use the edges for distance 1 when the view has the adjacency
+_WITHIN_EDGES = 256
 
 
 def within_set_nearest(
@@ -225,6 +230,7 @@ def within_set_nearest(
     weight: np.ndarray,
     buckets: list[tuple[np.ndarray, np.ndarray]],
     n_sets: int,
+    adjacency: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per set, the sum over its counted slots of the hop distance to the nearest other node of the set.
 
@@ -238,6 +244,8 @@ def within_set_nearest(
     buckets : list of (rows, padded)
         Sets grouped by size, each padded to the group's width by repeating its slots (:func:`size_buckets`).
     n_sets : int
+    adjacency : (indptr, indices), optional
+        The graph in CSR form; large sets then settle "a neighbour is in the set" (distance 1) from edges.
 
     Returns
     -------
@@ -251,6 +259,11 @@ def within_set_nearest(
     uint8, where 0 - 1 wraps to 255; a set of one distinct node thus gets 255 + 1 = 0. The work is the sum of the
     squared set sizes, and it is bound by memory access: each set's nodes are sorted first, so that every row is
     read left to right and rows in order (2-3 times faster than scattered reads of an n_nodes^2 matrix).
+
+    With ``adjacency``, a set of at least 256 nodes first marks its members and looks up every member's
+    neighbours (sum of degrees, in cache): a member with a neighbour in the set is at distance 1, the minimum;
+    only the others read their distances to the set. On STRING > 700 most members of such sets have one, so
+    this does about a fifth of the work.
     """
     out = np.zeros(n_sets, dtype=np.int64)
     flat = dist.reshape(-1)
@@ -258,6 +271,11 @@ def within_set_nearest(
     one = np.uint8(1)
     for rows, padded in buckets:
         width = padded.shape[0]
+        if adjacency is not None and width >= _WITHIN_EDGES:
+            for row, column in zip(rows.tolist(), padded.T, strict=True):
+                slots = column[: int(column.max() - column[0]) + 1]  # the set's own slots, without padding
+                out[row] = _nearest_by_edges(dist, nodes[slots], weight[slots], adjacency)
+            continue
         step = max(1, _WITHIN_BLOCK // (width * width))
         for lo in range(0, len(rows), step):
             slots = padded[:, lo : lo + step].T  # (sets, width)
@@ -274,6 +292,28 @@ def within_set_nearest(
             nearest += one
             out[rows[lo : lo + step]] = (nearest.astype(np.int64) * counted).sum(axis=1)
     return out
+
+
+def _nearest_by_edges(
+    dist: np.ndarray, members: np.ndarray, weight: np.ndarray, adjacency: tuple[np.ndarray, np.ndarray]
+) -> int:
+    """:func:`within_set_nearest` of one large set: distance 1 from the edges, the rest from distance rows."""
+    indptr, indices = adjacency
+    mask = np.zeros(dist.shape[0], dtype=bool)
+    mask[members] = True
+    starts = indptr[members]
+    degree = indptr[members + 1] - starts
+    first = np.cumsum(degree) - degree
+    neighbours = indices[np.repeat(starts - first, degree) + np.arange(int(degree.sum()))]
+    linked = np.logical_or.reduceat(mask[neighbours], first)  # a connected graph has no node of degree 0
+    nearest = np.ones(len(members), dtype=np.int64)
+    rest = np.flatnonzero(~linked)
+    if len(rest):
+        ordered = np.sort(members)
+        block = np.take(np.take(dist, members[rest], axis=0), ordered, axis=1)
+        block -= np.uint8(1)
+        nearest[rest] = block.min(axis=1).astype(np.int64) + 1
+    return int(nearest @ weight)
 
 
 def _closest(view: DistanceView) -> tuple[np.ndarray, Any]:

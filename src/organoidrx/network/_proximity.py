@@ -69,6 +69,7 @@ class _Problem:
     pathway_start: np.ndarray  # offsets of the pathways in gene_slots
     pathway_size: np.ndarray
     buckets: list[tuple[np.ndarray, np.ndarray]]  # (pathway rows, padded gene slots (width, rows)) by size
+    adjacency: tuple[np.ndarray, np.ndarray] | None = None  # the graph's (indptr, indices)
 
 
 def _view(
@@ -94,6 +95,7 @@ def _view(
         pathway_start=problem.pathway_start,
         buckets=problem.buckets,
         state=state,
+        adjacency=problem.adjacency,
     )
 
 
@@ -436,6 +438,7 @@ def proximity(
             pathway_start=pathway_start,
             pathway_size=sizes,
             buckets=size_buckets(sizes, pathway_start),
+            adjacency=(graph.indptr, graph.indices),
         )
         measured = problem
         state: Any = None
@@ -599,6 +602,7 @@ def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
         pathway_start=problem.pathway_start,
         pathway_size=problem.pathway_size,
         buckets=problem.buckets,
+        adjacency=problem.adjacency,
     )
 
 
