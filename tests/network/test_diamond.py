@@ -183,3 +183,16 @@ def test_measure_option_errors():
         _run(n_added=0)
     with pytest.raises(InputError, match=r"^measure 'diamond' has no option 'restart'"):
         _run(restart=0.5)
+
+
+def test_log_tail_equals_scipy_hypergeometric_survival():
+    from scipy.stats import hypergeom
+
+    from organoidrx.network._diamond import log_upper_tail
+
+    rng = np.random.default_rng(0)
+    total, size = 11_508, 60
+    k = rng.integers(1, 400, size=200)
+    k_s = np.minimum(rng.integers(1, 30, size=200), np.minimum(k, size))
+    expected = hypergeom.sf(k_s - 1, total, size, k)
+    np.testing.assert_allclose(np.exp(log_upper_tail(k_s, k, total, size)), expected, rtol=1e-9)

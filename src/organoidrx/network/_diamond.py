@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom
+from scipy.special import gammaln, logsumexp
 
 from organoidrx._registry import Method, Option, register
 from organoidrx._utils import InputError, examples
@@ -57,7 +57,7 @@ def diamond_nodes(
     and drops the weight from s after the first step, which the paper does not describe.
 
     The node counts k_s are kept up to date as nodes join (O(degree) per step) and the p-values are computed in
-    log space for the distinct (k, k_s) pairs of each step.
+    log space for the distinct (k, k_s) pairs of each step, all at once (:func:`log_upper_tail`).
 
     References
     ----------
@@ -88,7 +88,7 @@ def diamond_nodes(
         k = degree[candidates] + extra[candidates]
         size = int(in_module.sum()) + (alpha - 1) * len(seed_nodes)
         pairs, inverse = np.unique(np.stack([k, k_s]), axis=1, return_inverse=True)
-        log_p = hypergeom.logsf(pairs[1] - 1, total, size, pairs[0])[inverse.ravel()]
+        log_p = log_upper_tail(pairs[1], pairs[0], total, size)[inverse.ravel()]
         best = int(np.argmin(log_p))  # first minimum: candidates are in node order
         node = int(candidates[best])
         added.append(node)
@@ -103,6 +103,27 @@ def diamond_nodes(
         np.asarray(counts, dtype=np.int64),
         np.asarray(p_values, dtype=np.float64),
     )
+
+
+def _log_choose(n: np.ndarray | int, r: np.ndarray) -> np.ndarray:
+    return np.asarray(gammaln(np.add(n, 1)) - gammaln(r + 1) - gammaln(np.subtract(n, r) + 1))
+
+
+def log_upper_tail(k_s: np.ndarray, k: np.ndarray, total: int, size: int) -> np.ndarray:
+    """log P(X >= k_s) for X hypergeometric: k draws from ``total`` nodes of which ``size`` are in the module.
+
+    The sum over x = k_s .. min(k, size) of C(size, x) C(total - size, k - x) / C(total, k), each term from
+    log-gammas (as DIAMOnD.py) and summed in log space, for all (k, k_s) pairs at once.
+    """
+    k_s = np.asarray(k_s, dtype=np.int64)
+    k = np.asarray(k, dtype=np.int64)
+    top = np.minimum(k, size)
+    width = int((top - k_s).max()) + 1
+    x = k_s[:, None] + np.arange(width)[None, :]
+    valid = (x <= top[:, None]) & (k[:, None] - x <= total - size)
+    x = np.where(valid, x, k_s[:, None])
+    terms = _log_choose(size, x) + _log_choose(total - size, k[:, None] - x) - _log_choose(total, k)[:, None]
+    return np.asarray(logsumexp(np.where(valid, terms, -np.inf), axis=1))
 
 
 def diamond_module(
