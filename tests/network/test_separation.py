@@ -135,6 +135,9 @@ def test_null_z_and_undefined_sets():
     solo = table[table["drug"] == "solo"]
     assert solo["separation"].isna().all() and solo["z"].isna().all() and solo["p_value"].isna().all()
     assert not solo["proximal"].any() and solo["computable"].all()
+    assert set(solo["note"]) == {
+        "separation needs two or more nodes in each set (<d_AA> is a distance to another member)"
+    }
     assert table.loc[table["pathway"] == "one_gene", "z"].isna().all()
     defined = table[(table["drug"] != "solo") & (table["pathway"] != "one_gene")]
     assert np.isfinite(defined[["z", "p_value", "null_mean", "null_sd"]].to_numpy()).all()
@@ -182,3 +185,16 @@ def test_large_sets_settled_by_edges_match_the_distance_rows():
         np.fill_diagonal(block, 10**6)
         expected.append(int(block.min(axis=1).sum()) if len(members) > 1 else 0)
     assert by_edges.tolist() == by_rows.tolist() == expected
+
+
+def test_a_drug_without_any_z_says_why_when_selecting_pathways():
+    from organoidrx.models import ProximalPathwaySelector
+
+    targets, sets = _sets()
+    table = _run(_scale_free(), targets, sets, n_random=20, min_bin_size=50)
+    selector = ProximalPathwaySelector(proximity=table, drug="solo")
+    scores = pd.DataFrame(np.zeros((3, len(sets))), columns=list(sets))
+    with pytest.raises(
+        InputError, match=r"smallest: nan\); the table says: separation needs two or more nodes"
+    ):
+        selector.fit(scores)

@@ -31,6 +31,7 @@ MEASURE_ATTRS = {
     "prepare": "prepare(setup: MeasureSetup, **options) -> Preparation, run once per call",
     "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets",
     "higher_is_closer": "True when a larger value means closer (default False)",
+    "undefined": "the note of rows where the measure is NaN (e.g. separation of a set of one node)",
 }
 
 

@@ -284,7 +284,8 @@ def proximity(
         note``. ``null_mean``, ``null_sd``, ``z`` and ``p_value`` refer to ``measure``; ``proximal`` is
         ``z <= -1.2816``. For every measure a negative z means closer than chance: for a measure whose larger
         values mean closer (``higher_is_closer``), z = (null mean - value) / sd and the p-value is the upper tail.
-        ``z`` and ``p_value`` are NaN where the measure is undefined (e.g. separation of a set of one node).
+        ``z`` and ``p_value`` are NaN where the measure is undefined (e.g. separation of a set of one node);
+        such rows stay computable and their ``note`` says why.
         Rows of a drug with no target in the network (or a pathway with no gene in it) have
         ``computable=False``, missing values and a ``note``. ``attrs`` holds ``timings`` (seconds per phase),
         ``distances_cached``, ``network`` (build summary), ``degree_bins``, ``measure``, ``measure_options``
@@ -521,6 +522,7 @@ def proximity(
             p_value[undefined] = np.nan
         null_mean = obs + mean_dev
         stats.update(null_mean=null_mean if sign > 0 else -null_mean, null_sd=sd, z=z, p_value=p_value)
+        stats["undefined"] = undefined
         timings["null"] = time.perf_counter() - tic
         drug_col = drug_unit
         path_row = {p: i for i, p in enumerate(live_paths)}
@@ -569,6 +571,11 @@ def proximity(
         data[column] = values
     data["computable"] = ok
     data["note"] = np.where(ok, "", note)
+    if "undefined" in stats:
+        undefined_rows = np.zeros(n_d * n_p, dtype=bool)
+        undefined_rows[ok] = stats["undefined"][row[ok], col[ok]]
+        reason = method.attrs.get("undefined", f"measure {measure!r} is undefined for these sets")
+        data["note"] = np.where(undefined_rows, reason, data["note"])
     table = pd.DataFrame(data).reindex(columns=columns)
     table["proximal"] = (table["z"] <= PROXIMAL_Z) & table["computable"]
     table["computable"] = table["computable"].astype(bool)

@@ -63,6 +63,9 @@ SEPARATION = register(
         reference="Menche J. et al. (2015) Science 347:1257601, doi:10.1126/science.1257601",
         func=separation_parts,
         deterministic=False,
-        attrs={"column": "separation"},
+        attrs={
+            "column": "separation",
+            "undefined": "separation needs two or more nodes in each set (<d_AA> is a distance to another member)",
+        },
     )
 )
