@@ -194,6 +194,12 @@ def _prepare(setup: MeasureSetup, *, n_added: int, alpha: int) -> Preparation:
     return Preparation(target_sets=modules, info={"n_added": n_added, "alpha": alpha, "module_sizes": sizes})
 
 
+def _work_factor(options: dict[str, Any]) -> float:
+    """The null draws modules instead of targets: about (targets + n_added) / targets times closest's work, with
+    two targets per drug (Kong et al.'s median); 15x measured for n_added = 50 (benchmarks/RESULTS.md)."""
+    return (2 + int(options["n_added"])) / 2
+
+
 def _module_closest(view: DistanceView) -> tuple[np.ndarray, Any]:
     return CLOSEST.func(view)
 
@@ -221,6 +227,6 @@ DIAMOND = register(
         func=_module_closest,
         options=(N_ADDED, ALPHA),
         deterministic=False,
-        attrs={"column": "module_distance", "prepare": _prepare},
+        attrs={"column": "module_distance", "prepare": _prepare, "work_factor": _work_factor},
     )
 )

@@ -32,6 +32,8 @@ MEASURE_ATTRS = {
     "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets",
     "higher_is_closer": "True when a larger value means closer (default False)",
     "undefined": "the note of rows where the measure is NaN (e.g. separation of a set of one node)",
+    "work_factor": "cost of a null draw relative to closest (a number, or a callable of the options); the run's "
+    "work-size guard scales its estimate by it (default 1)",
 }
 
 

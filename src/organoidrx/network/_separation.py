@@ -66,6 +66,7 @@ SEPARATION = register(
         attrs={
             "column": "separation",
             "undefined": "separation needs two or more nodes in each set (<d_AA> is a distance to another member)",
+            "work_factor": 10.0,  # benchmarks/RESULTS.md: 10.3x closest on STRING > 700 x Reactome
         },
     )
 )
