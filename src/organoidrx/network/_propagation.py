@@ -65,6 +65,19 @@ def propagation_matrix(
     (I - (1 - r) D^-1/2 A D^-1/2) y = r D^1/2 x_S / |S|, with eigenvalues in [r, 2 - r], and is solved by
     conjugate gradients, all pathways at once (one sparse x dense product per iteration), to a relative residual
     of 1e-12. Memory: n_nodes x n_pathways doubles for the result.
+
+    NetBio propagated from a drug's targets with networkx's ``pagerank(G, personalization=targets)`` at its
+    default ``alpha=0.85`` (``network_propagate_immune_biomarkers.py`` of the NetBio code), hence the default
+    restart probability 0.15.
+
+    References
+    ----------
+    Kong J., Ha D., Lee J., Kim I., Park M., Im S.-H., Shin K., Kim S. (2022). Network-based machine learning
+    approach to predict immunotherapy response in cancer patients. Nat Commun 13:3703.
+    doi:10.1038/s41467-022-31535-6
+
+    Page L., Brin S., Motwani R., Winograd T. (1999). The PageRank citation ranking: bringing order to the web.
+    Stanford InfoLab technical report 1999-66.
     """
     n = graph.n_nodes
     degree = graph.degree.astype(np.float64)
