@@ -15,6 +15,10 @@ The four kinds and the callable each ``Method.func`` must be:
     ``func(view: DistanceView) -> (numerator, denominator)``, arrays of shape (n_pathways, n_drugs) whose ratio is
     the distance of every pathway to every drug's targets (see :class:`organoidrx.network.DistanceView`); the
     runner :func:`organoidrx.network.proximity` draws the degree-preserving null and the z-scores.
+    Optional ``attrs``: ``prepare(setup, **options) -> Preparation`` (run once per call: precomputed state for
+    ``view.state``, or replaced target sets), ``null="targets"`` (draw random targets only) and
+    ``higher_is_closer=True``; see :data:`organoidrx.network.MEASURE_ATTRS`. The measure's options go to
+    ``prepare``.
 ``"alignment"``
     ``func(scores, organoids, *, mean, scale, **options) -> DataFrame``: a patient cohort's pathway scores on the
     standardised scale the organoid model sees (see :func:`organoidrx.models.align_cohort`).

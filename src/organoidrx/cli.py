@@ -574,6 +574,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     from organoidrx.network._proximity import N_RANDOM
 
     N_RANDOM.validate(args.n_random)  # before the reading, not after it
+    options = _method_options(args, "measure", args.measure)
     tic = time.perf_counter()
     min_score = None if args.min_score < 0 else args.min_score
     network = read_network(args.network, edge_columns=args.edge_columns, min_score=min_score)
@@ -595,6 +596,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         n_jobs=args.threads,
         progress=args.progress,
+        **options,
     )
     write_tsv(table, args.out, float_format="%.10g")
     t = table.attrs["timings"]

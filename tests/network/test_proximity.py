@@ -176,7 +176,7 @@ def test_shortest_measure_has_its_own_null():
     ("kwargs", "match"),
     [
         ({"n_random": 0}, "n_random must be an integer between 1 and 1,000,000; got 0"),
-        ({"measure": "separation"}, "unknown measure .separation."),
+        ({"measure": "separatoin"}, r"unknown measure .separatoin. \(did you mean .separation.\?\)"),
         ({"n_jobs": 0}, "n_jobs"),
         ({"drugs": "solo"}, "single string"),
     ],

@@ -124,3 +124,29 @@ def test_the_committed_config_reference_is_generated_from_the_schema():
         assert f"## [{section}]" in text
         for option, _ in entries:
             assert f"| `{option.name}` |" in text
+
+
+def test_measure_options_are_read_and_checked(tmp_path):
+    cfg = read_config(_write(tmp_path, _GOOD + 'measure = "rwr"\n[measure]\nrestart = 0.3\n'))
+    assert cfg.measure == "rwr" and cfg.options("measure") == {"restart": 0.3}
+    assert read_config(_write(tmp_path, _GOOD + 'measure = "diamond"\n')).options("measure") == {
+        "n_added": 50,
+        "alpha": 1,
+    }
+    for text, message in [
+        (
+            'measure = "rwr"\n[measure]\nrestart = 1.5\n',
+            r"\[measure\] restart must be a finite number between 0 and 1",
+        ),
+        (
+            'measure = "separation"\n[measure]\nrestart = 0.3\n',
+            r"measure 'separation' has no option 'restart'",
+        ),
+        (
+            'measure = "diamond"\n[measure]\nn_added = 0\n',
+            r"\[measure\] n_added must be an integer between 1 and",
+        ),
+    ]:
+        with pytest.raises(InputError, match=message) as info:
+            read_config(_write(tmp_path, _GOOD + text))
+        assert "\n" not in str(info.value)

@@ -319,6 +319,14 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
     seconds = _inputs.estimate_work(cfg, loaded)
     assert seconds["permutations"] == pytest.approx(2 * 10**6 * _inputs.SECONDS_PER_UNIT["permutations"])
     assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _inputs.SECONDS_PER_UNIT["proximity"])
+    # a costlier measure scales the proximity estimate by its work factor
+    _set(config, measure="separation")
+    separation = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]
+    assert separation == pytest.approx(10 * seconds["proximity"])
+    _set(config, measure="diamond")
+    diamond = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]
+    assert diamond == pytest.approx((2 + 50) / 2 * seconds["proximity"])
+    _set(config, measure="closest")
     _set(config, **SMALL)
     # with a guard of a millisecond even the small run is refused, and --force runs it
     _inputs.MAX_HOURS, saved = 1e-9, _inputs.MAX_HOURS

@@ -174,7 +174,7 @@ class ProximalPathwaySelector(SelectorMixin, BaseEstimator):
                 "ProximalPathwaySelector needs a proximity table (columns 'pathway', 'z'); pass proximity=..."
             )
         table = self.proximity(self.drug) if callable(self.proximity) else self.proximity
-        table = as_long_table(table, ["pathway", self.z_column], name="proximity", optional=["drug"])
+        table = as_long_table(table, ["pathway", self.z_column], name="proximity", optional=["drug", "note"])
         table = _resolve_drug(table, self.drug, name="proximity")
         _check_unique(table, name="proximity")
         return table
@@ -206,9 +206,12 @@ class ProximalPathwaySelector(SelectorMixin, BaseEstimator):
         proximal = table["pathway"].astype(str).to_numpy()[z <= self.threshold]
         drug_label = f" for drug {self.drug!r}" if self.drug is not None else ""
         if len(proximal) == 0:
+            notes = table["note"].dropna().astype(str) if "note" in table.columns else pd.Series(dtype=str)
+            notes = notes[notes != ""]
+            why = f"; the table says: {notes.iloc[0]}" if n_nan == len(z) and len(notes) else ""
             raise InputError(
                 f"no pathway of {len(table)} in the proximity table{drug_label} has {self.z_column} <= "
-                f"{self.threshold} (smallest: {np.nanmin(z) if len(z) > n_nan else float('nan'):.4g}); "
+                f"{self.threshold} (smallest: {np.nanmin(z) if len(z) > n_nan else float('nan'):.4g}){why}; "
                 "check the drug or relax the threshold."
             )
         names = self._input_names(X.shape[1])

@@ -21,8 +21,9 @@ from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gen
 from organoidrx.io._drugs import unknown_drugs_error
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
-from organoidrx.network._measures import DistanceView
+from organoidrx.network._measures import DistanceView, MeasureSetup, Preparation, size_buckets
 from organoidrx.network._null import SetSampler, degree_bins
+from organoidrx.network._separation import separation_parts
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +69,7 @@ class _Problem:
     pathway_start: np.ndarray  # offsets of the pathways in gene_slots
     pathway_size: np.ndarray
     buckets: list[tuple[np.ndarray, np.ndarray]]  # (pathway rows, padded gene slots (width, rows)) by size
-
-
-def _size_buckets(sizes: np.ndarray, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Group pathways of similar size; pad each one's gene slots to the group width by repeating its genes.
-
-    Repeats do not change a minimum, so each group's minima are one dense ``min(axis=1)``; widths grow by 25%,
-    so padding costs at most a quarter more work.
-    """
-    buckets = []
-    low = 0
-    while low < sizes.max():
-        high = max(low + 1, int(low * 1.25))
-        rows = np.flatnonzero((sizes > low) & (sizes <= high))
-        if len(rows):
-            width = int(sizes[rows].max())
-            offsets = np.arange(width)[None, :] % sizes[rows][:, None]
-            buckets.append((rows, np.ascontiguousarray((starts[rows][:, None] + offsets).T)))
-        low = high
-    return buckets
+    adjacency: tuple[np.ndarray, np.ndarray] | None = None  # the graph's (indptr, indices)
 
 
 def _view(
@@ -95,6 +78,7 @@ def _view(
     target_repeat: np.ndarray | None,
     genes: np.ndarray,
     gene_repeat: np.ndarray | None,
+    state: Any = None,
 ) -> DistanceView:
     """The measures' view of one draw; nodes repeated within a random set (``*_repeat``) get weight 0."""
     return DistanceView(
@@ -110,6 +94,8 @@ def _view(
         drug_start=problem.drug_start,
         pathway_start=problem.pathway_start,
         buckets=problem.buckets,
+        state=state,
+        adjacency=problem.adjacency,
     )
 
 
@@ -120,15 +106,22 @@ def _measure(
     genes: np.ndarray,
     gene_repeat: np.ndarray | None,
     measure: Method,
+    state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator and denominator of the registered ``measure`` for every pathway x drug."""
-    view = _view(problem, targets, target_repeat, genes, gene_repeat)
+    """Numerator and denominator of the registered ``measure`` for every pathway x drug.
+
+    A measure whose larger values mean closer (``higher_is_closer``) gets its numerator negated here, so that the
+    null's lower tail is always the "closer than chance" side.
+    """
+    view = _view(problem, targets, target_repeat, genes, gene_repeat, state)
     num, den = measure.func(view)
     shape = view.shape
     if np.shape(num) != shape or np.shape(den) not in (shape, (shape[1],), ()):
         raise RuntimeError(
             f"measure {measure.name!r} returned shapes {np.shape(num)}, {np.shape(den)}; expected {shape}."
         )
+    if measure.attrs.get("higher_is_closer", False):
+        return -np.asarray(num), np.asarray(den)
     return np.asarray(num), np.asarray(den)
 
 
@@ -140,13 +133,19 @@ def _null_blocks(
     observed: tuple[np.ndarray, np.ndarray],
     measure: Method,
     on_block: Callable[[], None],
+    state: Any = None,
 ) -> list[tuple[np.ndarray, ...]]:
-    """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max."""
+    """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max.
+
+    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes.
+    """
     n_nodes = problem.dist.shape[0]
     target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes)
-    gene_sampler = SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes)
+    draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
+    gene_sampler = SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes) if draw_genes else None
     obs_num, obs_den = observed
-    obs = obs_num / obs_den
+    with np.errstate(divide="ignore", invalid="ignore"):
+        obs = obs_num / obs_den
     out: list[tuple[np.ndarray, ...]] = []
     for seed, size in zip(seeds, block_sizes, strict=True):
         rng = np.random.default_rng(seed)
@@ -155,9 +154,13 @@ def _null_blocks(
         lo, hi = np.full(shape, np.inf), np.full(shape, -np.inf)
         for _ in range(size):
             targets, target_repeat = target_sampler.sample(rng)
-            genes, gene_repeat = gene_sampler.sample(rng)
-            num, den = _measure(problem, targets, target_repeat, genes, gene_repeat, measure)
-            value = num / den
+            if gene_sampler is not None:
+                genes, gene_repeat = gene_sampler.sample(rng)
+            else:
+                genes, gene_repeat = problem.gene_slots, None
+            num, den = _measure(problem, targets, target_repeat, genes, gene_repeat, measure, state)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = num / den
             dev = value - obs
             s1 += dev
             s2 += dev * dev
@@ -228,6 +231,7 @@ def proximity(
     max_memory: int | None = None,
     n_jobs: int = 1,
     progress: Progress | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Network proximity of every gene set to every drug's targets, with degree-preserving z-scores.
 
@@ -254,7 +258,8 @@ def proximity(
     measure : str, default "closest"
         Registered network measure whose z-score and p-value are reported (``organoidrx methods`` lists them:
         ``"closest"``, ``"shortest"``, ...). The observed closest, shortest and separation values are always
-        reported; another measure's observed value gets a column ``<name>_distance`` after ``separation``.
+        reported (on the drugs' own targets); another measure's observed value gets its own column (the record's
+        ``attrs["column"]``, else ``<name>_distance``) after ``separation``.
     distances : ndarray of shape (n_nodes, n_nodes), optional
         Precomputed :func:`shortest_path_lengths` of the interactome (skips the cache).
     cache_dir : path, optional
@@ -267,6 +272,8 @@ def proximity(
         Threads for the random draws.
     progress : callable, optional
         Called as ``progress(phase, done, total)`` with phase ``"distances"`` or ``"null"``.
+    **options
+        Options of the measure (validated against its registry entry; ``organoidrx methods`` lists them).
 
     Returns
     -------
@@ -275,14 +282,20 @@ def proximity(
         ``drug, pathway, n_targets, n_targets_missing, n_pathway_genes, n_pathway_genes_missing,
         closest_distance, shortest_distance, separation, null_mean, null_sd, z, p_value, proximal, computable,
         note``. ``null_mean``, ``null_sd``, ``z`` and ``p_value`` refer to ``measure``; ``proximal`` is
-        ``z <= -1.2816``. Rows of a drug with no target in the network (or a pathway with no gene in it) have
+        ``z <= -1.2816``. For every measure a negative z means closer than chance: for a measure whose larger
+        values mean closer (``higher_is_closer``), z = (null mean - value) / sd and the p-value is the upper tail.
+        ``z`` and ``p_value`` are NaN where the measure is undefined (e.g. separation of a set of one node);
+        such rows stay computable and their ``note`` says why.
+        Rows of a drug with no target in the network (or a pathway with no gene in it) have
         ``computable=False``, missing values and a ``note``. ``attrs`` holds ``timings`` (seconds per phase),
-        ``distances_cached``, ``network`` (build summary), ``degree_bins`` and ``measure``.
+        ``distances_cached``, ``network`` (build summary), ``degree_bins``, ``measure``, ``measure_options``
+        and, for measures with a prepare hook, ``measure_info``.
 
     Raises
     ------
     InputError
-        On malformed tables, ``n_random`` outside 1..1,000,000, or a network whose distance matrix does not fit in memory.
+        On malformed tables, ``n_random`` outside 1..1,000,000, an unknown or invalid measure option, or a
+        network whose distance matrix does not fit in memory.
 
     Notes
     -----
@@ -292,7 +305,8 @@ def proximity(
     - shortest distance: d_s(T, S) = (1/(|T||S|)) sum_{t in T} sum_{s in S} d(t, s)
     - separation (Menche et al. 2015): s_TS = d_TS - (d_TT + d_SS)/2, where d_TT is the mean over t of its
       distance to the nearest other member of T and d_TS = (sum_t min_s d(t, s) + sum_s min_t d(s, t)) /
-      (|T| + |S|); undefined (NaN) for sets of one node. No null is drawn for separation.
+      (|T| + |S|); undefined (NaN) for sets of one node. ``measure="separation"`` draws its null (see
+      :func:`organoidrx.network._separation.separation_parts`).
 
     Null model, the rules of the Guney et al. toolbox: nodes are binned by degree (consecutive degrees, inclusive
     bounds, merged until a bin holds ``min_bin_size`` nodes, a short last bin merged into the previous one; see
@@ -329,6 +343,7 @@ def proximity(
     timings: dict[str, float] = {}
     N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
     method = get_method("measure", measure)
+    measure_options = method.resolve(options)
     if n_jobs < 1:
         raise InputError(f"n_jobs must be at least 1; got {n_jobs}.")
     rng = check_random_state(random_state)
@@ -384,6 +399,7 @@ def proximity(
     live_paths = [p for p in pathways if p in kept]
     bins = degree_bins(graph.degree, min_bin_size=min_bin_size)
     stats: dict[str, np.ndarray] = {}
+    measure_info: dict[str, Any] = {}
     distances_cached = distances is not None
     if live_drugs and live_paths:
         gene_lists = [[node_index[g] for g in kept[p]] for p in live_paths]
@@ -422,15 +438,35 @@ def proximity(
             gene_pathway=np.repeat(np.arange(len(live_paths)), sizes),
             pathway_start=pathway_start,
             pathway_size=sizes,
-            buckets=_size_buckets(sizes, pathway_start),
+            buckets=size_buckets(sizes, pathway_start),
+            adjacency=(graph.indptr, graph.indices),
         )
+        measured = problem
+        state: Any = None
+        prepare = method.attrs.get("prepare")
+        if prepare is not None:
+            tic = time.perf_counter()
+            setup = MeasureSetup(
+                graph=graph,
+                dist=distances,
+                target_sets=[np.asarray(u, dtype=np.int64) for u in unit_sets],
+                genes=problem.gene_slots,
+                pathway_start=problem.pathway_start,
+                n_jobs=n_jobs,
+            )
+            prepared: Preparation = prepare(setup, **measure_options)
+            state, measure_info = prepared.state, dict(prepared.info)
+            if prepared.target_sets is not None:
+                measured = _with_targets(problem, prepared.target_sets)
+            timings["prepare"] = time.perf_counter() - tic
         tic = time.perf_counter()
         stats = _observed(problem)
-        observed = _measure(problem, problem.target_slots, None, problem.gene_slots, None, method)
+        observed = _measure(measured, measured.target_slots, None, measured.gene_slots, None, method, state)
+        sign = -1.0 if method.attrs.get("higher_is_closer", False) else 1.0
         column = method.attrs.get("column", f"{method.name}_distance")
         if column not in stats:
             with np.errstate(divide="ignore", invalid="ignore"):
-                stats[column] = observed[0] / observed[1]
+                stats[column] = sign * (observed[0] / observed[1])
         timings["observed"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
@@ -447,19 +483,20 @@ def proximity(
         workers = min(n_jobs, n_blocks)
         parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
         if workers == 1:
-            results = [_null_blocks(problem, bins, seeds, block_sizes, observed, method, on_block)]
+            results = [_null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)]
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [
                     pool.submit(
                         _null_blocks,
-                        problem,
+                        measured,
                         bins,
                         [seeds[i] for i in part],
                         [block_sizes[i] for i in part],
                         observed,
                         method,
                         on_block,
+                        state,
                     )
                     for part in parts
                 ]
@@ -471,13 +508,21 @@ def proximity(
         s1, s2, n_le = (_ordered_sum([b[k] for b in blocks]) for k in range(3))
         lo = np.min(np.stack([b[3] for b in blocks]), axis=0)
         hi = np.max(np.stack([b[4] for b in blocks]), axis=0)
-        obs = observed[0] / observed[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            obs = observed[0] / observed[1]
         mean_dev = s1 / n_random
         sd = np.sqrt(np.maximum(s2 / n_random - mean_dev**2, 0.0))
         sd[lo == hi] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(sd > 0, -mean_dev / np.where(sd > 0, sd, 1.0), 0.0)
-        stats.update(null_mean=obs + mean_dev, null_sd=sd, z=z, p_value=(1.0 + n_le) / (1.0 + n_random))
+        p_value = (1.0 + n_le) / (1.0 + n_random)
+        undefined = np.isnan(obs) | np.isnan(mean_dev)
+        if undefined.any():  # a measure undefined on these sets (e.g. separation of one node): no z, no p
+            z[undefined] = np.nan
+            p_value[undefined] = np.nan
+        null_mean = obs + mean_dev
+        stats.update(null_mean=null_mean if sign > 0 else -null_mean, null_sd=sd, z=z, p_value=p_value)
+        stats["undefined"] = undefined
         timings["null"] = time.perf_counter() - tic
         drug_col = drug_unit
         path_row = {p: i for i, p in enumerate(live_paths)}
@@ -526,6 +571,11 @@ def proximity(
         data[column] = values
     data["computable"] = ok
     data["note"] = np.where(ok, "", note)
+    if "undefined" in stats:
+        undefined_rows = np.zeros(n_d * n_p, dtype=bool)
+        undefined_rows[ok] = stats["undefined"][row[ok], col[ok]]
+        reason = method.attrs.get("undefined", f"measure {measure!r} is undefined for these sets")
+        data["note"] = np.where(undefined_rows, reason, data["note"])
     table = pd.DataFrame(data).reindex(columns=columns)
     table["proximal"] = (table["z"] <= PROXIMAL_Z) & table["computable"]
     table["computable"] = table["computable"].astype(bool)
@@ -536,9 +586,31 @@ def proximity(
         network=dict(graph.summary),
         degree_bins=bins.table(),
         measure=measure,
+        measure_options=dict(measure_options),
         n_random=int(n_random),
     )
+    if measure_info:
+        table.attrs["measure_info"] = measure_info
     return table
+
+
+def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
+    """The same problem with every drug column's target nodes replaced (e.g. by a module grown around them)."""
+    if len(target_sets) != len(problem.drug_start) or any(len(t) == 0 for t in target_sets):
+        raise RuntimeError("a measure's prepare hook must return one non-empty node set per drug column")
+    sizes = np.array([len(t) for t in target_sets], dtype=np.int64)
+    return _Problem(
+        dist=problem.dist,
+        target_slots=np.concatenate([np.asarray(t, dtype=np.int64) for t in target_sets]),
+        target_drug=np.repeat(np.arange(len(target_sets)), sizes),
+        drug_start=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+        gene_slots=problem.gene_slots,
+        gene_pathway=problem.gene_pathway,
+        pathway_start=problem.pathway_start,
+        pathway_size=problem.pathway_size,
+        buckets=problem.buckets,
+        adjacency=problem.adjacency,
+    )
 
 
 def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
@@ -551,7 +623,6 @@ def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
 
 def _observed(problem: _Problem) -> dict[str, np.ndarray]:
     """Observed closest, shortest and separation values for every pathway x drug."""
-    dist = problem.dist
     targets, genes = problem.target_slots, problem.gene_slots
     n_t = np.diff(np.append(problem.drug_start, len(targets))).astype(np.float64)
     k = problem.pathway_size.astype(np.float64)
@@ -560,26 +631,11 @@ def _observed(problem: _Problem) -> dict[str, np.ndarray]:
     nearest_gene = view.sum_over_targets(view.nearest_gene().astype(np.int64)).astype(np.float64)
     per_pathway = np.add.reduceat(rows.astype(np.int64), problem.pathway_start, axis=0)
     shortest = np.add.reduceat(per_pathway, problem.drug_start, axis=1) / np.outer(k, n_t)
-    nearest_target = np.minimum.reduceat(rows, problem.drug_start, axis=1).astype(np.int64)
-    sum_gene_side = np.add.reduceat(nearest_target, problem.pathway_start, axis=0)
-    d_ts = (nearest_gene + sum_gene_side) / np.add.outer(k, n_t)
-    d_tt = np.full(len(n_t), np.nan)
-    for j, (s, n) in enumerate(zip(problem.drug_start, n_t.astype(int), strict=True)):
-        d_tt[j] = _within_set_nearest(dist, targets[s : s + n])
-    d_ss = np.full(len(k), np.nan)
-    for i, (s, n) in enumerate(zip(problem.pathway_start, problem.pathway_size, strict=True)):
-        d_ss[i] = _within_set_nearest(dist, genes[s : s + n])
+    num, den = separation_parts(view)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        separation = num / den
     return {
         "closest_distance": nearest_gene / n_t,
         "shortest_distance": shortest,
-        "separation": d_ts - (d_tt[None, :] + d_ss[:, None]) / 2,
+        "separation": separation,
     }
-
-
-def _within_set_nearest(dist: np.ndarray, members: np.ndarray) -> float:
-    """Mean over members of the distance to the nearest other member (NaN for a set of one)."""
-    if len(members) < 2:
-        return float("nan")
-    block = dist[np.ix_(members, members)].astype(np.float64)
-    np.fill_diagonal(block, np.inf)
-    return float(block.min(axis=1).mean())

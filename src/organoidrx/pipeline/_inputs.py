@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from organoidrx._registry import get_method
 from organoidrx._utils import InputError, examples
 from organoidrx.io import (
     DrugNameResolver,
@@ -101,8 +102,9 @@ class Inputs:
 
 
 #: Seconds per unit of work, from the demo's and the Kong example's phase timings on a 2-core machine (a guard's
-#: order of magnitude, not a benchmark): one null draw of one drug x pathway pair, one whole-pipeline permutation
-#: of one drug, one random pathway set of one drug in the organoid CV.
+#: order of magnitude, not a benchmark): one null draw of one drug x pathway pair (closest distance; another
+#: measure scales it by its ``work_factor``), one whole-pipeline permutation of one drug, one random pathway set of
+#: one drug in the organoid CV.
 SECONDS_PER_UNIT = {"proximity": 1.2e-6, "permutations": 0.015, "random pathway sets": 0.01}
 #: Work estimated to take longer than this is refused unless ``[settings] force = true`` (``--force``).
 MAX_HOURS = 12.0
@@ -112,8 +114,11 @@ def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
     """Estimated seconds of each heavy phase of a run, from the inputs' sizes and :data:`SECONDS_PER_UNIT`."""
     n_drugs = len(loaded.drugs)
     n_sets = int(loaded.gene_sets["pathway"].nunique())
+    factor = get_method("measure", cfg.measure).attrs.get("work_factor", 1.0)
+    if callable(factor):
+        factor = factor(cfg.options("measure"))
     units = {
-        "proximity": n_drugs * n_sets * cfg.n_random if cfg.proximity is None else 0,
+        "proximity": n_drugs * n_sets * cfg.n_random * float(factor) if cfg.proximity is None else 0,
         "permutations": n_drugs * cfg.n_permutations if cfg.has_patients else 0,
         "random pathway sets": n_drugs * cfg.n_random_sets,
     }
@@ -288,4 +293,5 @@ def run_proximity(
         min_score=None,
         measure=cfg.measure,
         progress=progress,
+        **cfg.options("measure"),
     )
