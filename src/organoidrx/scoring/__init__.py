@@ -1,7 +1,7 @@
 """Per-sample pathway scores: the shared runner and every registered scorer.
 
 Sample-independent (a sample's score depends on that sample alone): ssGSEA, singscore. Cohort-dependent (each
-gene is first compared across the samples scored together): GSVA.
+gene is first compared across the samples scored together): GSVA, z-score, PLAGE, mean_z.
 """
 
 from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, score
@@ -11,7 +11,21 @@ from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, score
 from organoidrx.scoring._ssgsea import ssgsea
 from organoidrx.scoring._singscore import singscore
 from organoidrx.scoring._gsva import gsva
+from organoidrx.scoring._zscore import zscore
+from organoidrx.scoring._plage import plage
+from organoidrx.scoring._mean_z import mean_z
 
 # isort: on
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "ScoringInput", "gsva", "score", "singscore", "ssgsea"]
+__all__ = [
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "ScoringInput",
+    "gsva",
+    "mean_z",
+    "plage",
+    "score",
+    "singscore",
+    "ssgsea",
+    "zscore",
+]
