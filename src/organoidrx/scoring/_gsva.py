@@ -288,7 +288,7 @@ def _gaussian_block(x: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _c_lgamma() -> Callable[[float], float]:
     """The C library's ``lgamma``, which decoupler's compiled code calls (:func:`math.lgamma` is CPython's own
-    and differs from it in the last bit for most arguments); :func:`math.lgamma` where no C library is found."""
+    and differs from it in the last bit for many arguments); :func:`math.lgamma` where no C library is found."""
     for name in ("libm.so.6", ctypes.util.find_library("m")):
         if not name:
             continue
