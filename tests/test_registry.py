@@ -123,6 +123,44 @@ def test_an_option_of_another_method_is_refused(toy_methods: None, tmp_path: Pat
     assert "--weight is not an option of scorer 'toy_mean'" in capsys.readouterr().err
 
 
+def test_a_boolean_option_is_a_true_false_flag(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    def flip(data, *, negate: bool) -> np.ndarray:  # type: ignore[no-untyped-def]
+        scores = _mean_difference(data, shift=0.0)
+        return -scores if negate else scores
+
+    register(
+        Method(
+            kind="scorer",
+            name="toy_flip",
+            summary="mean difference, negated on request",
+            reference="none",
+            func=flip,
+            options=(Option("negate", False, bool, "negate the scores"),),
+        )
+    )
+    try:
+        paths = make_synthetic_cohort(random_state=1).write(tmp_path / "cohort")
+        argv = ["--quiet", "score", "--expression", str(paths["organoid_expression"])]
+        argv += ["--gene-sets", str(paths["gene_sets"]), "--method", "toy_flip"]
+        written = {}
+        for word in ("false", "True", "yes", "0"):
+            out = tmp_path / f"{word}.tsv"
+            assert main([*argv, "--negate", word, "--out", str(out)]) == 0
+            written[word] = pd.read_csv(out, sep="\t", index_col=0).to_numpy()
+        np.testing.assert_array_equal(written["True"], -written["false"])
+        np.testing.assert_array_equal(written["yes"], written["True"])
+        np.testing.assert_array_equal(written["0"], written["false"])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--negate", "maybe", "--out", str(tmp_path / "x.tsv")])
+        assert exit_.value.code == 2
+        assert "argument --negate: must be true or false; got 'maybe'" in capsys.readouterr().err
+        help_text = " ".join(_subparser("score").format_help().split())
+        assert "--negate {true,false} negate the scores [scorer option; default toy_flip: false]" in help_text
+    finally:
+        REGISTRIES["scorer"].unregister("toy_flip")
+
+
 # --------------------------------------------------------------------------------- one list of names
 def _subparser(name: str):  # type: ignore[no-untyped-def]
     parser = build_parser()

@@ -78,7 +78,9 @@ def _add_option(
 ) -> None:
     """A command-line flag from an :class:`Option`: its type, choices, default and help written once."""
     kinds = option.type if isinstance(option.type, tuple) else (option.type,)
-    value_type = float if float in kinds else (int if int in kinds else str)
+    value_type: Callable[[str], Any] = (
+        _boolean if bool in kinds else float if float in kinds else int if int in kinds else str
+    )
     shown = option.default if default is ... else default
 
     def parse(text: str) -> Any:
@@ -88,16 +90,32 @@ def _add_option(
             message = (
                 str(exc).removeprefix(f"{option.name} ").rstrip(".") if isinstance(exc, InputError) else ""
             )
-            kind = {float: "a number", int: "an integer"}.get(value_type, "text")
+            kind = {float: "a number", int: "an integer", _boolean: "true or false"}.get(value_type, "text")
             raise argparse.ArgumentTypeError(message or f"must be {kind}; got {text!r}") from None
 
     parser.add_argument(
         _flag(option.name),
         type=parse,
         choices=option.allowed(),
+        metavar="{true,false}" if bool in kinds else None,
         default=shown,
-        help=f"{option.help}{note}" + ("" if shown is None else f" (default {shown})"),
+        help=f"{option.help}{note}" + ("" if shown is None else f" (default {_shown(shown)})"),
     )
+
+
+def _shown(value: Any) -> str:
+    """A default as the command line writes it (booleans as ``true``/``false``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _boolean(text: str) -> bool:
+    """``true``/``false`` (also ``yes``/``no``, ``1``/``0``, any case), as a config file writes booleans."""
+    word = text.strip().lower()
+    if word in {"true", "yes", "1"}:
+        return True
+    if word in {"false", "no", "0"}:
+        return False
+    raise ValueError(text)
 
 
 def _add_method_arguments(parser: argparse.ArgumentParser, kind: str, *, flag: str) -> None:
@@ -114,7 +132,7 @@ def _add_method_arguments(parser: argparse.ArgumentParser, kind: str, *, flag: s
     options: dict[str, Option] = {}
     for method in list_methods(kind):
         for option in method.options:
-            seen.setdefault(option.name, []).append(f"{method.name}: {option.default}")
+            seen.setdefault(option.name, []).append(f"{method.name}: {_shown(option.default)}")
             options.setdefault(option.name, option)
     for name, option in options.items():
         _add_option(parser, option, default=None, note=f" [{kind} option; default {', '.join(seen[name])}]")

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from organoidrx import method_names
 from organoidrx.cli import main
-from organoidrx.scoring import ssgsea
+from organoidrx.scoring import score, ssgsea
 
 
 @pytest.fixture()
@@ -71,3 +72,17 @@ def test_score_bad_input_is_one_line_and_status_2(
     error = capsys.readouterr().err.strip()
     assert error.startswith("organoidrx: error: no gene set of sets.gmt survives") and "\n" not in error
     assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("method", method_names("scorer"))
+def test_every_registered_scorer_runs_from_the_command_line(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path, method: str
+) -> None:
+    expression_path, gmt_path, expression, gene_sets = inputs
+    out = tmp_path / "scores.tsv"
+    argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
+    assert main([*argv, "--method", method, "--min-size", "5", "--out", str(out)]) == 0
+    written = pd.read_csv(out, sep="\t", index_col=0, float_precision="round_trip")
+    expected = score(expression, gene_sets, method=method, min_size=5)
+    assert list(written.index) == list(expected.index) and list(written.columns) == list(expected.columns)
+    np.testing.assert_array_equal(written.to_numpy(), expected.to_numpy())

@@ -1,6 +1,31 @@
-"""Per-sample pathway scores: the shared runner and every registered scorer (ssGSEA, ...)."""
+"""Per-sample pathway scores: the shared runner and every registered scorer.
+
+Sample-independent (a sample's score depends on that sample alone): ssGSEA, singscore. Cohort-dependent (each
+gene is first compared across the samples scored together): GSVA, z-score, PLAGE, mean_z.
+"""
 
 from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, score
-from organoidrx.scoring._ssgsea import ssgsea
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "ScoringInput", "score", "ssgsea"]
+# isort: off
+# Import order is registration order: the order `organoidrx methods` lists them, and the first is the default.
+from organoidrx.scoring._ssgsea import ssgsea
+from organoidrx.scoring._singscore import singscore
+from organoidrx.scoring._gsva import gsva
+from organoidrx.scoring._zscore import zscore
+from organoidrx.scoring._plage import plage
+from organoidrx.scoring._mean_z import mean_z
+
+# isort: on
+
+__all__ = [
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "ScoringInput",
+    "gsva",
+    "mean_z",
+    "plage",
+    "score",
+    "singscore",
+    "ssgsea",
+    "zscore",
+]
