@@ -69,7 +69,7 @@ def test_run_writes_every_output(cohort_dir, cli_run):
     seed = read_config(cohort_dir[0]).seed
     for name in (*TABLES, "report.html", "run.json", "organoid_cv_predictions.tsv"):
         assert (cli_run / name).is_file(), name
-    assert list(cli_run.glob("km_*.png")) and list(cli_run.glob("coefficients_*.png"))
+    assert list(cli_run.glob("km_*.png")) and list(cli_run.glob("proximity_*.png"))
     record = json.loads((cli_run / "run.json").read_text())
     assert record["seed"] == seed and record["parameters"]["n_permutations"] == SMALL["n_permutations"]
     assert set(record["versions"]) >= {"numpy", "scipy", "pandas", "scikit-learn", "lifelines", "organoidrx"}
@@ -367,3 +367,24 @@ def test_predict_writes_parquet_and_h5ad_obsm(cohort_dir, tmp_path):
     for row in long.itertuples(index=False):
         assert response.loc[row.patient, row.drug] == pytest.approx(row.predicted_response, rel=1e-11)
         assert group.loc[row.patient, row.drug] == row.group
+
+
+def test_predict_with_a_cohort_dependent_scorer_says_so(cohort_dir, tmp_path, caplog):
+    config, _ = cohort_dir
+    own = tmp_path / "config.toml"
+    own.write_text(config.read_text())
+    for name in ("organoid_expression.tsv", "organoid_response.tsv", "network.tsv", "pathways.gmt",
+                 "drug_targets.tsv", "patient_expression.tsv", "clinical.tsv"):  # fmt: skip
+        if (config.parent / name).exists():
+            (tmp_path / name).symlink_to(config.parent / name)
+    _set(own, scorer="mean_z", n_permutations=0)
+    bundles = train_bundles(own, tmp_path / "bundles")
+    patients = read_expression(config.parent / "patient_expression.tsv")
+    with pytest.raises(
+        InputError, match=r"scorer 'mean_z' compares each gene across the samples .*\(give 3 or more\)"
+    ):
+        predict_with_bundle(bundles["DRUG_A"], patients.iloc[[5]])
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        table = predict_with_bundle(bundles["DRUG_A"], patients.iloc[:10])
+    assert len(table) == 10
+    assert "cohort-dependent: these predictions depend on the 10 samples given together" in caplog.text

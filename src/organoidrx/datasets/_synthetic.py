@@ -263,6 +263,8 @@ def _config_text(cohort: SyntheticCohort, paths: dict[str, Path]) -> str:
             "top_k": 10,
             "n_permutations": 1000,
         },
+        # 'organoidrx compare': every scorer and network measure; ridge is solved for all random sets at once
+        "compare": {"models": ["ridge"], "n_random_sets": 1000},
     }
     header = "# organoidrx run configuration for a synthetic cohort; paths are relative to this file.\n\n"
     return header + _toml(sections)

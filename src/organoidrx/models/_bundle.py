@@ -40,7 +40,7 @@ from organoidrx.models._selection import ProximalPathwaySelector
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelBundle", "load_bundle", "predict_from_bundle", "save_bundle"]
+__all__ = ["ModelBundle", "load_bundle", "predict_from_bundle", "read_key_file", "resolve_key", "save_bundle"]
 
 FORMAT = "organoidrx-model-bundle"
 FORMAT_VERSION = 1
@@ -1068,3 +1068,54 @@ def predict_from_bundle(
                 f"{label}: unknown step kind {step['kind']!r}; re-save the model with this version."
             )
     raise InputError(f"{label}: has no linear model step; the bundle is inconsistent.")
+
+
+#: Largest key file read: a key file holds one secret, not a document.
+MAX_KEY_FILE_BYTES = 4096
+
+Key = bytes | str | os.PathLike[str]
+
+
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The secret key held in a file, without surrounding white space (so a trailing newline does not matter).
+
+    Parameters
+    ----------
+    path : path-like
+        A regular file of at most 4096 bytes holding at least 16 bytes, e.g. made by ``openssl rand -hex 32``.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    InputError
+        When the file is missing, not a regular file, too large or holds too short a key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such key file (or not a regular file); give the file holding the secret key."
+        )
+    size = path.stat().st_size
+    if size > MAX_KEY_FILE_BYTES:
+        raise InputError(
+            f"{path}: key file is {size:,} bytes; it should hold one secret (at most {MAX_KEY_FILE_BYTES} bytes), "
+            f"e.g. made by 'openssl rand -hex 32 > {path.name}'."
+        )
+    with open(path, "rb") as handle:
+        key = handle.read(MAX_KEY_FILE_BYTES + 1).strip()
+    if len(key) < MIN_KEY_BYTES:
+        raise InputError(
+            f"{path}: key file holds {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes, e.g. "
+            f"'openssl rand -hex 32 > {path.name}'."
+        )
+    return key
+
+
+def resolve_key(key: Key | None) -> bytes | None:
+    """A key given as bytes, or read from a key file (:func:`read_key_file`); ``None`` stays ``None``."""
+    if key is None or isinstance(key, bytes | bytearray):
+        return None if key is None else bytes(key)
+    return read_key_file(key)

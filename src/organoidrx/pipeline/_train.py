@@ -18,7 +18,7 @@ from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
-from organoidrx.models._bundle import MANIFEST, MIN_KEY_BYTES
+from organoidrx.models._bundle import MANIFEST, Key, resolve_key
 from organoidrx.models._predict import Reference
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._outputs import write_predictions
@@ -28,62 +28,13 @@ from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["predict_with_bundle", "read_key_file", "train_bundles"]
-
-#: Largest key file read: a key file holds one secret, not a document.
-MAX_KEY_FILE_BYTES = 4096
-
-Key = bytes | str | os.PathLike[str]
+__all__ = ["predict_with_bundle", "train_bundles"]
 
 
 def _safe(name: str) -> str:
     from organoidrx.report import safe_filename
 
     return safe_filename(name)
-
-
-def read_key_file(path: str | os.PathLike[str]) -> bytes:
-    """The secret key held in a file, without surrounding white space (so a trailing newline does not matter).
-
-    Parameters
-    ----------
-    path : path-like
-        A regular file of at most 4096 bytes holding at least 16 bytes, e.g. made by ``openssl rand -hex 32``.
-
-    Returns
-    -------
-    bytes
-
-    Raises
-    ------
-    InputError
-        When the file is missing, not a regular file, too large or holds too short a key.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(
-            f"{path}: no such key file (or not a regular file); give the file holding the secret key."
-        )
-    size = path.stat().st_size
-    if size > MAX_KEY_FILE_BYTES:
-        raise InputError(
-            f"{path}: key file is {size:,} bytes; it should hold one secret (at most {MAX_KEY_FILE_BYTES} bytes), "
-            f"e.g. made by 'openssl rand -hex 32 > {path.name}'."
-        )
-    with open(path, "rb") as handle:
-        key = handle.read(MAX_KEY_FILE_BYTES + 1).strip()
-    if len(key) < MIN_KEY_BYTES:
-        raise InputError(
-            f"{path}: key file holds {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes, e.g. "
-            f"'openssl rand -hex 32 > {path.name}'."
-        )
-    return key
-
-
-def _resolve_key(key: Key | None) -> bytes | None:
-    if key is None or isinstance(key, bytes | bytearray):
-        return None if key is None else bytes(key)
-    return read_key_file(key)
 
 
 def _bundle_folders(drugs: Iterable[str], out: Path) -> dict[str, Path]:
@@ -137,7 +88,7 @@ def train_bundles(
         drug with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``.
     key : bytes or path, optional
         Sign every bundle with HMAC-SHA256 under this secret: the key itself (bytes, at least 16) or a key file
-        (see :func:`read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
+        (see :func:`organoidrx.models._bundle.read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
         with it.
     progress : callable, optional
         ``progress(phase, done, total)`` of the fit (see :func:`run_pipeline`).
@@ -163,7 +114,7 @@ def train_bundles(
     predictions) and, when the configuration has patients, the patients' mean and scale of those scores and the
     responder cut-off, so that :func:`predict_with_bundle` needs only the bundle and an expression file.
     """
-    secret = _resolve_key(key)
+    secret = resolve_key(key)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a folder for the bundles.")
@@ -226,7 +177,7 @@ def predict_with_bundle(
         On an unreadable, tampered or (with ``key``) unsigned or wrongly signed bundle, a bundle whose stored
         settings are malformed, or expression lacking the genes of the model's pathways.
     """
-    secret = _resolve_key(key)
+    secret = resolve_key(key)
     folder = Path(bundle)
     if folder.is_dir() and not os.path.lexists(folder / MANIFEST):
         found = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
@@ -254,6 +205,12 @@ def predict_with_bundle(
     data = read_expression(expression)
     sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
     scoring = stored["scoring"]
+    if not get_method("scorer", scoring["method"]).sample_independent:  # scores move with the samples given
+        if len(data) < 3:
+            raise InputError(f"{bundle}: its scorer {scoring['method']!r} compares each gene across the samples "
+                             f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip
+        logger.warning("%s: scorer %r is cohort-dependent: these predictions depend on the %d samples given "
+                       "together, whatever --reference says", model.drug, scoring["method"], len(data))  # fmt: skip
     scores = score(
         data,
         sets,
