@@ -337,7 +337,7 @@ def test_written_files_read_back_in_their_documented_format(tmp_path: Path) -> N
     assert first[2:] == list(genes)
 
     config = tomllib.loads(paths["config"].read_text())
-    assert list(config) == ["preclinical", "network", "pathways", "drugs", "patients", "settings"]
+    assert list(config) == ["preclinical", "network", "pathways", "drugs", "patients", "settings", "compare"]
     assert config["network"]["min_score"] == 700
     assert config["drugs"]["names"] == ["DRUG_A", "DRUG_B"]
     assert config["settings"] == {
