@@ -44,3 +44,30 @@ def test_atomic_write_uses_normal_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_forked_child_does_not_keep_a_staging_lock(tmp_path):
+    """Workers forked during a run (figure drawing) must not hold the run's staging lock past its death."""
+    import os
+
+    from organoidrx import _utils
+
+    fd = _utils._try_lock(tmp_path)
+    assert fd is not None and fd >= 0
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.fstat(fd)
+                os.write(write, b"open")
+            except OSError:
+                os.write(write, b"closed")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 16) == b"closed"
+        os.close(read)
+        os.close(write)
+    finally:
+        _utils._release(fd)
+    assert fd not in _utils._HELD_LOCKS

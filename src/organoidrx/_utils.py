@@ -189,6 +189,26 @@ def _staging_name(target: Path) -> re.Pattern[str]:
     return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.(?:tmp|old)")
 
 
+#: descriptors of the staging locks this process holds; a forked child closes its copies (see below)
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child (e.g. a worker drawing figures): close the copies of the parent's lock descriptors.
+
+    A ``flock`` lives as long as any descriptor of it is open, so a child keeping a copy would hold the lock of a
+    killed parent's staging folder, and the next run could not clean it up.
+    """
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 def _try_lock(path: str | os.PathLike[str]) -> int | None:
     """Take an exclusive non-blocking ``flock`` on a folder; its descriptor, or ``None`` when another holds it.
 
@@ -204,11 +224,13 @@ def _try_lock(path: str | os.PathLike[str]) -> int | None:
     except OSError:
         os.close(fd)
         return None
+    _HELD_LOCKS.add(fd)
     return fd
 
 
 def _release(fd: int | None) -> None:
     if fd is not None and fd >= 0:
+        _HELD_LOCKS.discard(fd)
         os.close(fd)
 
 
