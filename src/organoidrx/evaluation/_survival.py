@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -495,32 +496,22 @@ def survival_analysis(
             f"parameters), fewer than {MIN_EVENTS_PER_VARIABLE}; the hazard ratio may be biased",
             notes,
         )
-    hr, lower, upper, cox_p, cph = _fit_cox(
-        cox_data,
-        "group",
+    fit = functools.partial(
+        _fit_cox,
         duration_col=duration_col,
         event_col=event_col,
         ci_level=ci_level,
         penalizer=penalizer,
         notes=notes,
-        context="Cox model",
     )
+    hr, lower, upper, cox_p, cph = fit(cox_data, "group", context="Cox model")
     unadjusted = (hr, lower, upper, cox_p)
     if terms:  # the group alone, on every patient: the unadjusted hazard ratio shown beside the adjusted one
         group_only = pd.concat(
             [frame[[duration_col, event_col]], pd.Series(a.astype(float), index=frame.index, name="group")],
             axis=1,
         )
-        unadjusted = _fit_cox(
-            group_only,
-            "group",
-            duration_col=duration_col,
-            event_col=event_col,
-            ci_level=ci_level,
-            penalizer=penalizer,
-            notes=notes,
-            context="unadjusted Cox model",
-        )[:4]
+        unadjusted = fit(group_only, "group", context="unadjusted Cox model")[:4]
 
     c_index = math.nan
     if prediction is not None:
