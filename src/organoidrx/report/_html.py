@@ -38,7 +38,7 @@ code { background: #f3f5f9; padding: 0 .2rem; }
 .toc ul ul { columns: 3; font-size: .85rem; }
 table.key td { white-space: nowrap; } table.key th { max-width: 7rem; }
 details summary { cursor: pointer; color: #8a5a00; margin: .3rem 0; }
-table.bars td:nth-child(2) { text-align: left; max-width: 34rem; }
+table.bars td:nth-child(2) { text-align: left; max-width: 34rem; overflow-wrap: anywhere; }
 .bar { position: relative; width: 14rem; height: .8rem; background: #f3f5f9; }
 .bar span { position: absolute; top: 0; height: 100%; }
 .bar i { position: absolute; left: 50%; top: -.1rem; height: 1rem; border-left: 1px solid #55607a; }
