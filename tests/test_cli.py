@@ -147,3 +147,19 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
     )
     assert main(["inspect", str(tmp_path / "bundles")]) == 0
     assert "bundles:     DRUG_A, DRUG_B" in capsys.readouterr().out
+
+
+def test_a_warning_repeated_word_for_word_is_shown_once():
+    import logging
+
+    from organoidrx.cli import _EachWarningOnce
+
+    once = _EachWarningOnce()
+
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("organoidrx", level, __file__, 1, message, None, None)
+
+    assert once.filter(record(logging.WARNING, "2 gene sets have no gene in the network"))
+    assert not once.filter(record(logging.WARNING, "2 gene sets have no gene in the network"))
+    assert once.filter(record(logging.WARNING, "3 gene sets have no gene in the network"))
+    assert once.filter(record(logging.INFO, "load: 0.1 s")) and once.filter(record(logging.INFO, "load: 0.1 s"))

@@ -811,9 +811,27 @@ class _ProgressBars:
         self._bars.clear()
 
 
+class _EachWarningOnce(logging.Filter):
+    """A warning repeated word for word (the same file read for several measures, scorers ...) is shown once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def _configure_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_EachWarningOnce())
     handler.setFormatter(
         logging.Formatter("organoidrx: %(levelname)s: %(message)s" if debug else "%(message)s")
     )
