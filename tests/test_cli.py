@@ -162,4 +162,6 @@ def test_a_warning_repeated_word_for_word_is_shown_once():
     assert once.filter(record(logging.WARNING, "2 gene sets have no gene in the network"))
     assert not once.filter(record(logging.WARNING, "2 gene sets have no gene in the network"))
     assert once.filter(record(logging.WARNING, "3 gene sets have no gene in the network"))
-    assert once.filter(record(logging.INFO, "load: 0.1 s")) and once.filter(record(logging.INFO, "load: 0.1 s"))
+    assert once.filter(record(logging.INFO, "load: 0.1 s")) and once.filter(
+        record(logging.INFO, "load: 0.1 s")
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,25 @@ def test_null_cohorts_reach_q_below_005_in_at_most_5_percent_of_seeds(tmp_path):
         )
         hits += bool((result.leaderboard["q"] < 0.05).any())
     assert hits <= 4, f"{hits} of 40 null cohorts reached q < 0.05"
+
+
+@pytest.mark.shared_data
+def test_compare_runs_on_the_kong_organoids(shared_data, tmp_path):
+    """The Kong example's comparison config, cut to three drugs, two scorers and one measure, on the real data."""
+    from ..conftest import shared_file
+
+    shared_file(shared_data, "networks/string_dmfind")
+    example = Path(__file__).resolve().parents[2] / "examples" / "kong2020_coad" / "compare.toml"
+    text = example.read_text().replace("../../../shared/data", str(shared_data))
+    start, end = text.index("names = ["), text.index("]", text.index("names = [")) + 1
+    text = text[:start] + 'names = ["FLUOROURACIL", "CAMPTOTHECIN", "PALBOCICLIB"]' + text[end:]
+    config = tmp_path / "compare.toml"
+    config.write_text(text)
+    result = compare_methods(config, scorers=["ssgsea", "singscore"], measures=["closest"], n_random_sets=199)
+    board = result.leaderboard
+    assert set(board["drug"]) == {"FLUOROURACIL", "CAMPTOTHECIN", "PALBOCICLIB"}
+    assert result.n_tests == 3 * 2 + 3  # two scorers' proximal sets and the target genes, per drug
+    assert board["n_organoids"].eq(19).all()
+    assert "no test can reach q < 0.05" not in " ".join(
+        result.summary()
+    )  # 9 tests need p <= 0.0056: 1/200 is
