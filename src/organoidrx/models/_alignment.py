@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._registry import Method, register
+from organoidrx._utils import InputError
 
 __all__ = ["column_scale", "combat_to_reference", "quantile_to_reference", "standardize_columns"]
 
@@ -38,7 +39,12 @@ def standardize_columns(X: np.ndarray) -> np.ndarray:
 
 
 def combat_to_reference(
-    scores: pd.DataFrame, reference: pd.DataFrame, *, max_iter: int = 100, tol: float = 1e-6
+    scores: pd.DataFrame,
+    reference: pd.DataFrame,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    ddof: int = 1,
 ) -> pd.DataFrame:
     """Adjust ``scores`` to the location and scale of ``reference`` per column, with empirical-Bayes shrinkage.
 
@@ -50,6 +56,9 @@ def combat_to_reference(
         The batch left unchanged (the organoids); same columns as ``scores``.
     max_iter, tol : int, float
         Iterations and relative tolerance of the empirical-Bayes fixed point.
+    ddof : {1, 0}, default 1
+        Degrees of freedom removed from the batch variances and the priors' moments: 1 as R's ``sva::ComBat``,
+        0 as inmoose's ``pycombat_norm`` (numpy's default), which the reference test matches.
 
     Returns
     -------
@@ -71,19 +80,21 @@ def combat_to_reference(
     x = scores.to_numpy(dtype=float)
     ref = reference.loc[:, scores.columns].to_numpy(dtype=float)
     alpha = ref.mean(axis=0)
-    sigma = ref.std(axis=0, ddof=1) if len(ref) > 1 else np.ones(x.shape[1])
+    if ddof not in (0, 1):
+        raise InputError(f"ddof must be 0 or 1; got {ddof!r}.")
+    sigma = ref.std(axis=0, ddof=ddof) if len(ref) > 1 else np.ones(x.shape[1])
     sigma = np.where(sigma > 0, sigma, 1.0)
     z = (x - alpha) / sigma
     n = z.shape[0]
     gamma_hat = z.mean(axis=0)
-    delta_hat = z.var(axis=0, ddof=1) if n > 1 else np.ones(z.shape[1])
+    delta_hat = z.var(axis=0, ddof=ddof) if n > 1 else np.ones(z.shape[1])
     delta_hat = np.where(delta_hat > 0, delta_hat, 1.0)
     gamma_star, delta_star = gamma_hat, delta_hat
     if z.shape[1] > 1:
         gamma_bar = gamma_hat.mean()
-        tau2 = gamma_hat.var(ddof=1)
+        tau2 = gamma_hat.var(ddof=ddof)
         m = delta_hat.mean()
-        s2 = delta_hat.var(ddof=1)
+        s2 = delta_hat.var(ddof=ddof)
         if tau2 > 0 and s2 > 0:
             a = (2 * s2 + m**2) / s2
             b = (m * s2 + m**3) / s2
