@@ -8,7 +8,6 @@ as a finding.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -223,15 +222,11 @@ def compare_methods(
     with collect_warnings() as collected:
         with timer.phase("load"):
             loaded = load_inputs(cfg)
-        selections: dict[str, dict[str, list[str]]] = {}
-        for measure in measure_names:
-            with timer.phase(f"proximity {measure}", show=False):
-                table = run_proximity(
-                    dataclasses.replace(cfg, measure=measure),
-                    loaded,
-                    functools.partial(_prefixed, timer, measure),
-                )
-            selections[measure] = proximal_pathways(table)
+        with timer.phase("proximity", show=False):  # one network, one distance matrix for every measure
+            tables = run_proximity(
+                cfg, loaded, functools.partial(_prefixed, timer, "proximity"), measures=measure_names
+            )
+        selections = {measure: proximal_pathways(table) for measure, table in tables.items()}
         response = loaded.response.loc[:, ["sample", "drug", "value"]]
         targets = {
             drug: [t for t in loaded.targets.loc[loaded.targets["drug"] == drug, "target"].astype(str)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from organoidrx.io import (
     reconcile_sample_ids,
 )
 from organoidrx.io._tables import read_table
-from organoidrx.network import PROXIMAL_Z, proximity
+from organoidrx.network import PROXIMAL_Z, build_interactome, proximity, shortest_path_lengths
 from organoidrx.pipeline._config import PipelineConfig
 
 logger = logging.getLogger(__name__)
@@ -265,16 +265,25 @@ def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
 
 
 def run_proximity(
-    cfg: PipelineConfig, loaded: Inputs, progress: Callable[[str, int, int], None] | None = None
-) -> pd.DataFrame:
-    """The proximity table of the run: read from ``[network] proximity`` or computed on ``[network] edges``.
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    measures: Sequence[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The run's proximity tables, one per measure (default ``[settings] measure``).
 
-    ``progress(phase, done, total)`` receives the distance and null-draw progress of a computed table.
+    Read from ``[network] proximity`` (one table, the configured measure), or computed on ``[network] edges``:
+    the network is read, its graph built and its distance matrix computed or read from the cache once for every
+    measure. The configured measure takes the ``[measure]`` options, the others their defaults.
+    ``progress(phase, done, total)`` receives the distance and null-draw progress.
     """
+    chosen = [cfg.measure] if measures is None else list(measures)
     if cfg.proximity is not None:
-        return _read_proximity_table(
+        table = _read_proximity_table(
             cfg.proximity, {d: loaded.drug_keys[d] for d in loaded.drugs}, loaded.resolver
         )
+        return {cfg.measure: table}
     assert cfg.network is not None
     network = read_network(
         cfg.network,
@@ -282,16 +291,23 @@ def run_proximity(
         min_score=cfg.min_score,
         id_map=cfg.id_map,
     )
-    sets = loaded.gene_sets if cfg.proximity_gene_sets is None else read_gmt(cfg.proximity_gene_sets)
-    return proximity(
-        network,
-        loaded.targets,
-        sets,
-        drugs=loaded.drugs,
-        n_random=cfg.n_random,
-        random_state=cfg.seed,
-        min_score=None,
-        measure=cfg.measure,
-        progress=progress,
-        **cfg.options("measure"),
+    graph = build_interactome(network, min_score=None)
+    distances = shortest_path_lengths(
+        graph, progress=None if progress is None else (lambda d, t: progress("distances", d, t))
     )
+    sets = loaded.gene_sets if cfg.proximity_gene_sets is None else read_gmt(cfg.proximity_gene_sets)
+    return {
+        measure: proximity(
+            graph,
+            loaded.targets,
+            sets,
+            drugs=loaded.drugs,
+            n_random=cfg.n_random,
+            random_state=cfg.seed,
+            measure=measure,
+            distances=distances,
+            progress=progress,
+            **(cfg.options("measure") if measure == cfg.measure else {}),
+        )
+        for measure in chosen
+    }

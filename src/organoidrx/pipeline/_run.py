@@ -336,7 +336,7 @@ def run_pipeline(
                 cfg,
                 loaded,
                 None if progress is None else (lambda p, d, t: timer.report(f"proximity: {p}", d, t)),
-            )
+            )[cfg.measure]
         with timer.phase("ssgsea organoids"):
             organoid_scores = _scores(cfg, loaded.organoid_expression, loaded.gene_sets)
         with timer.phase("organoid models", total=len(loaded.drugs)):
