@@ -145,7 +145,7 @@ def test_example_proximal_set_matches_the_authors(shared_data: Path) -> None:
 
     config = read_config(REPO / "examples" / "kong2020_coad" / "config.toml")
     assert config.proximity_gene_sets is not None and config.proximity_gene_sets.name.endswith("_tcga.gmt")
-    table = run_proximity(config, load_inputs(config))
+    table = run_proximity(config, load_inputs(config))[config.measure]
     ours = table[(table["drug"] == "5-Fluorouracil") & table["computable"]].set_index("pathway")["z"]
     authors = pd.read_csv(
         shared_file(shared_data, "kong2020/reference_outputs/proximity_zscores_string700_reactome.tsv"),
