@@ -9,6 +9,12 @@ from organoidrx.models._alignment import (
 )
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._crossval import cross_validate_response
+from organoidrx.models._nested import (
+    NestedModelSelector,
+    candidate_settings,
+    make_nested_selector,
+    nested_cv_predict,
+)
 from organoidrx.models._predict import (
     align_cohort,
     fit_drug_model,
@@ -33,8 +39,10 @@ __all__ = [
     "PROXIMITY_THRESHOLD",
     "DrugResponseModel",
     "ModelBundle",
+    "NestedModelSelector",
     "ProximalPathwaySelector",
     "align_cohort",
+    "candidate_settings",
     "column_scale",
     "combat_to_reference",
     "cross_validate_response",
@@ -42,7 +50,9 @@ __all__ = [
     "in_memory_bundle",
     "load_bundle",
     "make_kong2020_pipeline",
+    "make_nested_selector",
     "make_response_pipeline",
+    "nested_cv_predict",
     "patient_reference",
     "predict_cohort",
     "predict_from_bundle",
