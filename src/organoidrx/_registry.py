@@ -29,6 +29,7 @@ The four kinds and the callable each ``Method.func`` must be:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import math
@@ -143,6 +144,9 @@ class Option:
             value, ok = float(value), True
         elif isinstance(value, list | tuple) and (list in kinds or tuple in kinds):
             value, ok = tuple(value), True
+            scalar = tuple(k for k in kinds if k not in (list, tuple))
+            if scalar:  # "a value or a list of values": every element is checked as one value
+                return self._validate_elements(value, scalar, where, label)
         else:
             ok = isinstance(value, kinds)
         if not ok:
@@ -166,6 +170,18 @@ class Option:
                 bounds = "" if self.bounds() == "any value" else f" {self.bounds()}"
                 raise InputError(f"{label} must be {what}{bounds}; got {value!r}.")
         return value
+
+    def _validate_elements(
+        self, values: tuple[Any, ...], scalar: tuple[Any, ...], where: str, label: str
+    ) -> tuple[Any, ...]:
+        if not values:
+            raise InputError(f"{label} must be {_type_name(scalar)} or a non-empty list of them; got [].")
+        element = dataclasses.replace(self, type=scalar[0] if len(scalar) == 1 else scalar)
+        checked = tuple(element.validate(v, where=where) for v in values)
+        twice = [v for i, v in enumerate(checked) if v in checked[:i]]
+        if twice:
+            raise InputError(f"{label} lists {twice[0]!r} twice; give each value once.")
+        return checked
 
     @staticmethod
     def _number(x: float) -> str:

@@ -508,7 +508,7 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
             "file": str(path),
             "format": "config - organoidrx run configuration (read_config)",
             "drugs": ", ".join(cfg.drugs),
-            "methods": f"scorer {cfg.scorer}, measure {cfg.measure}, model {cfg.model}, alignment {cfg.alignment}",
+            "methods": f"scorer {cfg.scorer}, measure {cfg.measure}, model {'+'.join(cfg.model_candidates)}, alignment {cfg.alignment}",
             "mode": "preclinical and patients" if cfg.has_patients else "preclinical only (no [patients])",
             "inputs": f"{len(inputs)} files",
             "problems": "; ".join(f"missing {m}" for m in missing) or "none found",

@@ -12,8 +12,12 @@ from organoidrx.models._crossval import cross_validate_response
 from organoidrx.models._nested import (
     NestedModelSelector,
     candidate_settings,
+    chosen_pipeline,
     make_nested_selector,
+    make_response_model,
     nested_cv_predict,
+    selection_record,
+    selection_table,
 )
 from organoidrx.models._predict import (
     align_cohort,
@@ -43,6 +47,7 @@ __all__ = [
     "ProximalPathwaySelector",
     "align_cohort",
     "candidate_settings",
+    "chosen_pipeline",
     "column_scale",
     "combat_to_reference",
     "cross_validate_response",
@@ -51,6 +56,7 @@ __all__ = [
     "load_bundle",
     "make_kong2020_pipeline",
     "make_nested_selector",
+    "make_response_model",
     "make_response_pipeline",
     "nested_cv_predict",
     "patient_reference",
@@ -59,5 +65,7 @@ __all__ = [
     "proximal_pathways",
     "quantile_to_reference",
     "save_bundle",
+    "selection_record",
+    "selection_table",
     "standardize_columns",
 ]

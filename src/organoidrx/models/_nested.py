@@ -26,7 +26,16 @@ from organoidrx.models._response import DrugResponseModel, make_response_pipelin
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NestedModelSelector", "candidate_settings", "make_nested_selector", "nested_cv_predict"]
+__all__ = [
+    "NestedModelSelector",
+    "candidate_settings",
+    "chosen_pipeline",
+    "make_nested_selector",
+    "make_response_model",
+    "nested_cv_predict",
+    "selection_record",
+    "selection_table",
+]
 
 Scoring = Literal["mse", "spearman"]
 
@@ -169,7 +178,13 @@ class NestedModelSelector(RegressorMixin, BaseEstimator):
         X_inner = np.asarray(X_checked)  # inner fits on the validated array: same numbers, less bookkeeping
         mse = np.empty(len(candidates))
         spearman = np.empty(len(candidates))
+        seen: dict[str, int] = {}
         for c, (_, estimator) in enumerate(candidates):
+            same = _effective(estimator, X_inner.shape[1])
+            if same in seen:  # e.g. top_k 10 and 20 of 6 features: one model, scored once (and tied)
+                mse[c], spearman[c] = mse[seen[same]], spearman[seen[same]]
+                continue
+            seen[same] = c
             inner = clone(estimator)
             if hasattr(inner, "set_output"):  # plain arrays between steps: same numbers, a third of the time
                 inner.set_output(transform="default")
@@ -213,6 +228,17 @@ class NestedModelSelector(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         validate_data(self, X, reset=False)
         return np.asarray(self.best_estimator_.predict(X), dtype=float)
+
+
+def _effective(estimator: Any, n_features: int) -> str:
+    """A key equal for candidates that fit the same model: ``top_k`` capped at the number of features."""
+    model, k = candidate_settings(estimator)
+    if model is None:
+        return f"{id(estimator)}"
+    capped = clone(estimator)
+    name = f"{capped.steps[-1][0]}__top_k" if isinstance(capped, Pipeline) else "top_k"
+    capped.set_params(**{name: n_features if k is None else min(int(k), n_features)})
+    return repr(capped.get_params(deep=True))
 
 
 def _spearman(pred: np.ndarray, y: np.ndarray) -> float:
@@ -315,3 +341,92 @@ def nested_cv_predict(selector: NestedModelSelector, X: pd.DataFrame, y: Any) ->
         pred[test] = fitted.predict(_safe_indexing(X, test))
         chosen.append(fitted.best_name_)
     return pred, chosen
+
+
+def make_response_model(
+    model: str | Sequence[str],
+    top_k: int | Sequence[int | None] | None,
+    *,
+    random_state: int = 0,
+) -> Pipeline | NestedModelSelector:
+    """:func:`make_response_pipeline` for one model and ``k``; :func:`make_nested_selector` over several.
+
+    This is the organoid model of ``organoidrx run`` and ``train``: ``[settings] model`` and ``top_k`` given as
+    lists make each drug's model a choice by nested leave-one-out cross-validation.
+    """
+    models = [model] if isinstance(model, str) else list(model)
+    ks = [top_k] if top_k is None or isinstance(top_k, int | np.integer) else list(top_k)
+    if len(models) == 1 and len(ks) == 1:
+        k = ks[0]
+        return make_response_pipeline(
+            models[0], top_k=None if k is None else int(k), random_state=random_state
+        )
+    return make_nested_selector(models, ks, random_state=random_state)
+
+
+def chosen_pipeline(fitted: Any) -> Any:
+    """The fitted model that predicts: a selector's ``best_estimator_``, anything else as it is."""
+    return fitted.best_estimator_ if isinstance(fitted, NestedModelSelector) else fitted
+
+
+def selection_table(
+    drug: str, selector: NestedModelSelector, outer_chosen: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per candidate of a fitted selector: its settings, inner-CV scores and how often it was chosen.
+
+    Parameters
+    ----------
+    drug : str
+    selector : NestedModelSelector
+        Fitted on every organoid of the drug (the final model's choice).
+    outer_chosen : list of str, optional
+        The candidate chosen in each outer leave-one-out fold (:func:`nested_cv_predict`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``drug, candidate, model, top_k, n_pathways, inner_mse, inner_spearman, rank, chosen,
+        outer_folds_chosen, n_outer_folds``: ``top_k`` as asked (empty for every pathway), ``n_pathways`` the
+        pathways the candidate keeps, ``chosen`` the final model's choice (inner CV over every organoid),
+        ``outer_folds_chosen`` the outer folds (of ``n_outer_folds``) whose selection picked the candidate.
+    """
+    check_is_fitted(selector, "best_estimator_")
+    results = selector.cv_results_
+    settings = [candidate_settings(est) for _, est in selector.estimators]
+    n_features = int(selector.n_features_in_)
+    counts = pd.Series(list(outer_chosen or []), dtype=object).value_counts()
+    return pd.DataFrame(
+        {
+            "drug": drug,
+            "candidate": results["candidate"].to_numpy(),
+            "model": [m for m, _ in settings],
+            "top_k": pd.array([k for _, k in settings], dtype="Int64"),
+            "n_pathways": [n_features if k is None else min(int(k), n_features) for _, k in settings],
+            "inner_mse": results["inner_mse"].to_numpy(),
+            "inner_spearman": results["inner_spearman"].to_numpy(),
+            "rank": results["rank"].to_numpy(),
+            "chosen": results["chosen"].to_numpy(),
+            "outer_folds_chosen": [int(counts.get(c, 0)) for c in results["candidate"]],
+            "n_outer_folds": len(outer_chosen or []),
+        }
+    )
+
+
+def selection_record(table: pd.DataFrame) -> dict[str, Any]:
+    """The choice of one drug as JSON-ready data (``run.json``, bundle metadata) from :func:`selection_table`."""
+    best = table.loc[table["chosen"].astype(bool)].iloc[0]
+    return {
+        "chosen": str(best["candidate"]),
+        "model": None if best["model"] is None else str(best["model"]),
+        "top_k": None if pd.isna(best["top_k"]) else int(best["top_k"]),
+        "criterion": "smallest mean squared error of inner leave-one-out predictions over the training organoids",
+        "candidates": [
+            {
+                "candidate": str(row.candidate),
+                "inner_mse": float(row.inner_mse),
+                "inner_spearman": None if pd.isna(row.inner_spearman) else float(row.inner_spearman),
+                "outer_folds_chosen": int(row.outer_folds_chosen),
+            }
+            for row in table.itertuples()
+        ],
+    }

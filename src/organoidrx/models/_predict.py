@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -19,7 +19,7 @@ from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.models._alignment import column_scale
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
-from organoidrx.models._response import make_response_pipeline
+from organoidrx.models._nested import NestedModelSelector, make_response_model
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +27,23 @@ __all__ = ["align_cohort", "fit_drug_model", "in_memory_bundle", "patient_refere
 
 
 def fit_drug_model(
-    scores: pd.DataFrame, response: pd.Series, features: list[str], *, model: str, top_k: int, seed: int
-) -> Pipeline:
-    """Fit the organoid model of one drug on ``scores[features]`` of the samples in ``response``'s index."""
+    scores: pd.DataFrame,
+    response: pd.Series,
+    features: list[str],
+    *,
+    model: str | Sequence[str],
+    top_k: int | Sequence[int],
+    seed: int,
+) -> Pipeline | NestedModelSelector:
+    """Fit the organoid model of one drug on ``scores[features]`` of the samples in ``response``'s index.
+
+    One ``model`` and ``top_k``: the fitted :func:`make_response_pipeline`. Lists of them: a fitted
+    :class:`NestedModelSelector` whose ``best_estimator_`` (see :func:`chosen_pipeline`) is the candidate chosen
+    by leave-one-out cross-validation of these samples, refitted on all of them.
+    """
     X = scores.loc[response.index, features]
-    pipeline = make_response_pipeline(model, top_k=top_k, random_state=seed)
-    return pipeline.fit(X, response.to_numpy(dtype=float))
+    estimator = make_response_model(model, top_k, random_state=seed)
+    return estimator.fit(X, response.to_numpy(dtype=float))
 
 
 def in_memory_bundle(fitted: Pipeline, metadata: Mapping[str, Any]) -> ModelBundle:

@@ -68,11 +68,11 @@ class PipelineConfig:
     covariates: tuple[str, ...] = ()
     scorer: str = "ssgsea"
     measure: str = "closest"
-    model: str = "ridge"
+    model: str | tuple[str, ...] = "ridge"
     alignment: str = "standardize"
     n_random: int = 1000
     seed: int = 0
-    top_k: int = 10
+    top_k: int | tuple[int, ...] = 10
     n_permutations: int = 1000
     quantile: float = 0.5
     horizon_months: float = 60.0
@@ -91,9 +91,42 @@ class PipelineConfig:
         """Whether the patient half of the pipeline runs."""
         return self.patient_expression is not None
 
+    def __post_init__(self) -> None:
+        # a list of one candidate is that candidate: nothing to choose
+        for name in ("model", "top_k"):
+            value = getattr(self, name)
+            if isinstance(value, tuple | list) and len(value) == 1:
+                object.__setattr__(self, name, value[0])
+
+    @property
+    def model_candidates(self) -> tuple[str, ...]:
+        """The response model, or the models the nested cross-validation chooses among."""
+        return (self.model,) if isinstance(self.model, str) else tuple(self.model)
+
+    @property
+    def top_k_candidates(self) -> tuple[int, ...]:
+        """The number of pathways kept, or the numbers the nested cross-validation chooses among."""
+        return (self.top_k,) if isinstance(self.top_k, int) else tuple(self.top_k)
+
+    @property
+    def selects_model(self) -> bool:
+        """Whether each drug's model and top-k are chosen by nested cross-validation (several candidates)."""
+        return len(self.model_candidates) * len(self.top_k_candidates) > 1
+
+    @property
+    def model_label(self) -> str:
+        """``ridge_top10``, or ``nested_ridge+svr_top5+10`` when the model is chosen among candidates."""
+        label = f"{'+'.join(self.model_candidates)}_top{'+'.join(map(str, self.top_k_candidates))}"
+        return f"nested_{label}" if self.selects_model else label
+
     def options(self, kind: str) -> dict[str, Any]:
-        """Every option of the chosen method of ``kind``: the configured ones, the rest at their defaults."""
-        method = get_method(kind, getattr(self, kind))
+        """Every option of the chosen method of ``kind``: the configured ones, the rest at their defaults.
+
+        With several candidate models, the ``[model]`` options are those of the first (every candidate accepts
+        them: the reader checks them against each).
+        """
+        name = getattr(self, kind)
+        method = get_method(kind, name if isinstance(name, str) else name[0])
         return method.resolve(self.method_options.get(kind, {}))
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,15 +135,24 @@ class PipelineConfig:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}
 
 
+def _names(chosen: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The chosen method of a kind, or its candidates (``model`` may list several)."""
+    return (chosen,) if isinstance(chosen, str) else tuple(chosen)
+
+
 def _check_method_options(
-    method_options: Mapping[str, Mapping[str, Any]], chosen: Mapping[str, str], where: str
+    method_options: Mapping[str, Mapping[str, Any]],
+    chosen: Mapping[str, str | tuple[str, ...]],
+    where: str,
 ) -> dict[str, dict[str, Any]]:
-    checked = {}
+    checked: dict[str, dict[str, Any]] = {}
     for kind, given in method_options.items():
-        method = get_method(kind, chosen[kind])
-        checked[kind] = {
-            key: method.option(key).validate(value, where=f"{where}[{kind}]") for key, value in given.items()
-        }
+        for name in _names(chosen[kind]):  # every candidate model must accept the [model] options
+            method = get_method(kind, name)
+            checked[kind] = {
+                key: method.option(key).validate(value, where=f"{where}[{kind}]")
+                for key, value in given.items()
+            }
     return checked
 
 
@@ -212,7 +254,9 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
         names = {o.name: (o, f) for o, f in entries}
         for key in values:
             if key not in names:
-                owner = next((k for k in KINDS if key in get_method(k, chosen[k]).defaults()), None)
+                owner = next(
+                    (k for k in KINDS for n in _names(chosen[k]) if key in get_method(k, n).defaults()), None
+                )
                 if owner is not None:
                     raise InputError(
                         f"{key!r} in [{section}] is an option of {owner} {chosen[owner]!r}: put it under "

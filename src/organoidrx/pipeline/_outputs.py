@@ -209,6 +209,8 @@ def write_tables(result: RunResult, folder: str | os.PathLike[str] | None = None
     write_tsv(result.biomarkers, out / "biomarkers.tsv")
     write_tsv(result.organoid_cv, out / "organoid_cv.tsv")
     write_tsv(result.cv_predictions, out / "organoid_cv_predictions.tsv")
+    if result.model_selection is not None:
+        write_tsv(result.model_selection, out / "model_selection.tsv")
     if result.patient_predictions is not None:
         write_tsv(result.patient_predictions, out / "patient_predictions.tsv")
         write_tsv(sensitivity_matrix(result.patient_predictions), out / "patient_drug_sensitivity.tsv")
@@ -228,6 +230,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _jsonable(value.item())
     return value
+
+
+def _model_selection(result: RunResult) -> dict[str, Any]:
+    """``{"model_selection": {drug: choice}}`` when the run chose among candidate models, else nothing."""
+    from organoidrx.models import selection_record
+
+    table = result.model_selection
+    if table is None:
+        return {}
+    return {
+        "model_selection": {str(d): selection_record(rows) for d, rows in table.groupby("drug", sort=False)}
+    }
 
 
 def write_run_json(
@@ -259,6 +273,7 @@ def write_run_json(
             for name, p in input_files(cfg).items()
             if Path(p).is_file()
         },
+        **_model_selection(result),
         "timings_seconds": {k: round(v, 4) for k, v in result.timings.items()},
         "warnings": result.warnings,
         "outputs": sorted(
@@ -317,6 +332,7 @@ def write_run_outputs(
             biomarkers=result.biomarkers,
             organoid_cv=result.organoid_cv,
             cv_predictions=result.cv_predictions,
+            model_selection=result.model_selection,
             patient_predictions=result.patient_predictions,
             survival=result.survival,
             survival_results=result.survival_results or None,

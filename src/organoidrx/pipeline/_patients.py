@@ -19,7 +19,13 @@ from organoidrx.evaluation import (
     survival_analysis,
     treatment_interaction,
 )
-from organoidrx.models import align_cohort, make_response_pipeline, patient_reference, predict_cohort
+from organoidrx.models import (
+    align_cohort,
+    chosen_pipeline,
+    make_response_model,
+    patient_reference,
+    predict_cohort,
+)
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
 
@@ -164,7 +170,10 @@ def _permutation_statistic(
 
     def statistic(shuffled: pd.DataFrame) -> float:
         y = shuffled.set_index("sample")["value"].reindex(samples).to_numpy(dtype=float)
-        fitted = make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed).fit(X_org, y)
+        # candidate models are chosen again on every permuted response, so the p accounts for the choice
+        fitted = chosen_pipeline(
+            make_response_model(cfg.model, cfg.top_k, random_state=cfg.seed).fit(X_org, y)
+        )
         predicted = fitted[-1].predict(Z_treated)
         split = ResponderSplit(cfg.quantile, lower, require_both=False).fit(predicted)
         if not split.separates_:

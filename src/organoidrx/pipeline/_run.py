@@ -17,12 +17,18 @@ from organoidrx._validation import as_gene_set_dict
 from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
 from organoidrx.models import (
     ModelBundle,
+    NestedModelSelector,
+    chosen_pipeline,
     cross_validate_response,
     fit_drug_model,
     in_memory_bundle,
-    make_response_pipeline,
+    make_response_model,
     proximal_pathways,
+    selection_record,
+    selection_table,
 )
+from organoidrx.models._crossval import _correlations
+from organoidrx.models._nested import nested_cv_predict
 from organoidrx.network import PROXIMAL_Z
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import (
@@ -52,6 +58,9 @@ class RunResult:
     out_dir : Path
         The output folder (its final place, also while the run is written into a temporary sibling).
     proximity, biomarkers, organoid_cv, cv_predictions : DataFrame
+    model_selection : DataFrame or None
+        With several candidate models or top-k: one row per drug and candidate (see
+        :func:`organoidrx.models.selection_table`).
     patient_predictions, survival : DataFrame or None
         ``None`` in preclinical-only mode.
     survival_results, interactions, response_auc : dict of drug to result
@@ -67,6 +76,7 @@ class RunResult:
     biomarkers: pd.DataFrame
     organoid_cv: pd.DataFrame
     cv_predictions: pd.DataFrame
+    model_selection: pd.DataFrame | None = None
     patient_predictions: pd.DataFrame | None = None
     survival: pd.DataFrame | None = None
     survival_results: dict[str, SurvivalResult] = field(default_factory=dict)
@@ -131,6 +141,7 @@ class DrugModel:
     y: pd.Series
     fitted: Any
     bundle: ModelBundle
+    selector: NestedModelSelector | None = None
 
 
 def _fit_models(
@@ -168,7 +179,11 @@ def _fit_models(
         meta = _bundle_metadata(
             cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns)
         )
-        models[drug] = DrugModel(drug, features, y, fitted, in_memory_bundle(fitted, meta))
+        selector = fitted if isinstance(fitted, NestedModelSelector) else None
+        if selector is not None:  # the choice made on every organoid, without the outer folds' counts
+            meta["model_selection"] = selection_record(selection_table(drug, selector))
+        final = chosen_pipeline(fitted)
+        models[drug] = DrugModel(drug, features, y, final, in_memory_bundle(final, meta), selector)
     if not models:
         raise InputError(
             "no drug has a drug-proximal pathway among the scored gene sets; check the network, the targets and "
@@ -204,7 +219,7 @@ def _organoid_cv(
     organoid_scores: pd.DataFrame,
     response: pd.DataFrame,
     timer: Timer,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
     proximal = {d: m.features for d, m in models.items()}
     # Random feature sets are compared with the exact batched ridge (fast); the configured model itself is
@@ -218,36 +233,45 @@ def _organoid_cv(
         random_state=cfg.seed,
         progress=timer.callback("organoid cv: proximal vs random sets"),
     )
-    model_progress = timer.callback(f"organoid cv: {cfg.model}")
-    configured = cross_validate_response(
-        organoid_scores,
-        used,
-        feature_sets={f"proximal_{cfg.model}_top{cfg.top_k}": proximal},
-        model=make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed),
-        n_random=0,
-        include_all=False,
-        min_samples=MIN_ORGANOIDS,
-        random_state=cfg.seed,
-        progress=lambda done, total: model_progress(done, 2 * total),
+    model_progress = timer.callback(f"organoid cv: {cfg.model_label}")
+    name = f"proximal_{cfg.model_label}"
+    configured = (
+        None  # nested selection: the row comes from the outer leave-one-out below (the choice per fold)
     )
-    table = pd.concat([baseline, configured], ignore_index=True)
-    table = table.sort_values("drug", kind="stable").reset_index(drop=True)
-    predictions = []
+    if not cfg.selects_model:
+        configured = cross_validate_response(
+            organoid_scores,
+            used,
+            feature_sets={name: proximal},
+            model=make_response_model(cfg.model, cfg.top_k, random_state=cfg.seed),
+            n_random=0,
+            include_all=False,
+            min_samples=MIN_ORGANOIDS,
+            random_state=cfg.seed,
+            progress=lambda done, total: model_progress(done, 2 * total),
+        )
+    predictions, rows, choices = [], [], []
     for done, (drug, m) in enumerate(models.items(), start=len(models) + 1):
         X = organoid_scores.loc[m.y.index, m.features]
-        held_out = cross_val_predict(
-            make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed),
-            X,
-            m.y.to_numpy(),
-            cv=LeaveOneOut(),
-        )
+        y = m.y.to_numpy()
+        estimator = make_response_model(cfg.model, cfg.top_k, random_state=cfg.seed)
+        if m.selector is not None and isinstance(estimator, NestedModelSelector):
+            held_out, chosen = nested_cv_predict(estimator, X, y)
+            choices.append(selection_table(drug, m.selector, chosen))
+            spearman, pearson = _correlations(held_out[None], y)
+            rows.append({"drug": drug, "feature_set": name, "n_features": len(m.features),
+                         "spearman": spearman[0], "pearson": pearson[0], "n_samples": len(y), "n_random": 0})  # fmt: skip
+        else:
+            held_out = cross_val_predict(estimator, X, y, cv=LeaveOneOut())
         predictions.append(
-            pd.DataFrame(
-                {"drug": drug, "sample": m.y.index, "observed": m.y.to_numpy(), "predicted": held_out}
-            )
+            pd.DataFrame({"drug": drug, "sample": m.y.index, "observed": y, "predicted": held_out})
         )
         model_progress(done, 2 * len(models))
-    return table, pd.concat(predictions, ignore_index=True)
+    configured = pd.DataFrame(rows).reindex(columns=baseline.columns) if configured is None else configured
+    table = pd.concat([baseline, configured], ignore_index=True)
+    table = table.sort_values("drug", kind="stable").reset_index(drop=True)
+    selection = pd.concat(choices, ignore_index=True) if choices else None
+    return table, pd.concat(predictions, ignore_index=True), selection
 
 
 def run_pipeline(
@@ -269,7 +293,7 @@ def run_pipeline(
         A configuration from :func:`read_config` or the path of a TOML file.
     out_dir : str or Path or RunFolder
         Output folder (created). Receives ``proximity.tsv``, ``biomarkers.tsv``, ``organoid_cv.tsv``,
-        ``organoid_cv_predictions.tsv`` and, with patients, ``patient_predictions.tsv``,
+        ``organoid_cv_predictions.tsv``, ``model_selection.tsv`` (with candidate models or top-k) and, with patients, ``patient_predictions.tsv``,
         ``patient_drug_sensitivity.tsv`` and ``survival.tsv``; then ``report.html`` with PNG figures and
         ``run.json``. The whole run is written into a temporary sibling ``.NAME.XXXXXXXX.tmp`` and replaces the
         folder whole at the end, so the folder never mixes two runs and a killed run leaves it as it was. A
@@ -307,7 +331,9 @@ def run_pipeline(
     -----
     Per drug: pathways with proximity :math:`z \\le -1.2816` (Guney et al. 2016) are the features; their ssGSEA
     scores are z-scored over the organoids and a :class:`~organoidrx.models.DrugResponseModel` (``model``,
-    ``top_k``) is fitted to the response. Patients are scored with the same model after standardising each
+    ``top_k``) is fitted to the response; when ``model`` or ``top_k`` list candidates, they are chosen by the
+    leave-one-out error over the organoids, and the organoid CV repeats that choice inside every outer fold.
+    Patients are scored with the same model after standardising each
     pathway over the patient cohort (or aligning the cohort to the organoids), split at the ``quantile`` of the
     treated patients' predictions, and compared with Kaplan-Meier, log-rank and Cox (lifelines). The
     whole-pipeline permutation p permutes organoid responses among organoids, refits the model, re-splits the
@@ -343,13 +369,14 @@ def run_pipeline(
             models = _fit_models(cfg, loaded, prox, organoid_scores, timer.callback("organoid models"))
             biomarkers = _biomarkers(models, prox)
         with timer.phase("organoid cv", show=False):
-            cv, cv_predictions = _organoid_cv(cfg, models, organoid_scores, loaded.response, timer)
+            cv, cv_predictions, selection = _organoid_cv(cfg, models, organoid_scores, loaded.response, timer)
         result = RunResult(
             out_dir=out,
             proximity=prox,
             biomarkers=biomarkers,
             organoid_cv=cv,
             cv_predictions=cv_predictions,
+            model_selection=selection,
             bundles={d: m.bundle for d, m in models.items()},
             models={d: m.fitted for d, m in models.items()},
         )

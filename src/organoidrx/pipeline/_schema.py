@@ -133,7 +133,17 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             Option("measure", "closest", str, "network measure tested for proximity", kind="measure"),
             "measure",
         ),
-        (Option("model", "ridge", str, "response model fitted on the organoids", kind="model"), "model"),
+        (
+            Option(
+                "model",
+                "ridge",
+                (str, list),
+                "response model fitted on the organoids; a list of models: each drug's model is chosen among them "
+                "by nested leave-one-out cross-validation of the organoids (ties: earlier model)",
+                kind="model",
+            ),
+            "model",
+        ),
         (
             Option(
                 "alignment",
@@ -149,7 +159,18 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             "n_random",
         ),
         (Option("seed", 0, int, "seed of every random step", minimum=0), "seed"),
-        (Option("top_k", 10, int, "pathways kept by the response model", minimum=1, maximum=10**5), "top_k"),
+        (
+            Option(
+                "top_k",
+                10,
+                (int, list),
+                "pathways kept by the response model; a list: chosen per drug with the model by nested "
+                "leave-one-out cross-validation of the organoids (ties: smaller k)",
+                minimum=1,
+                maximum=10**5,
+            ),
+            "top_k",
+        ),
         (
             Option(
                 "n_permutations", 1000, int, "whole-pipeline permutations (0: none)", minimum=0, maximum=10**6

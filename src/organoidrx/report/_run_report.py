@@ -49,6 +49,16 @@ _REQUIRED = {
     "cv_predictions": ("drug", "sample", "observed", "predicted"),
     "patient_predictions": ("patient", "drug", "predicted_response", "group"),
     "survival": ("drug", "logrank_p"),
+    "model_selection": (
+        "drug",
+        "candidate",
+        "n_pathways",
+        "inner_mse",
+        "inner_spearman",
+        "chosen",
+        "outer_folds_chosen",
+        "n_outer_folds",
+    ),
 }
 
 _ALPHA = 0.05
@@ -151,21 +161,24 @@ def _methods_table(parameters: Mapping[str, Any]) -> pd.DataFrame | None:
     rows = []
     given = parameters.get("method_options") or {}
     for kind in KINDS:
-        name = parameters.get(kind)
-        if not isinstance(name, str):
-            continue
-        method = get_method(kind, name)
-        options = method.resolve(given.get(kind, {}))
-        rows.append(
-            {
-                "kind": kind,
-                "method": name,
-                "options": ", ".join(f"{k}={v}" for k, v in options.items()),
-                "summary": method.summary,
-                "reference": method.reference,
-            }
-        )
+        value = parameters.get(kind)
+        names = [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else []
+        for name in names:  # a list of models: every candidate of the nested selection
+            if isinstance(name, str):
+                rows.append(_method_row(kind, name, given))
     return pd.DataFrame(rows) if rows else None
+
+
+def _method_row(kind: str, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    method = get_method(kind, name)
+    options = method.resolve(given.get(kind, {}))
+    return {
+        "kind": kind,
+        "method": name,
+        "options": ", ".join(f"{k}={v}" for k, v in options.items()),
+        "summary": method.summary,
+        "reference": method.reference,
+    }
 
 
 def _parameters_table(parameters: Mapping[str, Any]) -> pd.DataFrame:
@@ -433,6 +446,7 @@ def write_run_report(
     biomarkers: pd.DataFrame,
     organoid_cv: pd.DataFrame,
     cv_predictions: pd.DataFrame | None = None,
+    model_selection: pd.DataFrame | None = None,
     patient_predictions: pd.DataFrame | None = None,
     survival: pd.DataFrame | None = None,
     survival_results: Mapping[str, SurvivalResult] | None = None,
@@ -468,6 +482,9 @@ def write_run_report(
     cv_predictions : DataFrame, optional
         Held-out predictions of the primary model: ``drug, sample, observed, predicted``; drawn as the organoid
         CV scatter of each drug.
+    model_selection : DataFrame, optional
+        The candidate models of each drug (:func:`organoidrx.models.selection_table`): ``drug, candidate,
+        inner_mse, inner_spearman, chosen, outer_folds_chosen, n_outer_folds``; shown as a short table.
     patient_predictions : DataFrame, optional
         ``patient, drug, predicted_response, group``. ``None`` (with ``survival`` and ``survival_results``) is
         the preclinical-only mode: no patient sections, a note saying why.
@@ -731,6 +748,17 @@ def write_run_report(
     report.table(bio.sort_values(["drug", "rank"], kind="stable"))
     report.heading("Organoid cross-validation", level=3)
     report.table(cv)
+    if model_selection is not None:
+        selection = _check_table(model_selection, "model_selection")
+        report.heading("Model selection", level=3)
+        report.table(
+            selection.loc[:, list(_REQUIRED["model_selection"])],
+            max_rows=len(selection) + 1,
+            caption="Candidate models per drug, scored by leave-one-out cross-validation over the organoids; "
+            "'chosen': the smallest inner error over every organoid (ties: fewer pathways, then the earlier "
+            "model), the model carried to patients and bundles. 'outer_folds_chosen': how many of the outer "
+            "leave-one-out folds of the organoid CV chose the same candidate without the held-out organoid.",
+        )
     if surv is not None:
         report.heading("Survival", level=3)
         report.table(surv.drop(columns=[c for c in ("warnings", "cox_terms") if c in surv.columns]))
