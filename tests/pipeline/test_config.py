@@ -150,3 +150,29 @@ def test_measure_options_are_read_and_checked(tmp_path):
         with pytest.raises(InputError, match=message) as info:
             read_config(_write(tmp_path, _GOOD + text))
         assert "\n" not in str(info.value)
+
+
+def test_model_and_top_k_lists_are_candidates(tmp_path: Path) -> None:
+    text = _GOOD.replace('model = "svr"', 'model = ["ridge", "svr"]').replace("top_k = 5", "top_k = [5, 10]")
+    config = read_config(_write(tmp_path, text))
+    assert config.model == ("ridge", "svr") and config.top_k == (5, 10) and config.selects_model
+    assert config.model_label == "nested_ridge+svr_top5+10"
+    one = read_config(_write(tmp_path, _GOOD.replace("top_k = 5", "top_k = [7]")))
+    assert one.top_k == 7 and not one.selects_model and one.model_label == "svr_top7"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('model = ["ridge", "rigde"]', r"model must be one of .*; got 'rigde' \(did you mean 'ridge'"),
+        ("top_k = [5, 0]", r"top_k must be an integer between 1 and 100,000; got 0"),
+        ("top_k = [5, 5]", r"top_k lists 5 twice"),
+        ("top_k = []", r"top_k must be an integer or a non-empty list of them"),
+        ('top_k = ["5"]', r"top_k must be an integer; got '5'"),
+    ],
+)
+def test_bad_candidate_lists_are_refused(tmp_path: Path, line: str, message: str) -> None:
+    key = line.split(" =")[0]
+    old = 'model = "svr"' if key == "model" else "top_k = 5"
+    with pytest.raises(InputError, match=message):
+        read_config(_write(tmp_path, _GOOD.replace(old, line)))
