@@ -233,7 +233,7 @@ def _organoid_cv(
         random_state=cfg.seed,
         progress=timer.callback("organoid cv: proximal vs random sets"),
     )
-    model_progress = timer.callback(f"organoid cv: {cfg.model_label}")
+    model_progress = timer.callback(f"organoid cv: {cfg.model_label if cfg.selects_model else cfg.model}")
     name = f"proximal_{cfg.model_label}"
     configured = (
         None  # nested selection: the row comes from the outer leave-one-out below (the choice per fold)
