@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from organoidrx._compute import active_backend
 from organoidrx._registry import Method, Option, get_method
 from organoidrx._utils import InputError, check_random_state, examples
 from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
@@ -480,34 +481,39 @@ def proximity(
             if progress is not None:
                 progress("null", min(done[0] * _BLOCK, n_random), n_random)
 
-        workers = min(n_jobs, n_blocks)
-        parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
-        if workers == 1:
-            results = [_null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)]
+        backend = active_backend()
+        if backend is not None:
+            shared = (measured, bins, observed, method, state)
+            arriving = backend.imap(_null_task, list(zip(seeds, block_sizes, strict=True)), shared=shared)
+            s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block)
         else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [
-                    pool.submit(
-                        _null_blocks,
-                        measured,
-                        bins,
-                        [seeds[i] for i in part],
-                        [block_sizes[i] for i in part],
-                        observed,
-                        method,
-                        on_block,
-                        state,
-                    )
-                    for part in parts
+            workers = min(n_jobs, n_blocks)
+            parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
+            if workers == 1:
+                results = [
+                    _null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)
                 ]
-                results = [f.result() for f in futures]
-        by_block: dict[int, tuple[np.ndarray, ...]] = {}
-        for part, result in zip(parts, results, strict=True):
-            by_block.update(zip(part, result, strict=True))
-        blocks = [by_block[i] for i in range(n_blocks)]
-        s1, s2, n_le = (_ordered_sum([b[k] for b in blocks]) for k in range(3))
-        lo = np.min(np.stack([b[3] for b in blocks]), axis=0)
-        hi = np.max(np.stack([b[4] for b in blocks]), axis=0)
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = [
+                        pool.submit(
+                            _null_blocks,
+                            measured,
+                            bins,
+                            [seeds[i] for i in part],
+                            [block_sizes[i] for i in part],
+                            observed,
+                            method,
+                            on_block,
+                            state,
+                        )
+                        for part in parts
+                    ]
+                    results = [f.result() for f in futures]
+            by_block: dict[int, tuple[np.ndarray, ...]] = {}
+            for part, result in zip(parts, results, strict=True):
+                by_block.update(zip(part, result, strict=True))
+            s1, s2, n_le, lo, hi = _fold_in_order(((i, by_block[i]) for i in range(n_blocks)), n_blocks)
         with np.errstate(divide="ignore", invalid="ignore"):
             obs = observed[0] / observed[1]
         mean_dev = s1 / n_random
@@ -613,12 +619,44 @@ def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
     )
 
 
-def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
-    """Sum in list order (a fixed order keeps results byte-identical)."""
-    total = arrays[0].copy()
-    for array in arrays[1:]:
-        total += array
-    return total
+def _null_task(task: tuple[np.random.SeedSequence, int], shared: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    """One block of null draws on a Dask worker; ``shared`` holds the problem, sent to each worker once."""
+    measured, bins, observed, method, state = shared
+    seed, size = task
+    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state)[0]
+
+
+def _fold_in_order(
+    results: Iterable[tuple[int, tuple[np.ndarray, ...]]],
+    n_blocks: int,
+    on_block: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, ...]:
+    """Combine per-block sums, squares, counts, minima and maxima in block order, whatever order they arrive in.
+
+    Sums are added in block order (a fixed order keeps results byte-identical); a block that arrives early waits,
+    so at most the out-of-order blocks are held.
+    """
+    pending: dict[int, tuple[np.ndarray, ...]] = {}
+    acc: list[np.ndarray] = []
+    following = 0
+    for i, block in results:
+        pending[i] = block
+        while following in pending:
+            s1, s2, n_le, lo, hi = pending.pop(following)
+            if not acc:
+                acc = [s1.copy(), s2.copy(), n_le.copy(), lo.copy(), hi.copy()]
+            else:
+                acc[0] += s1
+                acc[1] += s2
+                acc[2] += n_le
+                np.minimum(acc[3], lo, out=acc[3])
+                np.maximum(acc[4], hi, out=acc[4])
+            following += 1
+            if on_block is not None:
+                on_block()
+    if following != n_blocks:
+        raise RuntimeError(f"{following} of {n_blocks} blocks of null draws came back.")
+    return tuple(acc)
 
 
 def _observed(problem: _Problem) -> dict[str, np.ndarray]:
