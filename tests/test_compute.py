@@ -230,3 +230,17 @@ def test_results_do_not_depend_on_the_task_split(cohort):
     finally:
         _permutation._TASK = old
     assert np.array_equal(first.null, second.null) and first.p_value == second.p_value
+
+
+def _warn_task(task, shared):
+    import logging
+
+    logging.getLogger("organoidrx.models").warning("task %d: %s", task, shared)
+    return task * 2
+
+
+def test_what_a_task_logs_on_its_worker_is_logged_here_in_task_order(caplog):
+    with dask_backend("local:2") as backend, caplog.at_level("WARNING", logger="organoidrx"):
+        assert backend.map(_warn_task, list(range(6)), shared="careful") == [0, 2, 4, 6, 8, 10]
+    messages = [r.getMessage() for r in caplog.records if r.name == "organoidrx.models"]
+    assert messages == [f"task {i}: careful" for i in range(6)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,8 +88,40 @@ def parse_dask_spec(text: str, *, where: str = "--dask") -> DaskSpec:
     )
 
 
-def _call(fn: Callable[..., Any], task: Any, shared: Any) -> Any:
-    return fn(task, shared)
+class _Records(logging.Handler):
+    """Keeps the organoidrx log records a task emits on its worker, to replay them where the run was started."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.thread = threading.get_ident()  # a worker with several threads runs several tasks at once
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        record.msg, record.args = record.getMessage(), None  # formatted here: arguments need not pickle
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _call(fn: Callable[..., Any], task: Any, shared: Any) -> tuple[Any, list[logging.LogRecord]]:
+    package = logging.getLogger("organoidrx")
+    handler, level = _Records(), package.level
+    package.addHandler(handler)
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
+    try:
+        return fn(task, shared), handler.records
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+
+
+def _replay(records: list[logging.LogRecord]) -> None:
+    for record in records:
+        logger_ = logging.getLogger(record.name)
+        if logger_.isEnabledFor(record.levelno):
+            logger_.handle(record)
 
 
 class DaskBackend:
@@ -159,7 +192,8 @@ class DaskBackend:
         be a module-level function (pickled by reference). With ``scatter_tasks`` the tasks (e.g. blocks of a
         matrix) are sent to the workers as data, not inside the task graph.
 
-        A task that raises is retried by Dask; a worker lost mid-run is replaced and its tasks rerun. Data that
+        What a task logs on its worker (organoidrx's records from INFO up) is logged here, in task order, so a
+        warning reaches the run's report as it would without Dask. A task that raises is retried by Dask; a worker lost mid-run is replaced and its tasks rerun. Data that
         lived only on a lost worker (a scattered block) is sent again from here and its task resubmitted. Either
         way the result is the same, because a task's random stream is fixed in the task itself.
         """
@@ -194,6 +228,8 @@ class DaskBackend:
         index = {future.key: i for i, future in enumerate(first)}
         resubmitted = dict.fromkeys(range(len(tasks)), 0)
         live = list(first)
+        records: dict[int, list[logging.LogRecord]] = {}
+        replayed = 0
         try:
             pending = as_completed(first)
             for future in pending:
@@ -210,8 +246,12 @@ class DaskBackend:
                     live.append(again)
                     pending.add(again)
                     continue
-                yield i, future.result()
+                result, records[i] = future.result()
                 future.release()
+                while replayed < len(tasks) and replayed in records:  # in task order, as one process logs
+                    _replay(records.pop(replayed))
+                    replayed += 1
+                yield i, result
         finally:
             for future in live + held:
                 future.release()
