@@ -145,6 +145,9 @@ class DaskBackend:
             raise InputError(
                 f"--dask {self.spec.text} needs dask.distributed, which is not installed; install it with {_EXTRA}."
             ) from None
+        quiet = logging.getLogger("distributed")
+        if not logging.getLogger("organoidrx").isEnabledFor(logging.DEBUG):
+            quiet.setLevel(logging.WARNING)  # a local cluster's scheduler logs every client and worker at INFO
         if self.spec.n_workers is not None:
             self._cluster = LocalCluster(
                 n_workers=self.spec.n_workers,
