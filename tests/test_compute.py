@@ -99,6 +99,39 @@ def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("measure", ["closest", "shortest", "separation", "rwr", "diamond"])
+def test_every_measure_split_by_drug_columns_gives_the_single_process_table(cohort, cluster, measure):
+    from organoidrx._compute import _ACTIVE
+    from organoidrx.network._proximity import _drug_chunks
+
+    # 50 draws are 2 blocks: with 2 workers the 3 drugs are split into 3 column chunks, 6 tasks
+    assert len(_drug_chunks(3, 2, 2)) == 3
+    options = {"n_added": 5} if measure == "diamond" else {}
+
+    def run():
+        return proximity(
+            cohort.network,
+            cohort.targets,
+            cohort.gene_sets,
+            n_random=50,
+            use_cache=False,
+            measure=measure,
+            **options,
+        ).to_csv(sep="\t")
+
+    token = _ACTIVE.set(None)
+    try:
+        alone = run()
+    finally:
+        _ACTIVE.reset(token)
+    token = _ACTIVE.set(cluster)
+    try:
+        assert run() == alone
+    finally:
+        _ACTIVE.reset(token)
+
+
+@pytest.mark.slow
 def test_run_on_a_local_cluster_writes_the_single_process_files(cohort, tmp_path):
     config = cohort.write(tmp_path / "cohort")["config"]
     settings = {"n_permutations": 30, "n_random": 100, "n_random_sets": 20}

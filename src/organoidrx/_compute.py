@@ -147,7 +147,9 @@ class DaskBackend:
             ) from None
         quiet = logging.getLogger("distributed")
         if not logging.getLogger("organoidrx").isEnabledFor(logging.DEBUG):
-            quiet.setLevel(logging.WARNING)  # a local cluster's scheduler logs every client and worker at INFO
+            quiet.setLevel(
+                logging.WARNING
+            )  # a local cluster's scheduler logs every client and worker at INFO
         if self.spec.n_workers is not None:
             self._cluster = LocalCluster(
                 n_workers=self.spec.n_workers,

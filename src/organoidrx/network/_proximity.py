@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -135,16 +136,27 @@ def _null_blocks(
     measure: Method,
     on_block: Callable[[], None],
     state: Any = None,
+    units: tuple[int, int] | None = None,
 ) -> list[tuple[np.ndarray, ...]]:
     """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max.
 
-    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes.
+    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes. With
+    ``units = (a, b)`` only drug columns a..b-1 are measured; every column's targets are still drawn, so the
+    random stream, and so each column's numbers, are those of the whole problem.
     """
     n_nodes = problem.dist.shape[0]
     target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes)
     draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
     gene_sampler = SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes) if draw_genes else None
     obs_num, obs_den = observed
+    slots = slice(None)
+    if units is not None:
+        a, b = units
+        end = np.append(problem.drug_start, len(problem.target_slots))
+        slots = slice(int(end[a]), int(end[b]))
+        obs_num = obs_num[:, a:b]
+        obs_den = obs_den[..., a:b] if np.ndim(obs_den) else obs_den
+        problem = _columns(problem, a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         obs = obs_num / obs_den
     out: list[tuple[np.ndarray, ...]] = []
@@ -155,6 +167,7 @@ def _null_blocks(
         lo, hi = np.full(shape, np.inf), np.full(shape, -np.inf)
         for _ in range(size):
             targets, target_repeat = target_sampler.sample(rng)
+            targets, target_repeat = targets[slots], target_repeat[slots]
             if gene_sampler is not None:
                 genes, gene_repeat = gene_sampler.sample(rng)
             else:
@@ -484,8 +497,10 @@ def proximity(
         backend = active_backend()
         if backend is not None:
             shared = (measured, bins, observed, method, state)
-            arriving = backend.imap(_null_task, list(zip(seeds, block_sizes, strict=True)), shared=shared)
-            s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block)
+            chunks = _drug_chunks(len(measured.drug_start), n_blocks, backend.n_workers)
+            tasks = [(seed, size, c) for seed, size in zip(seeds, block_sizes, strict=True) for c in chunks]
+            arriving = backend.imap(_null_task, tasks, shared=shared)
+            s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block, n_chunks=len(chunks))
         else:
             workers = min(n_jobs, n_blocks)
             parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
@@ -619,28 +634,69 @@ def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
     )
 
 
-def _null_task(task: tuple[np.random.SeedSequence, int], shared: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
-    """One block of null draws on a Dask worker; ``shared`` holds the problem, sent to each worker once."""
+def _columns(problem: _Problem, a: int, b: int) -> _Problem:
+    """The problem restricted to drug columns a..b-1 (their target slots are contiguous)."""
+    end = np.append(problem.drug_start, len(problem.target_slots))
+    lo, hi = int(end[a]), int(end[b])
+    return _Problem(
+        dist=problem.dist,
+        target_slots=problem.target_slots[lo:hi],
+        target_drug=problem.target_drug[lo:hi] - a,
+        drug_start=problem.drug_start[a:b] - lo,
+        gene_slots=problem.gene_slots,
+        gene_pathway=problem.gene_pathway,
+        pathway_start=problem.pathway_start,
+        pathway_size=problem.pathway_size,
+        buckets=problem.buckets,
+        adjacency=problem.adjacency,
+    )
+
+
+def _null_task(
+    task: tuple[np.random.SeedSequence, int, tuple[int, int]], shared: tuple[Any, ...]
+) -> tuple[np.ndarray, ...]:
+    """One block of null draws for some drug columns on a Dask worker (``shared``, the problem, is sent to each
+    worker once)."""
     measured, bins, observed, method, state = shared
-    seed, size = task
-    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state)[0]
+    seed, size, units = task
+    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state, units)[0]
+
+
+def _drug_chunks(n_units: int, n_blocks: int, n_workers: int) -> list[tuple[int, int]]:
+    """Split the drug columns so that blocks x chunks gives every worker about four tasks.
+
+    Columns are measured independently, so the split changes no number, only how many workers can be busy.
+    """
+    n_chunks = max(1, min(n_units, math.ceil(4 * max(n_workers, 1) / n_blocks)))
+    edges = np.linspace(0, n_units, n_chunks + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _fold_in_order(
     results: Iterable[tuple[int, tuple[np.ndarray, ...]]],
     n_blocks: int,
     on_block: Callable[[], None] | None = None,
+    n_chunks: int = 1,
 ) -> tuple[np.ndarray, ...]:
     """Combine per-block sums, squares, counts, minima and maxima in block order, whatever order they arrive in.
 
-    Sums are added in block order (a fixed order keeps results byte-identical); a block that arrives early waits,
-    so at most the out-of-order blocks are held.
+    Result ``i`` is block ``i // n_chunks`` of drug-column chunk ``i % n_chunks``; a block's chunks are joined
+    column-wise. Sums are added in block order (a fixed order keeps results byte-identical); a block that arrives
+    early waits, so at most the out-of-order blocks are held.
     """
     pending: dict[int, tuple[np.ndarray, ...]] = {}
+    parts: dict[int, dict[int, tuple[np.ndarray, ...]]] = {}
     acc: list[np.ndarray] = []
     following = 0
-    for i, block in results:
-        pending[i] = block
+    for i, part in results:
+        block = i // n_chunks
+        parts.setdefault(block, {})[i % n_chunks] = part
+        if len(parts[block]) < n_chunks:
+            continue
+        done_parts = parts.pop(block)
+        ordered = [done_parts[c] for c in range(n_chunks)]
+        joined = zip(*ordered, strict=True)
+        pending[block] = ordered[0] if n_chunks == 1 else tuple(np.concatenate(k, axis=1) for k in joined)
         while following in pending:
             s1, s2, n_le, lo, hi = pending.pop(following)
             if not acc:
