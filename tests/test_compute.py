@@ -277,3 +277,46 @@ def test_what_a_task_logs_on_its_worker_is_logged_here_in_task_order(caplog):
         assert backend.map(_warn_task, list(range(6)), shared="careful") == [0, 2, 4, 6, 8, 10]
     messages = [r.getMessage() for r in caplog.records if r.name == "organoidrx.models"]
     assert messages == [f"task {i}: careful" for i in range(6)]
+
+
+@pytest.mark.slow
+def test_compare_on_a_local_cluster_writes_the_single_process_tables(tmp_path):
+    from organoidrx.pipeline import compare_methods
+
+    small = {"n_genes": 500, "n_pathways": 40, "n_organoids": 20, "n_patients_treated": 40}
+    cohort = make_synthetic_cohort(**small, n_patients_untreated=0, drugs=("A", "B", "C"), random_state=2)
+    config = cohort.write(tmp_path / "cohort")["config"]
+    settings = {"measures": ["closest"], "scorers": ["ssgsea"], "models": ["ridge"], "n_random_sets": 30}
+    compare_methods(config, tmp_path / "alone", **settings)
+    compare_methods(config, tmp_path / "spread", dask="local:2", **settings)
+    names = sorted(p.name for p in (tmp_path / "alone").iterdir())
+    assert "leaderboard.tsv" in names
+    for name in names:
+        if name != "compare.json":
+            assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "spread" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_cross_validation_of_drugs_on_the_cluster_is_the_single_process_table(cohort, cluster):
+    from organoidrx._compute import _ACTIVE
+    from organoidrx.models import cross_validate_response, make_response_pipeline
+
+    scores = score(cohort.organoid_expression, cohort.gene_sets)
+    sets = {"few": list(scores.columns[:6])}
+
+    def run(model):
+        return cross_validate_response(
+            scores, cohort.organoid_response, feature_sets=sets, model=model, n_random=5, random_state=1
+        ).to_csv()
+
+    for model in ("ridge", make_response_pipeline("svr", top_k=3)):
+        token = _ACTIVE.set(None)
+        try:
+            alone = run(model)
+        finally:
+            _ACTIVE.reset(token)
+        token = _ACTIVE.set(cluster)
+        try:
+            assert run(model) == alone
+        finally:
+            _ACTIVE.reset(token)
