@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from organoidrx._compute import dask_backend
 from organoidrx._registry import Method, Option, get_method, list_methods, method_names, register
 from organoidrx._utils import InputError
 
@@ -25,6 +26,7 @@ __all__ = [
     "Method",
     "Option",
     "__version__",
+    "dask_backend",
     "get_method",
     "list_methods",
     "method_names",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from organoidrx import __version__
+from organoidrx._compute import DASK, dask_backend
 from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
 from organoidrx._utils import InputError, check_output_file
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
@@ -281,6 +282,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--n-permutations", type=PERMUTATIONS, default=None, help="override [settings] n_permutations"
     )
     p.add_argument("--no-report", action="store_true", help="skip report.html and the figures")
+    _add_option(p, DASK, note=" (overrides [compute] dask)")
     p.set_defaults(handler=_cmd_run)
 
 
@@ -290,6 +292,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {} if args.n_permutations is None else {"n_permutations": args.n_permutations}
     if args.force:
         overrides["force"] = True
+    if args.dask is not None:
+        overrides["dask"] = args.dask
     result = run_pipeline(
         args.config,
         args.out,
@@ -397,6 +401,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     _add_option(p, MIN_SIZE)
     _add_option(p, MAX_SIZE)
     p.add_argument("--threads", type=THREADS, default=1, help="threads (default 1; -1 for all CPUs)")
+    _add_option(p, DASK)
     p.add_argument(
         "--out",
         required=True,
@@ -432,19 +437,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     expression = read_expression(args.expression)
     gene_sets = read_gmt(args.gene_sets)
     report_progress("read", 1, 1)
-    scores, report = score(
-        expression,
-        gene_sets,
-        method=args.method,
-        min_size=args.min_size,
-        max_size=args.max_size,
-        n_jobs=args.threads,
-        return_report=True,
-        progress=None
-        if args.progress is None
-        else (lambda done, total: report_progress("score", done, total)),
-        **options,
-    )
+    with dask_backend(args.dask):
+        scores, report = score(
+            expression,
+            gene_sets,
+            method=args.method,
+            min_size=args.min_size,
+            max_size=args.max_size,
+            n_jobs=args.threads,
+            return_report=True,
+            progress=None
+            if args.progress is None
+            else (lambda done, total: report_progress("score", done, total)),
+            **options,
+        )
     fmt = output_format(args.out, args.format)
     if fmt == "h5ad":
         source = args.expression if str(args.expression).lower().endswith(".h5ad") else None
@@ -575,6 +581,7 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=THREADS, default=1, help="threads for the random draws (default 1; -1 for all CPUs)"
     )
+    _add_option(p, DASK)
     p.add_argument(
         "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
     )
@@ -600,22 +607,23 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     gene_sets = read_gmt(args.gene_sets)
     read_seconds = time.perf_counter() - tic
     drugs = None if args.drugs is None else [d.strip() for d in args.drugs.split(",") if d.strip()]
-    table = proximity(
-        network,
-        targets,
-        gene_sets,
-        drugs=drugs,
-        n_random=args.n_random,
-        random_state=args.seed,
-        min_score=None,
-        min_bin_size=args.min_bin_size,
-        measure=args.measure,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        n_jobs=args.threads,
-        progress=args.progress,
-        **options,
-    )
+    with dask_backend(args.dask):
+        table = proximity(
+            network,
+            targets,
+            gene_sets,
+            drugs=drugs,
+            n_random=args.n_random,
+            random_state=args.seed,
+            min_score=None,
+            min_bin_size=args.min_bin_size,
+            measure=args.measure,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+            n_jobs=args.threads,
+            progress=args.progress,
+            **options,
+        )
     write_tsv(table, args.out, float_format="%.10g")
     t = table.attrs["timings"]
     net = table.attrs["network"]
@@ -659,6 +667,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "--n-random-sets", type=_integer(1), default=None, help="random sets per test (default [compare])"
     )
     p.add_argument("--no-report", action="store_true", help="skip report.html and heatmap.png")
+    _add_option(p, DASK, note=" (overrides [compute] dask)")
     p.set_defaults(handler=_cmd_compare)
 
 
@@ -678,6 +687,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         report=not args.no_report,
         progress=args.progress,
+        dask=args.dask,
     )
     for line in result.summary():
         print(line)

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
+from organoidrx._compute import active_backend
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_long_table
 from organoidrx.evaluation._common import note
@@ -24,6 +25,8 @@ Response: TypeAlias = pd.DataFrame | pd.Series
 #: Relative tolerance for "at least as extreme": a permutation that reproduces the observed statistic up to
 #: floating-point rounding (e.g. the identity permutation) must count.
 _TOLERANCE = 1e-9
+#: Permutations per task on a Dask cluster (a fixed split: results do not depend on it).
+_TASK = 10
 
 
 @dataclass
@@ -139,6 +142,12 @@ def _run_chunk(
     return out
 
 
+def _permutation_task(seeds: list[np.random.SeedSequence], shared: tuple[Any, ...]) -> list[float]:
+    """Some permutations on a Dask worker; ``shared`` (statistic, responses, groups) is sent to each worker once."""
+    statistic_fn, response, groups = shared
+    return _run_chunk(statistic_fn, response, groups, seeds)
+
+
 def permutation_test(
     statistic_fn: Callable[[Response], float],
     response: Response,
@@ -231,7 +240,17 @@ def permutation_test(
             warnings=notes,
         )
     seeds = _seed_sequence(random_state).spawn(int(n_permutations))
-    if n_jobs == 1:
+    backend = active_backend()
+    if backend is not None:
+        tasks = [seeds[i : i + _TASK] for i in range(0, len(seeds), _TASK)]
+        null = [math.nan] * len(seeds)
+        done = 0
+        for i, values in backend.imap(_permutation_task, tasks, shared=(statistic_fn, response, groups)):
+            null[i * _TASK : i * _TASK + len(values)] = values
+            done += len(values)
+            if progress is not None:
+                progress(done, len(seeds))
+    elif n_jobs == 1:
         null = _run_chunk(statistic_fn, response, groups, seeds, progress)
     else:
         from joblib import Parallel, delayed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.model_selection import KFold, LeaveOneOut
 
+from organoidrx._compute import active_backend
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
 
@@ -169,48 +171,29 @@ def cross_validate_response(
             len(scores.index),
             examples(scores.index.difference(samples)),
         )
-    rows: list[dict[str, Any]] = []
     drugs = list(dict.fromkeys(table["drug"]))
-    for done, drug in enumerate(drugs):
+    settings = _DrugSettings(
+        table, scores, genes, samples, feature_sets, randomised, model, alpha, cv, n_random, include_all,
+        min_samples, int(random_state),
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    backend = active_backend()
+    if backend is not None and len(drugs) > 1:
+        per_drug: list[list[dict[str, Any]]] = [[] for _ in drugs]
         if progress is not None:
-            progress(done, len(drugs))
-        y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
-        matched = [s for s in y_all.index if s in set(samples)]
-        _report_unmatched(drug, y_all.index, samples, matched)
-        if len(matched) < min_samples:
-            logger.warning(
-                "drug %r: only %d samples with both response and scores (min_samples=%d); skipped",
-                drug,
-                len(matched),
-                min_samples,
-            )
-            continue
-        y = y_all.loc[matched].to_numpy(dtype=float)
-        folds = _folds(len(matched), cv, random_state)
-        sets = _sets_for_drug(drug, feature_sets, scores, genes, include_all)
-        for set_name, features in sets.items():
-            source = _source_of(features, scores, genes)
-            row: dict[str, Any] = {
-                "drug": drug,
-                "feature_set": set_name,
-                "n_features": len(features),
-                "n_samples": len(matched),
-                "n_random": 0,
-            }
-            if not features:
-                logger.warning("drug %r: feature set %r has no feature in the data", drug, set_name)
-                rows.append(row | {"spearman": np.nan, "pearson": np.nan})
-                continue
-            X = _matrix(source, matched, features, set_name)
-            pred = _cv_predict(X[None], y, folds, model, alpha)
-            spearman, pearson = _correlations(pred, y)
-            row |= {"spearman": spearman[0], "pearson": pearson[0]}
-            if set_name in randomised and n_random > 0:
-                row |= _random_summary(
-                    source, matched, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
-                    seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
-                )  # fmt: skip
-            rows.append(row)
+            progress(0, len(drugs))
+        done = 0
+        for i, drug_rows in backend.imap(_drug_task, drugs, shared=settings):
+            per_drug[i] = drug_rows
+            done += 1
+            if progress is not None and done < len(drugs):
+                progress(done, len(drugs))
+        rows = [row for drug_rows in per_drug for row in drug_rows]
+    else:
+        for done, drug in enumerate(drugs):
+            if progress is not None:
+                progress(done, len(drugs))
+            rows.extend(_drug_rows(drug, settings))
     if not rows:
         raise InputError(
             f"no drug has at least min_samples={min_samples} samples with both a response and scores; response "
@@ -219,6 +202,75 @@ def cross_validate_response(
     if progress is not None:
         progress(len(drugs), len(drugs))
     return pd.DataFrame(rows).reindex(columns=_COLUMNS)
+
+
+@dataclass(frozen=True)
+class _DrugSettings:
+    """What the cross-validation of one drug needs (sent once to every Dask worker)."""
+
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    genes: pd.DataFrame | None
+    samples: pd.Index
+    feature_sets: FeatureSets
+    randomised: list[str]
+    model: Any
+    alpha: float
+    cv: Literal["loo"] | int
+    n_random: int
+    include_all: bool
+    min_samples: int
+    random_state: int
+
+
+def _drug_task(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
+    return _drug_rows(drug, settings)
+
+
+def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
+    """The rows of one drug: every feature set's CV correlations and its random-set null."""
+    table, scores, genes, samples = settings.table, settings.scores, settings.genes, settings.samples
+    model, alpha, cv, n_random = settings.model, settings.alpha, settings.cv, settings.n_random
+    min_samples, random_state = settings.min_samples, settings.random_state
+    rows: list[dict[str, Any]] = []
+    y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
+    matched = [s for s in y_all.index if s in set(samples)]
+    _report_unmatched(drug, y_all.index, samples, matched)
+    if len(matched) < min_samples:
+        logger.warning(
+            "drug %r: only %d samples with both response and scores (min_samples=%d); skipped",
+            drug,
+            len(matched),
+            min_samples,
+        )
+        return rows
+    y = y_all.loc[matched].to_numpy(dtype=float)
+    folds = _folds(len(matched), cv, random_state)
+    sets = _sets_for_drug(drug, settings.feature_sets, scores, genes, settings.include_all)
+    for set_name, features in sets.items():
+        source = _source_of(features, scores, genes)
+        row: dict[str, Any] = {
+            "drug": drug,
+            "feature_set": set_name,
+            "n_features": len(features),
+            "n_samples": len(matched),
+            "n_random": 0,
+        }
+        if not features:
+            logger.warning("drug %r: feature set %r has no feature in the data", drug, set_name)
+            rows.append(row | {"spearman": np.nan, "pearson": np.nan})
+            continue
+        X = _matrix(source, matched, features, set_name)
+        pred = _cv_predict(X[None], y, folds, model, alpha)
+        spearman, pearson = _correlations(pred, y)
+        row |= {"spearman": spearman[0], "pearson": pearson[0]}
+        if set_name in settings.randomised and n_random > 0:
+            row |= _random_summary(
+                source, matched, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
+                seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
+            )  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- inputs

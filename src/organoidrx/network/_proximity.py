@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from organoidrx._compute import active_backend
 from organoidrx._registry import Method, Option, get_method
 from organoidrx._utils import InputError, check_random_state, examples
 from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
@@ -134,16 +136,27 @@ def _null_blocks(
     measure: Method,
     on_block: Callable[[], None],
     state: Any = None,
+    units: tuple[int, int] | None = None,
 ) -> list[tuple[np.ndarray, ...]]:
     """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max.
 
-    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes.
+    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes. With
+    ``units = (a, b)`` only drug columns a..b-1 are measured; every column's targets are still drawn, so the
+    random stream, and so each column's numbers, are those of the whole problem.
     """
     n_nodes = problem.dist.shape[0]
     target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes)
     draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
     gene_sampler = SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes) if draw_genes else None
     obs_num, obs_den = observed
+    slots = slice(None)
+    if units is not None:
+        a, b = units
+        end = np.append(problem.drug_start, len(problem.target_slots))
+        slots = slice(int(end[a]), int(end[b]))
+        obs_num = obs_num[:, a:b]
+        obs_den = obs_den[..., a:b] if np.ndim(obs_den) else obs_den
+        problem = _columns(problem, a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         obs = obs_num / obs_den
     out: list[tuple[np.ndarray, ...]] = []
@@ -154,6 +167,7 @@ def _null_blocks(
         lo, hi = np.full(shape, np.inf), np.full(shape, -np.inf)
         for _ in range(size):
             targets, target_repeat = target_sampler.sample(rng)
+            targets, target_repeat = targets[slots], target_repeat[slots]
             if gene_sampler is not None:
                 genes, gene_repeat = gene_sampler.sample(rng)
             else:
@@ -480,34 +494,41 @@ def proximity(
             if progress is not None:
                 progress("null", min(done[0] * _BLOCK, n_random), n_random)
 
-        workers = min(n_jobs, n_blocks)
-        parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
-        if workers == 1:
-            results = [_null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)]
+        backend = active_backend()
+        if backend is not None:
+            shared = (measured, bins, observed, method, state)
+            chunks = _drug_chunks(len(measured.drug_start), n_blocks, backend.n_workers)
+            tasks = [(seed, size, c) for seed, size in zip(seeds, block_sizes, strict=True) for c in chunks]
+            arriving = backend.imap(_null_task, tasks, shared=shared)
+            s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block, n_chunks=len(chunks))
         else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [
-                    pool.submit(
-                        _null_blocks,
-                        measured,
-                        bins,
-                        [seeds[i] for i in part],
-                        [block_sizes[i] for i in part],
-                        observed,
-                        method,
-                        on_block,
-                        state,
-                    )
-                    for part in parts
+            workers = min(n_jobs, n_blocks)
+            parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
+            if workers == 1:
+                results = [
+                    _null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)
                 ]
-                results = [f.result() for f in futures]
-        by_block: dict[int, tuple[np.ndarray, ...]] = {}
-        for part, result in zip(parts, results, strict=True):
-            by_block.update(zip(part, result, strict=True))
-        blocks = [by_block[i] for i in range(n_blocks)]
-        s1, s2, n_le = (_ordered_sum([b[k] for b in blocks]) for k in range(3))
-        lo = np.min(np.stack([b[3] for b in blocks]), axis=0)
-        hi = np.max(np.stack([b[4] for b in blocks]), axis=0)
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = [
+                        pool.submit(
+                            _null_blocks,
+                            measured,
+                            bins,
+                            [seeds[i] for i in part],
+                            [block_sizes[i] for i in part],
+                            observed,
+                            method,
+                            on_block,
+                            state,
+                        )
+                        for part in parts
+                    ]
+                    results = [f.result() for f in futures]
+            by_block: dict[int, tuple[np.ndarray, ...]] = {}
+            for part, result in zip(parts, results, strict=True):
+                by_block.update(zip(part, result, strict=True))
+            s1, s2, n_le, lo, hi = _fold_in_order(((i, by_block[i]) for i in range(n_blocks)), n_blocks)
         with np.errstate(divide="ignore", invalid="ignore"):
             obs = observed[0] / observed[1]
         mean_dev = s1 / n_random
@@ -613,12 +634,85 @@ def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
     )
 
 
-def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
-    """Sum in list order (a fixed order keeps results byte-identical)."""
-    total = arrays[0].copy()
-    for array in arrays[1:]:
-        total += array
-    return total
+def _columns(problem: _Problem, a: int, b: int) -> _Problem:
+    """The problem restricted to drug columns a..b-1 (their target slots are contiguous)."""
+    end = np.append(problem.drug_start, len(problem.target_slots))
+    lo, hi = int(end[a]), int(end[b])
+    return _Problem(
+        dist=problem.dist,
+        target_slots=problem.target_slots[lo:hi],
+        target_drug=problem.target_drug[lo:hi] - a,
+        drug_start=problem.drug_start[a:b] - lo,
+        gene_slots=problem.gene_slots,
+        gene_pathway=problem.gene_pathway,
+        pathway_start=problem.pathway_start,
+        pathway_size=problem.pathway_size,
+        buckets=problem.buckets,
+        adjacency=problem.adjacency,
+    )
+
+
+def _null_task(
+    task: tuple[np.random.SeedSequence, int, tuple[int, int]], shared: tuple[Any, ...]
+) -> tuple[np.ndarray, ...]:
+    """One block of null draws for some drug columns on a Dask worker (``shared``, the problem, is sent to each
+    worker once)."""
+    measured, bins, observed, method, state = shared
+    seed, size, units = task
+    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state, units)[0]
+
+
+def _drug_chunks(n_units: int, n_blocks: int, n_workers: int) -> list[tuple[int, int]]:
+    """Split the drug columns so that blocks x chunks gives every worker about four tasks.
+
+    Columns are measured independently, so the split changes no number, only how many workers can be busy.
+    """
+    n_chunks = max(1, min(n_units, math.ceil(4 * max(n_workers, 1) / n_blocks)))
+    edges = np.linspace(0, n_units, n_chunks + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _fold_in_order(
+    results: Iterable[tuple[int, tuple[np.ndarray, ...]]],
+    n_blocks: int,
+    on_block: Callable[[], None] | None = None,
+    n_chunks: int = 1,
+) -> tuple[np.ndarray, ...]:
+    """Combine per-block sums, squares, counts, minima and maxima in block order, whatever order they arrive in.
+
+    Result ``i`` is block ``i // n_chunks`` of drug-column chunk ``i % n_chunks``; a block's chunks are joined
+    column-wise. Sums are added in block order (a fixed order keeps results byte-identical); a block that arrives
+    early waits, so at most the out-of-order blocks are held.
+    """
+    pending: dict[int, tuple[np.ndarray, ...]] = {}
+    parts: dict[int, dict[int, tuple[np.ndarray, ...]]] = {}
+    acc: list[np.ndarray] = []
+    following = 0
+    for i, part in results:
+        block = i // n_chunks
+        parts.setdefault(block, {})[i % n_chunks] = part
+        if len(parts[block]) < n_chunks:
+            continue
+        done_parts = parts.pop(block)
+        ordered = [done_parts[c] for c in range(n_chunks)]
+        joined = zip(*ordered, strict=True)
+        pending[block] = ordered[0] if n_chunks == 1 else tuple(np.concatenate(k, axis=1) for k in joined)
+        while following in pending:
+            s1, s2, n_le, lo, hi = pending.pop(following)
+            if not acc:
+                acc = [s1.copy(), s2.copy(), n_le.copy(), lo.copy(), hi.copy()]
+            else:
+                acc[0] += s1
+                acc[1] += s2
+                acc[2] += n_le
+                np.minimum(acc[3], lo, out=acc[3])
+                np.maximum(acc[4], hi, out=acc[4])
+            following += 1
+            if on_block is not None:
+                on_block()
+    if following != n_blocks:
+        raise RuntimeError(f"{following} of {n_blocks} blocks of null draws came back.")
+    return tuple(acc)
 
 
 def _observed(problem: _Problem) -> dict[str, np.ndarray]:

@@ -23,11 +23,12 @@ import pandas as pd
 from scipy import stats
 
 from organoidrx import __version__
+from organoidrx._compute import dask_backend
 from organoidrx._registry import get_method, method_names
 from organoidrx._utils import InputError, atomic_write, examples, versions
 from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
-from organoidrx.pipeline._config import PipelineConfig, read_config
+from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import input_files, load_inputs, run_proximity
 from organoidrx.pipeline._outputs import RunFolder, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
@@ -158,6 +159,7 @@ def compare_methods(
     overwrite: bool = False,
     report: bool = True,
     progress: Progress | None = None,
+    dask: str | None = None,
 ) -> CompareResult:
     """Compare every scorer x network selection x model on the organoids, with corrected statistics.
 
@@ -179,6 +181,8 @@ def compare_methods(
         Write ``report.html`` and ``heatmap.png``.
     progress : callable, optional
         ``progress(phase, done, total)`` per phase and drug.
+    dask : str, optional
+        Dask cluster for the heavy loops (``local:N`` or a scheduler address); default ``[compute] dask``.
 
     Returns
     -------
@@ -203,6 +207,8 @@ def compare_methods(
     Benjamini Y., Hochberg Y. (1995) J R Stat Soc B 57:289-300, doi:10.1111/j.2517-6161.1995.tb02031.x.
     """
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
+    if dask is not None:
+        cfg = apply_overrides(cfg, {"dask": dask})
     scorer_names = _names("scorer", scorers, cfg.compare_scorers, "scorers")
     measure_names = _names("measure", measures, cfg.compare_measures, "measures")
     model_names = _names("model", models, cfg.compare_models, "models")
@@ -219,7 +225,7 @@ def compare_methods(
     if folder is not None:
         folder.check(input_files(cfg).values())
     timer = Timer(progress)
-    with collect_warnings() as collected:
+    with collect_warnings() as collected, dask_backend(cfg.dask):
         with timer.phase("load"):
             loaded = load_inputs(cfg)
         with timer.phase("proximity", show=False):  # one network, one distance matrix for every measure

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from organoidrx._compute import parse_dask_spec
 from organoidrx._registry import KINDS, Option, get_method, suggest
 from organoidrx._utils import InputError
 from organoidrx.pipeline._schema import SCHEMA
@@ -28,7 +29,7 @@ _CLINICAL_COLUMNS = ("patient_col", "duration_col", "event_col", "drug_col", "re
 #: settings that run_pipeline(**overrides) may replace: every non-path scalar key, by field name
 _OVERRIDABLE: dict[str, Option] = {
     name: option
-    for section in ("preclinical", "network", "pathways", "patients", "settings")
+    for section in ("preclinical", "network", "pathways", "patients", "settings", "compute")
     for option, name in SCHEMA[section]
     if not option.path and name not in _CLINICAL_COLUMNS
 }
@@ -78,6 +79,7 @@ class PipelineConfig:
     horizon_months: float = 60.0
     n_random_sets: int = 100
     force: bool = False
+    dask: str | None = None
     compare_scorers: tuple[str, ...] = ()
     compare_measures: tuple[str, ...] = ()
     compare_models: tuple[str, ...] = ()
@@ -179,6 +181,8 @@ def apply_overrides(cfg: PipelineConfig, overrides: Mapping[str, Any]) -> Pipeli
         changes[key] = tuple(checked) if isinstance(checked, list) else checked
     if "quantile" in changes or "horizon_months" in changes:
         changes = {k: (float(v) if k in ("quantile", "horizon_months") else v) for k, v in changes.items()}
+    if changes.get("dask") is not None:
+        parse_dask_spec(changes["dask"], where="dask")
     cfg = dataclasses.replace(cfg, **changes)
     chosen = {kind: getattr(cfg, kind) for kind in KINDS}
     checked = _check_method_options(method_options, chosen, "")
@@ -297,6 +301,8 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
     fields["drugs"] = tuple(n.strip() for n in names)
     if fields["edge_columns"] is not None and not fields["edge_columns"]:
         fields["edge_columns"] = None
+    if fields["dask"] is not None:
+        parse_dask_spec(fields["dask"], where="[compute] dask =")
     method_options = _check_method_options({kind: raw[kind] for kind in KINDS if kind in raw}, chosen, "")
     return PipelineConfig(
         source=source.resolve(), clinical_columns=clinical_columns, method_options=method_options, **fields

@@ -327,7 +327,10 @@ def write_run_outputs(
         }
         write_run_report(
             out,
-            parameters=shown_paths(folder.relocate(parameters(cfg)), folder.final),
+            # where the run was computed (dask) does not change a number: run.json records it, the report not
+            parameters=shown_paths(
+                folder.relocate({k: v for k, v in parameters(cfg).items() if k != "dask"}), folder.final
+            ),
             proximity=result.proximity,
             biomarkers=result.biomarkers,
             organoid_cv=result.organoid_cv,

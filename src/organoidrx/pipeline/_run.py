@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
+from organoidrx._compute import dask_backend
 from organoidrx._registry import get_method
 from organoidrx._utils import InputError, examples, sha256_file
 from organoidrx._validation import as_gene_set_dict
@@ -353,7 +354,7 @@ def run_pipeline(
         folder.check(input_files(cfg).values())  # refuse before computing anything
     out = folder.final
     timer = Timer(progress)
-    with collect_warnings() as collected:
+    with collect_warnings() as collected, dask_backend(cfg.dask):
         with timer.phase("load"):
             loaded = load_inputs(cfg)
             check_work(cfg, loaded)

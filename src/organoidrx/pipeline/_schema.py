@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import get_args
 
+from organoidrx._compute import DASK
 from organoidrx._registry import Option
 from organoidrx._units import TIME_UNITS
 from organoidrx.io._drugs import Replicates
@@ -209,6 +210,7 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             "force",
         ),
     ),
+    "compute": ((DASK, "dask"),),
     "compare": (
         (
             Option(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from organoidrx._compute import active_backend
 from organoidrx._registry import Option, get_method
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_gene_set_dict, restrict_gene_sets
@@ -252,7 +253,24 @@ def score(
         chunk_size=chunk_size,
         n_jobs=threads,
     )
-    if progress is None:
+    backend = active_backend()
+    if backend is not None and scorer.sample_independent and len(frame) > 1:
+        block = chunk_size or _PROGRESS_BLOCK
+        starts = range(0, len(frame), block)
+        template = replace(data, values=values[:0], samples=data.samples[:0])
+        chunks = [(values[i : i + block], data.samples[i : i + block]) for i in starts]
+        parts = [np.empty((0, len(kept)))] * len(chunks)
+        done = 0
+        if progress is not None:
+            progress(0, len(frame))
+        shared = (scorer.func, template, resolved)
+        for i, part in backend.imap(_score_task, chunks, shared=shared, scatter_tasks=True):
+            parts[i] = part
+            done += len(part)
+            if progress is not None:
+                progress(done, len(frame))
+        scores = np.concatenate(parts)
+    elif progress is None:
         scores = np.asarray(scorer.func(data, **resolved), dtype=np.float64)
     else:
         block = (chunk_size or _PROGRESS_BLOCK) if scorer.sample_independent else max(len(frame), 1)
@@ -276,6 +294,13 @@ def score(
     if return_report:
         return result, report.reset_index(drop=True)
     return result
+
+
+def _score_task(chunk: tuple[np.ndarray, pd.Index], shared: tuple[Any, ...]) -> np.ndarray:
+    """Score one block of samples on a Dask worker (a sample-independent scorer gives the same bits as one call)."""
+    func, template, options = shared
+    values, samples = chunk
+    return np.asarray(func(replace(template, values=values, samples=samples), **options), dtype=np.float64)
 
 
 def scorer_options(method: str, settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,297 @@
+"""Where the heavy loops run: in this process (the default) or on a Dask cluster.
+
+The loops that dominate the cost are split into tasks whose random streams are fixed before any task runs
+(``numpy.random.SeedSequence.spawn`` per block of null draws, per permutation), and the results are combined in task
+order. A task's output therefore does not depend on where or when it ran, and a run on a cluster of any size gives
+the same bytes as the single-process run.
+
+:func:`dask_backend` opens a ``dask.distributed`` client for the duration of a ``with`` block; the library's
+proximity null, permutation nulls and sample-independent pathway scoring send their tasks to it while it is active
+(:func:`active_backend`). Dask is imported only here, and only when a backend is opened, so the core install does
+not need it (``pip install "organoidrx[dask]"``).
+
+Specifications
+--------------
+``local:N``
+    Start a ``LocalCluster`` of N worker processes (one thread each) on this machine, closed at the end.
+``tcp://HOST:PORT`` (or ``tls://``, ``ucx://``)
+    Connect to a running scheduler (``dask scheduler``, workers started with ``dask worker ADDRESS``); the
+    workers must be able to import the same organoidrx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from organoidrx._registry import Option
+from organoidrx._utils import InputError
+
+__all__ = ["DASK", "DaskBackend", "DaskSpec", "active_backend", "dask_backend", "parse_dask_spec"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE: ContextVar[DaskBackend | None] = ContextVar("organoidrx_dask_backend", default=None)
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
+_LOCAL = re.compile(r"^local:(\d+)$")
+_EXTRA = 'pip install "organoidrx[dask]"'
+#: Times a task that raised is resubmitted (a lost worker is handled by the scheduler's own retry budget).
+_RETRIES = 2
+
+
+#: The one definition of the ``--dask`` flag and the config's ``[compute] dask`` key.
+DASK = Option(
+    "dask",
+    None,
+    str,
+    "run the heavy loops on a Dask cluster: local:N (N worker processes here) or a scheduler address "
+    "tcp://HOST:PORT; results are identical to a run without it",
+    nullable=True,
+)
+
+
+@dataclass(frozen=True)
+class DaskSpec:
+    """A parsed ``--dask`` value: ``n_workers`` for ``local:N``, else the scheduler ``address``."""
+
+    text: str
+    n_workers: int | None = None
+    address: str | None = None
+
+
+def parse_dask_spec(text: str, *, where: str = "--dask") -> DaskSpec:
+    """Parse ``local:N`` or a scheduler address such as ``tcp://127.0.0.1:8786``.
+
+    Raises
+    ------
+    InputError
+        On anything else, naming the accepted forms.
+    """
+    value = str(text).strip()
+    local = _LOCAL.match(value)
+    if local:
+        n = int(local.group(1))
+        if not 1 <= n <= 1024:
+            raise InputError(f"{where} {value!r}: local:N needs 1 <= N <= 1024 worker processes.")
+        return DaskSpec(text=value, n_workers=n)
+    if _ADDRESS.match(value):
+        return DaskSpec(text=value, address=value)
+    raise InputError(
+        f"{where} {value!r} is not a Dask cluster: use local:N (N worker processes on this machine) or the "
+        "address of a running scheduler, e.g. tcp://127.0.0.1:8786."
+    )
+
+
+class _Records(logging.Handler):
+    """Keeps the organoidrx log records a task emits on its worker, to replay them where the run was started."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.thread = threading.get_ident()  # a worker with several threads runs several tasks at once
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        record.msg, record.args = record.getMessage(), None  # formatted here: arguments need not pickle
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _call(fn: Callable[..., Any], task: Any, shared: Any) -> tuple[Any, list[logging.LogRecord]]:
+    package = logging.getLogger("organoidrx")
+    handler, level = _Records(), package.level
+    package.addHandler(handler)
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
+    try:
+        return fn(task, shared), handler.records
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+
+
+def _replay(records: list[logging.LogRecord]) -> None:
+    for record in records:
+        logger_ = logging.getLogger(record.name)
+        if logger_.isEnabledFor(record.levelno):
+            logger_.handle(record)
+
+
+class DaskBackend:
+    """An open ``dask.distributed`` client; use through :func:`dask_backend`.
+
+    Parameters
+    ----------
+    spec : DaskSpec
+        The cluster to start or join.
+    """
+
+    def __init__(self, spec: DaskSpec) -> None:
+        self.spec = spec
+        self.client: Any = None
+        self._cluster: Any = None
+
+    def open(self) -> DaskBackend:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError(
+                f"--dask {self.spec.text} needs dask.distributed, which is not installed; install it with {_EXTRA}."
+            ) from None
+        quiet = logging.getLogger("distributed")
+        if not logging.getLogger("organoidrx").isEnabledFor(logging.DEBUG):
+            quiet.setLevel(
+                logging.WARNING
+            )  # a local cluster's scheduler logs every client and worker at INFO
+        if self.spec.n_workers is not None:
+            self._cluster = LocalCluster(
+                n_workers=self.spec.n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # no dashboard, and its HTTP endpoint on a free port: two clusters on one machine never collide
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(self.spec.address, timeout="10s")
+            except OSError as exc:
+                raise InputError(
+                    f"--dask {self.spec.text}: no Dask scheduler answers there ({exc}); start one with "
+                    "`dask scheduler` and workers with `dask worker ADDRESS`, or use local:N."
+                ) from None
+        return self
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+
+    @property
+    def n_workers(self) -> int:
+        """Workers connected now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def imap(
+        self,
+        fn: Callable[[Any, Any], Any],
+        tasks: Sequence[Any],
+        *,
+        shared: Any = None,
+        scatter_tasks: bool = False,
+    ) -> Iterator[tuple[int, Any]]:
+        """Run ``fn(task, shared)`` for every task on the cluster; yield ``(index, result)`` as tasks finish.
+
+        ``shared`` is sent to the workers once (scattered to every worker) and given to every task. ``fn`` must
+        be a module-level function (pickled by reference). With ``scatter_tasks`` the tasks (e.g. blocks of a
+        matrix) are sent to the workers as data, not inside the task graph.
+
+        What a task logs on its worker (organoidrx's records from INFO up) is logged here, in task order, so a
+        warning reaches the run's report as it would without Dask. A task that raises is retried by Dask; a worker lost mid-run is replaced and its tasks rerun. Data that
+        lived only on a lost worker (a scattered block) is sent again from here and its task resubmitted. Either
+        way the result is the same, because a task's random stream is fixed in the task itself.
+        """
+        from distributed import as_completed
+
+        client = self.client
+        held: list[Any] = []  # futures of scattered data, released at the end
+
+        def scatter(data: list[Any], *, broadcast: bool) -> list[Any]:
+            futures = client.scatter(data, broadcast=broadcast, hash=False)
+            held.extend(futures)
+            return list(futures)
+
+        handle = [scatter([shared], broadcast=True)[0] if shared is not None else None]
+
+        def submit(i: int) -> Any:
+            if handle[0] is not None and handle[0].status != "finished":
+                handle[0] = scatter([shared], broadcast=True)[0]
+            task = scatter([tasks[i]], broadcast=False)[0] if scatter_tasks else tasks[i]
+            return client.submit(_call, fn, task, shared=handle[0], pure=False, retries=_RETRIES)
+
+        if scatter_tasks:  # one round trip for all blocks
+            inputs = scatter(list(tasks), broadcast=False)
+            first = [
+                client.submit(_call, fn, data, shared=handle[0], pure=False, retries=_RETRIES)
+                for data in inputs
+            ]
+        else:
+            first = client.map(
+                _call, [fn] * len(tasks), list(tasks), shared=handle[0], pure=False, retries=_RETRIES
+            )
+        index = {future.key: i for i, future in enumerate(first)}
+        resubmitted = dict.fromkeys(range(len(tasks)), 0)
+        live = list(first)
+        records: dict[int, list[logging.LogRecord]] = {}
+        replayed = 0
+        try:
+            pending = as_completed(first)
+            for future in pending:
+                i = index[future.key]
+                if future.status == "cancelled" or (
+                    future.status == "error" and type(future.exception()).__name__ == "FutureCancelledError"
+                ):
+                    if resubmitted[i] >= _RETRIES:
+                        future.result()  # raises: lost more often than we retry
+                    resubmitted[i] += 1
+                    logger.info("task %d lost its input with a worker; sending it again", i)
+                    again = submit(i)
+                    index[again.key] = i
+                    live.append(again)
+                    pending.add(again)
+                    continue
+                result, records[i] = future.result()
+                future.release()
+                while replayed < len(tasks) and replayed in records:  # in task order, as one process logs
+                    _replay(records.pop(replayed))
+                    replayed += 1
+                yield i, result
+        finally:
+            for future in live + held:
+                future.release()
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], *, shared: Any = None) -> list[Any]:
+        """:meth:`imap` collected in task order."""
+        out: list[Any] = [None] * len(tasks)
+        for i, result in self.imap(fn, tasks, shared=shared):
+            out[i] = result
+        return out
+
+
+def active_backend() -> DaskBackend | None:
+    """The backend of the innermost :func:`dask_backend` block, or None (run in this process)."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def dask_backend(spec: str | DaskSpec | None) -> Iterator[DaskBackend | None]:
+    """Send the library's heavy loops to a Dask cluster inside the ``with`` block (``None``: this process).
+
+    Examples
+    --------
+    >>> with dask_backend(None) as backend:
+    ...     backend is None
+    True
+    """
+    if spec is None or spec == "":
+        yield None
+        return
+    parsed = spec if isinstance(spec, DaskSpec) else parse_dask_spec(spec)
+    backend = DaskBackend(parsed).open()
+    token = _ACTIVE.set(backend)
+    try:
+        yield backend
+    finally:
+        _ACTIVE.reset(token)
+        backend.close()
