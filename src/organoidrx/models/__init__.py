@@ -9,6 +9,7 @@ from organoidrx.models._alignment import (
 )
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._crossval import cross_validate_response
+from organoidrx.models._kernel import KERNELS, KernelRidgeLOO
 from organoidrx.models._predict import (
     align_cohort,
     fit_drug_model,
@@ -29,9 +30,11 @@ from organoidrx.models._selection import (
 )
 
 __all__ = [
+    "KERNELS",
     "KONG2020_ALPHAS",
     "PROXIMITY_THRESHOLD",
     "DrugResponseModel",
+    "KernelRidgeLOO",
     "ModelBundle",
     "ProximalPathwaySelector",
     "align_cohort",

@@ -27,11 +27,18 @@ __all__ = ["align_cohort", "fit_drug_model", "in_memory_bundle", "patient_refere
 
 
 def fit_drug_model(
-    scores: pd.DataFrame, response: pd.Series, features: list[str], *, model: str, top_k: int, seed: int
+    scores: pd.DataFrame,
+    response: pd.Series,
+    features: list[str],
+    *,
+    model: str,
+    top_k: int,
+    seed: int,
+    model_options: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Fit the organoid model of one drug on ``scores[features]`` of the samples in ``response``'s index."""
     X = scores.loc[response.index, features]
-    pipeline = make_response_pipeline(model, top_k=top_k, random_state=seed)
+    pipeline = make_response_pipeline(model, top_k=top_k, random_state=seed, model_options=model_options)
     return pipeline.fit(X, response.to_numpy(dtype=float))
 
 

@@ -162,9 +162,13 @@ def _permutation_statistic(
     kernel = LogrankKernel(treated["time"].to_numpy(), treated["event"].to_numpy())
     lower = cfg.lower_is_sensitive
 
+    options = cfg.options("model")
+
     def statistic(shuffled: pd.DataFrame) -> float:
         y = shuffled.set_index("sample")["value"].reindex(samples).to_numpy(dtype=float)
-        fitted = make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed).fit(X_org, y)
+        fitted = make_response_pipeline(
+            cfg.model, top_k=cfg.top_k, random_state=cfg.seed, model_options=options
+        ).fit(X_org, y)
         predicted = fitted[-1].predict(Z_treated)
         split = ResponderSplit(cfg.quantile, lower, require_both=False).fit(predicted)
         if not split.separates_:

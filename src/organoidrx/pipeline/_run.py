@@ -164,7 +164,15 @@ def _fit_models(
         y = pd.Series(
             rows["value"].to_numpy(dtype=float), index=rows["sample"].astype(str).to_numpy(), name=drug
         )
-        fitted = fit_drug_model(organoid_scores, y, features, model=cfg.model, top_k=cfg.top_k, seed=cfg.seed)
+        fitted = fit_drug_model(
+            organoid_scores,
+            y,
+            features,
+            model=cfg.model,
+            top_k=cfg.top_k,
+            seed=cfg.seed,
+            model_options=cfg.options("model"),
+        )
         meta = _bundle_metadata(
             cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns)
         )
@@ -223,7 +231,9 @@ def _organoid_cv(
         organoid_scores,
         used,
         feature_sets={f"proximal_{cfg.model}_top{cfg.top_k}": proximal},
-        model=make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed),
+        model=make_response_pipeline(
+            cfg.model, top_k=cfg.top_k, random_state=cfg.seed, model_options=cfg.options("model")
+        ),
         n_random=0,
         include_all=False,
         min_samples=MIN_ORGANOIDS,
@@ -236,7 +246,9 @@ def _organoid_cv(
     for done, (drug, m) in enumerate(models.items(), start=len(models) + 1):
         X = organoid_scores.loc[m.y.index, m.features]
         held_out = cross_val_predict(
-            make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed),
+            make_response_pipeline(
+                cfg.model, top_k=cfg.top_k, random_state=cfg.seed, model_options=cfg.options("model")
+            ),
             X,
             m.y.to_numpy(),
             cv=LeaveOneOut(),
