@@ -237,7 +237,7 @@ def test_precomputed_wide_proximity_table_gives_the_same_biomarkers(cohort_dir, 
     np.testing.assert_allclose(got["coefficient"], expected["coefficient"], rtol=1e-9)
 
 
-@pytest.mark.parametrize("alignment", ["combat", "quantile"])
+@pytest.mark.parametrize("alignment", ["combat", "quantile", "precise"])
 def test_aligned_patients_still_separate(cohort_dir, tmp_path, alignment):
     config, _ = cohort_dir
     result = run_pipeline(config, tmp_path, write=False, n_permutations=0, alignment=alignment)
@@ -412,3 +412,22 @@ def test_kernel_ridge_runs_and_its_bundles_predict_as_the_run(cohort_dir, tmp_pa
         assert np.array_equal(
             direct["predicted_response"].to_numpy(), expected["predicted_response"].to_numpy()
         )
+
+
+def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(cohort_dir, tmp_path):
+    config, _ = cohort_dir
+    settings = {"alignment": "precise", "alignment_options": {"n_pc": 5, "min_cosine": 0.3}}
+    result = run_pipeline(config, tmp_path / "run", write=False, n_permutations=0, **settings)
+    paths = train_bundles(config, tmp_path / "bundles", **settings)
+    expression = config.parent / "patient_expression.tsv"
+    for drug, path in paths.items():
+        metadata = load_bundle(path).metadata
+        assert metadata["alignment"] == "precise"
+        assert metadata["alignment_options"] == {"n_pc": 5, "n_pv": None, "min_cosine": 0.3}
+        direct = predict_with_bundle(path, expression, reference="cohort")
+        expected = result.patient_predictions[result.patient_predictions["drug"] == drug]
+        assert np.array_equal(
+            direct["predicted_response"].to_numpy(), expected["predicted_response"].to_numpy()
+        )
+    with pytest.raises(InputError, match=r"alignment 'precise' adapts to the cohort"):
+        predict_with_bundle(next(iter(paths.values())), expression, reference="bundle")

@@ -10,6 +10,7 @@ from organoidrx.models._alignment import (
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._crossval import cross_validate_response
 from organoidrx.models._kernel import KERNELS, KernelRidgeLOO
+from organoidrx.models._precise import PreciseConsensus, precise_align, precise_consensus
 from organoidrx.models._predict import (
     align_cohort,
     fit_drug_model,
@@ -36,6 +37,7 @@ __all__ = [
     "DrugResponseModel",
     "KernelRidgeLOO",
     "ModelBundle",
+    "PreciseConsensus",
     "ProximalPathwaySelector",
     "align_cohort",
     "column_scale",
@@ -47,6 +49,8 @@ __all__ = [
     "make_kong2020_pipeline",
     "make_response_pipeline",
     "patient_reference",
+    "precise_align",
+    "precise_consensus",
     "predict_cohort",
     "predict_from_bundle",
     "proximal_pathways",

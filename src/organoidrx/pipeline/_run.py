@@ -110,6 +110,7 @@ def _bundle_metadata(
         "response_metric": cfg.response_metric,
         "lower_is_sensitive": cfg.lower_is_sensitive,
         "alignment": cfg.alignment,
+        "alignment_options": cfg.options("alignment"),
         "quantile": cfg.quantile,
         "scoring": {
             "method": cfg.scorer,
