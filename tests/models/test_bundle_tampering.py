@@ -277,6 +277,14 @@ def text_min_size(bundle: Path, tmp: Path) -> Path:
     return bundle
 
 
+def text_alignment_option(bundle: Path, tmp: Path) -> Path:
+    def edit(m: dict[str, Any]) -> None:
+        m["metadata"].update(alignment="precise", alignment_options={"n_pc": "abc"})
+
+    _edit_manifest(bundle, edit)
+    return bundle
+
+
 def array_name_traversal(bundle: Path, tmp: Path) -> Path:
     outside = tmp / "outside"
     outside.mkdir()
@@ -345,6 +353,12 @@ CASES = [
     Case("text intercept", text_intercept, r"steps\[1\]\.intercept must be a finite number, got 'abc'"),
     Case("text min_size", text_min_size, r"metadata scoring min_size must be .*'abc'", via="predict"),
     Case("text min_size (command line)", text_min_size, r"min_size must be .*'abc'", via="cli"),
+    Case(
+        "text alignment option",
+        text_alignment_option,
+        r"metadata alignment_options n_pc must be an integer; got 'abc'",
+        via="predict",
+    ),
     Case("array name ../../x", array_name_traversal, r"'arrays' must be names of letters"),
     Case(
         "listed array above the limit",

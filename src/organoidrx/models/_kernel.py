@@ -213,7 +213,7 @@ class KernelRidgeLOO(RegressorMixin, BaseEstimator):
         self.alpha_ = float(alphas[int(np.argmin(self.loo_mse_))])
         K.flat[:: K.shape[0] + 1] += self.alpha_
         self.dual_coef_ = np.asarray(scipy.linalg.solve(K, yc, assume_a="pos"), dtype=float)
-        self.X_fit_ = X
+        self.X_fit_ = X.copy()  # never a view of the caller's array
         if self.kernel == "linear":
             self.coef_ = self.dual_coef_ @ X
         return self
