@@ -227,7 +227,10 @@ def demo_config(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
         ({"quantile": 3.0}, r"quantile must be a finite number between 0 and 1 \(exclusive\); got 3.0"),
         ({"n_permutation": 10}, r"unknown setting 'n_permutation' \(did you mean 'n_permutations'\?\)"),
         ({"n_permutations": -1}, r"n_permutations must be an integer between 0 and 1,000,000; got -1"),
-        ({"model": "lasso"}, r"model must be one of ridge, svr, linear, elasticnet; got 'lasso'"),
+        (
+            {"model": "lasso"},
+            r"model must be one of ridge, svr, linear, elasticnet, kernel_ridge; got 'lasso'",
+        ),
         ({"scorer_options": {"weight": -1}}, r"weight must be a finite number >= 0"),
         ({"top_k": 10**9}, r"top_k must be an integer between 1 and 100,000"),
     ],

@@ -21,10 +21,14 @@ The four kinds and the callable each ``Method.func`` must be:
     ``prepare``.
 ``"alignment"``
     ``func(scores, organoids, *, mean, scale, **options) -> DataFrame``: a patient cohort's pathway scores on the
-    standardised scale the organoid model sees (see :func:`organoidrx.models.align_cohort`).
+    standardised scale the organoid model sees, same columns (see :func:`organoidrx.models.align_cohort`; the
+    options are the ``[alignment]`` section, stored in bundles as ``alignment_options``).
 ``"model"``
-    ``func(*, alphas, cv, random_state, **options) -> regressor``: an unfitted linear scikit-learn regressor with
-    ``coef_`` and ``intercept_`` after ``fit`` (see :class:`organoidrx.models.DrugResponseModel`).
+    ``func(*, alphas, cv, random_state, **options) -> regressor``: an unfitted scikit-learn regressor with
+    ``intercept_`` and either ``coef_`` (linear) or, after ``fit``, ``partial_derivatives(X)`` (to rank
+    pathways) and a kernel expansion ``X_fit_``, ``dual_coef_``, ``kernel``, ``gamma_``, ``degree``,
+    ``coef0`` that bundles replay (see :class:`organoidrx.models.DrugResponseModel`,
+    :class:`organoidrx.models.KernelRidgeLOO`).
 """
 
 from __future__ import annotations

@@ -277,6 +277,14 @@ def text_min_size(bundle: Path, tmp: Path) -> Path:
     return bundle
 
 
+def text_alignment_option(bundle: Path, tmp: Path) -> Path:
+    def edit(m: dict[str, Any]) -> None:
+        m["metadata"].update(alignment="precise", alignment_options={"n_pc": "abc"})
+
+    _edit_manifest(bundle, edit)
+    return bundle
+
+
 def array_name_traversal(bundle: Path, tmp: Path) -> Path:
     outside = tmp / "outside"
     outside.mkdir()
@@ -345,6 +353,12 @@ CASES = [
     Case("text intercept", text_intercept, r"steps\[1\]\.intercept must be a finite number, got 'abc'"),
     Case("text min_size", text_min_size, r"metadata scoring min_size must be .*'abc'", via="predict"),
     Case("text min_size (command line)", text_min_size, r"min_size must be .*'abc'", via="cli"),
+    Case(
+        "text alignment option",
+        text_alignment_option,
+        r"metadata alignment_options n_pc must be an integer; got 'abc'",
+        via="predict",
+    ),
     Case("array name ../../x", array_name_traversal, r"'arrays' must be names of letters"),
     Case(
         "listed array above the limit",
@@ -582,3 +596,92 @@ def test_a_linked_bundle_inside_a_train_folder_is_refused(trained, tmp_path, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{bundles / 'DRUG_B'}: is a symbolic link inside {bundles}" in err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------- a kernel bundle
+TRAIN = "arrays/step1_train.npy"
+DUAL = "arrays/step1_dual.npy"
+
+
+@pytest.fixture(scope="module")
+def kernel_fitted() -> Any:
+    """A kernel-ridge pipeline (rbf, no coefficient vector) on 3 of 5 pathways of 14 samples."""
+    rng = np.random.default_rng(4)
+    scores = pd.DataFrame(rng.normal(size=(14, 5)), columns=[f"PATHWAY_{j}" for j in range(5)])
+    y = np.tanh(scores["PATHWAY_0"]) + scores["PATHWAY_2"] ** 2
+    return make_response_pipeline("kernel_ridge", top_k=3).fit(scores, y.to_numpy())
+
+
+def _edit_array(name: str, edit: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path, Path], Path]:
+    def tamper(bundle: Path, tmp: Path) -> Path:
+        np.save(bundle / name, edit(np.load(bundle / name)))
+        _resign(bundle)
+        return bundle
+
+    return tamper
+
+
+def _flip(name: str) -> Callable[[Path, Path], Path]:
+    def tamper(bundle: Path, tmp: Path) -> Path:
+        data = bytearray((bundle / name).read_bytes())
+        data[-1] ^= 0x01
+        (bundle / name).write_bytes(bytes(data))
+        return bundle
+
+    return tamper
+
+
+def _set_kernel(resign: bool = True, **values: Any) -> Callable[[Path, Path], Path]:
+    def tamper(bundle: Path, tmp: Path) -> Path:
+        _edit_manifest(bundle, lambda m: m["steps"][-1]["kernel"].update(values), resign=resign)
+        return bundle
+
+    return tamper
+
+
+def _with(array: np.ndarray, index: tuple[int, ...], value: float) -> np.ndarray:
+    out = array.copy()
+    out[index] = value
+    return out
+
+
+KERNEL_CASES = [
+    ("bit flip in the training matrix", _flip(TRAIN), r"checksum mismatch; the bundle was modified"),
+    ("bit flip in the dual coefficients", _flip(DUAL), r"checksum mismatch; the bundle was modified"),
+    ("edited gamma", _set_kernel(resign=False, gamma=9.0), r"checksum mismatch; the bundle was modified"),
+    (
+        "NaN dual coefficient",
+        _edit_array(DUAL, lambda a: _with(a, (0,), np.nan)),
+        r"'step1_dual' holds 1 non-",
+    ),
+    (
+        "infinite training value",
+        _edit_array(TRAIN, lambda a: _with(a, (2, 1), np.inf)),
+        r"'step1_train' holds 1",
+    ),
+    (
+        "training matrix loses a row",
+        _edit_array(TRAIN, lambda a: a[:-1]),
+        r"one row per dual coefficient \(14\)",
+    ),
+    ("training matrix loses a column", _edit_array(TRAIN, lambda a: a[:, :-1]), r"must be 2 integer indices"),
+    (
+        "training matrix as a vector",
+        _edit_array(TRAIN, lambda a: a.ravel()),
+        r"'step1_train' must be a matrix",
+    ),
+    ("unknown kernel", _set_kernel(kernel="sigmoid"), r"kernel\.kernel must be one of linear, rbf"),
+    ("negative gamma", _set_kernel(gamma=-1.0), r"kernel\.gamma must be a finite number > 0"),
+    ("fractional degree", _set_kernel(degree=2.5), r"kernel\.degree must be an integer between 1 and 10"),
+]
+
+
+@pytest.mark.parametrize(("name", "tamper", "match"), KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+def test_tampered_kernel_bundle_is_refused(name, tamper, match, kernel_fitted, tmp_path) -> None:
+    bundle = save_bundle(tmp_path / "bundle", kernel_fitted, metadata={"drug": "DRUG_K"})
+    loaded = load_bundle(bundle)  # the untouched bundle loads, with its kernel step and arrays
+    assert loaded.manifest["steps"][-1]["kind"] == "kernel"
+    assert {"step1_train", "step1_dual", "step1_selected"} <= set(loaded.arrays)
+    with pytest.raises(InputError, match=match) as raised:
+        load_bundle(tamper(bundle, tmp_path))
+    assert "\n" not in str(raised.value) and str(raised.value).startswith(f"{bundle}: ")

@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from organoidrx._utils import InputError
 from organoidrx.models import (
     DrugResponseModel,
+    KernelRidgeLOO,
     ProximalPathwaySelector,
     make_kong2020_pipeline,
     proximal_pathways,
@@ -34,6 +35,9 @@ _CHECK_PROXIMITY = pd.DataFrame(
         DrugResponseModel("svr"),
         DrugResponseModel("linear", top_k=2),
         DrugResponseModel("elasticnet", top_k=None),
+        DrugResponseModel("kernel_ridge", top_k=2),
+        DrugResponseModel("kernel_ridge", top_k=None, model_options={"kernel": "linear"}),
+        KernelRidgeLOO(kernel="laplacian"),
     ]
 )
 def test_sklearn_compatible(estimator, check):

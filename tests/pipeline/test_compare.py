@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,21 @@ def test_compare_runs_on_the_kong_organoids(shared_data, tmp_path):
     assert "no test can reach q < 0.05" not in " ".join(
         result.summary()
     )  # 9 tests need p <= 0.0056: 1/200 is
+
+
+def test_kernel_ridge_is_compared_with_its_configured_options(tmp_path):
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._compare import _estimator
+
+    config = _cohort(tmp_path, drugs=("DRUG_A",))
+    text = re.sub(r"(?m)^model = .*$", 'model = "kernel_ridge"', config.read_text())
+    config.write_text(text + '\n[model]\nkernel = "laplacian"\n')
+    cfg = read_config(config)
+    assert _estimator("kernel_ridge", cfg)[-1].model_options == {"kernel": "laplacian"}
+    result = compare_methods(
+        config, scorers=["ssgsea"], measures=["closest"], models=["ridge", "kernel_ridge"], n_random_sets=19
+    )
+    board = result.leaderboard
+    assert set(board["model"]) == {"ridge", "kernel_ridge"}
+    kernel = board[(board["model"] == "kernel_ridge") & board["p"].notna()]
+    assert len(kernel) > 0 and kernel["spearman"].notna().all()

@@ -90,7 +90,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
     [
         (
             'alignment = "combatt"',
-            r"alignment must be one of standardize, combat, quantile; got 'combatt' \(did you mean 'combat'\?\)",
+            r"alignment must be one of standardize, combat, quantile, precise; got 'combatt' \(did you mean 'combat'\?\)",
         ),
         (
             '[scorer]\nnormalize = "rank"',

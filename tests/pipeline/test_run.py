@@ -15,6 +15,7 @@ from organoidrx import cli
 from organoidrx._utils import InputError
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.io import read_expression
+from organoidrx.models import load_bundle
 from organoidrx.pipeline import predict_with_bundle, run_pipeline, train_bundles
 
 TABLES = (
@@ -236,7 +237,7 @@ def test_precomputed_wide_proximity_table_gives_the_same_biomarkers(cohort_dir, 
     np.testing.assert_allclose(got["coefficient"], expected["coefficient"], rtol=1e-9)
 
 
-@pytest.mark.parametrize("alignment", ["combat", "quantile"])
+@pytest.mark.parametrize("alignment", ["combat", "quantile", "precise"])
 def test_aligned_patients_still_separate(cohort_dir, tmp_path, alignment):
     config, _ = cohort_dir
     result = run_pipeline(config, tmp_path, write=False, n_permutations=0, alignment=alignment)
@@ -388,3 +389,45 @@ def test_predict_with_a_cohort_dependent_scorer_says_so(cohort_dir, tmp_path, ca
         table = predict_with_bundle(bundles["DRUG_A"], patients.iloc[:10])
     assert len(table) == 10
     assert "cohort-dependent: these predictions depend on the 10 samples given together" in caplog.text
+
+
+def test_kernel_ridge_runs_and_its_bundles_predict_as_the_run(cohort_dir, tmp_path):
+    config, _ = cohort_dir
+    options = {"kernel": "rbf", "gamma": 0.2}
+    result = run_pipeline(
+        config, tmp_path / "run", write=False, n_permutations=3, model="kernel_ridge", model_options=options
+    )
+    for model in result.models.values():
+        final = model[-1]
+        assert final.model == "kernel_ridge" and final.estimator_.gamma_ == 0.2
+        assert not hasattr(final, "coef_")  # rbf: ranked by sensitivity, no coefficient vector
+    assert result.survival["permutation_p"].notna().all()
+    assert result.organoid_cv["spearman"].notna().all()
+    paths = train_bundles(config, tmp_path / "bundles", model="kernel_ridge", model_options=options)
+    expression = config.parent / "patient_expression.tsv"
+    for drug, path in paths.items():
+        assert load_bundle(path).manifest["steps"][-1]["kind"] == "kernel"
+        direct = predict_with_bundle(path, expression, reference="cohort")
+        expected = result.patient_predictions[result.patient_predictions["drug"] == drug]
+        assert np.array_equal(
+            direct["predicted_response"].to_numpy(), expected["predicted_response"].to_numpy()
+        )
+
+
+def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(cohort_dir, tmp_path):
+    config, _ = cohort_dir
+    settings = {"alignment": "precise", "alignment_options": {"n_pc": 5, "min_cosine": 0.3}}
+    result = run_pipeline(config, tmp_path / "run", write=False, n_permutations=0, **settings)
+    paths = train_bundles(config, tmp_path / "bundles", **settings)
+    expression = config.parent / "patient_expression.tsv"
+    for drug, path in paths.items():
+        metadata = load_bundle(path).metadata
+        assert metadata["alignment"] == "precise"
+        assert metadata["alignment_options"] == {"n_pc": 5, "n_pv": None, "min_cosine": 0.3}
+        direct = predict_with_bundle(path, expression, reference="cohort")
+        expected = result.patient_predictions[result.patient_predictions["drug"] == drug]
+        assert np.array_equal(
+            direct["predicted_response"].to_numpy(), expected["predicted_response"].to_numpy()
+        )
+    with pytest.raises(InputError, match=r"alignment 'precise' adapts to the cohort"):
+        predict_with_bundle(next(iter(paths.values())), expression, reference="bundle")

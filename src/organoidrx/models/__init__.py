@@ -9,6 +9,7 @@ from organoidrx.models._alignment import (
 )
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._crossval import cross_validate_response
+from organoidrx.models._kernel import KERNELS, KernelRidgeLOO
 from organoidrx.models._nested import (
     NestedModelSelector,
     candidate_settings,
@@ -19,6 +20,7 @@ from organoidrx.models._nested import (
     selection_record,
     selection_table,
 )
+from organoidrx.models._precise import PreciseConsensus, precise_align, precise_consensus
 from organoidrx.models._predict import (
     align_cohort,
     fit_drug_model,
@@ -39,11 +41,14 @@ from organoidrx.models._selection import (
 )
 
 __all__ = [
+    "KERNELS",
     "KONG2020_ALPHAS",
     "PROXIMITY_THRESHOLD",
     "DrugResponseModel",
+    "KernelRidgeLOO",
     "ModelBundle",
     "NestedModelSelector",
+    "PreciseConsensus",
     "ProximalPathwaySelector",
     "align_cohort",
     "candidate_settings",
@@ -60,6 +65,8 @@ __all__ = [
     "make_response_pipeline",
     "nested_cv_predict",
     "patient_reference",
+    "precise_align",
+    "precise_consensus",
     "predict_cohort",
     "predict_from_bundle",
     "proximal_pathways",

@@ -1,9 +1,9 @@
 """Organoid-to-patient alignments: how a cohort's pathway scores reach the scale the organoid model was fitted on.
 
-Every alignment is registered with the signature ``func(scores, organoids, *, mean, scale) -> DataFrame``: the
-cohort's scores (samples x the model's pathways), the training organoids' scores of the same pathways and the
-mean and scale of the organoid model's own standardisation; it returns the cohort's standardised scores, the
-values the fitted regressor is applied to.
+Every alignment is registered with the signature ``func(scores, organoids, *, mean, scale, **options) ->
+DataFrame``: the cohort's scores (samples x the model's pathways), the training organoids' scores of the same
+pathways, the mean and scale of the organoid model's own standardisation and the alignment's options; it returns
+the cohort's standardised scores, the values the fitted regressor is applied to.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from organoidrx import __version__
 from organoidrx._utils import InputError, atomic_write, examples, read_npy_header
 from organoidrx._validation import as_expression_frame
 from organoidrx.models._alignment import standardize_columns
+from organoidrx.models._kernel import KERNELS, kernel_predict
 from organoidrx.models._response import DrugResponseModel, linear_predict
 from organoidrx.models._selection import ProximalPathwaySelector
 
@@ -72,7 +73,8 @@ class ModelBundle:
     manifest : dict
         Format, package version, drug, model kind, step parameters, feature names, metadata, checksum.
     arrays : dict of str to ndarray
-        Coefficients, scaler mean/scale and selected indices, keyed by their name in the manifest.
+        Coefficients (or, for a kernel model, training matrix and dual coefficients), scaler mean/scale and
+        selected indices, keyed by their name in the manifest.
     source : str
         Where the bundle was read from (for messages).
     """
@@ -150,7 +152,11 @@ def save_bundle(
 
     Notes
     -----
-    Layout: ``manifest.json`` plus ``arrays/<name>.npy`` (``np.save(..., allow_pickle=False)``). The manifest's
+    Layout: ``manifest.json`` plus ``arrays/<name>.npy`` (``np.save(..., allow_pickle=False)``). A linear model
+    is a ``"linear"`` step (coefficients, selected indices, intercept); a kernel model without coefficients
+    (``"kernel_ridge"`` with a non-linear kernel) is a ``"kernel"`` step holding the standardised training
+    matrix of its selected pathways, its dual coefficients and selected indices as arrays and its kernel
+    parameters and intercept in the manifest, which is all :func:`predict_from_bundle` needs. The manifest's
     ``sha256`` is the digest of the canonical manifest JSON without that field followed by every array's name and
     bytes in sorted order; :func:`load_bundle` refuses a bundle whose digest differs. The checksum detects
     damage (a truncated copy, a flipped bit, a hand edit), not forgery: whoever can edit the files can recompute
@@ -247,12 +253,34 @@ def _describe(fitted: Any) -> tuple[list[dict[str, Any]], dict[str, np.ndarray],
             arrays[f"step{i}_mean"], arrays[f"step{i}_scale"] = mean, scale
             step["mean"], step["scale"] = f"step{i}_mean", f"step{i}_scale"
             current = [str(n) for n in names]
-        elif isinstance(est, DrugResponseModel):
+        elif isinstance(est, DrugResponseModel) and hasattr(est, "coef_"):
             step["kind"] = "linear"
             arrays[f"step{i}_coef"] = np.asarray(est.coef_, dtype=float)
             arrays[f"step{i}_selected"] = np.asarray(est.selected_indices_, dtype=np.int64)
             step["coef"], step["selected"] = f"step{i}_coef", f"step{i}_selected"
             step["intercept"] = float(est.intercept_)
+            required = [str(names[j]) for j in est.selected_indices_]
+            step["selected_features"] = required
+        elif isinstance(est, DrugResponseModel):
+            step["kind"] = "kernel"
+            final = est.estimator_
+            if not hasattr(final, "dual_coef_") or not hasattr(final, "X_fit_"):
+                raise InputError(
+                    f"step {i}: model {est.model!r} ({type(final).__name__}) has neither coefficients nor a "
+                    "kernel expansion (X_fit_, dual_coef_); it cannot be bundled."
+                )
+            arrays[f"step{i}_train"] = np.asarray(final.X_fit_, dtype=float)
+            arrays[f"step{i}_dual"] = np.asarray(final.dual_coef_, dtype=float)
+            arrays[f"step{i}_selected"] = np.asarray(est.selected_indices_, dtype=np.int64)
+            step["train"], step["dual"] = f"step{i}_train", f"step{i}_dual"
+            step["selected"] = f"step{i}_selected"
+            step["intercept"] = float(est.intercept_)
+            step["kernel"] = {
+                "kernel": str(final.kernel),
+                "gamma": float(final.gamma_),
+                "degree": int(final.degree),
+                "coef0": float(final.coef0),
+            }
             required = [str(names[j]) for j in est.selected_indices_]
             step["selected_features"] = required
         else:
@@ -281,6 +309,8 @@ def _jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
             isinstance(v, bool | int | float | str | np.number) for v in value
         ):
             out[key] = [v.item() if isinstance(v, np.generic) else v for v in value]
+        elif isinstance(value, Mapping):
+            out[key] = _jsonable_params({str(k): v for k, v in value.items()})
         elif isinstance(value, pd.DataFrame):
             out[key] = f"<DataFrame {value.shape[0]} rows x {value.shape[1]} columns>"
         else:
@@ -845,8 +875,8 @@ def _check_structure(manifest: Mapping[str, Any], label: str) -> list[str]:
         if not isinstance(step, dict):
             raise _bad(label, where, "an object", step)
         kind = _field(step, "kind", f"{where}.kind", label)
-        if kind not in ("select", "scale", "linear"):
-            raise _bad(label, f"{where}.kind", "'select', 'scale' or 'linear'", kind)
+        if kind not in ("select", "scale", "linear", "kernel"):
+            raise _bad(label, f"{where}.kind", "'select', 'scale', 'linear' or 'kernel'", kind)
         if not isinstance(step.get("class", ""), str) or not isinstance(step.get("params", {}), dict):
             raise _bad(label, f"{where}.class/params", "a string and an object", [step.get("class"), "..."])
         features = _names(_field(step, "features", f"{where}.features", label), f"{where}.features", label)
@@ -855,10 +885,10 @@ def _check_structure(manifest: Mapping[str, Any], label: str) -> list[str]:
                 f"{label}: {MANIFEST} {where}.features differ from the names the previous step passes on; the "
                 f"steps do not chain; {_DAMAGED}."
             )
-        if kind == "linear" and i != len(steps) - 1:
-            raise _bad(label, f"{where}.kind", "'linear' only in the last step", kind)
-        if kind != "linear" and i == len(steps) - 1:
-            raise _bad(label, f"{where}.kind", "'linear' in the last step", kind)
+        if kind in _MODEL_STEPS and i != len(steps) - 1:
+            raise _bad(label, f"{where}.kind", "'linear' or 'kernel' only in the last step", kind)
+        if kind not in _MODEL_STEPS and i == len(steps) - 1:
+            raise _bad(label, f"{where}.kind", "'linear' or 'kernel' in the last step", kind)
         if kind == "select":
             selected = _names(
                 _field(step, "selected", f"{where}.selected", label), f"{where}.selected", label
@@ -869,12 +899,14 @@ def _check_structure(manifest: Mapping[str, Any], label: str) -> list[str]:
                 raise _bad(label, f"{where}.selected", "names among the step's features", outside[0])
             flowing = selected
             continue
-        roles = ("mean", "scale") if kind == "scale" else ("coef", "selected")
+        roles = _ROLES[kind]
         for role in roles:
             ref = _field(step, role, f"{where}.{role}", label)
             if not isinstance(ref, str) or ref not in names:
                 raise _bad(label, f"{where}.{role}", "the name of an array listed in 'arrays'", ref)
-        if kind == "linear":
+        if kind == "kernel":
+            _check_kernel_params(_field(step, "kernel", f"{where}.kernel", label), f"{where}.kernel", label)
+        if kind in _MODEL_STEPS:
             intercept = _field(step, "intercept", f"{where}.intercept", label)
             if not _is_number(intercept) or not math.isfinite(intercept):
                 raise _bad(label, f"{where}.intercept", "a finite number", intercept)
@@ -883,6 +915,25 @@ def _check_structure(manifest: Mapping[str, Any], label: str) -> list[str]:
                 raise _bad(label, "'required_features'", f"the names of {where}.selected_features", required)
         flowing = features
     return names
+
+
+_MODEL_STEPS = ("linear", "kernel")
+#: the arrays each step kind refers to, by role
+_ROLES = {"scale": ("mean", "scale"), "linear": ("coef", "selected"), "kernel": ("train", "dual", "selected")}
+
+
+def _check_kernel_params(params: Any, where: str, label: str) -> None:
+    if not isinstance(params, dict) or set(params) != {"kernel", "gamma", "degree", "coef0"}:
+        raise _bad(label, where, "an object with kernel, gamma, degree and coef0", params)
+    if params["kernel"] not in KERNELS:
+        raise _bad(label, f"{where}.kernel", f"one of {', '.join(KERNELS)}", params["kernel"])
+    gamma, degree, coef0 = params["gamma"], params["degree"], params["coef0"]
+    if not _is_number(gamma) or not math.isfinite(gamma) or gamma <= 0:
+        raise _bad(label, f"{where}.gamma", "a finite number > 0", gamma)
+    if isinstance(degree, bool) or not isinstance(degree, int) or not 1 <= degree <= 10:
+        raise _bad(label, f"{where}.degree", "an integer between 1 and 10", degree)
+    if not _is_number(coef0) or not math.isfinite(coef0):
+        raise _bad(label, f"{where}.coef0", "a finite number", coef0)
 
 
 def _read_npy(blob: bytes, member: str, label: str) -> np.ndarray:
@@ -923,7 +974,7 @@ def _check_arrays(
     fix = fix or _DAMAGED
     for i, step in enumerate(manifest["steps"]):
         n = len(step["features"])
-        roles = {"scale": ("mean", "scale"), "linear": ("coef", "selected")}.get(step["kind"], ())
+        roles = _ROLES.get(step["kind"], ())
         absent = [step[role] for role in roles if step[role] not in arrays]
         if absent:
             raise InputError(f"{label}: array {absent[0]!r} of steps[{i}] is missing; {fix}.")
@@ -936,14 +987,31 @@ def _check_arrays(
                     f"{label}: array {step['scale']!r} holds {int(np.sum(scale <= 0))} scale(s) <= 0 "
                     f"(first {float(scale[scale <= 0][0])!r}); scales must be positive; {fix}."
                 )
-        elif step["kind"] == "linear":
-            coef = arrays[step["coef"]]
-            _finite_vector(coef, step["coef"], None, label, fix)
+        elif step["kind"] in _MODEL_STEPS:
             selected = arrays[step["selected"]]
-            if selected.ndim != 1 or selected.dtype.kind not in "iu" or selected.shape != coef.shape:
+            if step["kind"] == "linear":
+                coef = arrays[step["coef"]]
+                _finite_vector(coef, step["coef"], None, label, fix)
+                wanted, per = coef.size, "coefficient"
+            else:
+                dual, train = arrays[step["dual"]], arrays[step["train"]]
+                _finite_vector(dual, step["dual"], None, label, fix)
+                if train.ndim != 2 or train.dtype.kind not in "iuf" or train.shape[0] != dual.size:
+                    raise InputError(
+                        f"{label}: array {step['train']!r} must be a matrix of numbers with one row per dual "
+                        f"coefficient ({dual.size}); got {train.dtype} of shape {train.shape}; {fix}."
+                    )
+                bad = ~np.isfinite(train)
+                if bad.any():
+                    raise InputError(
+                        f"{label}: array {step['train']!r} holds {int(bad.sum())} non-finite value(s); a model "
+                        f"needs finite numbers; {fix}."
+                    )
+                wanted, per = train.shape[1], "column of the training matrix"
+            if selected.ndim != 1 or selected.dtype.kind not in "iu" or selected.shape != (wanted,):
                 raise InputError(
-                    f"{label}: array {step['selected']!r} must be {coef.size} integer indices (one per "
-                    f"coefficient); got {selected.dtype} of shape {selected.shape}; {fix}."
+                    f"{label}: array {step['selected']!r} must be {wanted} integer indices (one per "
+                    f"{per}); got {selected.dtype} of shape {selected.shape}; {fix}."
                 )
             outside = selected[(selected < 0) | (selected >= n)]
             if outside.size:
@@ -1063,11 +1131,25 @@ def predict_from_bundle(
             selected = bundle.arrays[step["selected"]].astype(np.intp)
             values = linear_predict(X, selected, coef, float(step["intercept"]))
             return pd.Series(values, index=scores.index.copy(), name="predicted_response")
+        elif step["kind"] == "kernel":
+            selected = bundle.arrays[step["selected"]].astype(np.intp)
+            params = step["kernel"]
+            values = kernel_predict(
+                np.ascontiguousarray(X[:, selected], dtype=float),
+                bundle.arrays[step["train"]],
+                bundle.arrays[step["dual"]],
+                float(step["intercept"]),
+                kernel=params["kernel"],
+                gamma=float(params["gamma"]),
+                degree=int(params["degree"]),
+                coef0=float(params["coef0"]),
+            )
+            return pd.Series(values, index=scores.index.copy(), name="predicted_response")
         else:
             raise InputError(
                 f"{label}: unknown step kind {step['kind']!r}; re-save the model with this version."
             )
-    raise InputError(f"{label}: has no linear model step; the bundle is inconsistent.")
+    raise InputError(f"{label}: has no model step; the bundle is inconsistent.")
 
 
 #: Largest key file read: a key file holds one secret, not a document.

@@ -9,7 +9,7 @@ fold, so the held-out organoid never influences which model predicts it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -264,6 +264,7 @@ def make_nested_selector(
     cv: int | None = None,
     scoring: Scoring = "mse",
     random_state: int = 0,
+    model_options: Mapping[str, Any] | None = None,
 ) -> NestedModelSelector:
     """A :class:`NestedModelSelector` over the grid of response models x top-k.
 
@@ -300,7 +301,12 @@ def make_nested_selector(
     candidates = [
         (
             f"{model}_{'all' if k is None else f'top{int(k)}'}",
-            make_response_pipeline(model, top_k=None if k is None else int(k), random_state=random_state),
+            make_response_pipeline(
+                model,
+                top_k=None if k is None else int(k),
+                random_state=random_state,
+                model_options=model_options,
+            ),
         )
         for k in ks
         for model in model_list
@@ -348,6 +354,7 @@ def make_response_model(
     top_k: int | Sequence[int | None] | None,
     *,
     random_state: int = 0,
+    model_options: Mapping[str, Any] | None = None,
 ) -> Pipeline | NestedModelSelector:
     """:func:`make_response_pipeline` for one model and ``k``; :func:`make_nested_selector` over several.
 
@@ -359,9 +366,12 @@ def make_response_model(
     if len(models) == 1 and len(ks) == 1:
         k = ks[0]
         return make_response_pipeline(
-            models[0], top_k=None if k is None else int(k), random_state=random_state
+            models[0],
+            top_k=None if k is None else int(k),
+            random_state=random_state,
+            model_options=model_options,
         )
-    return make_nested_selector(models, ks, random_state=random_state)
+    return make_nested_selector(models, ks, random_state=random_state, model_options=model_options)
 
 
 def chosen_pipeline(fitted: Any) -> Any:

@@ -34,6 +34,7 @@ def fit_drug_model(
     model: str | Sequence[str],
     top_k: int | Sequence[int],
     seed: int,
+    model_options: Mapping[str, Any] | None = None,
 ) -> Pipeline | NestedModelSelector:
     """Fit the organoid model of one drug on ``scores[features]`` of the samples in ``response``'s index.
 
@@ -42,7 +43,7 @@ def fit_drug_model(
     by leave-one-out cross-validation of these samples, refitted on all of them.
     """
     X = scores.loc[response.index, features]
-    estimator = make_response_model(model, top_k, random_state=seed)
+    estimator = make_response_model(model, top_k, random_state=seed, model_options=model_options)
     return estimator.fit(X, response.to_numpy(dtype=float))
 
 
@@ -64,7 +65,12 @@ Reference = Literal["bundle", "cohort"]
 
 
 def align_cohort(
-    bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str, reference: Reference = "cohort"
+    bundle: ModelBundle,
+    scores: pd.DataFrame,
+    *,
+    alignment: str,
+    reference: Reference = "cohort",
+    options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """A cohort's standardised scores of the bundle's pathways, as the model's regressor sees them.
 
@@ -84,6 +90,9 @@ def align_cohort(
         ``"bundle"``: every sample is z-scored with the training patients' mean and scale stored in the bundle,
         so one patient's value never depends on who else is scored (``"standardize"`` bundles trained with
         patients only: the other alignments adapt to the cohort and store nothing to replay).
+    options : mapping, optional
+        Options of the alignment; default the bundle's ``alignment_options`` when ``alignment`` is the bundle's
+        own alignment, else the alignment's defaults.
 
     Returns
     -------
@@ -93,9 +102,17 @@ def align_cohort(
     ------
     InputError
         Missing pathways; ``"cohort"`` with too few samples; ``"bundle"`` without a stored patient reference or
-        with a cohort-adaptive alignment.
+        with a cohort-adaptive alignment; an option the alignment does not take.
     """
     method = get_method("alignment", alignment)
+    if options is None:
+        own = bundle.metadata.get("alignment") == alignment
+        options = bundle.metadata.get("alignment_options", {}) if own else {}
+        if not isinstance(options, Mapping):
+            raise InputError(
+                f"the bundle's alignment_options must be an object, got {type(options).__name__}; train it again."
+            )
+    resolved = method.resolve(options, where="alignment options")
     if reference not in get_args(Reference):
         raise InputError(f"reference must be 'bundle' or 'cohort'; got {reference!r}.")
     features = bundle.feature_names
@@ -131,17 +148,23 @@ def align_cohort(
     mean, scale = _scale_step(bundle)
     stored_scores = bundle.metadata["organoid_scores"]
     organoids = pd.DataFrame({f: np.asarray(stored_scores[f], dtype=float) for f in features})
-    return method.func(X, organoids, mean=mean, scale=scale)
+    return method.func(X, organoids, mean=mean, scale=scale, **resolved)
 
 
 def predict_cohort(
-    bundle: ModelBundle, scores: pd.DataFrame, *, alignment: str, reference: Reference = "cohort"
+    bundle: ModelBundle,
+    scores: pd.DataFrame,
+    *,
+    alignment: str,
+    reference: Reference = "cohort",
+    options: Mapping[str, Any] | None = None,
 ) -> pd.Series:
     """Predicted response of every sample of ``scores`` with a bundle, after the requested alignment.
 
-    See :func:`align_cohort` for the alignment and ``reference``; returns a Series named ``predicted_response``.
+    See :func:`align_cohort` for the alignment, ``reference`` and ``options``; returns a Series named
+    ``predicted_response``.
     """
-    z = align_cohort(bundle, scores, alignment=alignment, reference=reference)
+    z = align_cohort(bundle, scores, alignment=alignment, reference=reference, options=options)
     return predict_from_bundle(bundle, z, standardize="none")
 
 

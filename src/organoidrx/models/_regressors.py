@@ -1,7 +1,8 @@
 """Response models: the linear regressors :class:`~organoidrx.models.DrugResponseModel` can fit, registered by name.
 
 Each is registered with ``func(*, alphas, cv, random_state) -> regressor``: an unfitted scikit-learn regressor
-that has ``coef_`` and ``intercept_`` after ``fit``. ``alphas`` (penalty grid) and ``cv`` (internal
+that has ``coef_`` and ``intercept_`` after ``fit`` (the kernel model, which has no ``coef_`` for a non-linear
+kernel, is in ``_kernel.py``). ``alphas`` (penalty grid) and ``cv`` (internal
 cross-validation) are ``None`` unless the user sets them; a model that has no use for them ignores them.
 """
 

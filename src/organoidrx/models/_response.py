@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -26,10 +26,11 @@ KONG2020_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.arange(0.1, 1, 0
 
 
 class DrugResponseModel(RegressorMixin, BaseEstimator):
-    """Linear drug-response regression that ranks features by |coefficient| and keeps the top ``top_k``.
+    """Drug-response regression that ranks features by |coefficient| and keeps the top ``top_k``.
 
     The chosen regressor is fitted on every column, the columns are ranked by the absolute value of their
-    coefficient, and (with ``refit=True``) the regressor is fitted again on the ``top_k`` best. Put a
+    coefficient (for a kernel model, of its signed sensitivity, see Notes), and (with ``refit=True``) the
+    regressor is fitted again on the ``top_k`` best. Put a
     :class:`~sklearn.preprocessing.StandardScaler` in front of it in a :class:`~sklearn.pipeline.Pipeline` so
     that the coefficients are comparable and cross-validation refits scaling and selection in every fold.
 
@@ -38,7 +39,8 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
     model : str, default "ridge"
         A registered response model (``organoidrx methods`` lists them). ``"ridge"``: :class:`~sklearn.linear_model.RidgeCV` (penalty chosen by internal CV over ``alphas``);
         ``"svr"``: ``SVR(kernel="linear")``; ``"linear"``: least squares (minimum-norm solution when there are
-        more features than samples); ``"elasticnet"``: :class:`~sklearn.linear_model.ElasticNetCV`.
+        more features than samples); ``"elasticnet"``: :class:`~sklearn.linear_model.ElasticNetCV`;
+        ``"kernel_ridge"``: :class:`~organoidrx.models.KernelRidgeLOO`.
     top_k : int or None, default 10
         Number of top-ranked features kept; ``None`` keeps all. Capped at the number of columns.
     alphas : sequence of float, default None
@@ -51,6 +53,9 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         (what Kong et al. 2020 did when scoring patients).
     random_state : int, default 0
         Seed passed to regressors that use randomness.
+    model_options : dict, default None
+        Options of the registered model (e.g. ``{"kernel": "rbf"}`` for ``"kernel_ridge"``; ``organoidrx
+        methods`` lists them), validated against the registry; ``None`` uses every default.
 
     Attributes
     ----------
@@ -59,14 +64,16 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
     full_estimator_ : regressor
         The regressor fitted on every feature, whose coefficients define the ranking.
     ranking_ : DataFrame
-        Columns ``feature, coefficient, rank`` for every input feature (coefficient of the full fit; rank 1 is
-        the largest |coefficient|; ties keep input order), sorted by rank.
+        Columns ``feature, coefficient, rank`` for every input feature (coefficient of the full fit, or a kernel
+        model's signed sensitivity; rank 1 is the largest |coefficient|; ties keep input order), sorted by rank.
     selected_features_ : ndarray of str, shape (k,)
         Kept features, best first.
     selected_indices_ : ndarray of int, shape (k,)
         Their column positions in ``X``.
     coef_ : ndarray of shape (k,)
-        Coefficients used by :meth:`predict`, aligned with ``selected_features_``.
+        Coefficients used by :meth:`predict`, aligned with ``selected_features_``. Absent when the final
+        regressor is not linear (a kernel model with a non-linear kernel): it has no coefficient vector, and
+        :meth:`predict` evaluates the kernel expansion of ``estimator_``.
     intercept_ : float
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -77,6 +84,14 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
     Prediction is :math:`\\hat y = b + \\sum_{j \\in S} w_j x_j` with :math:`S` the top-``k`` features by
     :math:`|w_j^{\\text{full}}|`. For the linear SVR, :math:`w = \\sum_i \\alpha_i x_i` from the dual solution,
     so prediction equals ``SVR.predict`` up to rounding.
+
+    A regressor without ``coef_`` (``"kernel_ridge"`` with a non-linear kernel) is ranked by the sensitivity
+    :math:`s_j = \\mathrm{sign}(\bar g_j)\\, \frac1n \\sum_i |g_{ij}|` with :math:`g_{ij} = \\partial \\hat f /
+    \\partial x_j` at the :math:`n` training samples and :math:`\bar g_j` its mean (the sign says whether the
+    response rises or falls with the pathway on average); for a linear function :math:`g_{ij} = w_j` and
+    :math:`s_j = w_j`. Its prediction is :math:`\\hat f(x_S)`, the regressor refitted on the selected
+    features; ``refit=False`` with fewer features than the input is refused, because a kernel expansion cannot
+    drop features.
 
     References
     ----------
@@ -100,6 +115,7 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         cv: Any = None,
         refit: bool = True,
         random_state: int = 0,
+        model_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.top_k = top_k
@@ -107,10 +123,12 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         self.cv = cv
         self.refit = refit
         self.random_state = random_state
+        self.model_options = model_options
 
     def _make_estimator(self) -> Any:
         method = get_method("model", self.model)
-        return method.func(alphas=self.alphas, cv=self.cv, random_state=self.random_state)
+        options = method.resolve(self.model_options, where="model_options")
+        return method.func(alphas=self.alphas, cv=self.cv, random_state=self.random_state, **options)
 
     def fit(self, X: Any, y: Any) -> DrugResponseModel:
         """Fit, rank features by |coefficient|, keep the top ``top_k`` and (optionally) refit.
@@ -129,7 +147,8 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         Raises
         ------
         InputError
-            On an unknown ``model`` or a ``top_k`` that is not a positive integer or None.
+            On an unknown ``model`` or option, a ``top_k`` that is not a positive integer or None, or
+            ``refit=False`` with a non-linear model and fewer features kept than given.
         """
         if self.top_k is not None and (
             isinstance(self.top_k, bool) or not isinstance(self.top_k, int | np.integer) or self.top_k < 1
@@ -142,19 +161,26 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         names = self._input_names(n_features)
 
         full = self._make_estimator().fit(X, y)
-        full_coef = _coefficients(full)
+        full_coef = _sensitivities(full, X)
         order = rank_order(full_coef)
         ranks = np.empty(n_features, dtype=int)
         ranks[order] = np.arange(1, n_features + 1)
         k = n_features if self.top_k is None else min(int(self.top_k), n_features)
         selected = order[:k]
+        linear = hasattr(full, "coef_")
+        if not linear and not self.refit and k < n_features:
+            raise InputError(
+                f"model {self.model!r} is not linear here (no coefficient per pathway), so its fit on all "
+                f"{n_features} features cannot be restricted to the top {k}; use refit=True or top_k=None."
+            )
 
         if self.refit and k < n_features:
             final = clone(full).fit(X[:, selected], y)
-            coef, intercept = _coefficients(final), _intercept(final)
+            coef = _coefficients(final) if linear else None
         else:
             final = full
-            coef, intercept = full_coef[selected], _intercept(full)
+            coef = full_coef[selected] if linear else None
+        intercept = _intercept(final)
 
         self.full_estimator_ = full
         self.estimator_ = final
@@ -167,12 +193,15 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         ).reset_index(drop=True)
         self.selected_indices_ = selected.astype(np.intp)
         self.selected_features_ = np.asarray(names, dtype=object)[selected]
-        self.coef_ = np.ascontiguousarray(coef, dtype=float)
+        if coef is not None:
+            self.coef_ = np.ascontiguousarray(coef, dtype=float)
+        elif hasattr(self, "coef_"):
+            del self.coef_  # a refit with a non-linear model leaves no stale coefficients
         self.intercept_ = float(intercept)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted response ``intercept_ + X[:, selected_indices_] @ coef_``.
+        """Predicted response ``intercept_ + X[:, selected_indices_] @ coef_`` (a kernel model: its expansion).
 
         Parameters
         ----------
@@ -182,9 +211,13 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        check_is_fitted(self, "coef_")
+        check_is_fitted(self, "selected_indices_")
         X = validate_data(self, X, reset=False)
-        return linear_predict(np.asarray(X, dtype=float), self.selected_indices_, self.coef_, self.intercept_)
+        X = np.asarray(X, dtype=float)
+        if not hasattr(self, "coef_"):
+            chosen = np.ascontiguousarray(X[:, self.selected_indices_], dtype=float)
+            return np.asarray(self.estimator_.predict(chosen), dtype=float)
+        return linear_predict(X, self.selected_indices_, self.coef_, self.intercept_)
 
     def _input_names(self, n_features: int) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -205,6 +238,19 @@ def linear_predict(X: np.ndarray, indices: np.ndarray, coef: np.ndarray, interce
     return np.asarray(np.ascontiguousarray(X[:, indices], dtype=float) @ coef + intercept, dtype=float)
 
 
+def _sensitivities(estimator: Any, X: np.ndarray) -> np.ndarray:
+    """``coef_`` of a linear regressor; else sign(mean) * mean |partial derivative| over the rows of ``X``."""
+    if hasattr(estimator, "coef_"):
+        return _coefficients(estimator)
+    if not hasattr(estimator, "partial_derivatives"):
+        raise InputError(
+            f"regressor {type(estimator).__name__} has neither coef_ nor partial_derivatives; a registered model "
+            "must provide one of them to rank pathways."
+        )
+    gradient = np.asarray(estimator.partial_derivatives(X), dtype=float)
+    return np.where(gradient.mean(axis=0) < 0, -1.0, 1.0) * np.abs(gradient).mean(axis=0)
+
+
 def _coefficients(estimator: Any) -> np.ndarray:
     return np.asarray(estimator.coef_, dtype=float).ravel().copy()
 
@@ -221,6 +267,7 @@ def make_response_pipeline(
     cv: Any = None,
     refit: bool = True,
     random_state: int = 0,
+    model_options: Mapping[str, Any] | None = None,
     proximity: ProximityInput | None = None,
     drug: str | None = None,
     threshold: float = PROXIMITY_THRESHOLD,
@@ -235,7 +282,7 @@ def make_response_pipeline(
         A registered response model.
     top_k : int or None, default 10
         Pathways kept for prediction; ``None`` keeps every input pathway.
-    alphas, cv, refit, random_state
+    alphas, cv, refit, random_state, model_options
         Passed to :class:`DrugResponseModel`.
     proximity : DataFrame or callable, default None
         Proximity table for :class:`ProximalPathwaySelector`; ``None`` omits the selector (``X`` already holds
@@ -255,7 +302,13 @@ def make_response_pipeline(
     coefficients are comparable across pathways and cross-validation refits scaling and selection per fold.
     """
     regressor = DrugResponseModel(
-        model=model, top_k=top_k, alphas=alphas, cv=cv, refit=refit, random_state=random_state
+        model=model,
+        top_k=top_k,
+        alphas=alphas,
+        cv=cv,
+        refit=refit,
+        random_state=random_state,
+        model_options=None if model_options is None else dict(model_options),
     )
     steps: list[tuple[str, Any]] = []
     if proximity is not None:

@@ -142,10 +142,12 @@ def _check_baselines(names: Sequence[str]) -> list[str]:
 
 
 def _estimator(model: str, cfg: PipelineConfig) -> Any:
-    """``"ridge"``: the exact batched Ridge(alpha) on standardised features; others: the registered pipeline."""
+    """``"ridge"``: the exact batched Ridge(alpha) on standardised features; others: the registered pipeline
+    (with the ``[model]`` options when ``model`` is the configured one, as the scorer's options)."""
     if model == "ridge":
         return "ridge"
-    return make_response_pipeline(model, top_k=None, random_state=cfg.seed)
+    options = cfg.method_options.get("model", {}) if model == cfg.model else {}
+    return make_response_pipeline(model, top_k=None, random_state=cfg.seed, model_options=options)
 
 
 def compare_methods(

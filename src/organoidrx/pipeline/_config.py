@@ -131,6 +131,11 @@ class PipelineConfig:
         method = get_method(kind, name if isinstance(name, str) else name[0])
         return method.resolve(self.method_options.get(kind, {}))
 
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """The configured ``[model]`` options (each candidate model resolves its own defaults)."""
+        return dict(self.method_options.get("model", {}))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable parameters (paths as strings)."""
         out = asdict(self)

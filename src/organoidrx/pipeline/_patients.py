@@ -30,8 +30,9 @@ from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
 
 if TYPE_CHECKING:
+    from organoidrx.pipeline._organoids import DrugModel
     from organoidrx.pipeline._progress import Timer, WarningCollector
-    from organoidrx.pipeline._run import DrugModel, RunResult
+    from organoidrx.pipeline._run import RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +169,15 @@ def _permutation_statistic(
     kernel = LogrankKernel(treated["time"].to_numpy(), treated["event"].to_numpy())
     lower = cfg.lower_is_sensitive
 
+    options = cfg.model_options
+
     def statistic(shuffled: pd.DataFrame) -> float:
         y = shuffled.set_index("sample")["value"].reindex(samples).to_numpy(dtype=float)
         # candidate models are chosen again on every permuted response, so the p accounts for the choice
         fitted = chosen_pipeline(
-            make_response_model(cfg.model, cfg.top_k, random_state=cfg.seed).fit(X_org, y)
+            make_response_model(cfg.model, cfg.top_k, random_state=cfg.seed, model_options=options).fit(
+                X_org, y
+            )
         )
         predicted = fitted[-1].predict(Z_treated)
         split = ResponderSplit(cfg.quantile, lower, require_both=False).fit(predicted)

@@ -291,7 +291,12 @@ def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
         MIN_SIZE.validate(scoring["min_size"], where="metadata scoring")
         if scoring["max_size"] is not None:
             MAX_SIZE.validate(scoring["max_size"], where="metadata scoring")
-        get_method("alignment", alignment)
+        alignment_options = meta.get("alignment_options", {})
+        if not isinstance(alignment_options, dict):
+            raise InputError(
+                f"metadata alignment_options must be an object, got {reprlib.repr(alignment_options)}"
+            )
+        get_method("alignment", alignment).resolve(alignment_options, where="metadata alignment_options")
     except InputError as exc:
         raise InputError(f"{label}: {str(exc).rstrip('.')}; {fix}.") from exc
     cutoff = meta.get("cutoff")

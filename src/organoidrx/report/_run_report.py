@@ -698,7 +698,8 @@ def write_run_report(
                 value="coefficient",
                 highlight=int(drug_bio["selected"].sum()) if "selected" in drug_bio.columns else 10,
                 caption=f"{drug}: model coefficients of the {len(drug_bio)} best-ranked pathways (rank 1 = largest "
-                "|coefficient|); dark bars: the pathways the model uses (biomarkers.tsv has them all).",
+                "|coefficient|; a kernel model's coefficient is its mean |partial derivative|, signed by the mean "
+                "slope); dark bars: the pathways the model uses (biomarkers.tsv has them all).",
             )
         if preds is not None:
             rows = preds[preds["drug"] == drug].drop_duplicates("sample")

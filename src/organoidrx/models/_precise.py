@@ -1,0 +1,292 @@
+"""PRECISE: patient scores projected onto the consensus features shared by organoid and patient principal components.
+
+Registered as the alignment ``"precise"`` (signature in :mod:`organoidrx._registry`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organoidrx._registry import Method, Option, register
+from organoidrx._utils import InputError
+from organoidrx.models._alignment import standardize_columns
+
+__all__ = ["PreciseConsensus", "precise_align", "precise_consensus"]
+
+#: Angles below this (radians) are treated as 0: the two principal vectors coincide.
+_SMALL_ANGLE = 1e-9
+
+
+@dataclass(frozen=True)
+class PreciseConsensus:
+    """Principal vectors of two PCA subspaces and the consensus features built from the most similar pairs.
+
+    Attributes
+    ----------
+    cosines : ndarray of shape (n_pc,)
+        Cosine similarity of every principal-vector pair, decreasing: the cosines of the principal angles.
+    source_vectors, target_vectors : ndarray of shape (n_pc, n_features)
+        Principal vectors of the source (organoid) and target (patient) subspaces, row ``i`` paired with row
+        ``i``.
+    kept : ndarray of int, shape (n_kept,)
+        The pairs used, most similar first.
+    tau : ndarray of shape (n_kept,)
+        Interpolation point of every kept pair on the geodesic from its source to its target vector.
+    consensus : ndarray of shape (n_kept, n_features)
+        The consensus features (orthonormal rows).
+    """
+
+    cosines: np.ndarray
+    source_vectors: np.ndarray
+    target_vectors: np.ndarray
+    kept: np.ndarray
+    tau: np.ndarray
+    consensus: np.ndarray
+
+    @property
+    def projection(self) -> np.ndarray:
+        """:math:`C^\\top C`, the orthogonal projection onto the consensus subspace, shape (n_features, n_features)."""
+        return np.asarray(self.consensus.T @ self.consensus)
+
+
+def _principal_axes(X: np.ndarray, n_pc: int) -> np.ndarray:
+    """The first ``n_pc`` principal axes of the column-centred ``X``, as rows."""
+    centred = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return np.asarray(vt[:n_pc])
+
+
+def _crossing(s: np.ndarray, t: np.ndarray, cosine: float, delta: np.ndarray) -> float:
+    """The interpolation point ``tau`` in [0, 1] where source and target variances along the geodesic are equal.
+
+    Along :math:`\\gamma(\\varphi) = \\cos\\varphi\\, s + \\sin\\varphi\\, u`, :math:`u` the unit vector of
+    :math:`t` orthogonal to :math:`s` and :math:`\\varphi = \\tau\\theta`, the variance difference is
+    :math:`d(\\varphi) = \\gamma^\\top \\Delta \\gamma = m + R \\cos(2\\varphi - \\delta)` with
+    :math:`\\Delta = \\Sigma_s - \\Sigma_t`, :math:`m = (a + b)/2`, :math:`R \\cos\\delta = (a - b)/2`,
+    :math:`R \\sin\\delta = c`, :math:`a = s^\\top\\Delta s`, :math:`b = u^\\top\\Delta u`,
+    :math:`c = s^\\top\\Delta u`. The first root in :math:`[0, \\theta]` is returned; without a root, the point of
+    smallest :math:`|d|`.
+    """
+    theta = math.acos(min(1.0, max(-1.0, cosine)))
+    if theta < _SMALL_ANGLE:
+        return 0.5
+    u = (t - cosine * s) / math.sin(theta)
+    a, b, c = s @ delta @ s, u @ delta @ u, s @ delta @ u
+    m, half = (a + b) / 2.0, (a - b) / 2.0
+    radius, phase = math.hypot(half, c), math.atan2(c, half)
+
+    def d(phi: float) -> float:
+        return m + half * math.cos(2 * phi) + c * math.sin(2 * phi)
+
+    eps = 1e-12 * theta
+    if radius > 0 and abs(m) <= radius:
+        spread = math.acos(-m / radius)
+        roots = [(phase + sign * spread) / 2.0 + k * math.pi for sign in (1.0, -1.0) for k in range(-2, 3)]
+        inside = sorted(min(max(r, 0.0), theta) for r in roots if -eps <= r <= theta + eps)
+        if inside:
+            return inside[0] / theta
+    candidates = [0.0, theta] + [
+        phase / 2.0 + k * math.pi / 2.0 for k in range(-4, 5) if 0.0 < phase / 2.0 + k * math.pi / 2.0 < theta
+    ]
+    best = min(candidates, key=lambda phi: (abs(d(phi)), phi))
+    return best / theta
+
+
+def precise_consensus(
+    source: np.ndarray,
+    target: np.ndarray,
+    *,
+    n_pc: int = 10,
+    n_pv: int | None = None,
+    min_cosine: float = 0.5,
+) -> PreciseConsensus:
+    """PRECISE's consensus features of two data sets measured on the same features.
+
+    Parameters
+    ----------
+    source : ndarray of shape (n_source, n_features)
+        Source samples (organoids), already standardised per feature.
+    target : ndarray of shape (n_target, n_features)
+        Target samples (patients), already standardised per feature.
+    n_pc : int, default 10
+        Principal components of each data set; capped at ``n_source - 1``, ``n_target - 1`` and ``n_features``.
+    n_pv : int or None, default None
+        Most principal-vector pairs kept (the most similar ones); ``None``: every pair with cosine
+        ``>= min_cosine``.
+    min_cosine : float, default 0.5
+        Pairs less similar than this are dropped (principal angle above :math:`\\arccos` of it; 60 degrees for
+        0.5).
+
+    Returns
+    -------
+    PreciseConsensus
+
+    Raises
+    ------
+    InputError
+        When a data set has fewer than 2 samples, the feature counts differ, or no pair reaches ``min_cosine``.
+
+    Notes
+    -----
+    With :math:`P_s, P_t` (:math:`d \\times p`, orthonormal rows) the first :math:`d` principal axes of each
+    data set and the singular value decomposition :math:`P_s P_t^\\top = U \\Sigma V^\\top`, the principal
+    vectors are :math:`S = U^\\top P_s` and :math:`T = V^\\top P_t`, and :math:`\\sigma_i = s_i^\\top t_i =
+    \\cos\\theta_i` are the cosines of the principal angles. Each kept pair is joined by the geodesic
+    :math:`\\gamma_i(\\tau) = \\frac{\\sin((1 - \\tau)\\theta_i)}{\\sin\\theta_i} s_i +
+    \\frac{\\sin(\\tau\\theta_i)}{\\sin\\theta_i} t_i`, :math:`\\tau \\in [0, 1]`, and the consensus feature is
+    :math:`c_i = \\gamma_i(\\tau_i)` at the point where the source and target data projected on it have the
+    same variance, :math:`\\gamma^\\top \\Sigma_s \\gamma = \\gamma^\\top \\Sigma_t \\gamma` (population
+    covariances; the first such point, or the closest to equality when there is none, see :func:`_crossing`;
+    :math:`\\tau = 1/2` for :math:`\\theta_i = 0`, where both vectors coincide). Because
+    :math:`s_i^\\top t_j = 0` for :math:`i \\ne j`, the :math:`c_i` are orthonormal.
+
+    References
+    ----------
+    Mourragui S. et al. (2019) PRECISE: a domain adaptation approach to transfer predictors of drug response
+    from pre-clinical models to tumors. Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372.
+    """
+    source = np.asarray(source, dtype=float)
+    target = np.asarray(target, dtype=float)
+    if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
+        raise InputError(
+            f"source and target must be matrices with the same features; got shapes {source.shape} and "
+            f"{target.shape}."
+        )
+    if min(len(source), len(target)) < 2:
+        raise InputError(
+            f"PRECISE needs at least 2 samples on each side; got {len(source)} source and {len(target)} target."
+        )
+    d = min(int(n_pc), len(source) - 1, len(target) - 1, source.shape[1])
+    Ps, Pt = _principal_axes(source, d), _principal_axes(target, d)
+    U, sigma, Vt = np.linalg.svd(Ps @ Pt.T)
+    S, T = U.T @ Ps, Vt @ Pt
+    cosines = np.clip(sigma, 0.0, 1.0)
+    kept = np.flatnonzero(cosines >= min_cosine)
+    if n_pv is not None:
+        kept = kept[: int(n_pv)]
+    if kept.size == 0:
+        raise InputError(
+            f"no principal-vector pair of the {d} organoid and patient components reaches cosine min_cosine="
+            f"{min_cosine:g} (the most similar has {cosines[0]:.3f}); lower [alignment] min_cosine or use "
+            "another alignment."
+        )
+    delta = np.cov(source, rowvar=False, bias=True).reshape(source.shape[1], -1)
+    delta = delta - np.cov(target, rowvar=False, bias=True).reshape(target.shape[1], -1)
+    taus, consensus = [], []
+    for i in kept:
+        tau = _crossing(S[i], T[i], float(cosines[i]), delta)
+        theta = math.acos(float(cosines[i]))
+        if theta < _SMALL_ANGLE:
+            vector = (S[i] + T[i]) / np.linalg.norm(S[i] + T[i])
+        else:
+            vector = (math.sin((1 - tau) * theta) * S[i] + math.sin(tau * theta) * T[i]) / math.sin(theta)
+        taus.append(tau)
+        consensus.append(vector)
+    return PreciseConsensus(
+        cosines=cosines,
+        source_vectors=S,
+        target_vectors=T,
+        kept=kept.astype(np.intp),
+        tau=np.asarray(taus),
+        consensus=np.asarray(consensus),
+    )
+
+
+def precise_align(
+    scores: pd.DataFrame,
+    organoids: pd.DataFrame,
+    *,
+    mean: Any,
+    scale: Any,
+    n_pc: int = 10,
+    n_pv: int | None = None,
+    min_cosine: float = 0.5,
+) -> pd.DataFrame:
+    """A patient cohort's standardised scores projected onto PRECISE's consensus features, in pathway space.
+
+    Parameters
+    ----------
+    scores : DataFrame of shape (n_patients, n_pathways)
+        The cohort's pathway scores (the organoid model's pathways).
+    organoids : DataFrame of shape (n_organoids, n_pathways)
+        The training organoids' scores of the same pathways.
+    mean, scale : ndarray of shape (n_pathways,)
+        The organoid model's standardisation (its ``StandardScaler``).
+    n_pc, n_pv, min_cosine
+        See :func:`precise_consensus`.
+
+    Returns
+    -------
+    DataFrame of shape (n_patients, n_pathways)
+        :math:`Z_t C^\top C`, same labels as ``scores``: the values the organoid regressor is applied to.
+
+    Notes
+    -----
+    The organoids are put on the scale the regressor was fitted on, :math:`Z_s = (X_s - \\mu)/s`, and the
+    patients are z-scored over their cohort, :math:`Z_t` (as the ``"standardize"`` alignment). The consensus
+    features :math:`C` (:math:`k \times p`, orthonormal rows) of :math:`Z_s` and :math:`Z_t` are computed from
+    the scores alone, never from a patient outcome. Each patient's consensus coordinates :math:`Z_t C^\top`
+    are mapped back to pathway space with the same loadings, :math:`Z_t C^\top C`, so the columns keep their
+    pathway names and any registered model (linear or kernel) applies unchanged.
+
+    PRECISE trains its regressor on the organoids' consensus coordinates :math:`Z_s C^\top`. Here the organoid
+    model is fitted once, before and without any patient cohort (a bundle serves every cohort it is given), and
+    is not refitted: for a linear model the prediction is :math:`b + w^\top C^\top C z_t`, the organoid
+    regressor restricted to the directions organoids and patients share; what it learned along organoid-only
+    directions does not reach the patients. This is the patient half of PRECISE's transfer, not its refit.
+
+    References
+    ----------
+    Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372.
+    """
+    z_organoids = (organoids.loc[:, scores.columns].to_numpy(dtype=float) - np.asarray(mean)) / np.asarray(
+        scale
+    )
+    z_patients = standardize_columns(scores.to_numpy(dtype=float))
+    fit = precise_consensus(z_organoids, z_patients, n_pc=n_pc, n_pv=n_pv, min_cosine=min_cosine)
+    aligned = z_patients @ fit.projection
+    return pd.DataFrame(aligned, index=scores.index.copy(), columns=scores.columns.copy())
+
+
+PRECISE = register(
+    Method(
+        kind="alignment",
+        name="precise",
+        summary="PRECISE: patient z-scores projected onto the consensus of organoid and patient principal "
+        "vectors (the organoid model is not refitted; see precise_align)",
+        reference="Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372",
+        func=precise_align,
+        options=(
+            Option(
+                "n_pc",
+                10,
+                int,
+                "principal components of organoids and of patients (capped at samples - 1 and pathways)",
+                minimum=1,
+            ),
+            Option(
+                "n_pv",
+                None,
+                int,
+                "most principal-vector pairs kept, most similar first; unset: all with cosine >= min_cosine",
+                minimum=1,
+                nullable=True,
+            ),
+            Option(
+                "min_cosine",
+                0.5,
+                float,
+                "pairs with a smaller cosine similarity (a principal angle above 60 degrees for 0.5) are dropped",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+        ),
+        sample_independent=False,
+        attrs={"min_samples": 3},
+    )
+)

@@ -1,0 +1,226 @@
+"""The organoid half of a run: per drug, the fitted model and its bundle, the ranked biomarkers and the organoid CV."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
+
+from organoidrx._registry import get_method
+from organoidrx._utils import InputError, examples, sha256_file
+from organoidrx._validation import as_gene_set_dict
+from organoidrx.models import (
+    ModelBundle,
+    NestedModelSelector,
+    chosen_pipeline,
+    cross_validate_response,
+    fit_drug_model,
+    in_memory_bundle,
+    make_response_model,
+    proximal_pathways,
+    selection_record,
+    selection_table,
+)
+from organoidrx.models._crossval import _correlations
+from organoidrx.models._nested import nested_cv_predict
+from organoidrx.network import PROXIMAL_Z
+from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._inputs import (
+    MIN_ORGANOIDS,
+    Inputs,
+)
+from organoidrx.pipeline._progress import Timer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DrugModel", "biomarker_table", "fit_models", "organoid_cv"]
+
+
+def _bundle_metadata(
+    cfg: PipelineConfig,
+    drug: str,
+    features: list[str],
+    organoid_scores: pd.DataFrame,
+    gene_sets: dict[str, list[str]],
+    all_pathways: list[str],
+) -> dict[str, Any]:
+    scorer = get_method("scorer", cfg.scorer)
+    options = cfg.options("scorer")
+    coupled = scorer.attrs.get("cohort_dependent_options", {})
+    # a score that depends on the whole scored table needs every pathway to be rescored the same way
+    whole_table = not scorer.sample_independent or any(options.get(k) == v for k, v in coupled.items())
+    kept = all_pathways if whole_table else features
+    return {
+        "drug": drug,
+        "response_metric": cfg.response_metric,
+        "lower_is_sensitive": cfg.lower_is_sensitive,
+        "alignment": cfg.alignment,
+        "alignment_options": cfg.options("alignment"),
+        "quantile": cfg.quantile,
+        "scoring": {
+            "method": cfg.scorer,
+            "min_size": cfg.min_size,
+            "max_size": cfg.max_size,
+            "options": options,
+        },
+        "gene_sets": {p: gene_sets[p] for p in kept},
+        "organoid_scores": {f: organoid_scores[f].tolist() for f in features},
+        "organoid_samples": [str(s) for s in organoid_scores.index],
+        "config_sha256": sha256_file(cfg.source),
+    }
+
+
+@dataclass
+class DrugModel:
+    drug: str
+    features: list[str]
+    y: pd.Series
+    fitted: Any
+    bundle: ModelBundle
+    selector: NestedModelSelector | None = None
+
+
+def fit_models(
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    prox: pd.DataFrame,
+    organoid_scores: pd.DataFrame,
+    progress: Callable[[int, int], None],
+) -> dict[str, DrugModel]:
+    sets = proximal_pathways(prox)
+    gene_set_dict = as_gene_set_dict(loaded.gene_sets)
+    models: dict[str, DrugModel] = {}
+    for done, drug in enumerate(loaded.drugs):
+        progress(done, len(loaded.drugs))
+        proximal = sets.get(drug, [])
+        features = [p for p in proximal if p in organoid_scores.columns]
+        if len(features) < len(proximal):
+            logger.warning(
+                "%s: %d of %d proximal pathways were not scored (too few genes in the organoid expression): %s",
+                drug,
+                len(proximal) - len(features),
+                len(proximal),
+                examples([p for p in proximal if p not in organoid_scores.columns]),
+            )
+        if not features:
+            logger.warning(
+                "%s: no scored pathway is drug-proximal (z <= %.4f); the drug is skipped", drug, PROXIMAL_Z
+            )
+            continue
+        rows = loaded.response[loaded.response["drug"] == drug]
+        y = pd.Series(
+            rows["value"].to_numpy(dtype=float), index=rows["sample"].astype(str).to_numpy(), name=drug
+        )
+        fitted = fit_drug_model(
+            organoid_scores,
+            y,
+            features,
+            model=cfg.model,
+            top_k=cfg.top_k,
+            seed=cfg.seed,
+            model_options=cfg.model_options,
+        )
+        meta = _bundle_metadata(
+            cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns)
+        )
+        selector = fitted if isinstance(fitted, NestedModelSelector) else None
+        if selector is not None:  # the choice made on every organoid, without the outer folds' counts
+            meta["model_selection"] = selection_record(selection_table(drug, selector))
+        final = chosen_pipeline(fitted)
+        models[drug] = DrugModel(drug, features, y, final, in_memory_bundle(final, meta), selector)
+    if not models:
+        raise InputError(
+            "no drug has a drug-proximal pathway among the scored gene sets; check the network, the targets and "
+            "[pathways] min_size."
+        )
+    return models
+
+
+def biomarker_table(models: dict[str, DrugModel], prox: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    for drug, m in models.items():
+        ranking = m.fitted[-1].ranking_.rename(columns={"feature": "pathway"})
+        z = prox[prox["drug"] == drug].drop_duplicates("pathway").set_index("pathway")["z"]
+        selected = set(m.fitted[-1].selected_features_)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "drug": drug,
+                    "pathway": ranking["pathway"].to_numpy(),
+                    "z": z.reindex(ranking["pathway"]).to_numpy(),
+                    "coefficient": ranking["coefficient"].to_numpy(),
+                    "rank": ranking["rank"].to_numpy(),
+                    "selected": [p in selected for p in ranking["pathway"]],
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def organoid_cv(
+    cfg: PipelineConfig,
+    models: dict[str, DrugModel],
+    organoid_scores: pd.DataFrame,
+    response: pd.DataFrame,
+    timer: Timer,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
+    proximal = {d: m.features for d, m in models.items()}
+    # Random feature sets are compared with the exact batched ridge (fast); the configured model itself is
+    # cross-validated on the proximal pathways in a second row per drug.
+    baseline = cross_validate_response(
+        organoid_scores,
+        used,
+        feature_sets={"proximal": proximal},
+        n_random=cfg.n_random_sets,
+        min_samples=MIN_ORGANOIDS,
+        random_state=cfg.seed,
+        progress=timer.callback("organoid cv: proximal vs random sets"),
+    )
+    model_progress = timer.callback(f"organoid cv: {cfg.model_label if cfg.selects_model else cfg.model}")
+    name = f"proximal_{cfg.model_label}"
+    configured = (
+        None  # nested selection: the row comes from the outer leave-one-out below (the choice per fold)
+    )
+    if not cfg.selects_model:
+        configured = cross_validate_response(
+            organoid_scores,
+            used,
+            feature_sets={name: proximal},
+            model=make_response_model(
+                cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
+            ),
+            n_random=0,
+            include_all=False,
+            min_samples=MIN_ORGANOIDS,
+            random_state=cfg.seed,
+            progress=lambda done, total: model_progress(done, 2 * total),
+        )
+    predictions, rows, choices = [], [], []
+    for done, (drug, m) in enumerate(models.items(), start=len(models) + 1):
+        X = organoid_scores.loc[m.y.index, m.features]
+        y = m.y.to_numpy()
+        estimator = make_response_model(
+            cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
+        )
+        if m.selector is not None and isinstance(estimator, NestedModelSelector):
+            held_out, chosen = nested_cv_predict(estimator, X, y)
+            choices.append(selection_table(drug, m.selector, chosen))
+            spearman, pearson = _correlations(held_out[None], y)
+            rows.append({"drug": drug, "feature_set": name, "n_features": len(m.features),
+                         "spearman": spearman[0], "pearson": pearson[0], "n_samples": len(y), "n_random": 0})  # fmt: skip
+        else:
+            held_out = cross_val_predict(estimator, X, y, cv=LeaveOneOut())
+        predictions.append(
+            pd.DataFrame({"drug": drug, "sample": m.y.index, "observed": y, "predicted": held_out})
+        )
+        model_progress(done, 2 * len(models))
+    configured = pd.DataFrame(rows).reindex(columns=baseline.columns) if configured is None else configured
+    table = pd.concat([baseline, configured], ignore_index=True)
+    table = table.sort_values("drug", kind="stable").reset_index(drop=True)
+    selection = pd.concat(choices, ignore_index=True) if choices else None
+    return table, pd.concat(predictions, ignore_index=True), selection
