@@ -320,3 +320,24 @@ def test_cross_validation_of_drugs_on_the_cluster_is_the_single_process_table(co
             assert run(model) == alone
         finally:
             _ACTIVE.reset(token)
+
+
+def _double(task, shared):
+    return task * 2 + shared
+
+
+def test_a_window_keeps_at_most_that_many_tasks_on_the_cluster():
+    consumed = []
+
+    def tasks():
+        for i in range(12):
+            consumed.append(i)
+            yield np.full(1000, i)
+
+    seen = []
+    with dask_backend("local:2") as backend:
+        for i, result in backend.imap(_double, tasks(), shared=1, scatter_tasks=True, window=3):
+            seen.append(i)
+            assert len(consumed) <= len(seen) + 3  # read only as results come back
+            assert result[0] == 2 * i + 1
+    assert sorted(seen) == list(range(12))

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -186,80 +186,90 @@ class DaskBackend:
     def imap(
         self,
         fn: Callable[[Any, Any], Any],
-        tasks: Sequence[Any],
+        tasks: Iterable[Any],
         *,
         shared: Any = None,
         scatter_tasks: bool = False,
+        window: int | None = None,
     ) -> Iterator[tuple[int, Any]]:
         """Run ``fn(task, shared)`` for every task on the cluster; yield ``(index, result)`` as tasks finish.
 
         ``shared`` is sent to the workers once (scattered to every worker) and given to every task. ``fn`` must
         be a module-level function (pickled by reference). With ``scatter_tasks`` the tasks (e.g. blocks of a
-        matrix) are sent to the workers as data, not inside the task graph.
+        matrix) are sent to the workers as data, not inside the task graph. With ``window``, ``tasks`` is read
+        lazily and at most ``window`` tasks are on the cluster at once (a stream of blocks held in bounded memory).
 
         What a task logs on its worker (organoidrx's records from INFO up) is logged here, in task order, so a
-        warning reaches the run's report as it would without Dask. A task that raises is retried by Dask; a worker lost mid-run is replaced and its tasks rerun. Data that
-        lived only on a lost worker (a scattered block) is sent again from here and its task resubmitted. Either
-        way the result is the same, because a task's random stream is fixed in the task itself.
+        warning reaches the run's report as it would without Dask. A task that raises is retried by Dask; a
+        worker lost mid-run is replaced and its tasks rerun. Data that lived only on a lost worker (a scattered
+        block) is sent again from here and its task resubmitted. Either way the result is the same, because a
+        task's random stream is fixed in the task itself.
         """
         from distributed import as_completed
 
         client = self.client
-        held: list[Any] = []  # futures of scattered data, released at the end
-
-        def scatter(data: list[Any], *, broadcast: bool) -> list[Any]:
-            futures = client.scatter(data, broadcast=broadcast, hash=False)
-            held.extend(futures)
-            return list(futures)
-
-        handle = [scatter([shared], broadcast=True)[0] if shared is not None else None]
-
-        def submit(i: int) -> Any:
-            if handle[0] is not None and handle[0].status != "finished":
-                handle[0] = scatter([shared], broadcast=True)[0]
-            task = scatter([tasks[i]], broadcast=False)[0] if scatter_tasks else tasks[i]
-            return client.submit(_call, fn, task, shared=handle[0], pure=False, retries=_RETRIES)
-
-        if scatter_tasks:  # one round trip for all blocks
-            inputs = scatter(list(tasks), broadcast=False)
-            first = [
-                client.submit(_call, fn, data, shared=handle[0], pure=False, retries=_RETRIES)
-                for data in inputs
-            ]
-        else:
-            first = client.map(
-                _call, [fn] * len(tasks), list(tasks), shared=handle[0], pure=False, retries=_RETRIES
-            )
-        index = {future.key: i for i, future in enumerate(first)}
-        resubmitted = dict.fromkeys(range(len(tasks)), 0)
-        live = list(first)
+        source = iter(tasks)
+        limit = window if window is not None else float("inf")
+        handle = client.scatter([shared], broadcast=True, hash=False)[0] if shared is not None else None
+        inflight: dict[int, Any] = {}  # index -> task, kept until its result arrives (to send it again)
+        owner: dict[str, int] = {}
+        live: dict[int, list[Any]] = {}  # index -> futures to release (its task's data and its result)
+        tries: dict[int, int] = {}
         records: dict[int, list[logging.LogRecord]] = {}
-        replayed = 0
+        pending = as_completed()
+        submitted = replayed = 0
+        exhausted = False
+
+        def submit(i: int) -> None:
+            nonlocal handle
+            if handle is not None and handle.status != "finished":  # every copy was lost
+                handle = client.scatter([shared], broadcast=True, hash=False)[0]
+            data = client.scatter([inflight[i]], hash=False)[0] if scatter_tasks else inflight[i]
+            future = client.submit(_call, fn, data, shared=handle, pure=False, retries=_RETRIES)
+            owner[future.key] = i
+            live.setdefault(i, []).extend([data, future] if scatter_tasks else [future])
+            pending.add(future)
+
+        def fill() -> None:
+            nonlocal submitted, exhausted
+            while not exhausted and len(inflight) < limit:
+                try:
+                    inflight[submitted] = next(source)
+                except StopIteration:
+                    exhausted = True
+                    return
+                tries[submitted] = 0
+                submit(submitted)
+                submitted += 1
+
         try:
-            pending = as_completed(first)
+            fill()
             for future in pending:
-                i = index[future.key]
+                i = owner.pop(future.key)
                 if future.status == "cancelled" or (
                     future.status == "error" and type(future.exception()).__name__ == "FutureCancelledError"
                 ):
-                    if resubmitted[i] >= _RETRIES:
+                    if tries[i] >= _RETRIES:
                         future.result()  # raises: lost more often than we retry
-                    resubmitted[i] += 1
+                    tries[i] += 1
                     logger.info("task %d lost its input with a worker; sending it again", i)
-                    again = submit(i)
-                    index[again.key] = i
-                    live.append(again)
-                    pending.add(again)
+                    submit(i)
                     continue
                 result, records[i] = future.result()
-                future.release()
-                while replayed < len(tasks) and replayed in records:  # in task order, as one process logs
+                for held in live.pop(i):
+                    held.release()
+                del inflight[i], tries[i]
+                fill()
+                while replayed in records:  # in task order, as one process logs
                     _replay(records.pop(replayed))
                     replayed += 1
                 yield i, result
         finally:
-            for future in live + held:
-                future.release()
+            for futures in live.values():
+                for held in futures:
+                    held.release()
+            if handle is not None:
+                handle.release()
 
     def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], *, shared: Any = None) -> list[Any]:
         """:meth:`imap` collected in task order."""
