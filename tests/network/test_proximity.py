@@ -201,3 +201,23 @@ def test_timings_and_metadata():
     assert {"network", "distances", "observed", "null", "total"} <= set(table.attrs["timings"])
     assert table.attrs["network"]["nodes"] == 600
     assert sum(size for _, _, size in table.attrs["degree_bins"]) == 600
+
+
+@pytest.mark.parametrize("measure", ["closest", "shortest", "separation", "rwr", "diamond"])
+def test_drugs_measured_in_ranges_give_the_same_table(monkeypatch, measure):
+    """Large problems measure the drugs in ranges of bounded memory; a column's numbers do not depend on them."""
+    from organoidrx.datasets import make_synthetic_cohort
+    from organoidrx.network import _proximity
+
+    cohort = make_synthetic_cohort(n_genes=400, n_pathways=30, n_organoids=8, drugs=("A", "B", "C", "D"))
+    options = {"n_added": 4} if measure == "diamond" else {}
+
+    def run():
+        return proximity(
+            cohort.network, cohort.targets, cohort.gene_sets, n_random=60, use_cache=False, measure=measure,
+            n_jobs=2, **options,
+        ).to_csv(sep="\t")  # fmt: skip
+
+    whole = run()
+    monkeypatch.setattr(_proximity, "_CELLS", 1)  # one drug per range
+    assert run() == whole

@@ -35,6 +35,8 @@ PROXIMAL_Z = -1.2816
 """z-score at or below which a pathway counts as drug-proximal (one-sided 10% normal quantile, Kong et al.)."""
 
 _BLOCK = 25  # draws per independently seeded block: results do not depend on n_jobs
+#: target slots x gene slots measured at once: drugs are measured in ranges within it (bounds one draw's memory)
+_CELLS = 1 << 25
 
 Progress = Callable[[str, int, int], None]
 
@@ -136,54 +138,95 @@ def _null_blocks(
     measure: Method,
     on_block: Callable[[], None],
     state: Any = None,
-    units: tuple[int, int] | None = None,
+    chunks: list[tuple[int, int]] | None = None,
 ) -> list[tuple[np.ndarray, ...]]:
     """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max.
 
-    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes. With
-    ``units = (a, b)`` only drug columns a..b-1 are measured; every column's targets are still drawn, so the
-    random stream, and so each column's numbers, are those of the whole problem.
+    With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes. The drug
+    columns are measured in ``chunks`` (ranges a..b-1; default one chunk of all), which bounds the memory of one
+    draw; every column's targets are drawn in each draw, so a column's numbers do not depend on the chunks.
     """
     n_nodes = problem.dist.shape[0]
     target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes)
     draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
     gene_sampler = SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes) if draw_genes else None
-    obs_num, obs_den = observed
-    slots = slice(None)
-    if units is not None:
-        a, b = units
-        end = np.append(problem.drug_start, len(problem.target_slots))
-        slots = slice(int(end[a]), int(end[b]))
-        obs_num = obs_num[:, a:b]
-        obs_den = obs_den[..., a:b] if np.ndim(obs_den) else obs_den
-        problem = _columns(problem, a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        obs = obs_num / obs_den
+    end = np.append(problem.drug_start, len(problem.target_slots))
+    parts = []
+    for a, b in chunks or [(0, len(problem.drug_start))]:
+        obs_num, obs_den = _cols(observed[0], a, b), _cols(observed[1], a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            obs = obs_num / obs_den
+        parts.append((slice(int(end[a]), int(end[b])), _columns(problem, a, b), obs_num, obs_den, obs))
     out: list[tuple[np.ndarray, ...]] = []
     for seed, size in zip(seeds, block_sizes, strict=True):
         rng = np.random.default_rng(seed)
-        shape = obs.shape
-        s1, s2, n_le = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64)
-        lo, hi = np.full(shape, np.inf), np.full(shape, -np.inf)
+        sums = []
+        for *_, obs in parts:
+            shape = obs.shape
+            sums.append(
+                (np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64), np.full(shape, np.inf),
+                 np.full(shape, -np.inf))
+            )  # fmt: skip
         for _ in range(size):
-            targets, target_repeat = target_sampler.sample(rng)
-            targets, target_repeat = targets[slots], target_repeat[slots]
+            all_targets, all_repeat = target_sampler.sample(rng)
             if gene_sampler is not None:
                 genes, gene_repeat = gene_sampler.sample(rng)
             else:
                 genes, gene_repeat = problem.gene_slots, None
-            num, den = _measure(problem, targets, target_repeat, genes, gene_repeat, measure, state)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = num / den
-            dev = value - obs
-            s1 += dev
-            s2 += dev * dev
-            n_le += num * obs_den <= obs_num * den
-            np.minimum(lo, value, out=lo)
-            np.maximum(hi, value, out=hi)
-        out.append((s1, s2, n_le, lo, hi))
+            for (slots, part, obs_num, obs_den, obs), (s1, s2, n_le, lo, hi) in zip(parts, sums, strict=True):
+                targets, target_repeat = all_targets[slots], all_repeat[slots]
+                num, den = _measure(part, targets, target_repeat, genes, gene_repeat, measure, state)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    value = num / den
+                dev = value - obs
+                s1 += dev
+                s2 += dev * dev
+                n_le += num * obs_den <= obs_num * den
+                np.minimum(lo, value, out=lo)
+                np.maximum(hi, value, out=hi)
+        out.append(tuple(np.concatenate(k, axis=1) for k in zip(*sums, strict=True)))
         on_block()
     return out
+
+
+def _cols(values: Any, a: int, b: int) -> Any:
+    """Drug columns a..b-1 of a (pathways, drugs) array, a (drugs,) array or a scalar."""
+    values = np.asarray(values)
+    return values[:, a:b] if values.ndim == 2 else values[a:b] if values.ndim == 1 else values
+
+
+def _drug_ranges(problem: _Problem) -> list[tuple[int, int]]:
+    """Consecutive drug columns whose target slots x gene slots stay within ``_CELLS`` (at least one drug)."""
+    max_cells = _CELLS
+    sizes = np.diff(np.append(problem.drug_start, len(problem.target_slots)))
+    per_slot = max(len(problem.gene_slots), len(problem.pathway_start), 1)
+    ranges, start, cells = [], 0, 0
+    for j, size in enumerate(sizes.tolist()):
+        if j > start and cells + size * per_slot > max_cells:
+            ranges.append((start, j))
+            start, cells = j, 0
+        cells += size * per_slot
+    ranges.append((start, len(sizes)))
+    return ranges
+
+
+def _in_ranges(compute: Callable[[_Problem], Any], problem: _Problem, ranges: list[tuple[int, int]]) -> Any:
+    """``compute`` of each range of drug columns, joined column-wise (a tuple or dict of arrays, or an array)."""
+    if len(ranges) == 1 and ranges[0] == (0, len(problem.drug_start)):
+        return compute(problem)
+    parts = [compute(_columns(problem, a, b)) for a, b in ranges]
+
+    def join(values: list[Any]) -> Any:
+        first = np.asarray(values[0])
+        if first.ndim == 0:
+            return first
+        return np.concatenate([np.asarray(v) for v in values], axis=first.ndim - 1)
+
+    if isinstance(parts[0], dict):
+        return {key: join([p[key] for p in parts]) for key in parts[0]}
+    if isinstance(parts[0], tuple):
+        return tuple(join(list(k)) for k in zip(*parts, strict=True))
+    return join(parts)
 
 
 #: Random draws of the null: the one definition (the config and the CLI take it from here). A million draws of
@@ -474,8 +517,12 @@ def proximity(
                 measured = _with_targets(problem, prepared.target_sets)
             timings["prepare"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        stats = _observed(problem)
-        observed = _measure(measured, measured.target_slots, None, measured.gene_slots, None, method, state)
+        stats = _in_ranges(_observed, problem, _drug_ranges(problem))
+        observed = _in_ranges(
+            lambda p: _measure(p, p.target_slots, None, p.gene_slots, None, method, state),
+            measured,
+            _drug_ranges(measured),
+        )
         sign = -1.0 if method.attrs.get("higher_is_closer", False) else 1.0
         column = method.attrs.get("column", f"{method.name}_distance")
         if column not in stats:
@@ -502,11 +549,14 @@ def proximity(
             arriving = backend.imap(_null_task, tasks, shared=shared)
             s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block, n_chunks=len(chunks))
         else:
+            ranges = _drug_ranges(measured)
             workers = min(n_jobs, n_blocks)
             parts = [list(range(n_blocks))[w::workers] for w in range(workers)]
             if workers == 1:
                 results = [
-                    _null_blocks(measured, bins, seeds, block_sizes, observed, method, on_block, state)
+                    _null_blocks(
+                        measured, bins, seeds, block_sizes, observed, method, on_block, state, ranges
+                    )
                 ]
             else:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -521,6 +571,7 @@ def proximity(
                             method,
                             on_block,
                             state,
+                            ranges,
                         )
                         for part in parts
                     ]
@@ -658,8 +709,9 @@ def _null_task(
     """One block of null draws for some drug columns on a Dask worker (``shared``, the problem, is sent to each
     worker once)."""
     measured, bins, observed, method, state = shared
-    seed, size, units = task
-    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state, units)[0]
+    seed, size, (a, b) = task
+    ranges = [(a + x, a + y) for x, y in _drug_ranges(_columns(measured, a, b))]
+    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state, ranges)[0]
 
 
 def _drug_chunks(n_units: int, n_blocks: int, n_workers: int) -> list[tuple[int, int]]:
