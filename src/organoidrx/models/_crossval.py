@@ -21,6 +21,7 @@ from sklearn.model_selection import KFold, LeaveOneOut
 
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
+from organoidrx.models._loo import is_leave_one_out, loo_ridge_predict
 
 logger = logging.getLogger(__name__)
 
@@ -362,6 +363,8 @@ def _cv_predict(
     if isinstance(model, str):
         if model != "ridge":
             raise InputError(f"model must be 'ridge' or a scikit-learn regressor; got {model!r}.")
+        if alpha > 0 and X.shape[2] >= X.shape[1] - 1 and is_leave_one_out(folds, X.shape[1]):
+            return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set
         return _ridge_cv_predict(X, y, folds, alpha)
     pred = np.empty(X.shape[:2])
     for s in range(X.shape[0]):
