@@ -1,17 +1,18 @@
-"""The leave-one-out ridge kernel equals the per-fold batched solve and scikit-learn's pipeline."""
+"""The leave-one-out ridge and least-squares kernels equal the per-fold solves and scikit-learn's pipelines."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from organoidrx.models import _loo
-from organoidrx.models._crossval import _ridge_cv_predict
-from organoidrx.models._loo import is_leave_one_out, loo_ridge_predict
+from organoidrx.models import _loo, make_response_pipeline
+from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
+from organoidrx.models._loo import is_leave_one_out, linear_tolerance, loo_linear_predict, loo_ridge_predict
 
 
 def _stack(n_sets: int, n: int, p: int, seed: int = 0) -> np.ndarray:
@@ -49,3 +50,38 @@ def test_is_leave_one_out():
     assert is_leave_one_out(list(LeaveOneOut().split(X)), 6)
     assert not is_leave_one_out(list(KFold(3).split(X)), 6)
     assert not is_leave_one_out(list(LeaveOneOut().split(X))[::-1], 6)
+
+
+@pytest.mark.parametrize("p", [3, 17, 18, 40])
+def test_linear_kernel_equals_the_registered_pipeline(p):
+    X = _stack(4, 19, p, seed=5)
+    y = np.random.default_rng(4).normal(size=19)
+    model = make_response_pipeline("linear", top_k=None)
+    assert linear_tolerance(model, p) == 1e-6
+    fast, unsure = loo_linear_predict(X, y, 1e-6)
+    assert not unsure.any()
+    for s in range(4):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
+        np.testing.assert_allclose(fast[s], slow, rtol=1e-9, atol=1e-9)
+
+
+def test_linear_tolerance_only_for_plain_least_squares():
+    assert linear_tolerance(make_response_pipeline("ridge", top_k=None), 5) is None
+    assert linear_tolerance(make_response_pipeline("linear", top_k=3), 5) is None
+    assert linear_tolerance(make_response_pipeline("linear", top_k=10), 5) == 1e-6
+    assert linear_tolerance(LinearRegression(), 5) is None
+
+
+def test_singular_values_at_the_cut_off_go_to_the_estimator():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 12, 4))
+    y = rng.normal(size=12)
+    X[1, :, 1] = X[1, :, 0] + 2e-6 * rng.normal(size=12)  # a direction whose singular value sits near tol
+    _, unsure = loo_linear_predict(X, y, 1e-6)
+    assert unsure.tolist() == [False, True]
+    model = make_response_pipeline("linear", top_k=None)
+    folds = list(LeaveOneOut().split(X[0]))
+    pred = _cv_predict(X, y, folds, model, 1.0)
+    for s in range(2):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
+        np.testing.assert_allclose(pred[s], slow, rtol=1e-9, atol=1e-9)

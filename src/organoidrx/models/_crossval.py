@@ -21,7 +21,7 @@ from sklearn.model_selection import KFold, LeaveOneOut
 
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
-from organoidrx.models._loo import is_leave_one_out, loo_ridge_predict
+from organoidrx.models._loo import is_leave_one_out, linear_tolerance, loo_linear_predict, loo_ridge_predict
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,12 @@ def _cv_predict(
             return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set
         return _ridge_cv_predict(X, y, folds, alpha)
     pred = np.empty(X.shape[:2])
-    for s in range(X.shape[0]):
+    sets: Any = range(X.shape[0])
+    tol = linear_tolerance(model, X.shape[2])
+    if tol is not None and is_leave_one_out(folds, X.shape[1]):  # least squares: batched like ridge
+        pred, unsure = loo_linear_predict(X, y, tol)
+        sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
+    for s in sets:
         for train, test in folds:
             fitted = clone(model).fit(X[s][train], y[train])
             pred[s, test] = fitted.predict(X[s][test])

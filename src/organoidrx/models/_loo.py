@@ -1,16 +1,23 @@
 """Leave-one-out kernels for stacks of small feature matrices (many random feature sets, few samples).
 
-``StandardScaler -> Ridge(alpha)`` refitted in each leave-one-out fold, for a stack of ``n_sets`` matrices of
-``n`` samples at once, without building each fold's standardised matrix.
+``StandardScaler -> Ridge(alpha)`` or ``-> LinearRegression`` refitted in each leave-one-out fold, for a stack of
+``n_sets`` matrices of ``n`` samples at once, without building each fold's standardised matrix.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
+
+from organoidrx.models._response import DrugResponseModel
 
 __all__: list[str] = []
 
@@ -65,9 +72,64 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     :math:`T` the other samples: the same model as the primal or dual solve on each fold's standardised matrix,
     up to rounding. Memory: a block of about 32 MB of pair products, whatever the number of sets.
     """
+    eye = alpha * np.eye(X.shape[1] - 1)
+
+    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k_train += eye
+        dual = np.linalg.solve(k_train, np.broadcast_to(yc[..., None], (*k_train.shape[:2], yc.shape[-1], 1)))
+        return (k_test[:, :, None, :] @ dual)[:, :, 0, 0], np.zeros(k_train.shape[0], dtype=bool)
+
+    return _loo_predict(X, y, solve)[0]
+
+
+def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out predictions of ``StandardScaler -> LinearRegression(tol=tol)`` for a stack of matrices.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sets, n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    tol : float
+        ``LinearRegression``'s ``tol``: ``scipy.linalg.lstsq``'s ``cond``, singular values below
+        ``tol`` times the largest are dropped.
+
+    Returns
+    -------
+    pred : ndarray of shape (n_sets, n_samples)
+    unsure : ndarray of bool, shape (n_sets,)
+        Sets with a singular value within a factor 2 of the cut-off in some fold, where rounding could decide
+        differently from ``lstsq``: refit those with the estimator.
+
+    Notes
+    -----
+    The minimum-norm least-squares fit of fold :math:`i` from the eigen-decomposition
+    :math:`K^{(i)}_{T,T} = U \\Lambda U^\\top` of its Gram matrix (see :func:`loo_ridge_predict`):
+    :math:`\\hat y_i = \\bar y_{-i} + \\sum_{k: \\lambda_k > tol^2 \\lambda_{max}}
+    (K^{(i)}_{i,T} u_k)(u_k^\\top y_c) / \\lambda_k`, the squared singular values of the centred standardised
+    training matrix being the :math:`\\lambda_k`.
+    """
+    cut = tol * tol
+
+    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = np.linalg.eigh(k_train)  # ascending
+        top = values[..., -1:]
+        keep = values > cut * top
+        near = (values > cut * top / 2) & (values < cut * top * 2)
+        inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+        along = (k_test[:, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m)
+        response = (yc[None, :, None, :] @ vectors)[:, :, 0, :]
+        return (along * response * inverse).sum(axis=2), np.asarray(near.any(axis=(1, 2)))
+
+    return _loo_predict(X, y, solve)
+
+
+Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarray, np.ndarray]:
     n_sets, n, p = X.shape
-    m = n - 1
     pred = np.empty((n_sets, n))
+    unsure = np.zeros(n_sets, dtype=bool)
     train = np.array([np.delete(np.arange(n), i) for i in range(n)])  # (n, m)
     y_mean = np.array([y[t].mean() for t in train])
     yc = y[train] - y_mean[:, None]  # (n, m)
@@ -78,16 +140,19 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     folds = np.arange(n)
     # positions in the flattened (fold, pair) sums: each fold's training block, held-out row and diagonal
     row = folds * first.size
-    train_pairs = (row[:, None, None] + pair[train[:, :, None], train[:, None, :]]).ravel()  # n * m * m
-    test_pairs = (row[:, None] + pair[folds[:, None], train]).ravel()  # n * m
-    own_pairs = row + pair[folds, folds]  # n
+    pairs = (
+        (row[:, None, None] + pair[train[:, :, None], train[:, None, :]]).ravel(),  # n * m * m
+        (row[:, None] + pair[folds[:, None], train]).ravel(),  # n * m
+        row + pair[folds, folds],  # n
+    )
     chunk = max(1, min(_CHUNK_SETS, _CHUNK_ELEMENTS // (first.size * max(1, p))))
     starts = range(0, n_sets, chunk)
 
     def work(start: int) -> None:
-        block = np.asarray(X[start : start + chunk], dtype=float)
-        pairs = (train_pairs, test_pairs, own_pairs)
-        pred[start : start + chunk] = _predict_block(block, alpha * np.eye(m), yc, y_mean, pairs)
+        k_train, k_test = _fold_kernels(np.asarray(X[start : start + chunk], dtype=float), pairs)
+        fitted, doubtful = solve(k_train, k_test, yc)
+        pred[start : start + chunk] = y_mean + fitted
+        unsure[start : start + chunk] = doubtful
 
     # blocks in threads (numpy releases the GIL), each with one BLAS thread: the products are small, and BLAS
     # threads waiting for each other stall on a busy machine; each block's arithmetic is the same in any thread
@@ -99,13 +164,11 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
         else:
             with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(work, starts))
-    return pred
+    return pred, unsure
 
 
-def _predict_block(
-    block: np.ndarray, eye: np.ndarray, yc: np.ndarray, y_mean: np.ndarray, pairs: tuple[np.ndarray, ...]
-) -> np.ndarray:
-    """Leave-one-out predictions of one block of sets, shape (b, n); see :func:`loo_ridge_predict`."""
+def _fold_kernels(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's training Gram (b, n, m, m) and held-out row (b, n, m) of standardised samples."""
     train_pairs, test_pairs, own_pairs = pairs
     b, n, p = block.shape
     m = n - 1
@@ -116,17 +179,15 @@ def _predict_block(
     for a in range(n):
         np.multiply(centred[:, a : a + 1, :], centred[:, a:, :], out=products[:, offset : offset + n - a, :])
         offset += n - a
-    gram = np.matmul(weights, products.transpose(0, 2, 1))  # (b, n folds, pairs): G^(i)_ab
-    gram = gram.reshape(b, -1)
+    gram = np.matmul(weights, products.transpose(0, 2, 1)).reshape(b, -1)  # (b, n folds x pairs): G^(i)_ab
     own = np.take(gram, own_pairs, axis=1).reshape(b, n, 1) / (m * m)  # G_ii / m^2
     cross = np.take(gram, test_pairs, axis=1).reshape(b, n, m) / m  # G_ia / m
     k_train = np.take(gram, train_pairs, axis=1).reshape(b, n, m, m)
     k_train += cross[:, :, :, None]
     k_train += cross[:, :, None, :]
-    k_train += own[:, :, :, None] + eye
+    k_train += own[:, :, :, None]
     k_test = (m + 1) * (cross + own)  # K_ib = G_ib + (G_ii + G_ib) / m + G_ii / m^2 for b in T
-    dual = np.linalg.solve(k_train, np.broadcast_to(yc[None, :, :, None], (b, n, m, 1)))
-    return y_mean + (k_test[:, :, None, :] @ dual)[:, :, 0, 0]
+    return k_train, k_test
 
 
 def _inverse_variances(centred: np.ndarray) -> np.ndarray:
@@ -144,3 +205,26 @@ def _inverse_variances(centred: np.ndarray) -> np.ndarray:
     scale = np.sqrt(np.maximum(left, 0.0) / m)
     scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
     return 1.0 / (scale * scale)
+
+
+def linear_tolerance(model: Any, n_features: int) -> float | None:
+    """``tol`` of a ``StandardScaler -> DrugResponseModel("linear")`` pipeline keeping every feature, else None.
+
+    Such a pipeline is ordinary (minimum-norm) least squares on the standardised features, which
+    :func:`loo_linear_predict` computes for a whole stack of sets.
+    """
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        return None
+    scaler, regressor = (step for _, step in model.steps)
+    if type(scaler) is not StandardScaler or scaler.get_params() != StandardScaler().get_params():
+        return None
+    if type(regressor) is not DrugResponseModel or regressor.model != "linear":
+        return None
+    if regressor.top_k is not None and not (
+        isinstance(regressor.top_k, int) and regressor.top_k >= n_features
+    ):
+        return None
+    estimator = regressor._make_estimator()
+    if type(estimator) is not LinearRegression or not estimator.fit_intercept or estimator.positive:
+        return None
+    return float(estimator.tol)
