@@ -12,7 +12,13 @@ from sklearn.preprocessing import StandardScaler
 
 from organoidrx.models import _loo, make_response_pipeline
 from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
-from organoidrx.models._loo import is_leave_one_out, linear_tolerance, loo_linear_predict, loo_ridge_predict
+from organoidrx.models._loo import (
+    is_leave_one_out,
+    linear_tolerance,
+    loo_linear_predict,
+    loo_ridge_predict,
+    scaled_regressor,
+)
 
 
 def _stack(n_sets: int, n: int, p: int, seed: int = 0) -> np.ndarray:
@@ -85,3 +91,18 @@ def test_singular_values_at_the_cut_off_go_to_the_estimator():
     for s in range(2):
         slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
         np.testing.assert_allclose(pred[s], slow, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["svr", "elasticnet", "ridge", "linear"])
+def test_pipeline_steps_on_arrays_give_the_pipelines_numbers(name):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2, 10, 7)) + rng.normal(size=7)
+    y = rng.normal(size=10)
+    model = make_response_pipeline(name, top_k=None)
+    assert scaled_regressor(model) is model.steps[1][1]
+    folds = list(KFold(5, shuffle=True, random_state=0).split(X[0]))  # not leave-one-out: the per-fold path
+    pred = _cv_predict(X, y, folds, model, 1.0)
+    for s in range(2):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=folds)
+        np.testing.assert_array_equal(pred[s], slow)
+    assert scaled_regressor(make_pipeline(StandardScaler(with_mean=False), Ridge())) is None
