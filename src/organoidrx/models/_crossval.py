@@ -19,10 +19,18 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.model_selection import KFold, LeaveOneOut
+from sklearn.preprocessing import StandardScaler
 
 from organoidrx._compute import active_backend
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
+from organoidrx.models._loo import (
+    is_leave_one_out,
+    linear_tolerance,
+    loo_linear_predict,
+    loo_ridge_predict,
+    scaled_regressor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -414,10 +422,23 @@ def _cv_predict(
     if isinstance(model, str):
         if model != "ridge":
             raise InputError(f"model must be 'ridge' or a scikit-learn regressor; got {model!r}.")
+        if alpha > 0 and X.shape[2] >= X.shape[1] - 1 and is_leave_one_out(folds, X.shape[1]):
+            return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set
         return _ridge_cv_predict(X, y, folds, alpha)
     pred = np.empty(X.shape[:2])
-    for s in range(X.shape[0]):
+    sets: Any = range(X.shape[0])
+    tol = linear_tolerance(model, X.shape[2])
+    if tol is not None and is_leave_one_out(folds, X.shape[1]):  # least squares: batched like ridge
+        pred, unsure = loo_linear_predict(X, y, tol)
+        sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
+    regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
+    for s in sets:
         for train, test in folds:
+            if regressor is not None:
+                scaler = StandardScaler().fit(X[s][train])
+                fitted = clone(regressor).fit(scaler.transform(X[s][train]), y[train])
+                pred[s, test] = fitted.predict(scaler.transform(X[s][test]))
+                continue
             fitted = clone(model).fit(X[s][train], y[train])
             pred[s, test] = fitted.predict(X[s][test])
     return pred

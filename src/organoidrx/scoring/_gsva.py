@@ -29,8 +29,9 @@ Kcdf = Literal["gaussian", "poisson", "none"]
 _TABLE_RESOLUTION = 10_000
 _TABLE_REACH = 10
 
-#: Kernel values (genes x sample pairs) stored for one block of the Gaussian kernel: about 32 MB.
-_PAIR_CELLS = 4_000_000
+#: Kernel values (genes x sample pairs) stored for one block of the Gaussian kernel: about 64 MB per thread
+#: (fewer, larger numpy calls: 11% less CPU than 32 MB at 500 samples).
+_PAIR_CELLS = 8_000_000
 
 #: Cells (genes x samples) of one block of the Poisson kernel with scipy's CDF.
 _DENSITY_CELLS = 65_536
@@ -131,8 +132,8 @@ def gsva(
     12,037 genes and on seeded matrices; the differences found are 0).
 
     *Cost and memory.* Gaussian kernel: :math:`O(p\,n^2)`; each pair of samples of a gene is looked up once
-    (:math:`K(-d) = 1 - K(d)` exactly in the table) and the pair values of a block of genes (about 32 MB) are
-    kept so that each sample's sum can be added in decoupler's order. Poisson kernel: decoupler's CDF between
+    (:math:`K(-d) = 1 - K(d)` exactly in the table) and the pair values of a block of genes (about 64 MB per
+    thread) are kept so that each sample's sum can be added in decoupler's order. Poisson kernel: decoupler's CDF between
     every pair of distinct counts, a table of (distinct counts) x (largest count + 1) values. The statistic
     needs every sample of a gene, so the cohort is not streamed: the statistic and the walk positions are two
     (samples x genes) arrays. The walk costs :math:`O(n\,\mathrm{nnz} \log k)` by sorting each set's positions
@@ -230,7 +231,7 @@ _WORKSPACE = threading.local()
 
 def _workspace(size: int) -> np.ndarray:
     """A float64 buffer of ``size`` cells owned by the calling thread, reused from block to block (a fresh
-    32 MB array per block would cost its page faults every time)."""
+    64 MB array per block would cost its page faults every time)."""
     buffer: np.ndarray | None = getattr(_WORKSPACE, "buffer", None)
     if buffer is None or buffer.size < size:
         buffer = _WORKSPACE.buffer = np.empty(size)

@@ -1,0 +1,241 @@
+"""Leave-one-out kernels for stacks of small feature matrices (many random feature sets, few samples).
+
+``StandardScaler -> Ridge(alpha)`` or ``-> LinearRegression`` refitted in each leave-one-out fold, for a stack of
+``n_sets`` matrices of ``n`` samples at once, without building each fold's standardised matrix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import ThreadpoolController
+
+from organoidrx.models._response import DrugResponseModel
+
+__all__: list[str] = []
+
+#: elements of the per-chunk pair-product block (sets x sample pairs x features); ~32 MB of float64
+_CHUNK_ELEMENTS = 4_000_000
+#: at most this many sets per block, so that the per-set (n x n x n) arrays stay in cache
+_CHUNK_SETS = 64
+#: a left-out sum of squares below this share of the full one is recomputed directly (cancellation)
+_CANCELLATION = 1e-6
+_THREADPOOLS = ThreadpoolController()
+#: threads over blocks of sets
+_N_THREADS = min(2, os.cpu_count() or 1)
+
+
+def is_leave_one_out(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> bool:
+    """Whether ``folds`` are the ``n`` leave-one-out folds in sample order (test ``[i]`` in fold ``i``)."""
+    return len(folds) == n and all(
+        len(test) == 1 and int(test[0]) == i and len(train) == n - 1 for i, (train, test) in enumerate(folds)
+    )
+
+
+def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Leave-one-out predictions of ``StandardScaler -> Ridge(alpha)`` for every matrix of a stack.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sets, n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    alpha : float
+        Ridge penalty, positive.
+
+    Returns
+    -------
+    ndarray of shape (n_sets, n_samples)
+        ``pred[s, i]``: set ``s``'s model fitted without sample ``i``, predicting sample ``i``.
+
+    Notes
+    -----
+    With :math:`\\tilde x_{aj}` the full-data centred features, leaving sample :math:`i` out moves feature
+    :math:`j`'s mean by :math:`-\\tilde x_{ij} / m` (:math:`m = n - 1`), so the fold's centred value of sample
+    :math:`a` is :math:`\\tilde x_{aj} + \\tilde x_{ij} / m` and its sum of squares is
+    :math:`S_j - \\tilde x_{ij}^2 n / m`. With :math:`w_{ij} = 1 / s_{ij}^2` the fold's inverse variance
+    (``ddof=0``; 1 for a constant column, as ``StandardScaler``), the fold's Gram matrix of standardised samples
+    (held-out sample included) is
+
+    .. math:: K^{(i)}_{ab} = G^{(i)}_{ab} + (G^{(i)}_{ia} + G^{(i)}_{ib}) / m + G^{(i)}_{ii} / m^2,
+              \\qquad G^{(i)}_{ab} = \\sum_j w_{ij} \\tilde x_{aj} \\tilde x_{bj},
+
+    one matrix product of the (n x n_features) weights with the (n_features x n(n+1)/2) pair products per set.
+    The dual ridge solution of fold :math:`i` is then
+    :math:`\\hat y_i = \\bar y_{-i} + K^{(i)}_{i,T} (K^{(i)}_{T,T} + \\alpha I)^{-1} (y_T - \\bar y_{-i})`,
+    :math:`T` the other samples: the same model as the primal or dual solve on each fold's standardised matrix,
+    up to rounding. Memory: a block of about 32 MB of pair products, whatever the number of sets.
+    """
+    eye = alpha * np.eye(X.shape[1] - 1)
+
+    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k_train += eye
+        dual = np.linalg.solve(k_train, np.broadcast_to(yc[..., None], (*k_train.shape[:2], yc.shape[-1], 1)))
+        return (k_test[:, :, None, :] @ dual)[:, :, 0, 0], np.zeros(k_train.shape[0], dtype=bool)
+
+    return _loo_predict(X, y, solve)[0]
+
+
+def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out predictions of ``StandardScaler -> LinearRegression(tol=tol)`` for a stack of matrices.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sets, n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    tol : float
+        ``LinearRegression``'s ``tol``: ``scipy.linalg.lstsq``'s ``cond``, singular values below
+        ``tol`` times the largest are dropped.
+
+    Returns
+    -------
+    pred : ndarray of shape (n_sets, n_samples)
+    unsure : ndarray of bool, shape (n_sets,)
+        Sets with a singular value within a factor 2 of the cut-off in some fold, where rounding could decide
+        differently from ``lstsq``: refit those with the estimator.
+
+    Notes
+    -----
+    The minimum-norm least-squares fit of fold :math:`i` from the eigen-decomposition
+    :math:`K^{(i)}_{T,T} = U \\Lambda U^\\top` of its Gram matrix (see :func:`loo_ridge_predict`):
+    :math:`\\hat y_i = \\bar y_{-i} + \\sum_{k: \\lambda_k > tol^2 \\lambda_{max}}
+    (K^{(i)}_{i,T} u_k)(u_k^\\top y_c) / \\lambda_k`, the squared singular values of the centred standardised
+    training matrix being the :math:`\\lambda_k`.
+    """
+    cut = tol * tol
+
+    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = np.linalg.eigh(k_train)  # ascending
+        top = values[..., -1:]
+        keep = values > cut * top
+        near = (values > cut * top / 2) & (values < cut * top * 2)
+        inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+        along = (k_test[:, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m)
+        response = (yc[None, :, None, :] @ vectors)[:, :, 0, :]
+        return (along * response * inverse).sum(axis=2), np.asarray(near.any(axis=(1, 2)))
+
+    return _loo_predict(X, y, solve)
+
+
+Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarray, np.ndarray]:
+    n_sets, n, p = X.shape
+    pred = np.empty((n_sets, n))
+    unsure = np.zeros(n_sets, dtype=bool)
+    train = np.array([np.delete(np.arange(n), i) for i in range(n)])  # (n, m)
+    y_mean = np.array([y[t].mean() for t in train])
+    yc = y[train] - y_mean[:, None]  # (n, m)
+    first, second = np.triu_indices(n)
+    pair = np.empty((n, n), dtype=np.intp)
+    pair[first, second] = np.arange(first.size)
+    pair[second, first] = np.arange(first.size)
+    folds = np.arange(n)
+    # positions in the flattened (fold, pair) sums: each fold's training block, held-out row and diagonal
+    row = folds * first.size
+    pairs = (
+        (row[:, None, None] + pair[train[:, :, None], train[:, None, :]]).ravel(),  # n * m * m
+        (row[:, None] + pair[folds[:, None], train]).ravel(),  # n * m
+        row + pair[folds, folds],  # n
+    )
+    chunk = max(1, min(_CHUNK_SETS, _CHUNK_ELEMENTS // (first.size * max(1, p))))
+    starts = range(0, n_sets, chunk)
+
+    def work(start: int) -> None:
+        k_train, k_test = _fold_kernels(np.asarray(X[start : start + chunk], dtype=float), pairs)
+        fitted, doubtful = solve(k_train, k_test, yc)
+        pred[start : start + chunk] = y_mean + fitted
+        unsure[start : start + chunk] = doubtful
+
+    # blocks in threads (numpy releases the GIL), each with one BLAS thread: the products are small, and BLAS
+    # threads waiting for each other stall on a busy machine; each block's arithmetic is the same in any thread
+    n_threads = min(len(starts), _N_THREADS)
+    with _THREADPOOLS.limit(limits=1, user_api="blas"):
+        if n_threads <= 1:
+            for start in starts:
+                work(start)
+        else:
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(work, starts))
+    return pred, unsure
+
+
+def _fold_kernels(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's training Gram (b, n, m, m) and held-out row (b, n, m) of standardised samples."""
+    train_pairs, test_pairs, own_pairs = pairs
+    b, n, p = block.shape
+    m = n - 1
+    centred = block - block.mean(axis=1, keepdims=True)
+    weights = _inverse_variances(centred)  # (b, n folds, p)
+    products = np.empty((b, n * (n + 1) // 2, p))  # x_a * x_b for a <= b, in np.triu_indices order
+    offset = 0
+    for a in range(n):
+        np.multiply(centred[:, a : a + 1, :], centred[:, a:, :], out=products[:, offset : offset + n - a, :])
+        offset += n - a
+    gram = np.matmul(weights, products.transpose(0, 2, 1)).reshape(b, -1)  # (b, n folds x pairs): G^(i)_ab
+    own = np.take(gram, own_pairs, axis=1).reshape(b, n, 1) / (m * m)  # G_ii / m^2
+    cross = np.take(gram, test_pairs, axis=1).reshape(b, n, m) / m  # G_ia / m
+    k_train = np.take(gram, train_pairs, axis=1).reshape(b, n, m, m)
+    k_train += cross[:, :, :, None]
+    k_train += cross[:, :, None, :]
+    k_train += own[:, :, :, None]
+    k_test = (m + 1) * (cross + own)  # K_ib = G_ib + (G_ii + G_ib) / m + G_ii / m^2 for b in T
+    return k_train, k_test
+
+
+def _inverse_variances(centred: np.ndarray) -> np.ndarray:
+    """``1 / var`` of every feature with each sample left out in turn (``ddof=0``); 1 for a constant column."""
+    n = centred.shape[1]
+    m = n - 1
+    squares = centred * centred
+    total = squares.sum(axis=1, keepdims=True)  # (b, 1, p)
+    left = total - squares * (n / m)  # (b, n, p): sum of squares about the fold's mean
+    risky = left < _CANCELLATION * total
+    if risky.any():  # a sample holding nearly all the variance: sum the fold's squares directly
+        for s, i, j in zip(*np.nonzero(risky), strict=True):
+            values = np.delete(centred[s, :, j], i)
+            left[s, i, j] = ((values - values.mean()) ** 2).sum()
+    scale = np.sqrt(np.maximum(left, 0.0) / m)
+    scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
+    return 1.0 / (scale * scale)
+
+
+def scaled_regressor(model: Any) -> DrugResponseModel | None:
+    """The regressor of a ``StandardScaler() -> DrugResponseModel`` pipeline (as :func:`make_response_pipeline`
+    builds without a selector), else None.
+
+    Fitting the two steps on arrays gives the pipeline's numbers without its DataFrames (about a third of the
+    time of a small fit).
+    """
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        return None
+    scaler, regressor = (step for _, step in model.steps)
+    if type(scaler) is not StandardScaler or scaler.get_params() != StandardScaler().get_params():
+        return None
+    return regressor if type(regressor) is DrugResponseModel else None
+
+
+def linear_tolerance(model: Any, n_features: int) -> float | None:
+    """``tol`` of a ``StandardScaler -> DrugResponseModel("linear")`` pipeline keeping every feature, else None.
+
+    Such a pipeline is ordinary (minimum-norm) least squares on the standardised features, which
+    :func:`loo_linear_predict` computes for a whole stack of sets.
+    """
+    regressor = scaled_regressor(model)
+    if regressor is None or regressor.model != "linear":
+        return None
+    if regressor.top_k is not None and not (
+        isinstance(regressor.top_k, int) and regressor.top_k >= n_features
+    ):
+        return None
+    estimator = regressor._make_estimator()
+    if type(estimator) is not LinearRegression or not estimator.fit_intercept or estimator.positive:
+        return None
+    return float(estimator.tol)

@@ -1,0 +1,108 @@
+"""The leave-one-out ridge and least-squares kernels equal the per-fold solves and scikit-learn's pipelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from organoidrx.models import _loo, make_response_pipeline
+from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
+from organoidrx.models._loo import (
+    is_leave_one_out,
+    linear_tolerance,
+    loo_linear_predict,
+    loo_ridge_predict,
+    scaled_regressor,
+)
+
+
+def _stack(n_sets: int, n: int, p: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_sets, n, p)) * rng.uniform(0.01, 3.0, size=p) + 5.0 * rng.normal(size=p)
+    X[0, :, 0] = 2.5  # constant column: StandardScaler keeps scale 1
+    X[1, :, 0] = 0.0
+    X[1, 3, 0] = 1.0  # a column constant once sample 3 is left out
+    return X
+
+
+@pytest.mark.parametrize("p", [1, 5, 18, 19, 60, 300])
+@pytest.mark.parametrize("n", [6, 19])
+def test_kernel_equals_per_fold_solve(n, p):
+    X = _stack(7, n, p)
+    y = np.random.default_rng(1).normal(size=n)
+    folds = list(LeaveOneOut().split(X[0]))
+    np.testing.assert_allclose(loo_ridge_predict(X, y, 0.7), _ridge_cv_predict(X, y, folds, 0.7), atol=1e-12)
+
+
+def test_kernel_equals_sklearn_pipeline_and_blocks_do_not_matter(monkeypatch):
+    X = _stack(5, 12, 40, seed=3)
+    y = np.random.default_rng(2).normal(size=12)
+    whole = loo_ridge_predict(X, y, 1.0)
+    for s in range(5):
+        slow = cross_val_predict(make_pipeline(StandardScaler(), Ridge(alpha=1.0)), X[s], y, cv=LeaveOneOut())
+        np.testing.assert_allclose(whole[s], slow, rtol=1e-10, atol=1e-10)
+    monkeypatch.setattr(_loo, "_CHUNK_SETS", 2)  # blocks of 2 sets, in two threads
+    monkeypatch.setattr(_loo, "_N_THREADS", 2)
+    np.testing.assert_array_equal(loo_ridge_predict(X, y, 1.0), whole)
+
+
+def test_is_leave_one_out():
+    X = np.zeros((6, 1))
+    assert is_leave_one_out(list(LeaveOneOut().split(X)), 6)
+    assert not is_leave_one_out(list(KFold(3).split(X)), 6)
+    assert not is_leave_one_out(list(LeaveOneOut().split(X))[::-1], 6)
+
+
+@pytest.mark.parametrize("p", [3, 17, 18, 40])
+def test_linear_kernel_equals_the_registered_pipeline(p):
+    X = _stack(4, 19, p, seed=5)
+    y = np.random.default_rng(4).normal(size=19)
+    model = make_response_pipeline("linear", top_k=None)
+    assert linear_tolerance(model, p) == 1e-6
+    fast, unsure = loo_linear_predict(X, y, 1e-6)
+    assert not unsure.any()
+    for s in range(4):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
+        np.testing.assert_allclose(fast[s], slow, rtol=1e-9, atol=1e-9)
+
+
+def test_linear_tolerance_only_for_plain_least_squares():
+    assert linear_tolerance(make_response_pipeline("ridge", top_k=None), 5) is None
+    assert linear_tolerance(make_response_pipeline("linear", top_k=3), 5) is None
+    assert linear_tolerance(make_response_pipeline("linear", top_k=10), 5) == 1e-6
+    assert linear_tolerance(LinearRegression(), 5) is None
+
+
+def test_singular_values_at_the_cut_off_go_to_the_estimator():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 12, 4))
+    y = rng.normal(size=12)
+    X[1, :, 1] = X[1, :, 0] + 2e-6 * rng.normal(size=12)  # a direction whose singular value sits near tol
+    _, unsure = loo_linear_predict(X, y, 1e-6)
+    assert unsure.tolist() == [False, True]
+    model = make_response_pipeline("linear", top_k=None)
+    folds = list(LeaveOneOut().split(X[0]))
+    pred = _cv_predict(X, y, folds, model, 1.0)
+    for s in range(2):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
+        np.testing.assert_allclose(pred[s], slow, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["svr", "elasticnet", "ridge", "linear"])
+def test_pipeline_steps_on_arrays_give_the_pipelines_numbers(name):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2, 10, 7)) + rng.normal(size=7)
+    y = rng.normal(size=10)
+    model = make_response_pipeline(name, top_k=None)
+    assert scaled_regressor(model) is model.steps[1][1]
+    folds = list(KFold(5, shuffle=True, random_state=0).split(X[0]))  # not leave-one-out: the per-fold path
+    pred = _cv_predict(X, y, folds, model, 1.0)
+    for s in range(2):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=folds)
+        np.testing.assert_array_equal(pred[s], slow)
+    assert scaled_regressor(make_pipeline(StandardScaler(with_mean=False), Ridge())) is None
