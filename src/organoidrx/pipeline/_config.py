@@ -78,6 +78,7 @@ class PipelineConfig:
     horizon_months: float = 60.0
     n_random_sets: int = 100
     force: bool = False
+    memory: str | None = None
     compare_scorers: tuple[str, ...] = ()
     compare_measures: tuple[str, ...] = ()
     compare_models: tuple[str, ...] = ()

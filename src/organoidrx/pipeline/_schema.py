@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import get_args
 
+from organoidrx._memory import MEMORY
 from organoidrx._registry import Option
 from organoidrx._units import TIME_UNITS
 from organoidrx.io._drugs import Replicates
@@ -187,6 +188,7 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             Option("force", False, bool, "run work estimated to take longer than the 12-hour guard"),
             "force",
         ),
+        (MEMORY, "memory"),
     ),
     "compare": (
         (
