@@ -41,7 +41,7 @@ _UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TB": 2**40, "TIB": 2**
 MEMORY = Option(
     "memory",
     None,
-    (str, int),
+    str,
     "memory budget of the data a job holds at once, e.g. 1.5G or 800M (default: half of the memory available); "
     "chunks of samples are sized to fit it and a job that cannot fit is refused before any work",
     nullable=True,

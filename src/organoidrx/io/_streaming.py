@@ -357,7 +357,7 @@ class _TextSource(ExpressionSource):
 
     def read(self, start: int, stop: int) -> np.ndarray:
         assert self._frame is not None  # set in __init__
-        return self._frame.iloc[start:stop].to_numpy(dtype=np.float64, copy=True)
+        return np.array(self._frame.iloc[start:stop].to_numpy(dtype=np.float64), order="C", copy=True)
 
     def read_frame(self) -> pd.DataFrame:
         assert self._frame is not None
