@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -92,6 +91,11 @@ def run_stream(folder: Path, threads: int, memory: str) -> dict[str, float]:
     return {"seconds": seconds}
 
 
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(key + ":"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.worker == "memory"
             else run_stream(folder, args.threads, args.memory)
         )
-        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, not ru_maxrss: Linux carries the spawning process's peak over exec into ru_maxrss
+        result["peak_mb"] = _status_kib("VmHWM") / 1024
         print(json.dumps(result))
         return 0
 

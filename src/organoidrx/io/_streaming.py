@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ExpressionSource", "iter_expression_chunks", "open_expression"]
 
+#: resident bytes of a Parquet footer once decoded, per byte of the footer on disk (measured 11.3; with margin)
+_FOOTER_FACTOR = 16
+
 
 class ExpressionSource:
     """An expression matrix on disk, read in chunks of samples.
@@ -90,6 +93,11 @@ class ExpressionSource:
     def read_bytes_per_sample(self) -> int:
         """Bytes the reader holds per sample of a chunk besides the float64 result (its own buffers)."""
         return 8 * len(self.genes)
+
+    @property
+    def read_fixed_bytes(self) -> int:
+        """Bytes the open reader holds whatever the chunk (e.g. a Parquet file's decoded footer)."""
+        return 0
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Values of samples ``start`` to ``stop - 1``: a new float64 array of shape (stop - start, n_genes)."""
@@ -223,8 +231,16 @@ class _ParquetSource(ExpressionSource):
 
     @property
     def read_bytes_per_sample(self) -> int:
-        # the Arrow column (8 bytes per value), plus the genes x chunk frame when duplicates are collapsed
-        return 8 * len(self._raw_genes) * (3 if self._has_duplicates else 1)
+        # the column chunks as read, their Arrow arrays and the concatenation of a column's row groups (3.4 x 8
+        # bytes per value measured on 2,500 samples x 10,000 genes in 10 row groups), plus the genes x chunk
+        # frame when duplicates are collapsed
+        return 8 * len(self._raw_genes) * (4 + (2 if self._has_duplicates else 0))
+
+    @property
+    def read_fixed_bytes(self) -> int:
+        # the decoded footer (metadata of every column chunk: 33 MB resident for a 2.9 MB footer of 2,501
+        # columns x 10 row groups) and the gene ids
+        return int(_FOOTER_FACTOR * self._file.metadata.serialized_size) + 8 * 8 * len(self._raw_genes)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         columns = list(self.samples[start:stop])

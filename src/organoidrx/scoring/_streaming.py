@@ -34,7 +34,7 @@ from organoidrx._registry import Method, get_method
 from organoidrx._utils import InputError, atomic_write, check_output_file, examples
 from organoidrx._validation import as_gene_set_dict
 from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, kept_gene_sets, score
-from organoidrx.scoring._kernels import membership_matrix
+from organoidrx.scoring._kernels import _CHUNK_CELLS, membership_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +249,8 @@ def plan_scoring(
 
 @dataclass(frozen=True)
 class MemoryModel:
-    """Bytes a streamed scoring job holds: a fixed part, plus a part per sample of the current chunk.
+    """Bytes a streamed scoring job holds: a fixed part, a part per sample of the current chunk, and the
+    scorer's working arrays for the samples it works on at once.
 
     Attributes
     ----------
@@ -257,24 +258,30 @@ class MemoryModel:
         Bytes allowed.
     n_samples : int
     fixed : dict of str to int
-        What the job holds whatever the chunk size: the gene sets, the sample and gene ids, the score matrix when
-        the output is h5ad (samples x sets x 8 bytes: 11,000 x 3,000 is 264 MB), the whole matrix of a source
-        that is read whole.
+        What the job holds whatever the chunk size: the gene sets, the sample and gene ids, the reader's own
+        state (a Parquet file's decoded footer), the score matrix when the output is h5ad (samples x sets x 8
+        bytes: 11,000 x 3,000 is 264 MB), the whole matrix of a source that is read whole.
     per_sample : dict of str to int
-        What one sample of a chunk costs: its values (genes x 8 bytes), the reader's buffers, the scorer's
-        working arrays (per gene and per set, declared by the scorer) and its result row.
+        What one sample of a chunk costs: its values (genes x 8 bytes), the reader's buffers and its result row.
+    working_per_sample : int
+        The scorer's working arrays per sample it scores at once (per gene and per set, declared by the scorer).
+    working_samples : int
+        The most samples the scorer works on at once: threads x its block (about two million values each).
 
     Notes
     -----
-    ``need(c) = sum(fixed) + c * sum(per_sample)``; the chunk is the largest ``c <= n_samples`` with
-    ``need(c) <= budget``. The interpreter and the imported libraries (about 150-250 MB resident with numpy,
-    pandas, pyarrow and anndata) are not part of the budget.
+    ``need(c) = sum(fixed) + c * sum(per_sample) + min(c, working_samples) * working_per_sample``; the chunk is
+    the largest ``c <= n_samples`` with ``need(c) <= budget``. The interpreter and the imported libraries (about
+    150-250 MB resident with numpy, pandas, pyarrow and anndata) are not part of the budget.
     """
 
     budget: int
     n_samples: int
     fixed: dict[str, int]
     per_sample: dict[str, int]
+    working_per_sample: int = 0
+    working_samples: int = 1
+    scorer: str = ""
 
     @property
     def fixed_bytes(self) -> int:
@@ -286,23 +293,32 @@ class MemoryModel:
 
     def need(self, chunk_samples: int) -> int:
         """Bytes of a job scoring ``chunk_samples`` samples at a time."""
-        return self.fixed_bytes + chunk_samples * self.per_sample_bytes
+        working = min(chunk_samples, self.working_samples) * self.working_per_sample
+        return self.fixed_bytes + chunk_samples * self.per_sample_bytes + working
 
     def chunk_samples(self) -> int:
         """The largest chunk that fits the budget (at most every sample); 0 when not even one sample fits."""
         room = self.budget - self.fixed_bytes
-        return int(min(self.n_samples, max(0, room // max(self.per_sample_bytes, 1))))
+        per = max(self.per_sample_bytes, 1)
+        wide = (room - self.working_samples * self.working_per_sample) // per
+        if wide < self.working_samples:  # the scorer works on the whole chunk at once
+            wide = room // (per + self.working_per_sample)
+        return int(min(self.n_samples, max(0, wide)))
 
     def describe(self, chunk_samples: int | None = None) -> str:
         """The numbers, for messages and logs."""
         fixed = " + ".join(f"{format_bytes(v)} {k}" for k, v in self.fixed.items() if v)
         per = " + ".join(f"{format_bytes(v)} {k}" for k, v in self.per_sample.items() if v)
+        per += f" + {format_bytes(self.working_per_sample)} for the {self.scorer} working arrays"
         head = (
             f"{format_bytes(self.need(chunk_samples))} for chunks of {chunk_samples} samples: "
             if chunk_samples
             else ""
         )
-        return f"{head}{fixed} fixed, and per sample of a chunk {per}"
+        return (
+            f"{head}{fixed} fixed, and per sample of a chunk {per} (working arrays for at most "
+            f"{self.working_samples} samples at once)"
+        )
 
 
 def _memory_model(
@@ -313,14 +329,17 @@ def _memory_model(
     plan: ScoringPlan,
     scorer: Method,
     read_bytes_per_sample: int,
+    reader_fixed_bytes: int,
     whole_matrix_bytes: int,
     accumulate: bool,
+    threads: int,
 ) -> MemoryModel:
     n_sets = len(plan.pathways)
     working = scorer.attrs.get("working_bytes", {"gene": 64, "set": 32})
     fixed = {
         "for the gene sets": int(plan.membership.nnz * 16 + 8 * (n_sets + 1) + 200 * n_sets),
         "for the sample and gene ids": _ID_BYTES * (n_samples + n_genes),
+        "for the reader's index of the file": reader_fixed_bytes,
         f"for the {n_samples:,} x {n_sets:,} score matrix kept for the h5ad output": 8 * n_samples * n_sets
         if accumulate
         else 0,
@@ -329,10 +348,22 @@ def _memory_model(
     per_sample = {
         f"for the values ({n_genes:,} genes x 8 bytes)": 8 * n_genes,
         "for the reader's buffers": read_bytes_per_sample,
-        f"for the {scorer.name} working arrays": int(working["gene"] * n_genes + working["set"] * n_sets),
         f"for the result row ({n_sets:,} sets)": _OUTPUT_BYTES_PER_SET * n_sets,
     }
-    return MemoryModel(budget=budget, n_samples=n_samples, fixed=fixed, per_sample=per_sample)
+    return MemoryModel(
+        budget=budget,
+        n_samples=n_samples,
+        fixed=fixed,
+        per_sample=per_sample,
+        working_per_sample=int(working["gene"] * n_genes + working["set"] * n_sets),
+        working_samples=threads * _kernel_rows(n_genes),
+        scorer=scorer.name,
+    )
+
+
+def _kernel_rows(n_genes: int) -> int:
+    """Samples a kernel scores at once by default (:data:`organoidrx.scoring._kernels._CHUNK_CELLS` values)."""
+    return max(1, _CHUNK_CELLS // max(n_genes, 1))
 
 
 # ----------------------------------------------------------------------------------------------- writers
@@ -563,8 +594,10 @@ def score_file(
             plan=plan,
             scorer=scorer,
             read_bytes_per_sample=source.read_bytes_per_sample,
+            reader_fixed_bytes=source.read_fixed_bytes,
             whole_matrix_bytes=whole,
             accumulate=fmt == "h5ad",
+            threads=threads,
         )
         fits = model.chunk_samples()
         if fits < 1:
@@ -583,7 +616,7 @@ def score_file(
                 "or raise --memory."
             )
         chunk = min(chunk, max(n_samples, 1))
-        kernel_chunk = max(1, math.ceil(chunk / threads))
+        kernel_chunk = min(_kernel_rows(n_genes), max(1, math.ceil(chunk / threads)))
         logger.info("%s: scoring in chunks of %d samples, %s", source.name, chunk, model.describe(chunk))
         flat = 0
         done = 0
