@@ -247,8 +247,11 @@ class _ParquetSource(ExpressionSource):
         table = self._file.read(columns=columns, use_threads=False)
         out = np.empty((len(columns), len(self._raw_genes)), dtype=np.float64)
         for i in range(len(columns)):
-            column = table.column(i)
-            out[i] = column.to_numpy().astype(np.float64, copy=False)  # nulls become NaN
+            start_row = 0
+            for piece in table.column(i).chunks:  # one per row group: copied in place, never concatenated
+                stop_row = start_row + len(piece)
+                out[i, start_row:stop_row] = piece.to_numpy(zero_copy_only=False)  # nulls become NaN
+                start_row = stop_row
         del table
         if self._has_duplicates:
             frame = pd.DataFrame(out.T, index=self._raw_genes, columns=pd.Index(columns, dtype=object))

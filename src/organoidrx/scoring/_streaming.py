@@ -21,6 +21,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,7 +347,8 @@ def _memory_model(
         "for the matrix, read whole": whole_matrix_bytes,
     }
     per_sample = {
-        f"for the values ({n_genes:,} genes x 8 bytes)": 8 * n_genes,
+        f"for the values ({n_genes:,} genes x 8 bytes), twice (the next chunk is read while one is scored)": 16
+        * n_genes,
         "for the reader's buffers": read_bytes_per_sample,
         f"for the result row ({n_sets:,} sets)": _OUTPUT_BYTES_PER_SET * n_sets,
     }
@@ -383,7 +385,11 @@ class _TsvWriter:
 
 
 class _ParquetWriter:
-    """One row group per chunk, into one open temporary file."""
+    """One row group per chunk, into one open temporary file.
+
+    The score columns are written without dictionary encoding (a dictionary of distinct doubles only costs time)
+    and the schema carries the pandas metadata of ``frame.reset_index()``, as :func:`write_table` writes it.
+    """
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
@@ -395,12 +401,12 @@ class _ParquetWriter:
         import pyarrow.parquet as pq
 
         if self._writer is None:
-            table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
-            self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._handle, self._schema)
-        else:
-            table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False, schema=self._schema)
-        self._writer.write_table(table)
+            self._schema = pa.Table.from_pandas(frame.iloc[:1].reset_index(), preserve_index=False).schema
+            self._writer = pq.ParquetWriter(self._handle, self._schema, use_dictionary=[frame.index.name])
+        values = np.asfortranarray(frame.to_numpy(dtype=np.float64))  # one contiguous column per set
+        arrays = [pa.array(frame.index.to_numpy(dtype=object), type=pa.string())]
+        arrays += [pa.array(values[:, j]) for j in range(values.shape[1])]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
         if self._writer is not None:
@@ -415,8 +421,10 @@ def _table_writer(path: Path, fmt: str) -> Iterator[Any]:
         return
     with atomic_write(path, "wb") as handle:
         writer = _ParquetWriter(handle)
-        yield writer
-        writer.close()
+        try:
+            yield writer
+        finally:  # before the temporary file closes (on failure it is then removed)
+            writer.close()
 
 
 # ------------------------------------------------------------------------------------------------- runner
@@ -626,7 +634,7 @@ def score_file(
 
         def scored() -> Iterator[pd.DataFrame]:
             nonlocal flat, done
-            for samples, values in source.chunks(chunk):
+            for samples, values in _read_ahead(source, chunk):
                 if n_genes > 1:
                     flat += int((np.ptp(values, axis=1) == 0).sum())
                 part = plan.score_chunk(values, samples, n_jobs=threads, chunk_size=kernel_chunk)
@@ -657,6 +665,27 @@ def score_file(
                 n_samples,
             )
         return StreamedScores(out, n_samples, plan.pathways, plan.report, source.streams, chunk, model)
+
+
+def _read_ahead(source: Any, chunk: int) -> Iterator[tuple[pd.Index, np.ndarray]]:
+    """``source.chunks(chunk)``, with the next chunk read in a background thread while the caller scores one.
+
+    Reading (Parquet decoding, HDF5 and Zarr reads) and scoring (sorting, the sparse product) release the GIL, so
+    the file is read while the cores sort. At most two chunks are held: the one scored and the one being read.
+    """
+    n = len(source.samples)
+    starts = list(range(0, n, chunk))
+    if len(starts) <= 1:
+        yield from source.chunks(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(source.read, 0, min(chunk, n))
+        for i, start in enumerate(starts):
+            values = future.result()
+            if i + 1 < len(starts):
+                future = pool.submit(source.read, starts[i + 1], min(starts[i + 1] + chunk, n))
+            yield source.samples[start : start + chunk], values
+            del values
 
 
 def _write_whole(scores: pd.DataFrame, out: Path, fmt: str, *, method: str, source: Path | None) -> None:
