@@ -134,3 +134,10 @@ def test_infinite_value_names_gene_and_sample(tmp_path):
     path = _write(expression, tmp_path, "h5ad")
     with open_expression(path) as source, pytest.raises(InputError, match="gene 'G5', sample 'S9'"):
         list(source.chunks(4))
+
+
+def test_missing_zarr_names_the_extra(tmp_path, monkeypatch):
+    path = _write(_expression(), tmp_path, "zarr")
+    monkeypatch.setitem(sys.modules, "zarr", None)
+    with pytest.raises(InputError, match=r"needs the optional dependency zarr.*organoidrx\[anndata\]"):
+        open_expression(path)

@@ -293,8 +293,13 @@ class _AnnDataSource(ExpressionSource):
                 self._handle = adata
                 x, obs_names, var_names = adata.X, adata.obs_names, adata.var_names
             else:
-                import zarr
-
+                try:
+                    import zarr
+                except ImportError:
+                    raise InputError(
+                        f"{name}: reading a Zarr store needs the optional dependency zarr; install it with "
+                        "`pip install 'organoidrx[anndata]'`."
+                    ) from None
                 group = zarr.open_group(str(path), mode="r")
                 obs_names = anndata.io.read_elem(group["obs"]).index
                 var_names = anndata.io.read_elem(group["var"]).index

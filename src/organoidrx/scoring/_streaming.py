@@ -317,8 +317,8 @@ class MemoryModel:
             else ""
         )
         return (
-            f"{head}{fixed} fixed, and per sample of a chunk {per} (working arrays for at most "
-            f"{self.working_samples} samples at once)"
+            f"{head}fixed: {fixed}; per sample of a chunk: {per} (working arrays for at most "
+            f"{self.working_samples:,} samples at once)"
         )
 
 
