@@ -575,7 +575,9 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the distance cache")
-    _add_option(p, MEMORY)
+    _add_option(
+        p, MEMORY, note="; here it bounds the distance matrix and working space (unset: the memory available)"
+    )
     p.add_argument(
         "--out",
         required=True,
