@@ -26,6 +26,7 @@ same samples.
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 from collections.abc import Iterator
@@ -53,8 +54,8 @@ __all__ = ["ExpressionSource", "iter_expression_chunks", "open_expression"]
 _FOOTER_FACTOR = 16
 
 
-class ExpressionSource:
-    """An expression matrix on disk, read in chunks of samples.
+class ExpressionSource(abc.ABC):
+    """An expression matrix on disk, read in chunks of samples (made by :func:`open_expression`).
 
     Attributes
     ----------
@@ -99,9 +100,9 @@ class ExpressionSource:
         """Bytes the open reader holds whatever the chunk (e.g. a Parquet file's decoded footer)."""
         return 0
 
+    @abc.abstractmethod
     def read(self, start: int, stop: int) -> np.ndarray:
         """Values of samples ``start`` to ``stop - 1``: a new float64 array of shape (stop - start, n_genes)."""
-        raise NotImplementedError
 
     def chunks(self, chunk_samples: int) -> Iterator[tuple[pd.Index, np.ndarray]]:
         """``(sample ids, values)`` of consecutive chunks of at most ``chunk_samples`` samples, in file order."""
@@ -120,7 +121,7 @@ class ExpressionSource:
         frame.attrs["source"] = str(self.path)
         return frame
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - sources with nothing open need not override it
         """Release the open file, if any."""
 
     def __enter__(self) -> ExpressionSource:
@@ -369,15 +370,10 @@ class _TextSource(ExpressionSource):
     def __init__(self, path: Path, *, name: str, format: str, options: dict[str, Any]) -> None:
         self.path, self.name, self.format = path, name, format
         self._options = options
-        self._frame: pd.DataFrame | None = None
-        self._header(path)
-
-    def _header(self, path: Path) -> None:
-        """Sample and gene ids need the whole file parsed; the matrix is read now and kept."""
-        frame = read_expression(path, **self._options)
-        self._frame = frame
-        self.samples = pd.Index(frame.index, dtype=object)
-        self.genes = pd.Index(frame.columns, dtype=object)
+        # the sample and gene ids need the whole file parsed: the matrix is read now and kept
+        self._frame: pd.DataFrame | None = read_expression(path, **options)
+        self.samples = pd.Index(self._frame.index, dtype=object)
+        self.genes = pd.Index(self._frame.columns, dtype=object)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         assert self._frame is not None  # set in __init__
@@ -398,14 +394,18 @@ def text_matrix_bytes(path: str | os.PathLike[str]) -> int:
 
     path = Path(path)
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
-    lines, size, first = 0, 0, b""
+    lines, size, head = 0, 0, b""
     with opener(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
-            if not first:
-                first = block.split(b"\n", 1)[0]
+            if not head:
+                head = block
             lines += block.count(b"\n")
             size += len(block)
-    fields = max(first.count(b"\t"), first.count(b","), first.count(b";"))
+    # the widest of the first lines (a GCT file's header is its third line)
+    fields = max(
+        (max(line.count(b"\t"), line.count(b","), line.count(b";")) for line in head.split(b"\n")[:3]),
+        default=0,
+    )
     return size + 3 * 8 * max(lines, 1) * max(fields, 1)
 
 

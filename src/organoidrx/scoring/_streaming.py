@@ -592,9 +592,11 @@ def score_file(
             where=where,
             **resolved,
         )
-        whole = 0 if source.streams else 3 * 8 * n_samples * n_genes
-        if source.format in ("text", "gct"):
-            whole = 0  # already read (and checked against the budget before reading)
+        # a source read whole keeps the dense matrix (a text matrix: already read, its parse checked above; a CSC
+        # matrix: read as sparse arrays, then made dense)
+        whole = (
+            0 if source.streams else (1 if source.format in ("text", "gct") else 2) * 8 * n_samples * n_genes
+        )
         model = _memory_model(
             budget=budget,
             n_samples=n_samples,
