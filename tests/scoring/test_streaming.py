@@ -143,7 +143,7 @@ def test_cohort_dependent_scorers_do_not_stream(tmp_path, method, options, reaso
 def test_a_job_that_cannot_fit_is_refused_up_front_with_the_numbers(tmp_path):
     expression, sets = _inputs(n_samples=400)
     path = _write(expression, tmp_path, "h5ad")
-    with pytest.raises(InputError, match=r"needs at least .* per sample of a chunk .*budget is 20\.0 KiB"):
+    with pytest.raises(InputError, match=r"needs at least .* per sample of a chunk: .*budget is 20\.0 KiB"):
         score_file(path, sets, tmp_path / "s.tsv", memory="20K")
     # h5ad output holds the samples x sets score matrix: the message says so and offers the streaming formats
     with pytest.raises(InputError, match=r"400 x 9 score matrix.*write Parquet or TSV"):

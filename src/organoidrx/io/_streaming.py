@@ -384,23 +384,28 @@ class _TextSource(ExpressionSource):
         return self._frame
 
 
-def text_matrix_bytes(path: str | os.PathLike[str]) -> int:
+def text_matrix_bytes(path: str | os.PathLike[str]) -> int | None:
     """Estimated peak bytes of reading a genes x samples text matrix whole, before reading it.
 
     The file's text, then the parsed table, the numeric block and the transposed float matrix: the text size plus
     three float64 copies of (lines x header fields) cells. Read in 1 MiB blocks (the line count), nothing kept.
+    ``None`` when the file cannot be read this way (a corrupt gzip file, say): the reader then says what is wrong.
     """
     import gzip
+    import zlib
 
     path = Path(path)
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     lines, size, head = 0, 0, b""
-    with opener(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            if not head:
-                head = block
-            lines += block.count(b"\n")
-            size += len(block)
+    try:
+        with opener(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                if not head:
+                    head = block
+                lines += block.count(b"\n")
+                size += len(block)
+    except (OSError, EOFError, zlib.error):
+        return None
     # the widest of the first lines (a GCT file's header is its third line)
     fields = max(
         (max(line.count(b"\t"), line.count(b","), line.count(b";")) for line in head.split(b"\n")[:3]),

@@ -544,7 +544,7 @@ def score_file(
     text_input = suffix not in (".parquet", ".pq", ".h5ad", ".zarr")
     if text_input and expression.is_file():
         estimate = text_matrix_bytes(expression)
-        if estimate > budget:
+        if estimate is not None and estimate > budget:
             raise InputError(
                 f"{expression.name} is a text matrix, which is read whole (genes are rows, so a sample's values "
                 f"span every line): about {format_bytes(estimate)} to parse it, but the memory budget is "
