@@ -139,11 +139,14 @@ def _aligned(
             f"{len(obs)}; {len(missing)} have no result (e.g. {examples(missing)}) and {len(extra)} are not "
             f"in it (e.g. {examples(extra)}). Write TSV (--format tsv) or score the whole file."
         )
-    if index.equals(obs):
-        aligned = table.set_axis(obs_names, axis=0)  # no reordering needed: a new frame on the same values
-    else:
-        aligned = table.set_axis(index, axis=0).loc[obs].set_axis(obs_names, axis=0)
-    return aligned.set_axis(aligned.columns.astype(str), axis=1)
+    columns = pd.Index(table.columns.astype(str))
+    if table.shape[1] and table.dtypes.nunique() == 1:  # one block: a new frame on the same values, no copy
+        values = table.to_numpy()
+        if not index.equals(obs):
+            values = values[index.get_indexer(obs)]
+        return pd.DataFrame(values, index=obs_names, columns=columns, copy=False)
+    aligned = table.set_axis(index, axis=0).loc[obs].set_axis(obs_names, axis=0)
+    return aligned.set_axis(columns, axis=1)
 
 
 def _copy_with_obsm(
