@@ -199,10 +199,9 @@ def plan_scoring(
     --------
     >>> import numpy as np
     >>> plan = plan_scoring(["A", "B", "C", "D"], {"AC": ["A", "C"]}, min_size=1, weight=0.0)
-    >>> plan.score_chunk(np.array([[3.0, 1.0, 2.0, 0.5]]), ["s1"])
-    pathway   AC
-    sample
-    s1       2.0
+    >>> scores = plan.score_chunk(np.array([[3.0, 1.0, 2.0, 0.5]]), ["s1"])
+    >>> float(scores.loc["s1", "AC"])
+    2.0
     """
     scorer = get_method("scorer", method)
     resolved = scorer.resolve(options)
