@@ -618,13 +618,13 @@ def score_file(
             )
             raise _refuse(model, name=source.name, hint=hint)
         chunk = fits if chunk_samples is None else int(chunk_samples)
-        if chunk > fits and chunk < n_samples:
+        chunk = min(chunk, max(n_samples, 1))
+        if chunk > fits:
             raise InputError(
                 f"chunks of {chunk} samples need {format_bytes(model.need(chunk))} ({model.describe()}), "
                 f"but the memory budget is {format_bytes(model.budget)}; use at most {fits} samples per chunk "
                 "or raise --memory."
             )
-        chunk = min(chunk, max(n_samples, 1))
         kernel_chunk = min(_kernel_rows(n_genes), max(1, math.ceil(chunk / threads)))
         logger.info("%s: scoring in chunks of %d samples, %s", source.name, chunk, model.describe(chunk))
         flat = 0
