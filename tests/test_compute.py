@@ -341,3 +341,25 @@ def test_a_window_keeps_at_most_that_many_tasks_on_the_cluster():
             assert len(consumed) <= len(seen) + 3  # read only as results come back
             assert result[0] == 2 * i + 1
     assert sorted(seen) == list(range(12))
+
+
+@pytest.mark.slow
+def test_a_streamed_parquet_scored_on_the_cluster_is_the_same_file(cohort, cluster, tmp_path):
+    from organoidrx._compute import _ACTIVE
+    from organoidrx.scoring import score_file
+
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "expression.parquet"
+    cohort.patient_expression.T.rename_axis("gene").reset_index().to_parquet(path, index=False)
+    token = _ACTIVE.set(None)
+    try:
+        alone = score_file(path, cohort.gene_sets, tmp_path / "alone.tsv", chunk_samples=23)
+    finally:
+        _ACTIVE.reset(token)
+    token = _ACTIVE.set(cluster)
+    try:
+        spread = score_file(path, cohort.gene_sets, tmp_path / "spread.tsv", chunk_samples=23)
+    finally:
+        _ACTIVE.reset(token)
+    assert alone.streamed and spread.streamed
+    assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "spread.tsv").read_bytes()

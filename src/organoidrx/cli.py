@@ -17,6 +17,7 @@ from typing import Any
 
 from organoidrx import __version__
 from organoidrx._compute import DASK, dask_backend
+from organoidrx._memory import MEMORY
 from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
 from organoidrx._utils import InputError, check_output_file
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
@@ -409,6 +410,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         "in .obsm['score_METHOD'] (a copy of the input when it is h5ad)",
     )
     _add_format(p)
+    _add_option(p, MEMORY)
     p.add_argument(
         "--report", default=None, help="optional TSV listing every gene set, kept or dropped and why"
     )
@@ -428,43 +430,37 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from organoidrx._utils import write_tsv
-    from organoidrx.io import output_format, read_expression, read_gmt, write_obsm, write_table
-    from organoidrx.scoring import score
+    from organoidrx.io import read_gmt
+    from organoidrx.scoring import score_file
 
     options = _method_options(args, "scorer", args.method)
     report_progress = args.progress or (lambda phase, done, total: None)
     report_progress("read", 0, 1)
-    expression = read_expression(args.expression)
     gene_sets = read_gmt(args.gene_sets)
     report_progress("read", 1, 1)
     with dask_backend(args.dask):
-        scores, report = score(
-            expression,
+        result = score_file(
+            args.expression,
             gene_sets,
+            args.out,
             method=args.method,
+            format=args.format,
             min_size=args.min_size,
             max_size=args.max_size,
+            memory=args.memory,
             n_jobs=args.threads,
-            return_report=True,
             progress=None
             if args.progress is None
             else (lambda done, total: report_progress("score", done, total)),
             **options,
         )
-    fmt = output_format(args.out, args.format)
-    if fmt == "h5ad":
-        source = args.expression if str(args.expression).lower().endswith(".h5ad") else None
-        write_obsm({f"score_{args.method}": scores}, args.out, source=source)
-    else:
-        write_table(
-            scores.reset_index(), args.out, format=fmt, float_format=None
-        )  # scores round-trip exactly
     if args.report is not None:
-        write_tsv(report, args.report)
+        write_tsv(result.report, args.report)
     shown = ", ".join(f"{k}={v}" for k, v in options.items())
+    how = f"in chunks of {result.chunk_samples} samples" if result.streamed else "read whole"
     print(
-        f"Scored {scores.shape[0]} samples on {scores.shape[1]} of {len(report)} gene sets with {args.method}"
-        f"{f' ({shown})' if shown else ''} -> {args.out}"
+        f"Scored {result.n_samples} samples on {len(result.pathways)} of {len(result.report)} gene sets with "
+        f"{args.method}{f' ({shown})' if shown else ''}, {how} -> {args.out}"
     )
     return 0
 
@@ -586,19 +582,30 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the distance cache")
-    p.add_argument("--out", required=True, help="output TSV, one row per drug x pathway")
+    _add_option(
+        p, MEMORY, note="; here it bounds the distance matrix and working space (unset: the memory available)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output: TSV or Parquet, one row per drug x pathway; or h5ad with one obs per drug and every "
+        "numeric column as a drugs x pathways matrix in .obsm['proximity_COLUMN']",
+    )
+    _add_format(p)
     p.set_defaults(handler=_cmd_proximity, output_files=("out",))
 
 
 def _cmd_proximity(args: argparse.Namespace) -> int:
     import time
 
-    from organoidrx._utils import write_tsv
-    from organoidrx.io import read_drug_targets, read_gmt, read_network
+    from organoidrx._memory import memory_budget
+    from organoidrx.io import output_format, read_drug_targets, read_gmt, read_network, write_pairs
     from organoidrx.network import proximity
     from organoidrx.network._proximity import N_RANDOM
 
     N_RANDOM.validate(args.n_random)  # before the reading, not after it
+    fmt = output_format(args.out, args.format)
+    max_memory = None if args.memory is None else memory_budget(args.memory)
     options = _method_options(args, "measure", args.measure)
     tic = time.perf_counter()
     min_score = None if args.min_score < 0 else args.min_score
@@ -622,9 +629,12 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             n_jobs=args.threads,
             progress=args.progress,
+            max_memory=max_memory,
             **options,
         )
-    write_tsv(table, args.out, float_format="%.10g")
+    write_pairs(
+        table, args.out, rows="drug", columns="pathway", prefix="proximity", format=fmt, float_format="%.10g"
+    )
     t = table.attrs["timings"]
     net = table.attrs["network"]
     cached = "read from cache" if table.attrs["distances_cached"] else "computed"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from organoidrx.cli import main
 
@@ -77,3 +79,35 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
         errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
         assert len(errors) == 1 and message in errors[0], errors
         assert not out.exists()
+
+
+def test_cli_writes_the_table_as_parquet_and_h5ad(tmp_path):
+    anndata = pytest.importorskip("anndata", reason="h5ad needs the anndata extra")
+    pytest.importorskip("pyarrow", reason="Parquet needs the parquet extra")
+    network, targets, gmt = _files(tmp_path)
+    args = [
+        "--quiet",
+        "proximity",
+        "--network",
+        str(network),
+        "--targets",
+        str(targets),
+        "--gene-sets",
+        str(gmt),
+    ]
+    args += ["--min-bin-size", "5", "--n-random", "50", "--cache-dir", str(tmp_path / "cache"), "--out"]
+    assert main([*args, str(tmp_path / "p.tsv")]) == 0
+    assert main([*args, str(tmp_path / "p.parquet")]) == 0
+    assert main([*args, str(tmp_path / "p.out"), "--format", "h5ad"]) == 0
+    text = pd.read_csv(tmp_path / "p.tsv", sep="\t", keep_default_na=False, na_values=[""])
+    table = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(table.columns) == list(text.columns) and len(table) == len(text) == 12
+    np.testing.assert_allclose(table["z"], text["z"], rtol=1e-9)  # the TSV has 10 significant digits
+    adata = anndata.read_h5ad(tmp_path / "p.out")
+    assert list(adata.obs_names) == ["ALPHA", "BETA", "GAMMA", "OMEGA"]
+    z = adata.obsm["proximity_z"]
+    assert list(z.columns) == ["SET_A", "SET_B", "SET_C"]
+    wide = table.pivot(index="drug", columns="pathway", values="z").loc[list(z.index), list(z.columns)]
+    np.testing.assert_array_equal(z.to_numpy(), wide.to_numpy())
+    assert adata.obsm["proximity_proximal"].dtypes.eq(bool).all()
+    assert "proximity_note" not in adata.obsm  # text columns stay in the long formats

@@ -30,19 +30,23 @@ from organoidrx.io._identifiers import (
 )
 from organoidrx.io._inspect import FileReport, inspect_file
 from organoidrx.io._network import read_network
-from organoidrx.io._outputs import output_format, write_obsm, write_table
+from organoidrx.io._outputs import output_format, write_obsm, write_pairs, write_table
+from organoidrx.io._streaming import ExpressionSource, iter_expression_chunks, open_expression
 
 __all__ = [
     "DrugNameResolver",
+    "ExpressionSource",
     "FileReport",
     "detect_gene_id_type",
     "drug_keys",
     "harmonize_gene_ids",
     "inspect_file",
+    "iter_expression_chunks",
     "match_drugs",
     "normalize_drug_key",
     "normalize_drug_names",
     "normalize_response",
+    "open_expression",
     "output_format",
     "read_clinical",
     "read_drug_response",
@@ -66,5 +70,6 @@ __all__ = [
     "write_expression",
     "write_gmt",
     "write_obsm",
+    "write_pairs",
     "write_table",
 ]

@@ -7,6 +7,7 @@ the same table gives the same bytes.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -15,7 +16,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, atomic_write, examples, write_tsv
 
-__all__ = ["OUTPUT_FORMATS", "OutputFormat", "output_format", "write_obsm", "write_table"]
+__all__ = ["OUTPUT_FORMATS", "OutputFormat", "output_format", "write_obsm", "write_pairs", "write_table"]
 
 OutputFormat = Literal["tsv", "parquet", "h5ad"]
 #: the formats of result files; TSV unless the option or the file's extension says otherwise
@@ -111,32 +112,148 @@ def write_obsm(
     """
     anndata = _optional("anndata", "anndata", path)
     h5py = _optional("h5py", "anndata", path)
+    if source is not None and not isinstance(source, anndata.AnnData):
+        return _copy_with_obsm(tables, path, source, anndata=anndata, h5py=h5py)
     if source is None:
         index = next(iter(tables.values())).index if tables else pd.Index([])
         adata = anndata.AnnData(obs=pd.DataFrame(index=pd.Index(index.astype(str), name=None)))
-    elif isinstance(source, anndata.AnnData):
-        adata = source.copy()
     else:
-        try:
-            adata = anndata.read_h5ad(source)
-        except Exception as exc:  # h5py/anndata raise many classes for corrupt files
-            raise InputError(f"{source}: not a readable .h5ad file ({type(exc).__name__}: {exc}).") from None
+        adata = source.copy()
     obs = pd.Index(adata.obs_names.astype(str))
     for key, table in tables.items():
-        index = pd.Index(table.index.astype(str))
-        missing, extra = obs.difference(index, sort=False), index.difference(obs, sort=False)
-        if len(missing) or len(extra) or not index.is_unique:
-            raise InputError(
-                f"{path}: the {key!r} results cover {len(index)} samples and {source or 'the samples'} has "
-                f"{len(obs)}; {len(missing)} have no result (e.g. {examples(missing)}) and {len(extra)} are not "
-                f"in it (e.g. {examples(extra)}). Write TSV (--format tsv) or score the whole file."
-            )
-        aligned = table.copy()
-        aligned.index = index
-        aligned = aligned.loc[obs]
-        aligned.index = adata.obs_names
-        aligned.columns = aligned.columns.astype(str)
-        adata.obsm[key] = aligned
+        adata.obsm[key] = _aligned(table, obs, adata.obs_names, key=key, path=path, source=source)
     with atomic_write(path, "w+b") as handle, h5py.File(handle, "w") as store:
         anndata.io.write_elem(store, "/", adata)
     return Path(path)
+
+
+def _aligned(
+    table: pd.DataFrame, obs: pd.Index, obs_names: pd.Index, *, key: str, path: Any, source: Any
+) -> pd.DataFrame:
+    """``table`` in the order of ``obs`` (string ids), indexed by ``obs_names``; an error unless it covers them."""
+    index = pd.Index(table.index.astype(str))
+    missing, extra = obs.difference(index, sort=False), index.difference(obs, sort=False)
+    if len(missing) or len(extra) or not index.is_unique:
+        raise InputError(
+            f"{path}: the {key!r} results cover {len(index)} samples and {source or 'the samples'} has "
+            f"{len(obs)}; {len(missing)} have no result (e.g. {examples(missing)}) and {len(extra)} are not "
+            f"in it (e.g. {examples(extra)}). Write TSV (--format tsv) or score the whole file."
+        )
+    columns = pd.Index(table.columns.astype(str))
+    if table.shape[1] and table.dtypes.nunique() == 1:  # one block: a new frame on the same values, no copy
+        values = table.to_numpy()
+        if not index.equals(obs):
+            values = values[index.get_indexer(obs)]
+        return pd.DataFrame(values, index=obs_names, columns=columns, copy=False)
+    aligned = table.set_axis(index, axis=0).loc[obs].set_axis(obs_names, axis=0)
+    return aligned.set_axis(columns, axis=1)
+
+
+def _copy_with_obsm(
+    tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], source: Any, *, anndata: Any, h5py: Any
+) -> Path:
+    """A byte copy of the h5ad file ``source`` with ``tables`` written into its ``.obsm``.
+
+    Neither ``X`` nor any other element of the source is read into memory: only ``obs`` (for the sample ids), so
+    the cost is the tables, whatever the size of the source.
+    """
+    try:
+        with h5py.File(source, "r") as store:
+            obs_names = pd.Index(anndata.io.read_elem(store["obs"]).index)
+    except FileNotFoundError:
+        raise InputError(f"{source}: file not found; check the path.") from None
+    except Exception as exc:  # h5py/anndata raise many classes for corrupt files
+        raise InputError(f"{source}: not a readable .h5ad file ({type(exc).__name__}: {exc}).") from None
+    obs = pd.Index(obs_names.astype(str))
+    aligned = {
+        key: _aligned(table, obs, obs_names, key=key, path=path, source=source)
+        for key, table in tables.items()
+    }
+    with atomic_write(path, "w+b") as handle:
+        with open(source, "rb") as original:
+            shutil.copyfileobj(original, handle, 1 << 20)
+        handle.flush()
+        handle.seek(0)
+        with h5py.File(handle, "r+") as store:
+            if "obsm" not in store:
+                anndata.io.write_elem(store, "obsm", {})
+            for key, table in aligned.items():
+                if key in store["obsm"]:
+                    del store["obsm"][key]
+                anndata.io.write_elem(store["obsm"], key, table)
+    return Path(path)
+
+
+def write_pairs(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    rows: str,
+    columns: str,
+    prefix: str,
+    format: OutputFormat | None = None,
+    float_format: str | None = "%.12g",
+) -> Path:
+    """Write a long table of ``rows`` x ``columns`` pairs (e.g. drug x pathway) as TSV, Parquet or h5ad.
+
+    TSV and Parquet hold the long table as it is (:func:`write_table`). h5ad holds one ``obs`` per value of
+    ``rows`` and, for every numeric or boolean column, a rows x columns matrix in ``.obsm["<prefix>_<column>"]``
+    (pairs absent from the table are NaN, or False for a boolean column); text columns stay in the long forms.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per pair; ``rows`` and ``columns`` name its key columns.
+    path : path
+    rows, columns : str
+        The key columns: ``rows`` becomes ``obs``, ``columns`` the columns of every ``.obsm`` matrix.
+    prefix : str
+        Of the ``.obsm`` keys.
+    format : {"tsv", "parquet", "h5ad"}, optional
+        Default from the extension (:func:`output_format`).
+    float_format : str or None
+        TSV only (:func:`write_table`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> table = pd.DataFrame({"drug": ["a", "a"], "pathway": ["P", "Q"], "z": [-2.0, 0.5]})
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "proximity.parquet"
+    >>> write_pairs(table, path, rows="drug", columns="pathway", prefix="proximity").name
+    'proximity.parquet'
+    """
+    chosen = output_format(path, format)
+    if chosen != "h5ad":
+        return write_table(table, path, format=chosen, float_format=float_format)
+    missing = [c for c in (rows, columns) if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: the table has no column {missing[0]!r}; it cannot be written as h5ad.")
+    duplicated = table.duplicated([rows, columns])
+    if duplicated.any():
+        first = table.loc[duplicated, [rows, columns]].iloc[0].tolist()
+        raise InputError(
+            f"{path}: {int(duplicated.sum())} {rows} x {columns} pairs occur twice (first: {first}); "
+            "write TSV or Parquet (--format), which keep every row."
+        )
+    obs = pd.Index(pd.unique(table[rows].astype(str)), dtype=object)
+    var = pd.Index(pd.unique(table[columns].astype(str)), dtype=object)
+    keys = table[rows].astype(str), table[columns].astype(str)
+    tables: dict[str, pd.DataFrame] = {}
+    for name in table.columns:
+        if name in (rows, columns):
+            continue
+        values = table[name]
+        if pd.api.types.is_bool_dtype(values):
+            fill: Any = False
+        elif pd.api.types.is_numeric_dtype(values):
+            fill = float("nan")
+        else:
+            continue
+        wide = pd.DataFrame({rows: keys[0], columns: keys[1], "value": values.to_numpy()}).pivot(
+            index=rows, columns=columns, values="value"
+        )
+        wide = wide.reindex(index=obs, columns=var, fill_value=fill)
+        wide = wide.astype(bool) if fill is False else wide.astype(float)
+        wide.index.name, wide.columns.name = None, None
+        tables[f"{prefix}_{name}"] = wide
+    return write_obsm(tables, path)

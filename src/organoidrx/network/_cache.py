@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from organoidrx._memory import parse_size
 from organoidrx._utils import InputError
 
 logger = logging.getLogger(__name__)
@@ -37,18 +38,6 @@ DEFAULT_CACHE_MAX_BYTES = 4 * 2**30
 _ENTRY = re.compile(r"distances-(?P<hash>[0-9a-f]{32})-n(?P<nodes>\d+)\.npy")
 #: atomic_write's temporary names of cache files: ".<target name>.<random>.tmp"
 TEMPORARY_NAME = re.compile(r"\.distances-[0-9a-f]{32}-n\d+\.(?:npy|json)\..+\.tmp")
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 2**10,
-    "KB": 2**10,
-    "M": 2**20,
-    "MB": 2**20,
-    "G": 2**30,
-    "GB": 2**30,
-    "T": 2**40,
-}
-_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TB": 2**40, "TIB": 2**40})
 
 
 def default_cache_dir() -> Path:
@@ -58,23 +47,6 @@ def default_cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "organoidrx"
-
-
-def parse_size(text: str, *, name: str) -> int:
-    """Bytes of a size written as ``4G``, ``500MB``, ``1.5GiB`` or a plain number of bytes.
-
-    Examples
-    --------
-    >>> parse_size("1.5G", name="x")
-    1610612736
-    """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([A-Za-z]*)\s*", str(text))
-    unit = match.group(2).upper() if match else ""
-    if match is None or unit not in _UNITS:
-        raise InputError(
-            f"{name} {text!r} is not a size; write a number of bytes or a number with K, M, G or T (e.g. 4G)."
-        )
-    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def cache_max_bytes() -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from organoidrx._memory import available_memory
 from organoidrx._utils import InputError, atomic_write, read_npy_header
 from organoidrx.network._cache import TEMPORARY_NAME, default_cache_dir, prune_cache, touch
 from organoidrx.network._graph import Interactome
@@ -31,21 +32,6 @@ _CACHE_VERSION = 1
 _READ_BLOCK = 16 * 2**20
 #: temporary files of an interrupted cache write older than this are removed; a live write takes seconds
 _STALE_TMP_SECONDS = 3600.0
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable`` of /proc/meminfo, else physical pages)."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 2**63 - 1
 
 
 def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None = None) -> int:

@@ -80,6 +80,7 @@ class PipelineConfig:
     n_random_sets: int = 100
     force: bool = False
     dask: str | None = None
+    memory: str | None = None
     compare_scorers: tuple[str, ...] = ()
     compare_measures: tuple[str, ...] = ()
     compare_models: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from organoidrx._memory import memory_budget
 from organoidrx._registry import get_method
 from organoidrx._utils import InputError, examples
 from organoidrx.io import (
@@ -293,7 +294,9 @@ def run_proximity(
     )
     graph = build_interactome(network, min_score=None)
     distances = shortest_path_lengths(
-        graph, progress=None if progress is None else (lambda d, t: progress("distances", d, t))
+        graph,
+        max_memory=None if cfg.memory is None else memory_budget(cfg.memory, name="[settings] memory"),
+        progress=None if progress is None else (lambda d, t: progress("distances", d, t)),
     )
     sets = loaded.gene_sets if cfg.proximity_gene_sets is None else read_gmt(cfg.proximity_gene_sets)
     return {

@@ -11,6 +11,7 @@ import json
 from typing import get_args
 
 from organoidrx._compute import DASK
+from organoidrx._memory import MEMORY
 from organoidrx._registry import Option
 from organoidrx._units import TIME_UNITS
 from organoidrx.io._drugs import Replicates
@@ -209,6 +210,7 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             Option("force", False, bool, "run work estimated to take longer than the 12-hour guard"),
             "force",
         ),
+        (MEMORY, "memory"),
     ),
     "compute": ((DASK, "dask"),),
     "compare": (

@@ -16,16 +16,30 @@ from organoidrx.scoring._plage import plage
 from organoidrx.scoring._mean_z import mean_z
 
 # isort: on
+from organoidrx.scoring._streaming import (
+    MemoryModel,
+    ScoringPlan,
+    StreamedScores,
+    plan_scoring,
+    score_file,
+    streams,
+)
 
 __all__ = [
     "MAX_SIZE",
     "MIN_SIZE",
+    "MemoryModel",
     "ScoringInput",
+    "ScoringPlan",
+    "StreamedScores",
     "gsva",
     "mean_z",
     "plage",
+    "plan_scoring",
     "score",
+    "score_file",
     "singscore",
     "ssgsea",
+    "streams",
     "zscore",
 ]

@@ -203,13 +203,14 @@ def score(
     sets = as_gene_set_dict(gene_sets)
     gmt = getattr(gene_sets, "attrs", {}).get("source")
     try:
-        kept, report = restrict_gene_sets(
+        positions, report = kept_gene_sets(
             sets,
             genes,
             min_size=min_size,
             max_size=max_size,
             where=where,
             name=Path(gmt).name if gmt else "gene_sets",
+            method=method,
         )
     except InputError as exc:
         members = {g for members_ in sets.values() for g in members_}
@@ -219,31 +220,7 @@ def score(
                 "file is read genes x samples (genes as rows), a DataFrame is samples x genes."
             ) from None
         raise
-    whole = [pathway for pathway, members in kept.items() if len(members) >= n_genes]
-    if whole:
-        report = report.copy()
-        covers = report["pathway"].isin(whole)
-        report.loc[covers, "kept"] = False
-        report.loc[covers, "reason"] = "covers every gene"
-        kept = {p: g for p, g in kept.items() if p not in set(whole)}
-        if not kept:
-            raise InputError(
-                f"every gene set that passes min_size/max_size covers all {n_genes} genes of the expression "
-                f"matrix ({examples(whole)}); pathway scores need genes outside each set."
-            )
-    dropped = report.loc[~report["kept"]]
-    if len(dropped):
-        logger.warning(
-            "%s: dropped %d of %d gene sets (%s); pass return_report=True for the reasons",
-            method,
-            len(dropped),
-            len(report),
-            "; ".join(f"{n} {reason}" for reason, n in dropped["reason"].value_counts().items()),
-        )
-        logger.debug("%s: dropped gene sets: %s", method, examples(dropped["pathway"], n=10))
-
-    column = {gene: j for j, gene in enumerate(genes)}
-    positions = {p: np.array([column[g] for g in members], dtype=np.intp) for p, members in kept.items()}
+    kept = positions
     data = ScoringInput(
         values=values,
         genes=pd.Index(genes),
@@ -301,6 +278,52 @@ def _score_task(chunk: tuple[np.ndarray, pd.Index], shared: tuple[Any, ...]) -> 
     func, template, options = shared
     values, samples = chunk
     return np.asarray(func(replace(template, values=values, samples=samples), **options), dtype=np.float64)
+
+
+def kept_gene_sets(
+    sets: Mapping[str, list[str]],
+    genes: pd.Index,
+    *,
+    min_size: int,
+    max_size: int | None,
+    where: str,
+    name: str,
+    method: str,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Gene sets restricted to ``genes`` and filtered by size, as column positions; and the per-set report.
+
+    Sets that cover every gene are dropped too (a score needs genes outside the set); the drops are logged.
+    The one restriction :func:`score` and :func:`organoidrx.scoring.plan_scoring` share.
+    """
+    n_genes = len(genes)
+    kept, report = restrict_gene_sets(
+        sets, genes, min_size=min_size, max_size=max_size, where=where, name=name
+    )
+    whole = [pathway for pathway, members in kept.items() if len(members) >= n_genes]
+    if whole:
+        report = report.copy()
+        covers = report["pathway"].isin(whole)
+        report.loc[covers, "kept"] = False
+        report.loc[covers, "reason"] = "covers every gene"
+        kept = {p: g for p, g in kept.items() if p not in set(whole)}
+        if not kept:
+            raise InputError(
+                f"every gene set that passes min_size/max_size covers all {n_genes} genes of the expression "
+                f"matrix ({examples(whole)}); pathway scores need genes outside each set."
+            )
+    dropped = report.loc[~report["kept"]]
+    if len(dropped):
+        logger.warning(
+            "%s: dropped %d of %d gene sets (%s); pass return_report=True for the reasons",
+            method,
+            len(dropped),
+            len(report),
+            "; ".join(f"{n} {reason}" for reason, n in dropped["reason"].value_counts().items()),
+        )
+        logger.debug("%s: dropped gene sets: %s", method, examples(dropped["pathway"], n=10))
+    column = {gene: j for j, gene in enumerate(genes)}
+    positions = {p: np.array([column[g] for g in members], dtype=np.intp) for p, members in kept.items()}
+    return positions, report
 
 
 def scorer_options(method: str, settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -182,5 +182,8 @@ SINGSCORE = register(
         ),
         deterministic=True,
         sample_independent=True,
+        # working bytes per sample: per gene (rankdata's sort and ranks, 33 bytes measured with tracemalloc at
+        # 20,000 genes) and per set (the product and the result)
+        attrs={"working_bytes": {"gene": 40, "set": 24}},
     )
 )
