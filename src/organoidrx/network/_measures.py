@@ -130,6 +130,9 @@ class DistanceView:
         What the measure's ``prepare`` hook returned as ``Preparation.state`` (None without a hook).
     adjacency : (indptr, indices), optional
         The graph in CSR form (:class:`Interactome`), for measures that also walk edges.
+    memo : dict, optional
+        Shared by the views of one draw's ranges of drugs, which hold the same genes: the drug-independent
+        :meth:`within_genes` is computed once for all of them.
     """
 
     dist: np.ndarray
@@ -142,6 +145,7 @@ class DistanceView:
     buckets: list[tuple[np.ndarray, np.ndarray]]
     state: Any = None
     adjacency: tuple[np.ndarray, np.ndarray] | None = None
+    memo: dict[str, Any] | None = None
     n_targets: np.ndarray = field(init=False)
     n_genes: np.ndarray = field(init=False)
     _by_target: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -208,9 +212,14 @@ class DistanceView:
     def within_genes(self) -> np.ndarray:
         """int64 array of shape (n_pathways,): sum over each pathway's distinct genes of the distance to the
         nearest *other* gene of the same pathway (0 for a pathway with one distinct gene)."""
-        return within_set_nearest(
+        if self.memo is not None and "within_genes" in self.memo:
+            return self.memo["within_genes"]
+        within = within_set_nearest(
             self.dist, self.genes, self.gene_weight, self.buckets, len(self.pathway_start), self.adjacency
         )
+        if self.memo is not None:
+            self.memo["within_genes"] = within
+        return within
 
     def sum_over_targets(self, values: np.ndarray) -> np.ndarray:
         """Sum the target-slot axis (last) of ``values`` per drug."""

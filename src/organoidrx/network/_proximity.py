@@ -83,6 +83,7 @@ def _view(
     genes: np.ndarray,
     gene_repeat: np.ndarray | None,
     state: Any = None,
+    memo: dict[str, Any] | None = None,
 ) -> DistanceView:
     """The measures' view of one draw; nodes repeated within a random set (``*_repeat``) get weight 0."""
     return DistanceView(
@@ -100,6 +101,7 @@ def _view(
         buckets=problem.buckets,
         state=state,
         adjacency=problem.adjacency,
+        memo=memo,
     )
 
 
@@ -111,13 +113,14 @@ def _measure(
     gene_repeat: np.ndarray | None,
     measure: Method,
     state: Any = None,
+    memo: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Numerator and denominator of the registered ``measure`` for every pathway x drug.
 
     A measure whose larger values mean closer (``higher_is_closer``) gets its numerator negated here, so that the
     null's lower tail is always the "closer than chance" side.
     """
-    view = _view(problem, targets, target_repeat, genes, gene_repeat, state)
+    view = _view(problem, targets, target_repeat, genes, gene_repeat, state, memo)
     num, den = measure.func(view)
     shape = view.shape
     if np.shape(num) != shape or np.shape(den) not in (shape, (shape[1],), ()):
@@ -173,9 +176,10 @@ def _null_blocks(
                 genes, gene_repeat = gene_sampler.sample(rng)
             else:
                 genes, gene_repeat = problem.gene_slots, None
+            memo: dict[str, Any] = {}  # the ranges of one draw share its genes
             for (slots, part, obs_num, obs_den, obs), (s1, s2, n_le, lo, hi) in zip(parts, sums, strict=True):
                 targets, target_repeat = all_targets[slots], all_repeat[slots]
-                num, den = _measure(part, targets, target_repeat, genes, gene_repeat, measure, state)
+                num, den = _measure(part, targets, target_repeat, genes, gene_repeat, measure, state, memo)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     value = num / den
                 dev = value - obs
@@ -517,9 +521,11 @@ def proximity(
                 measured = _with_targets(problem, prepared.target_sets)
             timings["prepare"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        stats = _in_ranges(_observed, problem, _drug_ranges(problem))
+        memo: dict[str, Any] = {}  # every range of drugs holds the same pathway genes
+        stats = _in_ranges(lambda p: _observed(p, memo), problem, _drug_ranges(problem))
+        memo = {}
         observed = _in_ranges(
-            lambda p: _measure(p, p.target_slots, None, p.gene_slots, None, method, state),
+            lambda p: _measure(p, p.target_slots, None, p.gene_slots, None, method, state, memo),
             measured,
             _drug_ranges(measured),
         )
@@ -767,12 +773,12 @@ def _fold_in_order(
     return tuple(acc)
 
 
-def _observed(problem: _Problem) -> dict[str, np.ndarray]:
+def _observed(problem: _Problem, memo: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Observed closest, shortest and separation values for every pathway x drug."""
     targets, genes = problem.target_slots, problem.gene_slots
     n_t = np.diff(np.append(problem.drug_start, len(targets))).astype(np.float64)
     k = problem.pathway_size.astype(np.float64)
-    view = _view(problem, targets, None, genes, None)
+    view = _view(problem, targets, None, genes, None, memo=memo)
     rows = view.distances()  # (n_gene_slots, n_target_slots)
     nearest_gene = view.sum_over_targets(view.nearest_gene().astype(np.int64)).astype(np.float64)
     per_pathway = np.add.reduceat(rows.astype(np.int64), problem.pathway_start, axis=0)
