@@ -363,3 +363,45 @@ def test_a_streamed_parquet_scored_on_the_cluster_is_the_same_file(cohort, clust
         _ACTIVE.reset(token)
     assert alone.streamed and spread.streamed
     assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "spread.tsv").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("measure", ["closest", "separation", "diamond"])
+def test_observed_values_of_a_large_problem_on_the_cluster_are_the_driver_s(
+    cohort, cluster, monkeypatch, measure
+):
+    from organoidrx._compute import _ACTIVE
+    from organoidrx.network import _proximity
+
+    monkeypatch.setattr(
+        _proximity, "_CELLS", 1
+    )  # one drug per range: "large", so the spans go to the workers
+    options = {"n_added": 5} if measure == "diamond" else {}
+
+    def run():
+        return proximity(
+            cohort.network,
+            cohort.targets,
+            cohort.gene_sets,
+            n_random=50,
+            use_cache=False,
+            measure=measure,
+            **options,
+        ).to_csv(sep="\t")
+
+    token = _ACTIVE.set(None)
+    try:
+        alone = run()
+    finally:
+        _ACTIVE.reset(token)
+    sent = []
+    original = cluster.map
+    monkeypatch.setattr(
+        cluster, "map", lambda fn, tasks, **kw: sent.append(fn.__name__) or original(fn, tasks, **kw)
+    )
+    token = _ACTIVE.set(cluster)
+    try:
+        assert run() == alone
+    finally:
+        _ACTIVE.reset(token)
+    assert sent == ["_observed_task"]

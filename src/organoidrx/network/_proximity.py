@@ -218,7 +218,13 @@ def _in_ranges(compute: Callable[[_Problem], Any], problem: _Problem, ranges: li
     """``compute`` of each range of drug columns, joined column-wise (a tuple or dict of arrays, or an array)."""
     if len(ranges) == 1 and ranges[0] == (0, len(problem.drug_start)):
         return compute(problem)
-    parts = [compute(_columns(problem, a, b)) for a, b in ranges]
+    return _join_columns([compute(_columns(problem, a, b)) for a, b in ranges])
+
+
+def _join_columns(parts: list[Any]) -> Any:
+    """Results of consecutive ranges of drug columns joined column-wise (scalars are shared, not joined)."""
+    if len(parts) == 1:
+        return parts[0]
 
     def join(values: list[Any]) -> Any:
         first = np.asarray(values[0])
@@ -521,14 +527,16 @@ def proximity(
                 measured = _with_targets(problem, prepared.target_sets)
             timings["prepare"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        memo: dict[str, Any] = {}  # every range of drugs holds the same pathway genes
-        stats = _in_ranges(lambda p: _observed(p, memo), problem, _drug_ranges(problem))
-        memo = {}
-        observed = _in_ranges(
-            lambda p: _measure(p, p.target_slots, None, p.gene_slots, None, method, state, memo),
-            measured,
-            _drug_ranges(measured),
-        )
+        backend = active_backend()
+        ranges, measured_ranges = _drug_ranges(problem), _drug_ranges(measured)
+        if backend is not None and max(len(ranges), len(measured_ranges)) > 1:  # large: spans on the workers
+            spans = _drug_chunks(len(problem.drug_start), 1, max(backend.n_workers // 2, 1))
+            span_tasks = [(span, _within(ranges, span), _within(measured_ranges, span)) for span in spans]
+            spans_done = backend.map(_observed_task, span_tasks, shared=(problem, measured, method, state))
+            stats = _join_columns([done[0] for done in spans_done])
+            observed = _join_columns([done[1] for done in spans_done])
+        else:
+            stats, observed = _observed_values(problem, measured, method, state, ranges, measured_ranges)
         sign = -1.0 if method.attrs.get("higher_is_closer", False) else 1.0
         column = method.attrs.get("column", f"{method.name}_distance")
         if column not in stats:
@@ -706,6 +714,43 @@ def _columns(problem: _Problem, a: int, b: int) -> _Problem:
         pathway_size=problem.pathway_size,
         buckets=problem.buckets,
         adjacency=problem.adjacency,
+    )
+
+
+def _observed_values(
+    problem: _Problem,
+    measured: _Problem,
+    method: Method,
+    state: Any,
+    ranges: list[tuple[int, int]],
+    measured_ranges: list[tuple[int, int]],
+) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Observed closest, shortest and separation values, and the measure's numerator and denominator."""
+    memo: dict[str, Any] = {}  # every range of drugs holds the same pathway genes
+    stats = _in_ranges(lambda p: _observed(p, memo), problem, ranges)
+    memo_measured: dict[str, Any] = {}
+    observed = _in_ranges(
+        lambda p: _measure(p, p.target_slots, None, p.gene_slots, None, method, state, memo_measured),
+        measured,
+        measured_ranges,
+    )
+    return stats, observed
+
+
+def _within(ranges: list[tuple[int, int]], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` inside ``span``, relative to its start."""
+    a, b = span
+    return [(max(x, a) - a, min(y, b) - a) for x, y in ranges if min(y, b) > max(x, a)]
+
+
+def _observed_task(
+    task: tuple[tuple[int, int], list[tuple[int, int]], list[tuple[int, int]]], shared: tuple[Any, ...]
+) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The observed values of a span of drug columns on a Dask worker."""
+    problem, measured, method, state = shared
+    (a, b), ranges, measured_ranges = task
+    return _observed_values(
+        _columns(problem, a, b), _columns(measured, a, b), method, state, ranges, measured_ranges
     )
 
 
