@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -41,22 +39,7 @@ from organoidrx.io import read_network
 from organoidrx.network import build_interactome, proximity, shortest_path_lengths
 from organoidrx.network._proximity import _drug_chunks
 from organoidrx.pipeline import run_pipeline
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ORGANOIDRX_SHARED_DATA", ROOT.parent / "shared" / "data"))
-STRING = DATA / "networks/string_dmfind/string_pre-v12_ge700_plus_top3_400to699_entrez_dmfind2023-06.tsv.gz"
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, load average {os.getloadavg()[0]:.1f}, Python {platform.python_version()}"
+from proximity import STRING, machine
 
 
 def _noop(task, shared):

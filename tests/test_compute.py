@@ -3,6 +3,7 @@ optional extra."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from organoidrx._compute import DaskSpec, active_backend, dask_backend, parse_dask_spec
+from organoidrx._compute import _ACTIVE, DaskSpec, active_backend, dask_backend, parse_dask_spec
 from organoidrx._utils import InputError
 from organoidrx.cli import main
 from organoidrx.datasets import make_synthetic_cohort
@@ -59,6 +60,16 @@ def cohort():
     )
 
 
+@contextlib.contextmanager
+def _backend(backend):
+    """Make ``backend`` (None: this process) the active one, whatever the module's cluster fixture set."""
+    token = _ACTIVE.set(backend)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     with dask_backend("local:2") as backend:
@@ -68,21 +79,15 @@ def cluster():
 @pytest.mark.slow
 def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, cluster):
     # the fixture's backend is active inside its module: run the single-process reference with it switched off
-    from organoidrx._compute import _ACTIVE
-
-    token = _ACTIVE.set(None)
-    try:
+    with _backend(None):
         alone = score(cohort.patient_expression, cohort.gene_sets, chunk_size=37)
         prox_alone = proximity(
             cohort.network, cohort.targets, cohort.gene_sets, n_random=300, use_cache=False
         )
-    finally:
-        _ACTIVE.reset(token)
     assert cluster.n_workers == 2
     with dask_backend(None):  # an inner "no cluster" keeps the outer one
         assert active_backend() is cluster
-    token = _ACTIVE.set(cluster)
-    try:
+    with _backend(cluster):
         done = []
         spread = score(
             cohort.patient_expression, cohort.gene_sets, chunk_size=37, progress=lambda d, t: done.append(d)
@@ -90,8 +95,6 @@ def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, 
         prox_spread = proximity(
             cohort.network, cohort.targets, cohort.gene_sets, n_random=300, use_cache=False
         )
-    finally:
-        _ACTIVE.reset(token)
     assert spread.to_csv() == alone.to_csv()
     assert np.array_equal(spread.to_numpy(), alone.to_numpy())
     assert done[-1] == len(alone) and len(done) > 2  # progress per task
@@ -101,7 +104,6 @@ def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, 
 @pytest.mark.slow
 @pytest.mark.parametrize("measure", ["closest", "shortest", "separation", "rwr", "diamond"])
 def test_every_measure_split_by_drug_columns_gives_the_single_process_table(cohort, cluster, measure):
-    from organoidrx._compute import _ACTIVE
     from organoidrx.network._proximity import _drug_chunks
 
     # 50 draws are 2 blocks: with 2 workers the 3 drugs are split into 3 column chunks, 6 tasks
@@ -119,16 +121,10 @@ def test_every_measure_split_by_drug_columns_gives_the_single_process_table(coho
             **options,
         ).to_csv(sep="\t")
 
-    token = _ACTIVE.set(None)
-    try:
+    with _backend(None):
         alone = run()
-    finally:
-        _ACTIVE.reset(token)
-    token = _ACTIVE.set(cluster)
-    try:
+    with _backend(cluster):
         assert run() == alone
-    finally:
-        _ACTIVE.reset(token)
 
 
 @pytest.mark.slow
@@ -298,7 +294,6 @@ def test_compare_on_a_local_cluster_writes_the_single_process_tables(tmp_path):
 
 @pytest.mark.slow
 def test_cross_validation_of_drugs_on_the_cluster_is_the_single_process_table(cohort, cluster):
-    from organoidrx._compute import _ACTIVE
     from organoidrx.models import cross_validate_response, make_response_pipeline
 
     scores = score(cohort.organoid_expression, cohort.gene_sets)
@@ -310,16 +305,10 @@ def test_cross_validation_of_drugs_on_the_cluster_is_the_single_process_table(co
         ).to_csv()
 
     for model in ("ridge", make_response_pipeline("svr", top_k=3)):
-        token = _ACTIVE.set(None)
-        try:
+        with _backend(None):
             alone = run(model)
-        finally:
-            _ACTIVE.reset(token)
-        token = _ACTIVE.set(cluster)
-        try:
+        with _backend(cluster):
             assert run(model) == alone
-        finally:
-            _ACTIVE.reset(token)
 
 
 def _double(task, shared):
@@ -345,22 +334,15 @@ def test_a_window_keeps_at_most_that_many_tasks_on_the_cluster():
 
 @pytest.mark.slow
 def test_a_streamed_parquet_scored_on_the_cluster_is_the_same_file(cohort, cluster, tmp_path):
-    from organoidrx._compute import _ACTIVE
     from organoidrx.scoring import score_file
 
     pytest.importorskip("pyarrow")
     path = tmp_path / "expression.parquet"
     cohort.patient_expression.T.rename_axis("gene").reset_index().to_parquet(path, index=False)
-    token = _ACTIVE.set(None)
-    try:
+    with _backend(None):
         alone = score_file(path, cohort.gene_sets, tmp_path / "alone.tsv", chunk_samples=23)
-    finally:
-        _ACTIVE.reset(token)
-    token = _ACTIVE.set(cluster)
-    try:
+    with _backend(cluster):
         spread = score_file(path, cohort.gene_sets, tmp_path / "spread.tsv", chunk_samples=23)
-    finally:
-        _ACTIVE.reset(token)
     assert alone.streamed and spread.streamed
     assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "spread.tsv").read_bytes()
 
@@ -370,7 +352,6 @@ def test_a_streamed_parquet_scored_on_the_cluster_is_the_same_file(cohort, clust
 def test_observed_values_of_a_large_problem_on_the_cluster_are_the_driver_s(
     cohort, cluster, monkeypatch, measure
 ):
-    from organoidrx._compute import _ACTIVE
     from organoidrx.network import _proximity
 
     monkeypatch.setattr(
@@ -389,19 +370,13 @@ def test_observed_values_of_a_large_problem_on_the_cluster_are_the_driver_s(
             **options,
         ).to_csv(sep="\t")
 
-    token = _ACTIVE.set(None)
-    try:
+    with _backend(None):
         alone = run()
-    finally:
-        _ACTIVE.reset(token)
     sent = []
     original = cluster.map
     monkeypatch.setattr(
         cluster, "map", lambda fn, tasks, **kw: sent.append(fn.__name__) or original(fn, tasks, **kw)
     )
-    token = _ACTIVE.set(cluster)
-    try:
+    with _backend(cluster):
         assert run() == alone
-    finally:
-        _ACTIVE.reset(token)
     assert sent == ["_observed_task"]

@@ -555,7 +555,6 @@ def proximity(
             if progress is not None:
                 progress("null", min(done[0] * _BLOCK, n_random), n_random)
 
-        backend = active_backend()
         if backend is not None:
             shared = (measured, bins, observed, method, state)
             chunks = _drug_chunks(len(measured.drug_start), n_blocks, backend.n_workers)
