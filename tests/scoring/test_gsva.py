@@ -168,8 +168,22 @@ def test_gaussian_blocks_of_genes_do_not_change_the_statistic(monkeypatch: pytes
 
     expression, _ = make_inputs("continuous")
     whole = kcdf_statistic(expression.to_numpy(), "gaussian")
-    monkeypatch.setattr(_gsva, "_PAIR_CELLS", 1)  # 16 genes per block
+    monkeypatch.setattr(_gsva, "_GAUSSIAN_CELLS", 1)  # 1 gene per block
     np.testing.assert_array_equal(kcdf_statistic(expression.to_numpy(), "gaussian", n_jobs=2), whole)
+
+
+def test_gaussian_fast_index_equals_decoupler_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-multiplication table index is checked against decoupler's three roundings: with a margin of 0.5
+    every pair takes decoupler's arithmetic, and the statistic is the same to the bit (also on values with many
+    exact ties and round differences)."""
+    from organoidrx.scoring import _gsva
+
+    expression, _ = make_inputs("continuous")
+    for values in (expression.to_numpy(), np.round(expression.to_numpy(), 1)):
+        fast = kcdf_statistic(values, "gaussian")
+        monkeypatch.setattr(_gsva, "_MARGIN", 0.5)
+        np.testing.assert_array_equal(kcdf_statistic(values, "gaussian"), fast)
+        monkeypatch.setattr(_gsva, "_MARGIN", 1e-9)
 
 
 def test_poisson_without_the_exact_table_agrees_to_rounding(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
@@ -29,9 +28,12 @@ Kcdf = Literal["gaussian", "poisson", "none"]
 _TABLE_RESOLUTION = 10_000
 _TABLE_REACH = 10
 
-#: Kernel values (genes x sample pairs) stored for one block of the Gaussian kernel: about 64 MB per thread
-#: (fewer, larger numpy calls: 11% less CPU than 32 MB at 500 samples).
-_PAIR_CELLS = 8_000_000
+#: A pair's fast table index within this of an integer is recomputed with decoupler's arithmetic (the fast
+#: index differs from it by about 1e-11 at most).
+_MARGIN = 1e-9
+
+#: Genes x samples of one block of the Gaussian kernel (each thread works on one block at a time).
+_GAUSSIAN_CELLS = 1_000_000
 
 #: Cells (genes x samples) of one block of the Poisson kernel with scipy's CDF.
 _DENSITY_CELLS = 65_536
@@ -131,9 +133,10 @@ def gsva(
     ties included, and the scores are decoupler's (the test suite checks 1e-8 relative on the 22 organoids x
     12,037 genes and on seeded matrices; the differences found are 0).
 
-    *Cost and memory.* Gaussian kernel: :math:`O(p\,n^2)`; each pair of samples of a gene is looked up once
-    (:math:`K(-d) = 1 - K(d)` exactly in the table) and the pair values of a block of genes (about 64 MB per
-    thread) are kept so that each sample's sum can be added in decoupler's order. Poisson kernel: decoupler's CDF between
+    *Cost and memory.* Gaussian kernel: :math:`O(p\,n^2)` in a compiled loop (numba) over blocks of genes, one
+    block per thread; a sample's kernel values against all samples are added to every running sum at once, so
+    each sum receives its terms in decoupler's order, and the table index is computed with one multiplication
+    and checked against decoupler's arithmetic near integers. Poisson kernel: decoupler's CDF between
     every pair of distinct counts, a table of (distinct counts) x (largest count + 1) values. The statistic
     needs every sample of a gene, so the cohort is not streamed: the statistic and the walk positions are two
     (samples x genes) arrays. The walk costs :math:`O(n\,\mathrm{nnz} \log k)` by sorting each set's positions
@@ -220,70 +223,21 @@ def _offset_table() -> np.ndarray:
     return offset
 
 
-def _pair_rows(n_samples: int) -> int:
-    """Genes per block of the Gaussian kernel: its store of ``n (n - 1) / 2`` pair values per gene stays near
-    ``_PAIR_CELLS`` cells, but at least 16 genes so each numpy call has enough work."""
-    return max(16, _PAIR_CELLS // max(1, n_samples * (n_samples - 1) // 2))
-
-
-_WORKSPACE = threading.local()
-
-
-def _workspace(size: int) -> np.ndarray:
-    """A float64 buffer of ``size`` cells owned by the calling thread, reused from block to block (a fresh
-    64 MB array per block would cost its page faults every time)."""
-    buffer: np.ndarray | None = getattr(_WORKSPACE, "buffer", None)
-    if buffer is None or buffer.size < size:
-        buffer = _WORKSPACE.buffer = np.empty(size)
-    return buffer[:size]
-
-
 def _gaussian_block(x: np.ndarray) -> np.ndarray:
     """Left-tail probabilities of the Gaussian kernel for a block ``x`` of shape (n_genes, n_samples).
 
-    Each pair of samples ``i < j`` is looked up once: at offset ``m = j - i`` the difference ``x[j] - x[i]``
-    gives sample ``j`` the kernel value ``c`` and sample ``i`` the value ``1 - c`` (exactly, by the table's
-    symmetry). The values are stored and added in decoupler's order, sample ``i = 0, 1, .., n - 1`` for every
-    ``j`` (offsets ``m = j .. 1``, then the sample itself, then offsets ``1 .. n - 1 - j``), so the sums are
-    the same floating-point numbers, and genes that tie in decoupler tie here.
+    The bandwidths are summed left to right as decoupler does; the pair loop is compiled
+    (:func:`organoidrx.scoring._gsva_jit.gaussian_left`) and adds each sample's kernel values in decoupler's
+    order, so the sums are the same floating-point numbers, and genes that tie in decoupler tie here.
     """
-    n_genes, n = x.shape
+    from organoidrx.scoring._gsva_jit import gaussian_left  # numba compiles (or loads) on first use
+
+    n = x.shape[1]
     mean = _sequential_sum(x) / n
-    bandwidth = (np.sqrt(_sequential_sum((x - mean[:, None]) ** 2) / (n - 1)) / 4.0)[:, None]
-    table = _offset_table()
-    # a pair further apart than this many table steps could overflow the integer cast: clip those first
-    span = (
-        float(((x.max(axis=1) - x.min(axis=1))[:, None] / bandwidth).max()) / _TABLE_REACH * _TABLE_RESOLUTION
+    bandwidth = np.sqrt(_sequential_sum((x - mean[:, None]) ** 2) / (n - 1)) / 4.0
+    return gaussian_left(
+        np.ascontiguousarray(x), bandwidth, _offset_table(), _TABLE_RESOLUTION, float(_TABLE_REACH), _MARGIN
     )
-    clip = not span < 2.0**52
-    store = _workspace(n_genes * n * (n - 1) // 2)
-    starts = np.concatenate([[0], np.cumsum(n_genes * np.arange(n - 1, 0, -1))])  # offset m at starts[m - 1]
-    scaled_buffer, index_buffer = np.empty(n_genes * (n - 1)), np.empty(n_genes * (n - 1), dtype=np.intp)
-    left = np.zeros((n_genes, n))
-    for m in range(n - 1, 0, -1):  # samples j >= m receive the pair (j - m, j): i ascending as m descends
-        cells = n_genes * (n - m)
-        scaled = scaled_buffer[:cells].reshape(n_genes, n - m)
-        index = index_buffer[:cells].reshape(n_genes, n - m)
-        value = store[starts[m - 1] : starts[m - 1] + cells].reshape(n_genes, n - m)
-        # decoupler's arithmetic, operation by operation: (x[j] - x[i]) / h, then int(|.| / 10 * 10000)
-        np.subtract(x[:, m:], x[:, :-m], out=scaled)
-        np.divide(scaled, bandwidth, out=scaled)
-        np.divide(scaled, _TABLE_REACH, out=scaled)
-        np.multiply(scaled, _TABLE_RESOLUTION, out=scaled)
-        if clip:
-            np.clip(scaled, -2.0 * _TABLE_RESOLUTION, 2.0 * _TABLE_RESOLUTION, out=scaled)
-        np.copyto(index, scaled, casting="unsafe")  # truncation toward zero, as int()
-        index += _TABLE_RESOLUTION
-        np.take(table, index, out=value, mode="clip")
-        left[:, m:] += value
-    left += 0.5  # the sample itself: Phi(0)
-    for m in range(1, n):  # samples j < n - m receive 1 - c of the pair (j, j + m): i ascending as m ascends
-        cells = n_genes * (n - m)
-        complement = scaled_buffer[:cells].reshape(n_genes, n - m)
-        np.subtract(1.0, store[starts[m - 1] : starts[m - 1] + cells].reshape(n_genes, n - m), out=complement)
-        left[:, :-m] += complement
-    left /= n
-    return left
 
 
 @lru_cache(maxsize=1)
@@ -395,7 +349,7 @@ def kcdf_statistic(values: np.ndarray, kcdf: Kcdf = "gaussian", *, n_jobs: int =
         return rankdata(values, method="max", axis=0) / n_samples
     if kcdf == "gaussian":
         block: Callable[[np.ndarray], np.ndarray] = _gaussian_block
-        width = _pair_rows(n_samples)
+        width = max(1, _GAUSSIAN_CELLS // n_samples)
     else:
         block, width = _poisson_kernel(values)
     left = np.empty((n_samples, n_genes))
@@ -405,15 +359,12 @@ def kcdf_statistic(values: np.ndarray, kcdf: Kcdf = "gaussian", *, n_jobs: int =
         left[:, start:stop] = block(np.ascontiguousarray(values[:, start:stop].T)).T
 
     starts = range(0, n_genes, width)
-    try:
-        if n_jobs <= 1 or len(starts) == 1:
-            for start in starts:
-                run(start)
-        else:
-            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                list(pool.map(run, starts))
-    finally:
-        _WORKSPACE.buffer = None  # this thread's pair store; the pool's threads are gone with theirs
+    if n_jobs <= 1 or len(starts) == 1:
+        for start in starts:
+            run(start)
+    else:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            list(pool.map(run, starts))
     return _log_odds(left)
 
 
