@@ -173,10 +173,9 @@ def test_large_sets_settled_by_edges_match_the_distance_rows():
     rng = np.random.default_rng(5)
     sizes = np.array([300, 20, 600, 257, 1])
     nodes, weight, starts = _groups(rng, len(dist), sizes, 0.05)
-    buckets = size_buckets(sizes, starts)
     adjacency = (interactome.indptr, interactome.indices)
-    by_edges = within_set_nearest(dist, nodes, weight, buckets, len(sizes), adjacency)
-    by_rows = within_set_nearest(dist, nodes, weight, buckets, len(sizes))
+    by_edges = within_set_nearest(dist, nodes, weight, starts, adjacency)
+    by_rows = within_set_nearest(dist, nodes, weight, starts)
     ends = np.append(starts, len(nodes))
     expected = []
     for s, e in itertools.pairwise(ends):
