@@ -158,6 +158,28 @@ def test_nonlinear_ranking_is_signed_mean_absolute_derivative():
     np.testing.assert_array_equal(model.predict(X), refit.predict(X[:, model.selected_indices_]))
 
 
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian", "polynomial"])
+def test_every_feature_kept_predicts_with_the_columns_in_fitted_order(kernel, tmp_path):
+    """A non-linear model kept on all features is not refitted: it must read the columns in the order it was
+    fitted on, not in rank order (a permutation of the test columns against the training ones)."""
+    rng = np.random.default_rng(4)
+    X = standardize_columns(rng.normal(size=(25, 6)))
+    y = np.sin(2 * X[:, 4]) + 0.5 * X[:, 1] - X[:, 0] ** 2
+    options = {"kernel": kernel, "degree": 2}
+    model = DrugResponseModel("kernel_ridge", top_k=None, model_options=options).fit(X, y)
+    assert model.ranking_["feature"].tolist() != [
+        f"x{i}" for i in range(6)
+    ]  # ranked order differs from input
+    direct = KernelRidgeLOO(kernel=kernel, degree=2).fit(X, y)
+    new = rng.normal(size=(7, 6))
+    np.testing.assert_array_equal(model.predict(new), direct.predict(new))
+    frame = pd.DataFrame(X, columns=[f"P{j}" for j in range(6)])
+    fitted = make_response_pipeline("kernel_ridge", top_k=None, model_options=options).fit(frame, y)
+    bundle = load_bundle(save_bundle(tmp_path / "all.zip", fitted, metadata={"drug": "D"}))
+    test = pd.DataFrame(new, columns=frame.columns)
+    assert np.array_equal(predict_from_bundle(bundle, test).to_numpy(), fitted.predict(test))
+
+
 # ------------------------------------------------------------------------------------------- refusals
 def test_refusals_name_the_problem():
     X = np.random.default_rng(0).normal(size=(10, 4))

@@ -180,6 +180,8 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         else:
             final = full
             coef = full_coef[selected] if linear else None
+            if not linear:  # the kernel model reads every column in input order, as it was fitted
+                selected = np.arange(n_features)
         intercept = _intercept(final)
 
         self.full_estimator_ = full
