@@ -14,7 +14,9 @@ from organoidrx.models import _loo, make_response_pipeline
 from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
 from organoidrx.models._loo import (
     is_leave_one_out,
+    kernel_ridge_estimator,
     linear_tolerance,
+    loo_kernel_ridge_predict,
     loo_linear_predict,
     loo_ridge_predict,
     scaled_regressor,
@@ -69,6 +71,48 @@ def test_linear_kernel_equals_the_registered_pipeline(p):
     for s in range(4):
         slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
         np.testing.assert_allclose(fast[s], slow, rtol=1e-9, atol=1e-9)
+
+
+KERNEL_CASES = [
+    ({"kernel": "linear"}, None),
+    ({"kernel": "rbf"}, None),
+    ({"kernel": "rbf", "gamma": 0.3}, None),
+    ({"kernel": "laplacian"}, None),
+    ({"kernel": "polynomial", "degree": 2, "coef0": 0.5}, None),
+    ({"kernel": "rbf"}, [0.01, 0.5, 3.0, 50.0]),
+]
+
+
+@pytest.mark.parametrize(("options", "alphas"), KERNEL_CASES)
+@pytest.mark.parametrize("p", [3, 18, 40])
+def test_batched_kernel_ridge_equals_the_registered_pipeline(options, alphas, p):
+    """Every kernel, penalty chosen inside each fold: the stack's predictions equal the pipeline refitted per fold
+    (``cross_val_predict``), including the constant columns of the stack."""
+    X = _stack(4, 19, p, seed=7)
+    y = np.random.default_rng(8).normal(size=19)
+    model = make_response_pipeline("kernel_ridge", top_k=None, alphas=alphas, model_options=options)
+    estimator = kernel_ridge_estimator(model, p)
+    assert estimator is not None
+    fast, unsure = loo_kernel_ridge_predict(X, y, estimator)
+    assert not unsure.any()
+    folds = list(LeaveOneOut().split(X[0]))
+    through_cv = _cv_predict(X, y, folds, model, 1.0)
+    for s in range(4):
+        slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=LeaveOneOut())
+        np.testing.assert_allclose(fast[s], slow, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(through_cv[s], slow, rtol=1e-9, atol=1e-9)
+
+
+def test_kernel_ridge_penalties_that_tie_go_to_the_estimator():
+    X = _stack(2, 12, 5, seed=9)
+    y = np.random.default_rng(10).normal(size=12)
+    model = make_response_pipeline(
+        "kernel_ridge", top_k=None, alphas=[1.0, 1.0], model_options={"kernel": "rbf"}
+    )
+    _, unsure = loo_kernel_ridge_predict(X, y, kernel_ridge_estimator(model, 5))
+    assert unsure.all()  # the same penalty twice: a tie in every fold
+    assert kernel_ridge_estimator(make_response_pipeline("kernel_ridge", top_k=3), 5) is None
+    assert kernel_ridge_estimator(make_response_pipeline("ridge", top_k=None), 5) is None
 
 
 def test_linear_tolerance_only_for_plain_least_squares():

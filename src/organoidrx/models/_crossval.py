@@ -26,7 +26,9 @@ from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
 from organoidrx.models._loo import (
     is_leave_one_out,
+    kernel_ridge_estimator,
     linear_tolerance,
+    loo_kernel_ridge_predict,
     loo_linear_predict,
     loo_ridge_predict,
     scaled_regressor,
@@ -428,9 +430,13 @@ def _cv_predict(
     pred = np.empty(X.shape[:2])
     sets: Any = range(X.shape[0])
     tol = linear_tolerance(model, X.shape[2])
+    kernel = kernel_ridge_estimator(model, X.shape[2])
     if tol is not None and is_leave_one_out(folds, X.shape[1]):  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
+    elif kernel is not None and is_leave_one_out(folds, X.shape[1]):  # kernel ridge: batched like ridge
+        pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
+        sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
     for s in sets:
         for train, test in folds:

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
+from organoidrx.models._kernel import KernelRidgeLOO
 from organoidrx.models._response import DrugResponseModel
 
 __all__: list[str] = []
@@ -74,7 +75,10 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     """
     eye = alpha * np.eye(X.shape[1] - 1)
 
-    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve(
+        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k_train, k_test, _ = _fold_kernels(block, pairs)
         k_train += eye
         dual = np.linalg.solve(k_train, np.broadcast_to(yc[..., None], (*k_train.shape[:2], yc.shape[-1], 1)))
         return (k_test[:, :, None, :] @ dual)[:, :, 0, 0], np.zeros(k_train.shape[0], dtype=bool)
@@ -110,7 +114,10 @@ def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.nda
     """
     cut = tol * tol
 
-    def solve(k_train: np.ndarray, k_test: np.ndarray, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve(
+        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k_train, k_test, _ = _fold_kernels(block, pairs)
         values, vectors = np.linalg.eigh(k_train)  # ascending
         top = values[..., -1:]
         keep = values > cut * top
@@ -123,7 +130,84 @@ def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.nda
     return _loo_predict(X, y, solve)
 
 
-Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+def loo_kernel_ridge_predict(
+    X: np.ndarray, y: np.ndarray, estimator: KernelRidgeLOO
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out predictions of ``StandardScaler -> KernelRidgeLOO`` for a stack of matrices.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sets, n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    estimator : KernelRidgeLOO
+        Unfitted; its kernel, penalties and kernel parameters are used (``gamma=None``: 1 / n_features).
+
+    Returns
+    -------
+    pred : ndarray of shape (n_sets, n_samples)
+    unsure : ndarray of bool, shape (n_sets,)
+        Sets where, in some fold, the two best penalties' leave-one-out errors are within 1e-9 (relative) of each
+        other, so that rounding could choose the other one: refit those with the estimator.
+
+    Notes
+    -----
+    Fold :math:`i`'s kernel between standardised samples comes from the fold Gram matrices of
+    :func:`loo_ridge_predict` (linear :math:`K = G`; polynomial :math:`(\\gamma G + c_0)^d`; rbf
+    :math:`\\exp(-\\gamma (G_{aa} + G_{bb} - 2 G_{ab}))`) or from one product of the fold's inverse standard
+    deviations with the absolute pair differences (laplacian :math:`\\exp(-\\gamma \\sum_j |z_{aj} - z_{bj}|)`).
+    Within the fold, as :class:`KernelRidgeLOO` does on its 18 training samples, one eigendecomposition of the
+    training kernel gives every penalty's closed-form leave-one-out error; the first penalty with the smallest
+    error gives the dual coefficients and the held-out prediction :math:`\\bar y_{-i} + k_i^\\top c`.
+    """
+    kernel = estimator.kernel
+    alphas = np.asarray(list(estimator.alphas), dtype=float)
+    gamma = float(1.0 / X.shape[2] if estimator.gamma is None else estimator.gamma)
+    degree, coef0 = int(estimator.degree), float(estimator.coef0)
+
+    def solve(
+        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if kernel == "laplacian":
+            distance, distance_test = _fold_manhattan(block, pairs)
+            k_train, k_test = np.exp(-gamma * distance), np.exp(-gamma * distance_test)
+        else:
+            k_train, k_test, k_self = _fold_kernels(block, pairs)
+            if kernel == "polynomial":
+                k_train, k_test = (gamma * k_train + coef0) ** degree, (gamma * k_test + coef0) ** degree
+            elif kernel == "rbf":
+                diagonal = np.diagonal(k_train, axis1=2, axis2=3)  # (b, n, m)
+                squared = diagonal[..., :, None] + diagonal[..., None, :] - 2.0 * k_train
+                squared_test = k_self[..., None] + diagonal - 2.0 * k_test
+                m = squared.shape[-1]
+                squared.reshape(*squared.shape[:2], -1)[..., :: m + 1] = 0.0  # a sample's distance to itself
+                k_train = np.exp(-gamma * np.maximum(squared, 0.0))
+                k_test = np.exp(-gamma * np.maximum(squared_test, 0.0))
+        values, vectors = np.linalg.eigh(k_train)
+        along = (yc[None, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m): Q' y per fold
+        squares = vectors * vectors
+        duals, errors = [], []
+        for alpha in alphas:
+            inverse = 1.0 / (values + alpha)
+            dual = (vectors @ (inverse * along)[..., None])[..., 0]
+            residual = dual / (squares @ inverse[..., None])[..., 0]
+            duals.append(dual)
+            errors.append(np.mean(residual * residual, axis=-1))
+        error = np.stack(errors)  # (alphas, b, n)
+        best = np.argmin(error, axis=0)
+        ordered = np.sort(error, axis=0)
+        close = (
+            (ordered[1] - ordered[0] <= 1e-9 * ordered[0]) if len(alphas) > 1 else np.zeros_like(best, bool)
+        )
+        dual = np.take_along_axis(np.stack(duals), best[None, ..., None], axis=0)[0]
+        return np.sum(k_test * dual, axis=-1), np.asarray(close.any(axis=1))
+
+    return _loo_predict(X, y, solve)
+
+
+#: ``solve(block, pairs, yc) -> (fitted, unsure)``: a block of sets (b, n, p), the pair positions of
+#: :func:`_fold_kernels`, each fold's centred training response (n, m); the held-out predictions minus the fold's
+#: mean response (b, n) and the sets whose result rounding could change (b,)
+Solver = Callable[[np.ndarray, tuple[np.ndarray, ...], np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +233,7 @@ def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarra
     starts = range(0, n_sets, chunk)
 
     def work(start: int) -> None:
-        k_train, k_test = _fold_kernels(np.asarray(X[start : start + chunk], dtype=float), pairs)
-        fitted, doubtful = solve(k_train, k_test, yc)
+        fitted, doubtful = solve(np.asarray(X[start : start + chunk], dtype=float), pairs, yc)
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful
 
@@ -167,8 +250,11 @@ def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarra
     return pred, unsure
 
 
-def _fold_kernels(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each fold's training Gram (b, n, m, m) and held-out row (b, n, m) of standardised samples."""
+def _fold_kernels(
+    block: np.ndarray, pairs: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
+    of standardised samples."""
     train_pairs, test_pairs, own_pairs = pairs
     b, n, p = block.shape
     m = n - 1
@@ -187,7 +273,33 @@ def _fold_kernels(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.
     k_train += cross[:, :, None, :]
     k_train += own[:, :, :, None]
     k_test = (m + 1) * (cross + own)  # K_ib = G_ib + (G_ii + G_ib) / m + G_ii / m^2 for b in T
-    return k_train, k_test
+    return k_train, k_test, (m + 1) * (m + 1) * own[:, :, 0]  # K_ii = G_ii (1 + 1/m)^2
+
+
+def _fold_manhattan(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's L1 distances between standardised samples: training (b, n, m, m) and held-out row (b, n, m).
+
+    Centring does not move a difference, so :math:`\\sum_j |x_{aj} - x_{bj}| / s_{ij}` is one matrix product of the
+    fold's inverse standard deviations with the (n_features x n(n+1)/2) absolute pair differences per set.
+    """
+    train_pairs, test_pairs, _ = pairs
+    b, n, p = block.shape
+    m = n - 1
+    centred = block - block.mean(axis=1, keepdims=True)
+    weights = np.sqrt(_inverse_variances(centred))
+    differences = np.empty((b, n * (n + 1) // 2, p))
+    offset = 0
+    for a in range(n):
+        np.subtract(
+            centred[:, a : a + 1, :], centred[:, a:, :], out=differences[:, offset : offset + n - a, :]
+        )
+        offset += n - a
+    np.abs(differences, out=differences)
+    distance = np.matmul(weights, differences.transpose(0, 2, 1)).reshape(b, -1)
+    return (
+        np.take(distance, train_pairs, axis=1).reshape(b, n, m, m),
+        np.take(distance, test_pairs, axis=1).reshape(b, n, m),
+    )
 
 
 def _inverse_variances(centred: np.ndarray) -> np.ndarray:
@@ -220,6 +332,20 @@ def scaled_regressor(model: Any) -> DrugResponseModel | None:
     if type(scaler) is not StandardScaler or scaler.get_params() != StandardScaler().get_params():
         return None
     return regressor if type(regressor) is DrugResponseModel else None
+
+
+def kernel_ridge_estimator(model: Any, n_features: int) -> KernelRidgeLOO | None:
+    """The unfitted :class:`KernelRidgeLOO` of a ``StandardScaler -> DrugResponseModel("kernel_ridge")``
+    pipeline keeping every feature (which :func:`loo_kernel_ridge_predict` computes for a whole stack), else None."""
+    regressor = scaled_regressor(model)
+    if regressor is None or regressor.model != "kernel_ridge":
+        return None
+    if regressor.top_k is not None and not (
+        isinstance(regressor.top_k, int) and regressor.top_k >= n_features
+    ):
+        return None
+    estimator = regressor._make_estimator()
+    return estimator if type(estimator) is KernelRidgeLOO else None
 
 
 def linear_tolerance(model: Any, n_features: int) -> float | None:
