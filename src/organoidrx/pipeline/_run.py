@@ -91,6 +91,7 @@ def run_pipeline(
     report: bool = True,
     write: bool = True,
     patients: bool = True,
+    cross_validate: bool = True,
     overwrite: bool = False,
     progress: Progress | None = None,
     **overrides: Any,
@@ -115,6 +116,9 @@ def run_pipeline(
         Write the tables and ``run.json``; ``False`` only computes (``report`` is then ignored).
     patients : bool, default True
         Run the patient half when the configuration has ``[patients]``; ``False`` stops after the organoid models.
+    cross_validate : bool, default True
+        Cross-validate the organoid models (leave-one-organoid-out, nested selection included); ``False`` only
+        with ``write=False`` (``organoid_cv`` and ``cv_predictions`` are then empty), as ``train`` does.
     overwrite : bool, default False
         Replace a non-empty ``out_dir`` (a previous run or anything else) whole. Without it a non-empty folder is
         refused before anything is computed.
@@ -155,6 +159,8 @@ def run_pipeline(
     Kong J. et al. (2020) Nat Commun 11:5485, doi:10.1038/s41467-020-19313-8.
     Guney E. et al. (2016) Nat Commun 7:10331, doi:10.1038/ncomms10331.
     """
+    if write and not cross_validate:
+        raise ValueError("cross_validate=False computes no organoid_cv.tsv to write; pass write=False too.")
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
@@ -178,8 +184,12 @@ def run_pipeline(
         with timer.phase("organoid models", total=len(loaded.drugs)):
             models = fit_models(cfg, loaded, prox, organoid_scores, timer.callback("organoid models"))
             biomarkers = biomarker_table(models, prox)
-        with timer.phase("organoid cv", show=False):
-            cv, cv_predictions, selection = organoid_cv(cfg, models, organoid_scores, loaded.response, timer)
+        cv, cv_predictions, selection = pd.DataFrame(), pd.DataFrame(), None
+        if cross_validate:
+            with timer.phase("organoid cv", show=False):
+                cv, cv_predictions, selection = organoid_cv(
+                    cfg, models, organoid_scores, loaded.response, timer
+                )
         result = RunResult(
             out_dir=out,
             proximity=prox,

@@ -119,7 +119,14 @@ def train_bundles(
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a folder for the bundles.")
     result = run_pipeline(
-        config, out_dir, write=False, report=False, n_permutations=0, progress=progress, **overrides
+        config,
+        out_dir,
+        write=False,
+        report=False,
+        cross_validate=False,  # a bundle holds the model fitted on every organoid, not its cross-validation
+        n_permutations=0,
+        progress=progress,
+        **overrides,
     )
     folders = _bundle_folders(result.models, out)
     out.mkdir(parents=True, exist_ok=True)
