@@ -7,8 +7,8 @@ solves they replace, on the same stacks, in one run.
 The organoid pathway scores are those of ``organoidrx compare`` on the Kong et al. organoids (ssGSEA,
 ``normalize="n_genes"``, MSigDB v6.1 Reactome sets, 19 organoids with an IC50 for FLUOROURACIL); each size draws
 random pathway sets as ``compare`` does. Ridge: ``_ridge_cv_predict`` (one batched solve per fold) against
-``loo_ridge_predict``; least squares and SVR: the registered pipeline refitted per fold (as before) against the
-batched kernel / the pipeline's steps on arrays, on a few sets. Times are CPU seconds of this process (both BLAS and
+``loo_ridge_predict``; least squares, SVR and kernel ridge (rbf): the registered pipeline refitted per fold (as
+before) against the batched kernels / the pipeline's steps on arrays, on a few sets. Times are CPU seconds of this process (both BLAS and
 the kernel's threads included) and wall seconds.
 """
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.abs(before - after).max():.2g}, ranks identical: {same}"
         )
     stack = stack[: args.fitted_sets, :, :80]
-    for name in ("linear", "svr"):
+    for name in ("linear", "svr", "kernel_ridge"):
         model = make_response_pipeline(name, top_k=None)
         start = clock()
         before = np.empty(stack.shape[:2])
