@@ -87,10 +87,18 @@ class CompareResult:
         """Plain sentences: how many tests, what the null allows, what survived the correction."""
         board = self.leaderboard
         tested = board[board["p"].notna()]
+        keys = ["scorer", "selection", "model"]
+        n_tested = tested[keys].drop_duplicates().shape[0]
+        n_baselines = board[keys].drop_duplicates().shape[0] - n_tested
         lines = [
-            f"{self.n_tests} tests: {board[['scorer', 'selection', 'model']].drop_duplicates().shape[0]} "
-            f"combinations x {board['drug'].nunique()} drugs, each against {self.n_random_sets} random pathway "
-            f"sets of its own size (smallest attainable p {1 / (self.n_random_sets + 1):.2g}).",
+            f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
+            f"nothing selected is not tested), each against {self.n_random_sets} random sets of its own size "
+            f"(smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
+            + (
+                f"; {n_baselines} baseline combinations without random sets are ranked beside them."
+                if n_baselines
+                else "."
+            )
         ]
         needed = smallest_rejectable_p(self.n_tests, LEVEL)
         if 1 / (self.n_random_sets + 1) > needed:
