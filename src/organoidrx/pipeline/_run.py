@@ -179,7 +179,7 @@ def run_pipeline(
                 loaded,
                 None if progress is None else (lambda p, d, t: timer.report(f"proximity: {p}", d, t)),
             )[cfg.measure]
-        with timer.phase("ssgsea organoids"):
+        with timer.phase(f"{cfg.scorer} organoids"):
             organoid_scores = _scores(cfg, loaded.organoid_expression, loaded.gene_sets)
         with timer.phase("organoid models", total=len(loaded.drugs)):
             models = fit_models(cfg, loaded, prox, organoid_scores, timer.callback("organoid models"))
@@ -201,7 +201,7 @@ def run_pipeline(
             models={d: m.fitted for d, m in models.items()},
         )
         if patients and loaded.patient_expression is not None:
-            with timer.phase("ssgsea patients"):
+            with timer.phase(f"{cfg.scorer} patients"):
                 patient_scores = _scores(cfg, loaded.patient_expression, loaded.gene_sets)
             run_patients(cfg, loaded, models, organoid_scores, patient_scores, result, timer, collected)
         elif not cfg.has_patients:
