@@ -28,7 +28,9 @@ The four kinds and the callable each ``Method.func`` must be:
     ``intercept_`` and either ``coef_`` (linear) or, after ``fit``, ``partial_derivatives(X)`` (to rank
     pathways) and a kernel expansion ``X_fit_``, ``dual_coef_``, ``kernel``, ``gamma_``, ``degree``,
     ``coef0`` that bundles replay (see :class:`organoidrx.models.DrugResponseModel`,
-    :class:`organoidrx.models.KernelRidgeLOO`).
+    :class:`organoidrx.models.KernelRidgeLOO`). Optional ``attrs``: ``cv_seconds``, the seconds one random set of
+    one drug costs in the leave-one-out cross-validation of ``compare`` on about 19 organoids (its work guard's
+    estimate, from ``benchmarks/crossval.py``; default 0.01).
 """
 
 from __future__ import annotations

@@ -677,6 +677,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "--n-random-sets", type=_integer(1), default=None, help="random sets per test (default [compare])"
     )
     p.add_argument("--no-report", action="store_true", help="skip report.html and heatmap.png")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run work estimated to take longer than 12 hours (set [settings] force = true)",
+    )
     _add_option(p, DASK, note=" (overrides [compute] dask)")
     p.set_defaults(handler=_cmd_compare)
 
@@ -698,6 +703,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         report=not args.no_report,
         progress=args.progress,
         dask=args.dask,
+        force=args.force,
     )
     for line in result.summary():
         print(line)

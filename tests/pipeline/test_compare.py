@@ -113,6 +113,27 @@ def test_unknown_methods_and_baselines_are_one_line(tmp_path):
         compare_methods(config, models=["ridge"])
 
 
+def test_work_beyond_the_guard_is_refused_before_any_computing(tmp_path, monkeypatch):
+    """An iterative model over many random sets is estimated at thousands of hours and refused up front, naming
+    the phase and the fix; closed-form models with the same settings are not."""
+    from organoidrx.pipeline import _compare
+
+    config = _cohort(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("proximity started")
+
+    monkeypatch.setattr(_compare, "run_proximity", refuse)
+    with pytest.raises(
+        InputError, match=r"estimated to take [\d,]+ hours on 2 cores \(.*cv: elasticnet [\d.]+ h.*--force"
+    ):
+        compare_methods(config, models=["ridge", "elasticnet"], n_random_sets=100_000)
+    with pytest.raises(AssertionError, match="proximity started"):  # under the guard: it goes on to proximity
+        compare_methods(config, models=["ridge", "linear", "kernel_ridge"], n_random_sets=100_000)
+    with pytest.raises(AssertionError, match="proximity started"):  # forced (--force)
+        compare_methods(config, models=["elasticnet"], n_random_sets=100_000, force=True)
+
+
 def test_cli_compare(tmp_path, capsys):
     config = _cohort(tmp_path)
     argv = ["--quiet", "compare", str(config), "--out", str(tmp_path / "cli"), "--models", "ridge"]
@@ -152,14 +173,16 @@ def test_compare_runs_on_the_kong_organoids(shared_data, tmp_path):
     text = text[:start] + 'names = ["FLUOROURACIL", "CAMPTOTHECIN", "PALBOCICLIB"]' + text[end:]
     config = tmp_path / "compare.toml"
     config.write_text(text)
-    result = compare_methods(config, scorers=["ssgsea", "singscore"], measures=["closest"], n_random_sets=199)
+    result = compare_methods(config, scorers=["ssgsea", "singscore"], measures=["closest"], n_random_sets=599)
     board = result.leaderboard
     assert set(board["drug"]) == {"FLUOROURACIL", "CAMPTOTHECIN", "PALBOCICLIB"}
-    assert result.n_tests == 3 * 2 + 3  # two scorers' proximal sets and the target genes, per drug
+    assert set(board["model"]) == {"ridge", "linear", "kernel_ridge"}  # the example's closed-form models
+    # per drug and model: two scorers' proximal sets and the target genes
+    assert result.n_tests == 3 * 3 * (2 + 1)
     assert board["n_organoids"].eq(19).all()
     assert "no test can reach q < 0.05" not in " ".join(
         result.summary()
-    )  # 9 tests need p <= 0.0056: 1/200 is
+    )  # 27 tests need p <= 0.00185: 1/600 is
 
 
 def test_kernel_ridge_is_compared_with_its_configured_options(tmp_path):

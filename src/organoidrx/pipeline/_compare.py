@@ -29,7 +29,13 @@ from organoidrx._utils import InputError, atomic_write, examples, versions
 from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
-from organoidrx.pipeline._inputs import input_files, load_inputs, run_proximity
+from organoidrx.pipeline._inputs import (
+    check_work,
+    estimate_compare_work,
+    input_files,
+    load_inputs,
+    run_proximity,
+)
 from organoidrx.pipeline._outputs import RunFolder, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import score
@@ -170,6 +176,7 @@ def compare_methods(
     report: bool = True,
     progress: Progress | None = None,
     dask: str | None = None,
+    force: bool = False,
 ) -> CompareResult:
     """Compare every scorer x network selection x model on the organoids, with corrected statistics.
 
@@ -193,6 +200,9 @@ def compare_methods(
         ``progress(phase, done, total)`` per phase and drug.
     dask : str, optional
         Dask cluster for the heavy loops (``local:N`` or a scheduler address); default ``[compute] dask``.
+    force : bool, default False
+        Run work estimated beyond the 12-hour guard (as ``[settings] force``); without it such a comparison is
+        refused before any computing, with the estimate of each phase.
 
     Returns
     -------
@@ -219,6 +229,8 @@ def compare_methods(
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
     if dask is not None:
         cfg = apply_overrides(cfg, {"dask": dask})
+    if force:
+        cfg = apply_overrides(cfg, {"force": True})
     scorer_names = _names("scorer", scorers, cfg.compare_scorers, "scorers")
     measure_names = _names("measure", measures, cfg.compare_measures, "measures")
     model_names = _names("model", models, cfg.compare_models, "models")
@@ -238,6 +250,12 @@ def compare_methods(
     with collect_warnings() as collected, dask_backend(cfg.dask):
         with timer.phase("load"):
             loaded = load_inputs(cfg)
+            estimate = estimate_compare_work(cfg, loaded, scorer_names, measure_names, model_names, B)
+            settings = (
+                f"{len(scorer_names)} scorers x {len(measure_names)} measures x models {', '.join(model_names)}, "
+                f"n_random={cfg.n_random}, n_random_sets={B}"
+            )
+            check_work(cfg, loaded, estimate, settings)
         with timer.phase("proximity", show=False):  # one network, one distance matrix for every measure
             tables = run_proximity(
                 cfg, loaded, functools.partial(_prefixed, timer, "proximity"), measures=measure_names

@@ -111,33 +111,73 @@ SECONDS_PER_UNIT = {"proximity": 1.2e-6, "permutations": 0.015, "random pathway 
 MAX_HOURS = 12.0
 
 
+def _proximity_units(cfg: PipelineConfig, loaded: Inputs, measure: str) -> float:
+    """Null draws x drug x pathway pairs of one measure, scaled by its ``work_factor``."""
+    method = get_method("measure", measure)
+    factor = method.attrs.get("work_factor", 1.0)
+    if callable(factor):
+        factor = factor(
+            cfg.options("measure") if measure == cfg.measure else method.resolve({}, where="measure")
+        )
+    n_sets = int(loaded.gene_sets["pathway"].nunique())
+    return len(loaded.drugs) * n_sets * cfg.n_random * float(factor)
+
+
 def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
     """Estimated seconds of each heavy phase of a run, from the inputs' sizes and :data:`SECONDS_PER_UNIT`."""
     n_drugs = len(loaded.drugs)
-    n_sets = int(loaded.gene_sets["pathway"].nunique())
-    factor = get_method("measure", cfg.measure).attrs.get("work_factor", 1.0)
-    if callable(factor):
-        factor = factor(cfg.options("measure"))
     units = {
-        "proximity": n_drugs * n_sets * cfg.n_random * float(factor) if cfg.proximity is None else 0,
+        "proximity": _proximity_units(cfg, loaded, cfg.measure) if cfg.proximity is None else 0,
         "permutations": n_drugs * cfg.n_permutations if cfg.has_patients else 0,
         "random pathway sets": n_drugs * cfg.n_random_sets,
     }
     return {phase: n * SECONDS_PER_UNIT[phase] for phase, n in units.items()}
 
 
-def check_work(cfg: PipelineConfig, loaded: Inputs) -> None:
-    """Log the run's estimated duration; refuse one beyond :data:`MAX_HOURS` unless ``cfg.force``."""
-    seconds = estimate_work(cfg, loaded)
+def estimate_compare_work(
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    scorers: list[str],
+    measures: list[str],
+    models: list[str],
+    n_random_sets: int,
+) -> dict[str, float]:
+    """Estimated seconds of ``compare``: the proximity of every measure and, per model, the cross-validation of
+    every drug x scorer x selection (each measure and the target genes) against ``n_random_sets`` random sets, at
+    the model's registered ``cv_seconds`` per random set (its leave-one-out cost on about 19 organoids)."""
+    seconds = {
+        f"proximity: {measure}": _proximity_units(cfg, loaded, measure) * SECONDS_PER_UNIT["proximity"]
+        for measure in measures
+    }
+    tests = len(loaded.drugs) * len(scorers) * (len(measures) + 1)
+    for model in models:
+        per_set = float(
+            get_method("model", model).attrs.get("cv_seconds", SECONDS_PER_UNIT["random pathway sets"])
+        )
+        seconds[f"cv: {model}"] = tests * n_random_sets * per_set
+    return seconds
+
+
+def check_work(
+    cfg: PipelineConfig, loaded: Inputs, seconds: dict[str, float] | None = None, settings: str | None = None
+) -> None:
+    """Log the estimated duration of a run (or of ``seconds`` from the ``settings`` named, e.g.
+    :func:`estimate_compare_work`); refuse one beyond :data:`MAX_HOURS` unless ``cfg.force``."""
+    if seconds is None:
+        seconds = estimate_work(cfg, loaded)
+    if settings is None:
+        settings = (
+            f"n_random={cfg.n_random}, n_permutations={cfg.n_permutations}, n_random_sets={cfg.n_random_sets}"
+        )
     total = sum(seconds.values())
     shown = ", ".join(f"{phase} {s / 3600:.1f} h" for phase, s in seconds.items() if s >= 36)
     logger.info("estimated heavy work: %.0f s (%s)", total, shown or "under a minute each")
     if total > MAX_HOURS * 3600 and not cfg.force:
         raise InputError(
             f"this run is estimated to take {total / 3600:,.0f} hours on 2 cores ({shown}; "
-            f"{len(loaded.drugs)} drugs, {loaded.gene_sets['pathway'].nunique()} gene sets, n_random="
-            f"{cfg.n_random}, n_permutations={cfg.n_permutations}, n_random_sets={cfg.n_random_sets}); lower "
-            "those settings or select fewer drugs, or set [settings] force = true (--force) to run it anyway."
+            f"{len(loaded.drugs)} drugs, {loaded.gene_sets['pathway'].nunique()} gene sets, {settings}); lower "
+            "those settings, select fewer drugs or methods, or set [settings] force = true (--force) to run it "
+            "anyway."
         )
 
 
