@@ -33,8 +33,20 @@ def shared_file(root: Path, relative: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _fresh_log_once():
-    """Each test sees its own first occurrence of a log-once line."""
+    """Each test sees its own first occurrence of a log-once line, and the package logger as the test started.
+
+    ``organoidrx.cli.main`` points the package logger at the ``sys.stderr`` of its test (a capture stream that is
+    closed afterwards) and stops its propagation; restoring it keeps a later test's records reaching ``caplog``
+    instead of a closed stream.
+    """
+    import logging
+
     from organoidrx import _utils
 
     _utils._LOGGED.clear()
+    package = logging.getLogger("organoidrx")
+    handlers, level, propagate = package.handlers[:], package.level, package.propagate
     yield
+    package.handlers[:] = handlers
+    package.setLevel(level)
+    package.propagate = propagate
