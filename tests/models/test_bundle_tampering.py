@@ -685,3 +685,24 @@ def test_tampered_kernel_bundle_is_refused(name, tamper, match, kernel_fitted, t
     with pytest.raises(InputError, match=match) as raised:
         load_bundle(tamper(bundle, tmp_path))
     assert "\n" not in str(raised.value) and str(raised.value).startswith(f"{bundle}: ")
+
+
+def test_a_kernel_bundle_reading_every_pathway_in_ranked_order_is_refused(tmp_path) -> None:
+    """A kernel model kept on every pathway reads them in the order it was fitted on; a bundle listing them in
+    ranked order (as an earlier version wrote them, predicting with permuted columns) is refused."""
+    rng = np.random.default_rng(5)
+    scores = pd.DataFrame(rng.normal(size=(14, 4)), columns=[f"PATHWAY_{j}" for j in range(4)])
+    y = np.tanh(scores["PATHWAY_3"]) + scores["PATHWAY_1"] ** 2
+    fitted = make_response_pipeline("kernel_ridge", top_k=None).fit(scores, y.to_numpy())
+    bundle = save_bundle(tmp_path / "bundle", fitted, metadata={"drug": "DRUG_K"})
+    assert load_bundle(bundle).manifest["steps"][-1]["selected_features"] == list(scores.columns)
+    ranked = [str(f) for f in fitted[-1].ranking_["feature"]]
+    assert ranked != list(scores.columns)
+
+    def old_layout(manifest: dict[str, Any]) -> None:
+        manifest["steps"][-1]["selected_features"] = ranked
+        manifest["required_features"] = ranked
+
+    _edit_manifest(bundle, old_layout)
+    with pytest.raises(InputError, match=r"reads all 4 pathways of its kernel model in ranked order"):
+        load_bundle(bundle)

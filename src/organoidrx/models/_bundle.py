@@ -913,6 +913,13 @@ def _check_structure(manifest: Mapping[str, Any], label: str) -> list[str]:
             chosen = _field(step, "selected_features", f"{where}.selected_features", label)
             if _names(chosen, f"{where}.selected_features", label) != required:
                 raise _bad(label, "'required_features'", f"the names of {where}.selected_features", required)
+            if kind == "kernel" and len(chosen) == len(features) and chosen != features:
+                # a kernel model kept on every pathway is fitted on them in input order and reads them so
+                raise InputError(
+                    f"{label}: {MANIFEST} {where} reads all {len(features)} pathways of its kernel model in "
+                    "ranked order, not in the order it was fitted on (an earlier organoidrx wrote such bundles); "
+                    "its predictions would be wrong: train it again."
+                )
         flowing = features
     return names
 
