@@ -29,13 +29,7 @@ from organoidrx._utils import InputError, atomic_write, examples, versions
 from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
-from organoidrx.pipeline._inputs import (
-    check_work,
-    estimate_compare_work,
-    input_files,
-    load_inputs,
-    run_proximity,
-)
+from organoidrx.pipeline._inputs import check_compare_work, input_files, load_inputs, run_proximity
 from organoidrx.pipeline._outputs import RunFolder, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import score
@@ -250,12 +244,7 @@ def compare_methods(
     with collect_warnings() as collected, dask_backend(cfg.dask):
         with timer.phase("load"):
             loaded = load_inputs(cfg)
-            estimate = estimate_compare_work(cfg, loaded, scorer_names, measure_names, model_names, B)
-            settings = (
-                f"{len(scorer_names)} scorers x {len(measure_names)} measures x models {', '.join(model_names)}, "
-                f"n_random={cfg.n_random}, n_random_sets={B}"
-            )
-            check_work(cfg, loaded, estimate, settings)
+            check_compare_work(cfg, loaded, scorer_names, measure_names, model_names, B)
         with timer.phase("proximity", show=False):  # one network, one distance matrix for every measure
             tables = run_proximity(
                 cfg, loaded, functools.partial(_prefixed, timer, "proximity"), measures=measure_names

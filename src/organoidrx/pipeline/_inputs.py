@@ -158,6 +158,23 @@ def estimate_compare_work(
     return seconds
 
 
+def check_compare_work(
+    cfg: PipelineConfig,
+    loaded: Inputs,
+    scorers: list[str],
+    measures: list[str],
+    models: list[str],
+    n_random_sets: int,
+) -> None:
+    """:func:`check_work` of a ``compare`` of these methods (:func:`estimate_compare_work`)."""
+    seconds = estimate_compare_work(cfg, loaded, scorers, measures, models, n_random_sets)
+    settings = (
+        f"{len(scorers)} scorers x {len(measures)} measures x models {', '.join(models)}, n_random={cfg.n_random}, "
+        f"n_random_sets={n_random_sets}"
+    )
+    check_work(cfg, loaded, seconds, settings)
+
+
 def check_work(
     cfg: PipelineConfig, loaded: Inputs, seconds: dict[str, float] | None = None, settings: str | None = None
 ) -> None:
