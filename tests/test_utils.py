@@ -71,3 +71,28 @@ def test_a_forked_child_does_not_keep_a_staging_lock(tmp_path):
     finally:
         _utils._release(fd)
     assert fd not in _utils._HELD_LOCKS
+
+
+def test_compiled_loops_work_without_a_writable_numba_cache():
+    """Where numba finds no cache folder (a read-only installation and home), the compiled loops are compiled in
+    memory instead of failing, and give the same numbers."""
+    import subprocess
+    import sys
+
+    script = """
+import numpy as np
+import numba.core.caching as caching
+caching.CacheImpl._locator_classes = []  # no cache folder anywhere
+from organoidrx.scoring._gsva import kcdf_statistic
+from organoidrx.network._measures import within_set_nearest
+values = np.random.default_rng(0).normal(size=(7, 30))
+dist = np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]], dtype=np.uint8)
+nearest = within_set_nearest(dist, np.array([0, 2, 1, 2]), np.ones(4, dtype=np.int64), np.array([0, 2]))
+print(repr(kcdf_statistic(values, "gaussian").tobytes().hex()[:64]), nearest.tolist())
+"""
+    plain = script.replace("caching.CacheImpl._locator_classes = []", "")
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for code in (script, plain)
+    ]
+    assert runs[0] == runs[1] and "[4, 2]" in runs[0]

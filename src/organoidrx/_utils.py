@@ -23,6 +23,7 @@ __all__ = [
     "InputError",
     "atomic_write",
     "check_random_state",
+    "compiled",
     "examples",
     "remove_stale_staging",
     "sha256_file",
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 #: packages whose versions every run records (run.json and the report)
-VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotlib", "organoidrx")
+VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "lifelines", "matplotlib", "numba", "organoidrx")
 
 
 class InputError(ValueError):
@@ -153,6 +154,24 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise InputError(f"random_state must be an integer seed or a numpy Generator; got {seed!r}.")
     return np.random.default_rng(int(seed))
+
+
+def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**options)`` with numba's on-disk cache where a cache folder is writable (next to the module,
+    else the user's cache); without one (a read-only installation and home), compiled in memory in each process.
+
+    Imported only by the modules holding compiled loops, which are themselves imported on first use, so numba is
+    never loaded by work that does not need it.
+    """
+    import numba
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        try:
+            return numba.njit(cache=True, **options)(func)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            return numba.njit(**options)(func)
+
+    return decorate
 
 
 def versions() -> dict[str, str]:

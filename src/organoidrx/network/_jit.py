@@ -1,19 +1,20 @@
 """Compiled inner loops of separation (numba), imported on first use by :mod:`._measures`.
 
 Separation needs, per draw, the within-set nearest distance of every (random) gene set; done as a dense gather
-it reads the sum of the squared set sizes of the distance matrix. Compiled code is cached on disk next to this
-module, so only the first call after installation compiles.
+it reads the sum of the squared set sizes of the distance matrix. Compiled code is cached on disk
+(:func:`organoidrx._utils.compiled`), so only the first call after installation compiles.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from organoidrx._utils import compiled
 
 __all__ = ["within_nearest"]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def within_nearest(
     dist: np.ndarray,
     nodes: np.ndarray,

@@ -1,19 +1,20 @@
 """Compiled inner loop of GSVA's Gaussian kernel CDF (numba), imported on first use by :mod:`._gsva`.
 
 The loop is the one irreducible O(genes x samples^2) step of GSVA; everything around it (bandwidths, log-odds,
-ranks, the walk) stays vectorised numpy. Compiled code is cached on disk next to this module (numba's
-``cache=True``), so only the first call after installation compiles.
+ranks, the walk) stays vectorised numpy. Compiled code is cached on disk (:func:`organoidrx._utils.compiled`), so
+only the first call after installation compiles.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from organoidrx._utils import compiled
 
 __all__ = ["gaussian_left"]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@compiled(nogil=True, error_model="numpy")
 def gaussian_left(
     x: np.ndarray, bandwidth: np.ndarray, table: np.ndarray, resolution: int, reach: float, margin: float
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through kcdf_statistic against decoupler
