@@ -164,6 +164,13 @@ class KernelRidgeLOO(RegressorMixin, BaseEstimator):
     the centred :math:`y` (the intercept :math:`\\bar y` is computed once, from all samples, and held fixed in the
     leave-one-out fits); ties keep the first penalty of the grid.
 
+    A point far from every training row (in the kernel's scale) is predicted near :math:`\\bar y`. In
+    leave-one-out cross-validation of few samples with many pathways (e.g. 19 organoids, rbf with the default
+    :math:`\\gamma = 1/p`, where a held-out organoid's kernel values to the others are typically near 0.15),
+    the predictions are therefore close to the mean response of the *other* samples, which is perfectly
+    anti-correlated with the held-out response: the cross-validated Spearman is strongly negative for real and
+    random pathway sets alike (REPRODUCTION.md, section 7). Compare it with random sets, not with zero.
+
     References
     ----------
     Saunders C., Gammerman A., Vovk V. (1998) Ridge regression learning algorithm in dual variables. Proc 15th
