@@ -334,17 +334,23 @@ def scaled_regressor(model: Any) -> DrugResponseModel | None:
     return regressor if type(regressor) is DrugResponseModel else None
 
 
-def kernel_ridge_estimator(model: Any, n_features: int) -> KernelRidgeLOO | None:
-    """The unfitted :class:`KernelRidgeLOO` of a ``StandardScaler -> DrugResponseModel("kernel_ridge")``
-    pipeline keeping every feature (which :func:`loo_kernel_ridge_predict` computes for a whole stack), else None."""
+def _estimator_on_every_feature(model: Any, name: str, n_features: int) -> Any:
+    """The unfitted estimator of a ``StandardScaler -> DrugResponseModel(name)`` pipeline that keeps every one of
+    ``n_features`` features, else None."""
     regressor = scaled_regressor(model)
-    if regressor is None or regressor.model != "kernel_ridge":
+    if regressor is None or regressor.model != name:
         return None
     if regressor.top_k is not None and not (
         isinstance(regressor.top_k, int) and regressor.top_k >= n_features
     ):
         return None
-    estimator = regressor._make_estimator()
+    return regressor._make_estimator()
+
+
+def kernel_ridge_estimator(model: Any, n_features: int) -> KernelRidgeLOO | None:
+    """The unfitted :class:`KernelRidgeLOO` of a ``StandardScaler -> DrugResponseModel("kernel_ridge")``
+    pipeline keeping every feature (which :func:`loo_kernel_ridge_predict` computes for a whole stack), else None."""
+    estimator = _estimator_on_every_feature(model, "kernel_ridge", n_features)
     return estimator if type(estimator) is KernelRidgeLOO else None
 
 
@@ -354,14 +360,7 @@ def linear_tolerance(model: Any, n_features: int) -> float | None:
     Such a pipeline is ordinary (minimum-norm) least squares on the standardised features, which
     :func:`loo_linear_predict` computes for a whole stack of sets.
     """
-    regressor = scaled_regressor(model)
-    if regressor is None or regressor.model != "linear":
-        return None
-    if regressor.top_k is not None and not (
-        isinstance(regressor.top_k, int) and regressor.top_k >= n_features
-    ):
-        return None
-    estimator = regressor._make_estimator()
+    estimator = _estimator_on_every_feature(model, "linear", n_features)
     if type(estimator) is not LinearRegression or not estimator.fit_intercept or estimator.positive:
         return None
     return float(estimator.tol)

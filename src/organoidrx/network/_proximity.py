@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -684,17 +684,11 @@ def _with_targets(problem: _Problem, target_sets: list[np.ndarray]) -> _Problem:
     if len(target_sets) != len(problem.drug_start) or any(len(t) == 0 for t in target_sets):
         raise RuntimeError("a measure's prepare hook must return one non-empty node set per drug column")
     sizes = np.array([len(t) for t in target_sets], dtype=np.int64)
-    return _Problem(
-        dist=problem.dist,
+    return replace(
+        problem,
         target_slots=np.concatenate([np.asarray(t, dtype=np.int64) for t in target_sets]),
         target_drug=np.repeat(np.arange(len(target_sets)), sizes),
         drug_start=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
-        gene_slots=problem.gene_slots,
-        gene_pathway=problem.gene_pathway,
-        pathway_start=problem.pathway_start,
-        pathway_size=problem.pathway_size,
-        buckets=problem.buckets,
-        adjacency=problem.adjacency,
     )
 
 
@@ -702,17 +696,11 @@ def _columns(problem: _Problem, a: int, b: int) -> _Problem:
     """The problem restricted to drug columns a..b-1 (their target slots are contiguous)."""
     end = np.append(problem.drug_start, len(problem.target_slots))
     lo, hi = int(end[a]), int(end[b])
-    return _Problem(
-        dist=problem.dist,
+    return replace(
+        problem,
         target_slots=problem.target_slots[lo:hi],
         target_drug=problem.target_drug[lo:hi] - a,
         drug_start=problem.drug_start[a:b] - lo,
-        gene_slots=problem.gene_slots,
-        gene_pathway=problem.gene_pathway,
-        pathway_start=problem.pathway_start,
-        pathway_size=problem.pathway_size,
-        buckets=problem.buckets,
-        adjacency=problem.adjacency,
     )
 
 

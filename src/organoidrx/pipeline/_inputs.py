@@ -134,15 +134,15 @@ def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
     return {phase: n * SECONDS_PER_UNIT[phase] for phase, n in units.items()}
 
 
-def estimate_compare_work(
+def check_compare_work(
     cfg: PipelineConfig,
     loaded: Inputs,
     scorers: list[str],
     measures: list[str],
     models: list[str],
     n_random_sets: int,
-) -> dict[str, float]:
-    """Estimated seconds of ``compare``: the proximity of every measure and, per model, the cross-validation of
+) -> None:
+    """:func:`check_work` of a ``compare``: the proximity of every measure and, per model, the cross-validation of
     every drug x scorer x selection (each measure and the target genes) against ``n_random_sets`` random sets, at
     the model's registered ``cv_seconds`` per random set (its leave-one-out cost on about 19 organoids)."""
     seconds = {
@@ -155,19 +155,6 @@ def estimate_compare_work(
             get_method("model", model).attrs.get("cv_seconds", SECONDS_PER_UNIT["random pathway sets"])
         )
         seconds[f"cv: {model}"] = tests * n_random_sets * per_set
-    return seconds
-
-
-def check_compare_work(
-    cfg: PipelineConfig,
-    loaded: Inputs,
-    scorers: list[str],
-    measures: list[str],
-    models: list[str],
-    n_random_sets: int,
-) -> None:
-    """:func:`check_work` of a ``compare`` of these methods (:func:`estimate_compare_work`)."""
-    seconds = estimate_compare_work(cfg, loaded, scorers, measures, models, n_random_sets)
     settings = (
         f"{len(scorers)} scorers x {len(measures)} measures x models {', '.join(models)}, n_random={cfg.n_random}, "
         f"n_random_sets={n_random_sets}"
@@ -178,8 +165,8 @@ def check_compare_work(
 def check_work(
     cfg: PipelineConfig, loaded: Inputs, seconds: dict[str, float] | None = None, settings: str | None = None
 ) -> None:
-    """Log the estimated duration of a run (or of ``seconds`` from the ``settings`` named, e.g.
-    :func:`estimate_compare_work`); refuse one beyond :data:`MAX_HOURS` unless ``cfg.force``."""
+    """Log the estimated duration of a run (or of ``seconds`` from the ``settings`` named, as
+    :func:`check_compare_work` passes them); refuse one beyond :data:`MAX_HOURS` unless ``cfg.force``."""
     if seconds is None:
         seconds = estimate_work(cfg, loaded)
     if settings is None:
