@@ -101,6 +101,20 @@ def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, 
     assert prox_spread.to_csv(sep="\t") == prox_alone.to_csv(sep="\t")
 
 
+def _proximity_table(cohort, measure: str) -> str:
+    """The proximity table of the cohort with 50 draws (a small DIAMOnD module), as TSV text."""
+    options = {"n_added": 5} if measure == "diamond" else {}
+    return proximity(
+        cohort.network,
+        cohort.targets,
+        cohort.gene_sets,
+        n_random=50,
+        use_cache=False,
+        measure=measure,
+        **options,
+    ).to_csv(sep="\t")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("measure", ["closest", "shortest", "separation", "rwr", "diamond"])
 def test_every_measure_split_by_drug_columns_gives_the_single_process_table(cohort, cluster, measure):
@@ -108,23 +122,11 @@ def test_every_measure_split_by_drug_columns_gives_the_single_process_table(coho
 
     # 50 draws are 2 blocks: with 2 workers the 3 drugs are split into 3 column chunks, 6 tasks
     assert len(_drug_chunks(3, 2, 2)) == 3
-    options = {"n_added": 5} if measure == "diamond" else {}
-
-    def run():
-        return proximity(
-            cohort.network,
-            cohort.targets,
-            cohort.gene_sets,
-            n_random=50,
-            use_cache=False,
-            measure=measure,
-            **options,
-        ).to_csv(sep="\t")
 
     with _backend(None):
-        alone = run()
+        alone = _proximity_table(cohort, measure)
     with _backend(cluster):
-        assert run() == alone
+        assert _proximity_table(cohort, measure) == alone
 
 
 @pytest.mark.slow
@@ -357,26 +359,14 @@ def test_observed_values_of_a_large_problem_on_the_cluster_are_the_driver_s(
     monkeypatch.setattr(
         _proximity, "_CELLS", 1
     )  # one drug per range: "large", so the spans go to the workers
-    options = {"n_added": 5} if measure == "diamond" else {}
-
-    def run():
-        return proximity(
-            cohort.network,
-            cohort.targets,
-            cohort.gene_sets,
-            n_random=50,
-            use_cache=False,
-            measure=measure,
-            **options,
-        ).to_csv(sep="\t")
 
     with _backend(None):
-        alone = run()
+        alone = _proximity_table(cohort, measure)
     sent = []
     original = cluster.map
     monkeypatch.setattr(
         cluster, "map", lambda fn, tasks, **kw: sent.append(fn.__name__) or original(fn, tasks, **kw)
     )
     with _backend(cluster):
-        assert run() == alone
+        assert _proximity_table(cohort, measure) == alone
     assert sent == ["_observed_task"]

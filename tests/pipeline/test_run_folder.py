@@ -236,17 +236,21 @@ def test_sigkill_leaves_the_previous_folder_or_nothing(configs, demo_run, precli
     out = tmp_path / "out"
     # how long a whole run takes here, so that the timed kills land inside it whatever the machine's speed
     tic = time.monotonic()
-    command = [
-        sys.executable,
-        "-m",
-        "organoidrx",
-        "--quiet",
-        "run",
-        str(configs[1]),
-        "--out",
-        str(tmp_path / "t"),
-    ]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def command(folder: Path, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "organoidrx",
+            "--quiet",
+            "run",
+            str(configs[1]),
+            "--out",
+            str(folder),
+            *extra,
+        ]
+
+    subprocess.run(command(tmp_path / "t"), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     late = 0.8 * (time.monotonic() - tic)
     # first into a missing folder, then over a previous demo run: killed after 1 s, late in the run and in the
     # report phase
@@ -266,19 +270,7 @@ def test_sigkill_leaves_the_previous_folder_or_nothing(configs, demo_run, precli
                 shutil.copytree(demo_run, out)
             before = _snapshot(out) if out.exists() else None
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "organoidrx",
-                    "--quiet",
-                    "run",
-                    str(configs[1]),
-                    "--out",
-                    str(out),
-                    *OVERWRITE,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                command(out, *OVERWRITE), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             reached = _kill_when(process, out, when)
             if reached or isinstance(when, str):
