@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -150,3 +151,71 @@ def test_pipeline_steps_on_arrays_give_the_pipelines_numbers(name):
         slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=folds)
         np.testing.assert_array_equal(pred[s], slow)
     assert scaled_regressor(make_pipeline(StandardScaler(with_mean=False), Ridge())) is None
+
+
+# ---------------------------------------------------------------------------------- one matrix per fold
+def _per_fold(X: np.ndarray, seed: int) -> np.ndarray:
+    """(n_sets, n folds, n, p): every fold's matrix a different perturbation of X, as rescored features are."""
+    rng = np.random.default_rng(seed)
+    n_sets, n, p = X.shape
+    return X[:, None] + 0.3 * rng.normal(size=(n_sets, n, n, p)) * X.std(axis=1, keepdims=True)[:, None]
+
+
+def _per_fold_reference(model, X4: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The pipeline refitted in fold i on fold i's matrix, predicting sample i."""
+    pred = np.empty(X4.shape[:2])
+    for s in range(X4.shape[0]):
+        for i, (train, test) in enumerate(LeaveOneOut().split(X4[s, 0])):
+            fitted = clone(model).fit(pd.DataFrame(X4[s, i][train]), y[train])
+            pred[s, test] = fitted.predict(pd.DataFrame(X4[s, i][test]))
+    return pred
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), [("ridge", {}), ("linear", {})] + [("kernel_ridge", o) for o, _ in KERNEL_CASES]
+)
+@pytest.mark.parametrize("p", [3, 25])
+def test_one_matrix_per_fold_equals_the_pipeline_refitted_on_each_folds_matrix(name, options, p):
+    """The batched kernels with each fold's own features (rescored pathways) against a plain loop of the registered
+    pipeline, with the constant columns of the stack; and with every fold's matrix the same, the shared-matrix
+    kernels."""
+    X = _stack(3, 11, p, seed=21)
+    X4 = _per_fold(X, seed=22)
+    X4[0, :, :, 0] = 2.5  # still constant in every fold
+    y = np.random.default_rng(23).normal(size=11)
+    model = make_response_pipeline(name, top_k=None, model_options=options)
+    folds = list(LeaveOneOut().split(X[0]))
+    estimator = "ridge" if name == "ridge" else model
+    reference = make_pipeline(StandardScaler(), Ridge(alpha=1.0)) if name == "ridge" else model
+    np.testing.assert_allclose(
+        _cv_predict(X4, y, folds, estimator, 1.0), _per_fold_reference(reference, X4, y), rtol=1e-9, atol=1e-9
+    )
+    same = np.broadcast_to(X[:, None], (3, 11, 11, p))
+    np.testing.assert_allclose(
+        _cv_predict(same, y, folds, estimator, 1.0),
+        _cv_predict(X, y, folds, estimator, 1.0),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+
+
+def test_one_matrix_per_fold_with_k_folds_uses_each_folds_matrix():
+    X = _stack(2, 12, 6, seed=24)
+    folds = list(KFold(4, shuffle=True, random_state=0).split(X[0]))
+    X4 = np.stack([_per_fold(X, seed=25)[:, f] for f in range(len(folds))], axis=1)  # (sets, 4 folds, n, p)
+    y = np.random.default_rng(26).normal(size=12)
+    for estimator, reference in [
+        ("ridge", make_pipeline(StandardScaler(), Ridge(alpha=1.0))),
+        (make_response_pipeline("svr", top_k=None), make_response_pipeline("svr", top_k=None)),
+    ]:
+        expected = np.empty((2, 12))
+        for s in range(2):
+            for f, (train, test) in enumerate(folds):
+                fitted = clone(reference).fit(pd.DataFrame(X4[s, f][train]), y[train])
+                expected[s, test] = fitted.predict(pd.DataFrame(X4[s, f][test]))
+        np.testing.assert_allclose(_cv_predict(X4, y, folds, estimator, 1.0), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_one_matrix_per_fold_must_have_a_fold_per_sample():
+    with pytest.raises(ValueError, match="n folds"):
+        loo_ridge_predict(np.zeros((2, 3, 5, 4)), np.zeros(5), 1.0)

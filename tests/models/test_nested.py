@@ -17,9 +17,9 @@ from organoidrx.models import (
     NestedModelSelector,
     chosen_pipeline,
     cross_validate_response,
+    loo_predict,
     make_nested_selector,
     make_response_model,
-    nested_cv_predict,
     selection_table,
 )
 
@@ -172,8 +172,9 @@ def test_the_held_out_organoid_never_reaches_an_inner_fit():
                             include_all=False)  # fmt: skip
     _check_no_leak(len(X), len(X))
     _FITS.clear(), _OUTER.clear()
-    _, chosen = nested_cv_predict(selector, X, y.to_numpy())
+    _, fitted = loo_predict(selector, X, y.to_numpy())
     _check_no_leak(len(X), len(X))
+    chosen = [f.best_name_ for f in fitted]
     assert len(chosen) == len(X) and set(chosen) <= {"one", "two"}
 
 
@@ -194,7 +195,7 @@ def test_outer_predictions_equal_cross_validate_response():
     X = _frame(rng.normal(size=(10, 4)))
     y = pd.Series(X["P1"].to_numpy() + 0.3 * rng.normal(size=10), index=X.index, name="d")
     selector = make_nested_selector(["ridge", "linear"], [1, 2])
-    pred, _ = nested_cv_predict(selector, X, y.to_numpy())
+    pred, _ = loo_predict(selector, X, y.to_numpy())
     assert np.array_equal(pred, cross_val_predict(selector, X, y.to_numpy(), cv=LeaveOneOut()))
     row = cross_validate_response(X, y, feature_sets={"s": list(X.columns)}, model=selector, n_random=0,
                                   include_all=False).iloc[0]  # fmt: skip

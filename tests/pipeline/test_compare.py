@@ -205,3 +205,32 @@ def test_kernel_ridge_is_compared_with_its_configured_options(tmp_path):
     assert set(board["model"]) == {"ridge", "kernel_ridge"}
     kernel = board[(board["model"] == "kernel_ridge") & board["p"].notna()]
     assert len(kernel) > 0 and kernel["spearman"].notna().all()
+
+
+def test_a_cohort_dependent_scorer_is_rescored_without_each_held_out_organoid(tmp_path):
+    """compare's z-score rows are the cross-validation with each fold's training organoids scored alone."""
+    from organoidrx.models import proximal_pathways
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs, run_proximity
+    from organoidrx.scoring import rescorer, score
+
+    config = _cohort(tmp_path)
+    result = compare_methods(
+        config, scorers=["zscore"], measures=["closest"], models=["ridge"], n_random_sets=19
+    )
+    cfg = read_config(config)
+    loaded = load_inputs(cfg)
+    selection = proximal_pathways(
+        run_proximity(cfg, loaded, lambda *a: None, measures=["closest"])["closest"]
+    )
+    options = {"method": "zscore", "min_size": cfg.min_size, "max_size": cfg.max_size}
+    scores = score(loaded.organoid_expression, loaded.gene_sets, **options)
+    expected = cross_validate_response(
+        scores, loaded.response.loc[:, ["sample", "drug", "value"]], feature_sets={"closest": selection},
+        n_random=19, alpha=cfg.compare_alpha, include_all=False, random_state=cfg.seed, min_samples=5,
+        rescore=rescorer(loaded.organoid_expression, loaded.gene_sets, **options),
+    )  # fmt: skip
+    rows = result.leaderboard.query("selection == 'closest'").set_index("drug").sort_index()
+    expected = expected.set_index("drug").sort_index()
+    np.testing.assert_allclose(rows["spearman"], expected["spearman"], rtol=1e-12)
+    np.testing.assert_allclose(rows["p"], expected["random_p"], rtol=1e-12)

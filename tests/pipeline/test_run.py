@@ -446,3 +446,32 @@ def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(co
         )
     with pytest.raises(InputError, match=r"alignment 'precise' adapts to the cohort"):
         predict_with_bundle(next(iter(paths.values())), expression, reference="bundle")
+
+
+def test_a_cohort_dependent_scorer_is_refitted_without_each_held_out_organoid(cohort_dir, tmp_path):
+    """The organoid CV of a run with mean_z equals a plain loop: score the other organoids alone, fit the run's
+    model on them, predict the held-out organoid from its row of the whole table."""
+    from organoidrx.models import make_response_model
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+    from organoidrx.scoring import score
+
+    config, _ = cohort_dir
+    result = run_pipeline(config, tmp_path / "run", write=False, scorer="mean_z", n_permutations=0)
+    cfg = read_config(config)
+    loaded = load_inputs(cfg)
+    scores = score(loaded.organoid_expression, loaded.gene_sets, method="mean_z", min_size=cfg.min_size,
+                   max_size=cfg.max_size)  # fmt: skip
+    drug = "DRUG_A"
+    features = list(result.biomarkers.loc[result.biomarkers["drug"] == drug, "pathway"])
+    held = result.cv_predictions[result.cv_predictions["drug"] == drug].set_index("sample")
+    for sample in held.index:
+        others = score(loaded.organoid_expression.drop(index=sample), loaded.gene_sets, method="mean_z",
+                       min_size=cfg.min_size, max_size=cfg.max_size)  # fmt: skip
+        train = held.index.drop(sample)
+        model = make_response_model(
+            cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
+        )
+        model.fit(others.loc[train, features], held.loc[train, "observed"].to_numpy())
+        expected = model.predict(scores.loc[[sample], features])[0]
+        assert held.loc[sample, "predicted"] == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -8,7 +8,7 @@ from organoidrx.models._alignment import (
     standardize_columns,
 )
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
-from organoidrx.models._crossval import cross_validate_response
+from organoidrx.models._crossval import cross_validate_response, loo_predict
 from organoidrx.models._kernel import KERNELS, KernelRidgeLOO
 from organoidrx.models._nested import (
     NestedModelSelector,
@@ -16,7 +16,6 @@ from organoidrx.models._nested import (
     chosen_pipeline,
     make_nested_selector,
     make_response_model,
-    nested_cv_predict,
     selection_record,
     selection_table,
 )
@@ -59,11 +58,11 @@ __all__ = [
     "fit_drug_model",
     "in_memory_bundle",
     "load_bundle",
+    "loo_predict",
     "make_kong2020_pipeline",
     "make_nested_selector",
     "make_response_model",
     "make_response_pipeline",
-    "nested_cv_predict",
     "patient_reference",
     "precise_align",
     "precise_consensus",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,10 @@ from organoidrx.models._loo import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cross_validate_response"]
+__all__ = ["cross_validate_response", "loo_predict"]
+
+#: ``rescore(samples) -> scores``: pathway scores of ``samples`` computed as a cohort of their own
+Rescorer = Callable[[pd.Index], pd.DataFrame]
 
 FeatureSets = Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]]
 
@@ -72,6 +75,7 @@ def cross_validate_response(
     include_all: bool = True,
     min_samples: int = 5,
     random_state: int = 0,
+    rescore: Rescorer | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Cross-validated correlation between predicted and observed drug response, per drug and feature set.
@@ -111,6 +115,13 @@ def cross_validate_response(
     random_state : int, default 0
         Seed of the random sets and of shuffled K folds. Each (drug, set) draws from its own stream, so adding a
         drug does not change the others' numbers.
+    rescore : callable, optional
+        For scores from a cohort-dependent scorer (GSVA, z-score, PLAGE, ...): ``rescore(samples)`` returns the
+        pathway scores of ``samples`` scored as a cohort of their own (same columns as ``scores``). Every fold's
+        training samples then take their scores from ``rescore`` of all samples but the fold's held-out ones, so
+        no held-out sample's expression enters the features a model is trained on; the held-out samples keep
+        their rows of ``scores`` (scored with the others' expression, never with a response). Each distinct
+        held-out group is rescored once, for every drug and feature set. Gene-level features are not rescored.
     progress : callable, optional
         Called as ``progress(done, total)`` before each drug and once all drugs are done.
 
@@ -186,6 +197,8 @@ def cross_validate_response(
         table, scores, genes, samples, feature_sets, randomised, model, alpha, cv, n_random, include_all,
         min_samples, int(random_state),
     )  # fmt: skip
+    if rescore is not None:
+        settings = replace(settings, fold_scores=_fold_scores(drugs, settings, rescore))
     rows: list[dict[str, Any]] = []
     backend = active_backend()
     if backend is not None and len(drugs) > 1:
@@ -214,6 +227,44 @@ def cross_validate_response(
     return pd.DataFrame(rows).reindex(columns=_COLUMNS)
 
 
+def loo_predict(
+    estimator: Any, X: pd.DataFrame, y: Any, *, fold_features: Sequence[pd.DataFrame] | None = None
+) -> tuple[np.ndarray, list[Any]]:
+    """Leave-one-out predictions of an estimator, each fold optionally with features of its own.
+
+    Parameters
+    ----------
+    estimator : scikit-learn regressor
+        Cloned and fitted on the other samples for every held-out sample.
+    X : DataFrame of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    fold_features : list of DataFrame, optional
+        ``fold_features[i]``, shaped as ``X``, replaces ``X`` when sample ``i`` is held out: e.g. the training
+        samples' pathway scores computed without sample ``i`` (see ``rescore`` of :func:`cross_validate_response`).
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_samples,)
+        Without ``fold_features``, equal to ``cross_val_predict(estimator, X, y, cv=LeaveOneOut())``.
+    fitted : list
+        The estimator fitted in each fold (e.g. to read which candidate a nested selector chose).
+    """
+    y_arr = np.asarray(y, dtype=float)
+    n = len(y_arr)
+    if fold_features is not None and (
+        len(fold_features) != n or any(f.shape != X.shape for f in fold_features)
+    ):
+        raise ValueError(f"fold_features must hold {n} tables shaped as X {X.shape}.")
+    pred = np.empty(n)
+    fitted = []
+    for i, (train, test) in enumerate(LeaveOneOut().split(np.zeros((n, 1)))):
+        features = X if fold_features is None else fold_features[i]
+        model = clone(estimator).fit(features.iloc[train], y_arr[train])
+        pred[test] = model.predict(features.iloc[test])
+        fitted.append(model)
+    return pred, fitted
+
+
 @dataclass(frozen=True)
 class _DrugSettings:
     """What the cross-validation of one drug needs (sent once to every Dask worker)."""
@@ -231,6 +282,55 @@ class _DrugSettings:
     include_all: bool
     min_samples: int
     random_state: int
+    #: scores of every sample but each held-out group (``rescore``), by the held-out sample ids
+    fold_scores: dict[frozenset[str], pd.DataFrame] | None = None
+
+
+def _fold_scores(
+    drugs: list[str], settings: _DrugSettings, rescore: Rescorer
+) -> dict[frozenset[str], pd.DataFrame]:
+    """``rescore`` of all samples but each distinct held-out group of the drugs' folds."""
+    groups = []
+    for drug in drugs:
+        matched, _ = _drug_samples(drug, settings)
+        if len(matched) >= settings.min_samples:
+            folds = _folds(len(matched), settings.cv, settings.random_state)
+            groups.extend(frozenset(matched[i] for i in test) for _, test in folds)
+    return _rescored(settings.scores, groups, rescore)
+
+
+def _rescored(
+    scores: pd.DataFrame, groups: Sequence[frozenset[str]], rescore: Rescorer
+) -> dict[frozenset[str], pd.DataFrame]:
+    result = {}
+    for group in dict.fromkeys(groups):
+        kept = scores.index[~scores.index.isin(list(group))]
+        frame = rescore(kept)
+        if list(frame.columns) != list(scores.columns) or not frame.index.equals(kept):
+            raise RuntimeError(
+                "rescore returned other samples or pathways than scores has: "
+                f"{examples(frame.columns.symmetric_difference(scores.columns))}."
+            )
+        result[group] = frame
+    return result
+
+
+def loo_fold_features(scores: pd.DataFrame, samples: Sequence[str], rescore: Rescorer) -> list[pd.DataFrame]:
+    """The features of each leave-one-out fold over ``samples`` under ``rescore`` (see
+    :func:`cross_validate_response`): ``scores`` of ``samples``, the training rows rescored without the held-out
+    sample. For ``fold_features`` of :func:`loo_predict`."""
+    samples = list(samples)
+    folds = _folds(len(samples), "loo", 0)
+    groups = [frozenset(samples[i] for i in test) for _, test in folds]
+    return cast(list[pd.DataFrame], _universe(scores, samples, folds, _rescored(scores, groups, rescore)))
+
+
+def _drug_samples(drug: str, settings: _DrugSettings) -> tuple[list[str], pd.Series]:
+    """The drug's samples with both a response and scores, and all its responses."""
+    table, samples = settings.table, settings.samples
+    y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
+    present = set(samples)
+    return [s for s in y_all.index if s in present], y_all
 
 
 def _drug_task(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
@@ -239,12 +339,11 @@ def _drug_task(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
 
 def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
     """The rows of one drug: every feature set's CV correlations and its random-set null."""
-    table, scores, genes, samples = settings.table, settings.scores, settings.genes, settings.samples
+    scores, genes, samples = settings.scores, settings.genes, settings.samples
     model, alpha, cv, n_random = settings.model, settings.alpha, settings.cv, settings.n_random
     min_samples, random_state = settings.min_samples, settings.random_state
     rows: list[dict[str, Any]] = []
-    y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
-    matched = [s for s in y_all.index if s in set(samples)]
+    matched, y_all = _drug_samples(drug, settings)
     _report_unmatched(drug, y_all.index, samples, matched)
     if len(matched) < min_samples:
         logger.warning(
@@ -257,6 +356,7 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
     y = y_all.loc[matched].to_numpy(dtype=float)
     folds = _folds(len(matched), cv, random_state)
     sets = _sets_for_drug(drug, settings.feature_sets, scores, genes, settings.include_all)
+    pathway_universe: pd.DataFrame | list[pd.DataFrame] | None = None
     for set_name, features in sets.items():
         source = _source_of(features, scores, genes)
         row: dict[str, Any] = {
@@ -270,13 +370,19 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
             logger.warning("drug %r: feature set %r has no feature in the data", drug, set_name)
             rows.append(row | {"spearman": np.nan, "pearson": np.nan})
             continue
-        X = _matrix(source, matched, features, set_name)
+        if source is not scores:
+            universe = source.loc[matched]
+        else:
+            if pathway_universe is None:
+                pathway_universe = _universe(scores, matched, folds, settings.fold_scores)
+            universe = pathway_universe
+        X = _matrix(universe, matched, features, set_name)
         pred = _cv_predict(X[None], y, folds, model, alpha)
         spearman, pearson = _correlations(pred, y)
         row |= {"spearman": spearman[0], "pearson": pearson[0]}
         if set_name in settings.randomised and n_random > 0:
             row |= _random_summary(
-                source, matched, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
+                universe, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
                 seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
             )  # fmt: skip
         rows.append(row)
@@ -390,15 +496,39 @@ def _source_of(features: list[str], scores: pd.DataFrame, genes: pd.DataFrame | 
     return scores
 
 
-def _matrix(source: pd.DataFrame, samples: list[str], features: list[str], set_name: str) -> np.ndarray:
-    X = source.loc[samples, features].to_numpy(dtype=float)
+def _universe(
+    source: pd.DataFrame,
+    samples: list[str],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    fold_scores: dict[frozenset[str], pd.DataFrame] | None,
+) -> pd.DataFrame | list[pd.DataFrame]:
+    """The samples' rows of ``source``; with ``fold_scores``, one table per fold whose training rows come from
+    the scores computed without the fold's held-out samples."""
+    full = source.loc[samples]
+    if fold_scores is None:
+        return full
+    tables = []
+    for train, test in folds:
+        rescored = fold_scores[frozenset(samples[i] for i in test)]
+        table = full.copy()
+        table.iloc[train] = rescored.loc[[samples[i] for i in train]].to_numpy()
+        tables.append(table)
+    return tables
+
+
+def _matrix(
+    universe: pd.DataFrame | list[pd.DataFrame], samples: list[str], features: list[str], set_name: str
+) -> np.ndarray:
+    """(n, n_features), or (n_folds, n, n_features) with one table per fold."""
+    tables = universe if isinstance(universe, list) else [universe]
+    X = np.stack([t.loc[:, features].to_numpy(dtype=float) for t in tables])
     if np.isnan(X).any():
-        row, col = np.argwhere(np.isnan(X))[0]
+        _, row, col = np.argwhere(np.isnan(X))[0]
         raise InputError(
             f"feature set {set_name!r} has missing values (first: sample {samples[row]!r}, feature "
             f"{features[col]!r}); impute or drop that feature."
         )
-    return X
+    return X if isinstance(universe, list) else X[0]
 
 
 def _folds(n: int, cv: Literal["loo"] | int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -420,33 +550,38 @@ def _cv_predict(
     model: Any,
     alpha: float,
 ) -> np.ndarray:
-    """Held-out predictions for a stack of feature matrices ``X`` of shape (n_sets, n_samples, n_features)."""
+    """Held-out predictions for a stack of feature matrices ``X`` of shape (n_sets, n_samples, n_features), or
+    (n_sets, n_folds, n_samples, n_features) with one matrix per fold (``X[:, f]`` holds fold ``f``'s features)."""
+    n, p = X.shape[-2:]
+    per_fold = X.ndim == 4
+    loo = is_leave_one_out(folds, n)
     if isinstance(model, str):
         if model != "ridge":
             raise InputError(f"model must be 'ridge' or a scikit-learn regressor; got {model!r}.")
-        if alpha > 0 and X.shape[2] >= X.shape[1] - 1 and is_leave_one_out(folds, X.shape[1]):
-            return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set
+        if alpha > 0 and loo and (per_fold or p >= n - 1):
+            return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set (and fold)
         return _ridge_cv_predict(X, y, folds, alpha)
-    pred = np.empty(X.shape[:2])
+    pred = np.empty((X.shape[0], n))
     sets: Any = range(X.shape[0])
-    tol = linear_tolerance(model, X.shape[2])
-    kernel = kernel_ridge_estimator(model, X.shape[2])
-    if tol is not None and is_leave_one_out(folds, X.shape[1]):  # least squares: batched like ridge
+    tol = linear_tolerance(model, p)
+    kernel = kernel_ridge_estimator(model, p)
+    if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
-    elif kernel is not None and is_leave_one_out(folds, X.shape[1]):  # kernel ridge: batched like ridge
+    elif kernel is not None and loo:  # kernel ridge: batched like ridge
         pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
         sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
     for s in sets:
-        for train, test in folds:
+        for f, (train, test) in enumerate(folds):
+            Xs = X[s, f] if per_fold else X[s]
             if regressor is not None:
-                scaler = StandardScaler().fit(X[s][train])
-                fitted = clone(regressor).fit(scaler.transform(X[s][train]), y[train])
-                pred[s, test] = fitted.predict(scaler.transform(X[s][test]))
+                scaler = StandardScaler().fit(Xs[train])
+                fitted = clone(regressor).fit(scaler.transform(Xs[train]), y[train])
+                pred[s, test] = fitted.predict(scaler.transform(Xs[test]))
                 continue
-            fitted = clone(model).fit(X[s][train], y[train])
-            pred[s, test] = fitted.predict(X[s][test])
+            fitted = clone(model).fit(Xs[train], y[train])
+            pred[s, test] = fitted.predict(Xs[test])
     return pred
 
 
@@ -456,15 +591,16 @@ def _ridge_cv_predict(
     """Exact batched ``StandardScaler -> Ridge(alpha)`` held-out predictions for every set of the stack at once."""
     if not alpha > 0:
         raise InputError(f"alpha must be positive; got {alpha!r}.")
-    n_sets, n_samples, n_features = X.shape
+    n_sets, n_samples, n_features = X.shape[0], X.shape[-2], X.shape[-1]
     pred = np.empty((n_sets, n_samples))
-    for train, test in folds:
-        Xtr = X[:, train, :]
+    for f, (train, test) in enumerate(folds):
+        Xf = X[:, f] if X.ndim == 4 else X
+        Xtr = Xf[:, train, :]
         mean = Xtr.mean(axis=1, keepdims=True)
         scale = Xtr.std(axis=1, keepdims=True)
         scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
         Z = (Xtr - mean) / scale
-        Zte = (X[:, test, :] - mean) / scale
+        Zte = (Xf[:, test, :] - mean) / scale
         y_mean = y[train].mean()
         yc = y[train] - y_mean
         n_train = len(train)
@@ -496,9 +632,12 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
+#: elements of one block of random sets with one matrix per fold (about 32 MB of float64)
+_BLOCK_ELEMENTS = 4_000_000
+
+
 def _random_summary(
-    source: pd.DataFrame,
-    samples: list[str],
+    universe: pd.DataFrame | list[pd.DataFrame],
     size: int,
     y: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
@@ -511,15 +650,24 @@ def _random_summary(
     seed: tuple[int, int, int],
 ) -> dict[str, Any]:
     rng = np.random.default_rng(list(seed))
-    universe = source.loc[samples].to_numpy(dtype=float)
-    n_universe = universe.shape[1]
-    picks = np.stack([rng.choice(n_universe, size=size, replace=False) for _ in range(n_random)])
-    stack = universe[:, picks].transpose(1, 0, 2)  # (n_random, n_samples, size)
-    if np.isnan(stack).any():
-        raise InputError(
-            "the random feature sets drew columns with missing values; impute or drop them from the data."
+    tables = universe if isinstance(universe, list) else [universe]
+    values = np.stack([t.to_numpy(dtype=float) for t in tables])  # (n_folds or 1, n_samples, n_universe)
+    picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(n_random)])
+    # sets at a time, so that one matrix per fold stays within about 32 MB
+    block = n_random if len(tables) == 1 else max(1, _BLOCK_ELEMENTS // values[..., :size].size)
+    pred = np.empty((n_random, values.shape[1]))
+    for start in range(0, n_random, block):
+        stack = values[:, :, picks[start : start + block]].transpose(
+            2, 0, 1, 3
+        )  # (sets, folds, samples, size)
+        if np.isnan(stack).any():
+            raise InputError(
+                "the random feature sets drew columns with missing values; impute or drop them from the data."
+            )
+        pred[start : start + block] = _cv_predict(
+            stack if len(tables) > 1 else stack[:, 0], y, folds, model, alpha
         )
-    rand_s, rand_p = _correlations(_cv_predict(stack, y, folds, model, alpha), y)
+    rand_s, rand_p = _correlations(pred, y)
     valid = rand_s[~np.isnan(rand_s)]
     summary: dict[str, Any] = {"n_random": n_random}
     for name, values in (("spearman", rand_s), ("pearson", rand_p)):

@@ -1,7 +1,11 @@
 """Leave-one-out kernels for stacks of small feature matrices (many random feature sets, few samples).
 
-``StandardScaler -> Ridge(alpha)`` or ``-> LinearRegression`` refitted in each leave-one-out fold, for a stack of
-``n_sets`` matrices of ``n`` samples at once, without building each fold's standardised matrix.
+``StandardScaler -> Ridge(alpha)``, ``-> LinearRegression`` or ``-> KernelRidgeLOO`` refitted in each leave-one-out
+fold, for a stack of ``n_sets`` matrices of ``n`` samples at once. One matrix per set (``X`` of shape
+``(n_sets, n, p)``): each fold's Gram matrix comes from the full data without building the fold's standardised
+matrix. One matrix per set and fold (``X`` of shape ``(n_sets, n, n, p)``, ``X[:, i]`` the features of fold ``i``,
+whose held-out sample is ``i``; e.g. pathway scores recomputed without the held-out sample): each fold is
+standardised and multiplied directly.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
 
     Parameters
     ----------
-    X : ndarray of shape (n_sets, n_samples, n_features)
+    X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
+        One matrix per set, or one per set and fold (``X[s, i]``: fold ``i``'s matrix, sample ``i`` held out).
     y : ndarray of shape (n_samples,)
     alpha : float
         Ridge penalty, positive.
@@ -71,14 +76,13 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     The dual ridge solution of fold :math:`i` is then
     :math:`\\hat y_i = \\bar y_{-i} + K^{(i)}_{i,T} (K^{(i)}_{T,T} + \\alpha I)^{-1} (y_T - \\bar y_{-i})`,
     :math:`T` the other samples: the same model as the primal or dual solve on each fold's standardised matrix,
-    up to rounding. Memory: a block of about 32 MB of pair products, whatever the number of sets.
+    up to rounding. Memory: a block of about 32 MB of pair products, whatever the number of sets. With one matrix
+    per fold, :math:`K^{(i)}` is the product of fold :math:`i`'s standardised matrix with itself.
     """
     eye = alpha * np.eye(X.shape[1] - 1)
 
-    def solve(
-        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        k_train, k_test, _ = _fold_kernels(block, pairs)
+    def solve(folds: _Folds, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k_train, k_test, _ = folds.gram()
         k_train += eye
         dual = np.linalg.solve(k_train, np.broadcast_to(yc[..., None], (*k_train.shape[:2], yc.shape[-1], 1)))
         return (k_test[:, :, None, :] @ dual)[:, :, 0, 0], np.zeros(k_train.shape[0], dtype=bool)
@@ -91,7 +95,8 @@ def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.nda
 
     Parameters
     ----------
-    X : ndarray of shape (n_sets, n_samples, n_features)
+    X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
+        As :func:`loo_ridge_predict`.
     y : ndarray of shape (n_samples,)
     tol : float
         ``LinearRegression``'s ``tol``: ``scipy.linalg.lstsq``'s ``cond``, singular values below
@@ -114,10 +119,8 @@ def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.nda
     """
     cut = tol * tol
 
-    def solve(
-        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        k_train, k_test, _ = _fold_kernels(block, pairs)
+    def solve(folds: _Folds, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k_train, k_test, _ = folds.gram()
         values, vectors = np.linalg.eigh(k_train)  # ascending
         top = values[..., -1:]
         keep = values > cut * top
@@ -137,7 +140,8 @@ def loo_kernel_ridge_predict(
 
     Parameters
     ----------
-    X : ndarray of shape (n_sets, n_samples, n_features)
+    X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
+        As :func:`loo_ridge_predict`.
     y : ndarray of shape (n_samples,)
     estimator : KernelRidgeLOO
         Unfitted; its kernel, penalties and kernel parameters are used (``gamma=None``: 1 / n_features).
@@ -161,17 +165,15 @@ def loo_kernel_ridge_predict(
     """
     kernel = estimator.kernel
     alphas = np.asarray(list(estimator.alphas), dtype=float)
-    gamma = float(1.0 / X.shape[2] if estimator.gamma is None else estimator.gamma)
+    gamma = float(1.0 / X.shape[-1] if estimator.gamma is None else estimator.gamma)
     degree, coef0 = int(estimator.degree), float(estimator.coef0)
 
-    def solve(
-        block: np.ndarray, pairs: tuple[np.ndarray, ...], yc: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def solve(folds: _Folds, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if kernel == "laplacian":
-            distance, distance_test = _fold_manhattan(block, pairs)
+            distance, distance_test = folds.manhattan()
             k_train, k_test = np.exp(-gamma * distance), np.exp(-gamma * distance_test)
         else:
-            k_train, k_test, k_self = _fold_kernels(block, pairs)
+            k_train, k_test, k_self = folds.gram()
             if kernel == "polynomial":
                 k_train, k_test = (gamma * k_train + coef0) ** degree, (gamma * k_test + coef0) ** degree
             elif kernel == "rbf":
@@ -204,14 +206,52 @@ def loo_kernel_ridge_predict(
     return _loo_predict(X, y, solve)
 
 
-#: ``solve(block, pairs, yc) -> (fitted, unsure)``: a block of sets (b, n, p), the pair positions of
-#: :func:`_fold_kernels`, each fold's centred training response (n, m); the held-out predictions minus the fold's
-#: mean response (b, n) and the sets whose result rounding could change (b,)
-Solver = Callable[[np.ndarray, tuple[np.ndarray, ...], np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``solve(folds, yc) -> (fitted, unsure)``: the fold kernels of a block of b sets, each fold's centred training
+#: response (n, m); the held-out predictions minus the fold's mean response (b, n) and the sets whose result
+#: rounding could change (b,)
+Solver = Callable[["_Folds", np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class _Folds:
+    """The leave-one-out fold kernels of a block of sets, from one matrix per set or one per set and fold."""
+
+    def __init__(self, block: np.ndarray, pairs: tuple[np.ndarray, ...], train: np.ndarray) -> None:
+        self.block, self.pairs, self.train = block, pairs, train
+
+    def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
+        of standardised samples."""
+        if self.block.ndim == 3:
+            return _fold_kernels(self.block, self.pairs)
+        return _per_fold_kernels(self.block, self.train)
+
+    def manhattan(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each fold's L1 distances between standardised samples: training (b, n, m, m), held-out row (b, n, m)."""
+        if self.block.ndim == 3:
+            return _fold_manhattan(self.block, self.pairs)
+        train, test = self._standardised()
+        m = train.shape[2]
+        distance = np.empty((*train.shape[:2], m, m))
+        for a in range(m):
+            distance[:, :, a, :] = np.abs(train - train[:, :, a : a + 1, :]).sum(axis=-1)
+        return distance, np.abs(train - test[:, :, None, :]).sum(axis=-1)
+
+    def _standardised(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fold i's training samples (b, n, m, p) and held-out sample (b, n, p), standardised on the training ones."""
+        n = self.block.shape[1]
+        folds = np.arange(n)
+        train = self.block[:, folds[:, None], self.train]  # (b, n folds, m, p)
+        test = self.block[:, folds, folds]  # (b, n folds, p)
+        mean = train.mean(axis=2)
+        scale = train.std(axis=2)
+        scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
+        return (train - mean[:, :, None, :]) / scale[:, :, None, :], (test - mean) / scale
 
 
 def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarray, np.ndarray]:
-    n_sets, n, p = X.shape
+    if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[1] != X.shape[2]):
+        raise ValueError(f"X must be (n_sets, n, p) or (n_sets, n folds, n, p); got shape {X.shape}.")
+    n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
     pred = np.empty((n_sets, n))
     unsure = np.zeros(n_sets, dtype=bool)
     train = np.array([np.delete(np.arange(n), i) for i in range(n)])  # (n, m)
@@ -229,11 +269,13 @@ def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarra
         (row[:, None] + pair[folds[:, None], train]).ravel(),  # n * m
         row + pair[folds, folds],  # n
     )
-    chunk = max(1, min(_CHUNK_SETS, _CHUNK_ELEMENTS // (first.size * max(1, p))))
+    per_set = first.size * max(1, p) if X.ndim == 3 else n * n * max(1, p)
+    chunk = max(1, min(_CHUNK_SETS, _CHUNK_ELEMENTS // per_set))
     starts = range(0, n_sets, chunk)
 
     def work(start: int) -> None:
-        fitted, doubtful = solve(np.asarray(X[start : start + chunk], dtype=float), pairs, yc)
+        block = np.asarray(X[start : start + chunk], dtype=float)
+        fitted, doubtful = solve(_Folds(block, pairs, train), yc)
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful
 
@@ -274,6 +316,34 @@ def _fold_kernels(
     k_train += own[:, :, :, None]
     k_test = (m + 1) * (cross + own)  # K_ib = G_ib + (G_ii + G_ib) / m + G_ii / m^2 for b in T
     return k_train, k_test, (m + 1) * (m + 1) * own[:, :, 0]  # K_ii = G_ii (1 + 1/m)^2
+
+
+def _per_fold_kernels(block: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_fold_kernels` with one matrix per fold (b, n folds, n, p): fold i's Gram matrix
+    :math:`G^{(i)}` of its own centred samples, weighted by its training inverse variances, one product per fold."""
+    n = block.shape[1]
+    m = n - 1
+    folds = np.arange(n)
+    centred = block - block.mean(axis=2, keepdims=True)
+    held = centred[:, folds, folds]  # (b, n, p): each fold's held-out sample
+    total = np.einsum("bfsp,bfsp->bfp", centred, centred)
+    left = total - held * held * (n / m)  # each fold's sum of squares about its training mean
+    risky = left < _CANCELLATION * total
+    if risky.any():  # the held-out sample holds nearly all the variance: sum the fold's squares directly
+        for s, i, j in zip(*np.nonzero(risky), strict=True):
+            values = np.delete(centred[s, i, :, j], i)
+            left[s, i, j] = ((values - values.mean()) ** 2).sum()
+    scale = np.sqrt(np.maximum(left, 0.0) / m)
+    scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
+    weighted = centred / (scale * scale)[:, :, None, :]
+    gram = weighted @ centred.swapaxes(-1, -2)  # (b, n folds, n, n): G^(i)_ab
+    own = gram[:, folds, folds, folds][:, :, None] / (m * m)  # G_ii / m^2
+    cross = gram[:, folds[:, None], folds[:, None], train] / m  # G_ia / m, (b, n, m)
+    k_train = gram[:, folds[:, None, None], train[:, :, None], train[:, None, :]]
+    k_train += cross[:, :, :, None]
+    k_train += cross[:, :, None, :]
+    k_train += own[:, :, :, None]
+    return k_train, (m + 1) * (cross + own), (m + 1) * (m + 1) * own[:, :, 0]
 
 
 def _fold_manhattan(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:

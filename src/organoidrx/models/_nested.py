@@ -18,7 +18,6 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from organoidrx._utils import InputError
@@ -32,7 +31,6 @@ __all__ = [
     "chosen_pipeline",
     "make_nested_selector",
     "make_response_model",
-    "nested_cv_predict",
     "selection_record",
     "selection_table",
 ]
@@ -322,33 +320,6 @@ def candidate_settings(estimator: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
-def nested_cv_predict(selector: NestedModelSelector, X: pd.DataFrame, y: Any) -> tuple[np.ndarray, list[str]]:
-    """Leave-one-out predictions of a selector and the candidate each outer fold chose.
-
-    Parameters
-    ----------
-    selector : NestedModelSelector
-        Cloned and fitted on the other samples for every held-out sample (the inner selection sees only them).
-    X : DataFrame of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
-
-    Returns
-    -------
-    predictions : ndarray of shape (n_samples,)
-        Equal to ``cross_val_predict(selector, X, y, cv=LeaveOneOut())``.
-    chosen : list of str
-        ``best_name_`` of the selector that predicted each sample.
-    """
-    y_arr = np.asarray(y, dtype=float)
-    pred = np.empty(len(y_arr))
-    chosen: list[str] = []
-    for train, test in LeaveOneOut().split(np.zeros((len(y_arr), 1))):
-        fitted = clone(selector).fit(_safe_indexing(X, train), y_arr[train])
-        pred[test] = fitted.predict(_safe_indexing(X, test))
-        chosen.append(fitted.best_name_)
-    return pred, chosen
-
-
 def make_response_model(
     model: str | Sequence[str],
     top_k: int | Sequence[int | None] | None,
@@ -390,7 +361,7 @@ def selection_table(
     selector : NestedModelSelector
         Fitted on every organoid of the drug (the final model's choice).
     outer_chosen : list of str, optional
-        The candidate chosen in each outer leave-one-out fold (:func:`nested_cv_predict`).
+        The candidate chosen in each outer leave-one-out fold (``fitted[i].best_name_`` of :func:`loo_predict`).
 
     Returns
     -------

@@ -32,7 +32,7 @@ from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_co
 from organoidrx.pipeline._inputs import check_compare_work, input_files, load_inputs, run_proximity
 from organoidrx.pipeline._outputs import RunFolder, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
-from organoidrx.scoring import score
+from organoidrx.scoring import rescorer, score
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +264,11 @@ def compare_methods(
                     expression, loaded.gene_sets, method=scorer, min_size=cfg.min_size, max_size=cfg.max_size,
                     **options,
                 )  # fmt: skip
+            # a cohort-dependent scorer rescores each fold's training organoids without the held-out one
+            rescore = rescorer(
+                expression, loaded.gene_sets, method=scorer, min_size=cfg.min_size, max_size=cfg.max_size,
+                **options,
+            )  # fmt: skip
             for model in model_names:
                 feature_sets: dict[str, Any] = {
                     m: {d: [p for p in sel.get(d, []) if p in scores.columns] for d in loaded.drugs}
@@ -290,6 +295,7 @@ def compare_methods(
                     include_all=bool({"all_pathways", "all_genes"} & set(baselines)),
                     min_samples=MIN_ORGANOIDS,
                     random_state=cfg.seed,
+                    rescore=rescore,
                     progress=timer.callback(phase),
                 )
                 table = table.rename(columns={"feature_set": "selection"}).assign(scorer=scorer, model=model)

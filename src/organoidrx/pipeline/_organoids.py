@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
-from organoidrx._registry import get_method
 from organoidrx._utils import InputError, examples, sha256_file
 from organoidrx._validation import as_gene_set_dict
 from organoidrx.models import (
@@ -20,13 +18,13 @@ from organoidrx.models import (
     cross_validate_response,
     fit_drug_model,
     in_memory_bundle,
+    loo_predict,
     make_response_model,
     proximal_pathways,
     selection_record,
     selection_table,
 )
-from organoidrx.models._crossval import _correlations
-from organoidrx.models._nested import nested_cv_predict
+from organoidrx.models._crossval import _correlations, loo_fold_features
 from organoidrx.network import PROXIMAL_Z
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import (
@@ -34,6 +32,7 @@ from organoidrx.pipeline._inputs import (
     Inputs,
 )
 from organoidrx.pipeline._progress import Timer
+from organoidrx.scoring import streams
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +47,9 @@ def _bundle_metadata(
     gene_sets: dict[str, list[str]],
     all_pathways: list[str],
 ) -> dict[str, Any]:
-    scorer = get_method("scorer", cfg.scorer)
     options = cfg.options("scorer")
-    coupled = scorer.attrs.get("cohort_dependent_options", {})
     # a score that depends on the whole scored table needs every pathway to be rescored the same way
-    whole_table = not scorer.sample_independent or any(options.get(k) == v for k, v in coupled.items())
-    kept = all_pathways if whole_table else features
+    kept = features if streams(cfg.scorer, options) else all_pathways
     return {
         "drug": drug,
         "response_metric": cfg.response_metric,
@@ -167,7 +163,12 @@ def organoid_cv(
     organoid_scores: pd.DataFrame,
     response: pd.DataFrame,
     timer: Timer,
+    rescore: Callable[[pd.Index], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Leave-one-organoid-out CV of every drug: proximal pathways against random sets (batched ridge), then the
+    configured model on the proximal pathways, with its held-out predictions and, for a nested selection, the
+    choice of each fold. ``rescore`` (cohort-dependent scorers, :func:`organoidrx.scoring.rescorer`) rescores
+    each fold's training organoids without the held-out one."""
     used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
     proximal = {d: m.features for d, m in models.items()}
     # Random feature sets are compared with the exact batched ridge (fast); the configured model itself is
@@ -179,47 +180,35 @@ def organoid_cv(
         n_random=cfg.n_random_sets,
         min_samples=MIN_ORGANOIDS,
         random_state=cfg.seed,
+        rescore=rescore,
         progress=timer.callback("organoid cv: proximal vs random sets"),
     )
     model_progress = timer.callback(f"organoid cv: {cfg.model_label if cfg.selects_model else cfg.model}")
     name = f"proximal_{cfg.model_label}"
-    configured = (
-        None  # nested selection: the row comes from the outer leave-one-out below (the choice per fold)
-    )
-    if not cfg.selects_model:
-        configured = cross_validate_response(
-            organoid_scores,
-            used,
-            feature_sets={name: proximal},
-            model=make_response_model(
-                cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
-            ),
-            n_random=0,
-            include_all=False,
-            min_samples=MIN_ORGANOIDS,
-            random_state=cfg.seed,
-            progress=lambda done, total: model_progress(done, 2 * total),
-        )
     predictions, rows, choices = [], [], []
-    for done, (drug, m) in enumerate(models.items(), start=len(models) + 1):
+    model_progress(0, len(models))
+    for done, (drug, m) in enumerate(models.items(), start=1):
         X = organoid_scores.loc[m.y.index, m.features]
         y = m.y.to_numpy()
+        folds = None
+        if rescore is not None:
+            folds = [
+                t.loc[:, m.features] for t in loo_fold_features(organoid_scores, list(m.y.index), rescore)
+            ]
         estimator = make_response_model(
             cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
         )
+        held_out, fitted = loo_predict(estimator, X, y, fold_features=folds)
         if m.selector is not None and isinstance(estimator, NestedModelSelector):
-            held_out, chosen = nested_cv_predict(estimator, X, y)
-            choices.append(selection_table(drug, m.selector, chosen))
-            spearman, pearson = _correlations(held_out[None], y)
-            rows.append({"drug": drug, "feature_set": name, "n_features": len(m.features),
-                         "spearman": spearman[0], "pearson": pearson[0], "n_samples": len(y), "n_random": 0})  # fmt: skip
-        else:
-            held_out = cross_val_predict(estimator, X, y, cv=LeaveOneOut())
+            choices.append(selection_table(drug, m.selector, [f.best_name_ for f in fitted]))
+        spearman, pearson = _correlations(held_out[None], y)
+        rows.append({"drug": drug, "feature_set": name, "n_features": len(m.features),
+                     "spearman": spearman[0], "pearson": pearson[0], "n_samples": len(y), "n_random": 0})  # fmt: skip
         predictions.append(
             pd.DataFrame({"drug": drug, "sample": m.y.index, "observed": y, "predicted": held_out})
         )
-        model_progress(done, 2 * len(models))
-    configured = pd.DataFrame(rows).reindex(columns=baseline.columns) if configured is None else configured
+        model_progress(done, len(models))
+    configured = pd.DataFrame(rows).reindex(columns=baseline.columns)
     table = pd.concat([baseline, configured], ignore_index=True)
     table = table.sort_values("drug", kind="stable").reset_index(drop=True)
     selection = pd.concat(choices, ignore_index=True) if choices else None

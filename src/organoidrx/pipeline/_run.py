@@ -25,7 +25,7 @@ from organoidrx.pipeline._organoids import biomarker_table, fit_models, organoid
 from organoidrx.pipeline._outputs import RunFolder, write_run_outputs
 from organoidrx.pipeline._patients import run_patients
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
-from organoidrx.scoring import score
+from organoidrx.scoring import rescorer, score
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +187,12 @@ def run_pipeline(
         cv, cv_predictions, selection = pd.DataFrame(), pd.DataFrame(), None
         if cross_validate:
             with timer.phase("organoid cv", show=False):
+                rescore = rescorer(
+                    loaded.organoid_expression, loaded.gene_sets, method=cfg.scorer, min_size=cfg.min_size,
+                    max_size=cfg.max_size, **cfg.options("scorer"),
+                )  # fmt: skip
                 cv, cv_predictions, selection = organoid_cv(
-                    cfg, models, organoid_scores, loaded.response, timer
+                    cfg, models, organoid_scores, loaded.response, timer, rescore
                 )
         result = RunResult(
             out_dir=out,

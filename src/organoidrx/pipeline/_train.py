@@ -24,7 +24,7 @@ from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._outputs import write_predictions
 from organoidrx.pipeline._progress import Progress
 from organoidrx.pipeline._run import run_pipeline
-from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score
+from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def predict_with_bundle(
     data = read_expression(expression)
     sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
     scoring = stored["scoring"]
-    if not get_method("scorer", scoring["method"]).sample_independent:  # scores move with the samples given
+    if not streams(scoring["method"], scoring["options"]):  # scores move with the samples given
         if len(data) < 3:
             raise InputError(f"{bundle}: its scorer {scoring['method']!r} compares each gene across the samples "
                              f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip

@@ -4,7 +4,7 @@ Sample-independent (a sample's score depends on that sample alone): ssGSEA, sing
 gene is first compared across the samples scored together): GSVA, z-score, PLAGE, mean_z.
 """
 
-from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, score
+from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, rescorer, score, streams
 
 # isort: off
 # Import order is registration order: the order `organoidrx methods` lists them, and the first is the default.
@@ -22,7 +22,6 @@ from organoidrx.scoring._streaming import (
     StreamedScores,
     plan_scoring,
     score_file,
-    streams,
 )
 
 __all__ = [
@@ -36,6 +35,7 @@ __all__ = [
     "mean_z",
     "plage",
     "plan_scoring",
+    "rescorer",
     "score",
     "score_file",
     "singscore",

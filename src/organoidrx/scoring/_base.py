@@ -19,7 +19,7 @@ from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_gene_set_dict, restrict_gene_sets
 from organoidrx.scoring._kernels import membership_matrix
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "ScoringInput", "score"]
+__all__ = ["MAX_SIZE", "MIN_SIZE", "ScoringInput", "rescorer", "score", "streams"]
 
 #: samples per block when a sample-independent scorer reports progress
 _PROGRESS_BLOCK = 256
@@ -330,3 +330,71 @@ def scorer_options(method: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The options of ``method`` picked from a mapping holding more keys (e.g. a run's settings)."""
     scorer = get_method("scorer", method)
     return {o.name: settings[o.name] for o in scorer.options if o.name in settings}
+
+
+def streams(method: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``method`` with ``options`` scores each sample on its own (sample-independent).
+
+    Such a scorer can stream a matrix in chunks, and a cross-validation need not rescore its training samples
+    without the held-out ones; a cohort-dependent one (GSVA, z-score, PLAGE, mean_z, ssGSEA with
+    ``normalize="range"``) can do neither.
+
+    Examples
+    --------
+    >>> streams("ssgsea"), streams("ssgsea", {"normalize": "range"}), streams("gsva")
+    (True, False, False)
+    """
+    scorer = get_method("scorer", method)
+    coupled = scorer.attrs.get("cohort_dependent_options", {})
+    given = options or {}
+    return scorer.sample_independent and not any(given.get(k) == v for k, v in coupled.items())
+
+
+def rescorer(
+    expression: pd.DataFrame,
+    gene_sets: Any,
+    *,
+    method: str,
+    min_size: int = MIN_SIZE.default,
+    max_size: int | None = MAX_SIZE.default,
+    **options: Any,
+) -> Callable[[pd.Index], pd.DataFrame] | None:
+    """For a cohort-dependent scorer, a function that scores any subset of ``expression``'s samples as a cohort
+    of their own; None when ``method`` with ``options`` scores each sample on its own (see :func:`streams`).
+
+    This is what a cross-validation needs to keep held-out samples out of the training samples' scores
+    (``rescore`` of :func:`organoidrx.models.cross_validate_response`). A subset's gene sets are those of the
+    whole table, so the scorer's messages about them, already given for the whole table, are not repeated. Each
+    subset is scored once: the function keeps its results (for n samples left out one at a time, n tables of
+    n - 1 samples), so that several cross-validations of the same folds share them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> expression = pd.DataFrame([[1.0, 2, 3, 4], [4, 3, 2, 1], [2, 2, 1, 3]], index=["a", "b", "c"],
+    ...                           columns=["g1", "g2", "g3", "g4"])
+    >>> rescore = rescorer(expression, {"up": ["g1", "g2"]}, method="zscore", min_size=1)
+    >>> rescore(pd.Index(["a", "b"])).round(3).to_dict()
+    {'up': {'a': -1.0, 'b': 1.0}}
+    >>> rescorer(expression, {"up": ["g1", "g2"]}, method="ssgsea", min_size=1) is None
+    True
+    """
+    if streams(method, options):
+        return None
+
+    kept: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def rescore(samples: pd.Index) -> pd.DataFrame:
+        key = tuple(map(str, samples))
+        if key not in kept:
+            quiet = logging.getLogger("organoidrx.scoring")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                kept[key] = score(expression.loc[samples], gene_sets, method=method, min_size=min_size,
+                                  max_size=max_size, **options)  # fmt: skip
+            finally:
+                quiet.setLevel(level)
+        return kept[key]
+
+    return rescore

@@ -35,7 +35,7 @@ from organoidrx._memory import format_bytes, memory_budget
 from organoidrx._registry import Method, get_method
 from organoidrx._utils import InputError, atomic_write, check_output_file, examples
 from organoidrx._validation import as_gene_set_dict
-from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, kept_gene_sets, score
+from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, kept_gene_sets, score, streams
 from organoidrx.scoring._kernels import _CHUNK_CELLS, membership_matrix
 
 logger = logging.getLogger(__name__)
@@ -49,20 +49,6 @@ _OUTPUT_BYTES_PER_SET = 48
 _ID_BYTES = 96
 #: a cohort-dependent scorer on the whole matrix: the matrix read, its validated copy, and the scorer's arrays
 _IN_MEMORY_COPIES = 4
-
-
-def streams(method: str, options: Mapping[str, Any] | None = None) -> bool:
-    """Whether ``method`` with ``options`` scores each sample on its own, so that it can stream.
-
-    Examples
-    --------
-    >>> streams("ssgsea"), streams("ssgsea", {"normalize": "range"}), streams("gsva")
-    (True, False, False)
-    """
-    scorer = get_method("scorer", method)
-    coupled = scorer.attrs.get("cohort_dependent_options", {})
-    given = options or {}
-    return scorer.sample_independent and not any(given.get(k) == v for k, v in coupled.items())
 
 
 def _why_not_streaming(scorer: Method, options: Mapping[str, Any]) -> str:
