@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from organoidrx.models import _loo, make_response_pipeline
 from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
 from organoidrx.models._loo import (
+    PickedColumns,
     is_leave_one_out,
     kernel_ridge_estimator,
     linear_tolerance,
@@ -219,3 +220,16 @@ def test_one_matrix_per_fold_with_k_folds_uses_each_folds_matrix():
 def test_one_matrix_per_fold_must_have_a_fold_per_sample():
     with pytest.raises(ValueError, match="n folds"):
         loo_ridge_predict(np.zeros((2, 3, 5, 4)), np.zeros(5), 1.0)
+
+
+def test_picked_columns_stand_for_their_stack():
+    rng = np.random.default_rng(30)
+    universe = rng.normal(size=(5, 5, 12))
+    picks = np.stack([rng.choice(12, size=4, replace=False) for _ in range(3)])
+    X = PickedColumns(universe, picks)
+    stack = np.stack([universe[:, :, p] for p in picks])  # (3 sets, 5 folds, 5, 4)
+    assert X.shape == stack.shape and X.ndim == 4
+    for key in (1, (2, 3), slice(0, 2), (slice(None), 4)):
+        np.testing.assert_array_equal(X[key], stack[key])
+    again = PickedColumns.from_stack(stack)
+    np.testing.assert_array_equal(again[:], stack)

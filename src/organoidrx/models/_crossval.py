@@ -25,6 +25,7 @@ from organoidrx._compute import active_backend
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
 from organoidrx.models._loo import (
+    PickedColumns,
     is_leave_one_out,
     kernel_ridge_estimator,
     linear_tolerance,
@@ -377,7 +378,7 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
                 pathway_universe = _universe(scores, matched, folds, settings.fold_scores)
             universe = pathway_universe
         X = _matrix(universe, matched, features, set_name)
-        pred = _cv_predict(X[None], y, folds, model, alpha)
+        pred = _cv_predict(X, y, folds, model, alpha)
         spearman, pearson = _correlations(pred, y)
         row |= {"spearman": spearman[0], "pearson": pearson[0]}
         if set_name in settings.randomised and n_random > 0:
@@ -518,17 +519,20 @@ def _universe(
 
 def _matrix(
     universe: pd.DataFrame | list[pd.DataFrame], samples: list[str], features: list[str], set_name: str
-) -> np.ndarray:
-    """(n, n_features), or (n_folds, n, n_features) with one table per fold."""
+) -> np.ndarray | PickedColumns:
+    """One set's stack: (1, n, n_features), or with one table per fold its columns of every fold's table."""
     tables = universe if isinstance(universe, list) else [universe]
-    X = np.stack([t.loc[:, features].to_numpy(dtype=float) for t in tables])
+    columns = tables[0].columns.get_indexer(features)
+    X = np.stack([t.to_numpy(dtype=float)[:, columns] for t in tables])
     if np.isnan(X).any():
         _, row, col = np.argwhere(np.isnan(X))[0]
         raise InputError(
             f"feature set {set_name!r} has missing values (first: sample {samples[row]!r}, feature "
             f"{features[col]!r}); impute or drop that feature."
         )
-    return X if isinstance(universe, list) else X[0]
+    if isinstance(universe, list):
+        return PickedColumns(np.stack([t.to_numpy(dtype=float) for t in tables]), columns[None])
+    return X
 
 
 def _folds(n: int, cv: Literal["loo"] | int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -544,7 +548,7 @@ def _folds(n: int, cv: Literal["loo"] | int, random_state: int) -> list[tuple[np
 
 # ---------------------------------------------------------------------------------------------- kernels
 def _cv_predict(
-    X: np.ndarray,
+    X: np.ndarray | PickedColumns,
     y: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
     model: Any,
@@ -586,7 +590,7 @@ def _cv_predict(
 
 
 def _ridge_cv_predict(
-    X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], alpha: float
+    X: np.ndarray | PickedColumns, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], alpha: float
 ) -> np.ndarray:
     """Exact batched ``StandardScaler -> Ridge(alpha)`` held-out predictions for every set of the stack at once."""
     if not alpha > 0:
@@ -632,10 +636,6 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
-#: elements of one block of random sets with one matrix per fold (about 32 MB of float64)
-_BLOCK_ELEMENTS = 4_000_000
-
-
 def _random_summary(
     universe: pd.DataFrame | list[pd.DataFrame],
     size: int,
@@ -653,20 +653,14 @@ def _random_summary(
     tables = universe if isinstance(universe, list) else [universe]
     values = np.stack([t.to_numpy(dtype=float) for t in tables])  # (n_folds or 1, n_samples, n_universe)
     picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(n_random)])
-    # sets at a time, so that one matrix per fold stays within about 32 MB
-    block = n_random if len(tables) == 1 else max(1, _BLOCK_ELEMENTS // values[..., :size].size)
-    pred = np.empty((n_random, values.shape[1]))
-    for start in range(0, n_random, block):
-        stack = values[:, :, picks[start : start + block]].transpose(
-            2, 0, 1, 3
-        )  # (sets, folds, samples, size)
-        if np.isnan(stack).any():
-            raise InputError(
-                "the random feature sets drew columns with missing values; impute or drop them from the data."
-            )
-        pred[start : start + block] = _cv_predict(
-            stack if len(tables) > 1 else stack[:, 0], y, folds, model, alpha
+    if np.isnan(values[..., np.unique(picks)]).any():
+        raise InputError(
+            "the random feature sets drew columns with missing values; impute or drop them from the data."
         )
+    if len(tables) > 1:  # one table per fold: every set's fold kernels from the tables' columns
+        pred = _cv_predict(PickedColumns(values, picks), y, folds, model, alpha)
+    else:
+        pred = _cv_predict(values[0][:, picks].transpose(1, 0, 2), y, folds, model, alpha)
     rand_s, rand_p = _correlations(pred, y)
     valid = rand_s[~np.isnan(rand_s)]
     summary: dict[str, Any] = {"n_random": n_random}

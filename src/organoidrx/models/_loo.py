@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -212,43 +213,111 @@ def loo_kernel_ridge_predict(
 Solver = Callable[["_Folds", np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-class _Folds:
-    """The leave-one-out fold kernels of a block of sets, from one matrix per set or one per set and fold."""
+@dataclass(frozen=True)
+class PickedColumns:
+    """Feature sets given as columns of one table per fold: set ``s`` in fold ``f`` is ``universe[f][:, picks[s]]``.
 
-    def __init__(self, block: np.ndarray, pairs: tuple[np.ndarray, ...], train: np.ndarray) -> None:
-        self.block, self.pairs, self.train = block, pairs, train
+    It stands for the (n_sets, n_folds, n, size) stack under ``shape``, ``ndim`` and indexing (``X[s]``,
+    ``X[s, f]``, ``X[a:b]``, ``X[:, f]``) without building it; the leave-one-out kernels compute every set's fold
+    kernels from per-column terms of the universe (one product with the sets' 0/1 membership per fold).
+
+    Attributes
+    ----------
+    universe : ndarray of shape (n_folds, n_samples, n_columns)
+    picks : ndarray of int, shape (n_sets, size)
+        Distinct column positions of each set.
+    """
+
+    universe: np.ndarray
+    picks: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.picks.shape[0], *self.universe.shape[:2], self.picks.shape[1])
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        sets, folds = key if isinstance(key, tuple) else (key, slice(None))
+        picks = self.picks[sets]
+        out = self.universe[folds][..., picks]
+        return np.moveaxis(out, -2, 0) if picks.ndim == 2 else out
+
+    @classmethod
+    def from_stack(cls, X: np.ndarray) -> PickedColumns:
+        """The same sets from an explicit (n_sets, n_folds, n, p) stack (each set's columns side by side)."""
+        n_sets, n_folds, n, p = X.shape
+        universe = np.ascontiguousarray(X.transpose(1, 2, 0, 3)).reshape(n_folds, n, n_sets * p)
+        return cls(universe, np.arange(n_sets * p).reshape(n_sets, p))
+
+
+class _Folds:
+    """The leave-one-out fold kernels of a block of sets: from one matrix per set (``block``), or from column
+    picks of one table per fold (``columns``)."""
+
+    def __init__(
+        self, pairs: tuple[np.ndarray, ...], block: np.ndarray | None = None, columns: _Columns | None = None
+    ) -> None:
+        self.pairs, self.block, self.columns = pairs, block, columns
 
     def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
         of standardised samples."""
-        if self.block.ndim == 3:
+        if self.columns is None:
             return _fold_kernels(self.block, self.pairs)
-        return _per_fold_kernels(self.block, self.train)
+        return _assemble(self.columns.sums(_Columns.products), self.pairs)
 
     def manhattan(self) -> tuple[np.ndarray, np.ndarray]:
         """Each fold's L1 distances between standardised samples: training (b, n, m, m), held-out row (b, n, m)."""
-        if self.block.ndim == 3:
+        if self.columns is None:
             return _fold_manhattan(self.block, self.pairs)
-        train, test = self._standardised()
-        m = train.shape[2]
-        distance = np.empty((*train.shape[:2], m, m))
-        for a in range(m):
-            distance[:, :, a, :] = np.abs(train - train[:, :, a : a + 1, :]).sum(axis=-1)
-        return distance, np.abs(train - test[:, :, None, :]).sum(axis=-1)
-
-    def _standardised(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fold i's training samples (b, n, m, p) and held-out sample (b, n, p), standardised on the training ones."""
-        n = self.block.shape[1]
-        folds = np.arange(n)
-        train = self.block[:, folds[:, None], self.train]  # (b, n folds, m, p)
-        test = self.block[:, folds, folds]  # (b, n folds, p)
-        mean = train.mean(axis=2)
-        scale = train.std(axis=2)
-        scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
-        return (train - mean[:, :, None, :]) / scale[:, :, None, :], (test - mean) / scale
+        return _assemble_distances(self.columns.sums(_Columns.differences), self.pairs)
 
 
-def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarray, np.ndarray]:
+class _Columns:
+    """Per-column terms of each fold's table, summed over the columns of a block of picked sets."""
+
+    def __init__(
+        self, universe: np.ndarray, picks: np.ndarray, first: np.ndarray, second: np.ndarray
+    ) -> None:
+        n = universe.shape[1]
+        self.centred = universe - universe.mean(axis=1, keepdims=True)  # (n folds, n, U)
+        # fold i's inverse variances with sample i left out
+        self.weights = np.stack([_inverse_variances(self.centred[i][None])[0, i] for i in range(n)])
+        self.picks, self.first, self.second = picks, first, second
+
+    def products(self, i: int) -> np.ndarray:
+        """Fold i's weighted pair products (pairs, U): G^(i)_ab summed over a set's columns."""
+        c = self.centred[i]
+        return c[self.first] * c[self.second] * self.weights[i]
+
+    def differences(self, i: int) -> np.ndarray:
+        """Fold i's weighted absolute pair differences (pairs, U): L1 distances summed over a set's columns."""
+        c = self.centred[i]
+        return np.abs(c[self.first] - c[self.second]) * np.sqrt(self.weights[i])
+
+    def sums(self, terms: Callable[[_Columns, int], np.ndarray]) -> np.ndarray:
+        """``terms`` of every fold summed over each set's columns: (b, n folds x pairs)."""
+        n_folds, _, n_columns = self.centred.shape
+        membership = np.zeros((n_columns, len(self.picks)))
+        membership[self.picks, np.arange(len(self.picks))[:, None]] = 1.0
+        sums = np.stack([terms(self, i) @ membership for i in range(n_folds)])  # (n folds, pairs, b)
+        return sums.transpose(2, 0, 1).reshape(len(self.picks), -1)
+
+    def block(self, start: int, stop: int) -> _Columns:
+        part = object.__new__(_Columns)
+        part.centred, part.weights = self.centred, self.weights
+        part.picks, part.first, part.second = self.picks[start:stop], self.first, self.second
+        return part
+
+
+def _loo_predict(
+    X: np.ndarray | PickedColumns, y: np.ndarray, solve: Solver
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(X, np.ndarray) and X.ndim == 4:
+        X = PickedColumns.from_stack(X)
     if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[1] != X.shape[2]):
         raise ValueError(f"X must be (n_sets, n, p) or (n_sets, n folds, n, p); got shape {X.shape}.")
     n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
@@ -269,13 +338,21 @@ def _loo_predict(X: np.ndarray, y: np.ndarray, solve: Solver) -> tuple[np.ndarra
         (row[:, None] + pair[folds[:, None], train]).ravel(),  # n * m
         row + pair[folds, folds],  # n
     )
-    per_set = first.size * max(1, p) if X.ndim == 3 else n * n * max(1, p)
+    columns = None
+    if isinstance(X, PickedColumns):
+        columns = _Columns(np.asarray(X.universe, dtype=float), X.picks, first, second)
+        per_set = n * first.size
+    else:
+        per_set = first.size * max(1, p)
     chunk = max(1, min(_CHUNK_SETS, _CHUNK_ELEMENTS // per_set))
     starts = range(0, n_sets, chunk)
 
     def work(start: int) -> None:
-        block = np.asarray(X[start : start + chunk], dtype=float)
-        fitted, doubtful = solve(_Folds(block, pairs, train), yc)
+        if columns is None:
+            folds = _Folds(pairs, block=np.asarray(X[start : start + chunk], dtype=float))
+        else:
+            folds = _Folds(pairs, columns=columns.block(start, start + chunk))
+        fitted, doubtful = solve(folds, yc)
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful
 
@@ -297,9 +374,7 @@ def _fold_kernels(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
     of standardised samples."""
-    train_pairs, test_pairs, own_pairs = pairs
     b, n, p = block.shape
-    m = n - 1
     centred = block - block.mean(axis=1, keepdims=True)
     weights = _inverse_variances(centred)  # (b, n folds, p)
     products = np.empty((b, n * (n + 1) // 2, p))  # x_a * x_b for a <= b, in np.triu_indices order
@@ -308,6 +383,16 @@ def _fold_kernels(
         np.multiply(centred[:, a : a + 1, :], centred[:, a:, :], out=products[:, offset : offset + n - a, :])
         offset += n - a
     gram = np.matmul(weights, products.transpose(0, 2, 1)).reshape(b, -1)  # (b, n folds x pairs): G^(i)_ab
+    return _assemble(gram, pairs)
+
+
+def _assemble(gram: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fold kernels of standardised samples from each fold's weighted Gram sums (b, n folds x pairs) of samples
+    centred on all n: the training block, held-out row and held-out sample's own product."""
+    train_pairs, test_pairs, own_pairs = pairs
+    b = gram.shape[0]
+    n = own_pairs.size
+    m = n - 1
     own = np.take(gram, own_pairs, axis=1).reshape(b, n, 1) / (m * m)  # G_ii / m^2
     cross = np.take(gram, test_pairs, axis=1).reshape(b, n, m) / m  # G_ia / m
     k_train = np.take(gram, train_pairs, axis=1).reshape(b, n, m, m)
@@ -318,43 +403,13 @@ def _fold_kernels(
     return k_train, k_test, (m + 1) * (m + 1) * own[:, :, 0]  # K_ii = G_ii (1 + 1/m)^2
 
 
-def _per_fold_kernels(block: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_fold_kernels` with one matrix per fold (b, n folds, n, p): fold i's Gram matrix
-    :math:`G^{(i)}` of its own centred samples, weighted by its training inverse variances, one product per fold."""
-    n = block.shape[1]
-    m = n - 1
-    folds = np.arange(n)
-    centred = block - block.mean(axis=2, keepdims=True)
-    held = centred[:, folds, folds]  # (b, n, p): each fold's held-out sample
-    total = np.einsum("bfsp,bfsp->bfp", centred, centred)
-    left = total - held * held * (n / m)  # each fold's sum of squares about its training mean
-    risky = left < _CANCELLATION * total
-    if risky.any():  # the held-out sample holds nearly all the variance: sum the fold's squares directly
-        for s, i, j in zip(*np.nonzero(risky), strict=True):
-            values = np.delete(centred[s, i, :, j], i)
-            left[s, i, j] = ((values - values.mean()) ** 2).sum()
-    scale = np.sqrt(np.maximum(left, 0.0) / m)
-    scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
-    weighted = centred / (scale * scale)[:, :, None, :]
-    gram = weighted @ centred.swapaxes(-1, -2)  # (b, n folds, n, n): G^(i)_ab
-    own = gram[:, folds, folds, folds][:, :, None] / (m * m)  # G_ii / m^2
-    cross = gram[:, folds[:, None], folds[:, None], train] / m  # G_ia / m, (b, n, m)
-    k_train = gram[:, folds[:, None, None], train[:, :, None], train[:, None, :]]
-    k_train += cross[:, :, :, None]
-    k_train += cross[:, :, None, :]
-    k_train += own[:, :, :, None]
-    return k_train, (m + 1) * (cross + own), (m + 1) * (m + 1) * own[:, :, 0]
-
-
 def _fold_manhattan(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Each fold's L1 distances between standardised samples: training (b, n, m, m) and held-out row (b, n, m).
 
     Centring does not move a difference, so :math:`\\sum_j |x_{aj} - x_{bj}| / s_{ij}` is one matrix product of the
     fold's inverse standard deviations with the (n_features x n(n+1)/2) absolute pair differences per set.
     """
-    train_pairs, test_pairs, _ = pairs
     b, n, p = block.shape
-    m = n - 1
     centred = block - block.mean(axis=1, keepdims=True)
     weights = np.sqrt(_inverse_variances(centred))
     differences = np.empty((b, n * (n + 1) // 2, p))
@@ -365,10 +420,16 @@ def _fold_manhattan(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[n
         )
         offset += n - a
     np.abs(differences, out=differences)
-    distance = np.matmul(weights, differences.transpose(0, 2, 1)).reshape(b, -1)
+    return _assemble_distances(np.matmul(weights, differences.transpose(0, 2, 1)).reshape(b, -1), pairs)
+
+
+def _assemble_distances(distance: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's training (b, n, m, m) and held-out (b, n, m) distances from the sums (b, n folds x pairs)."""
+    train_pairs, test_pairs, own_pairs = pairs
+    b, n = distance.shape[0], own_pairs.size
     return (
-        np.take(distance, train_pairs, axis=1).reshape(b, n, m, m),
-        np.take(distance, test_pairs, axis=1).reshape(b, n, m),
+        np.take(distance, train_pairs, axis=1).reshape(b, n, n - 1, n - 1),
+        np.take(distance, test_pairs, axis=1).reshape(b, n, n - 1),
     )
 
 
