@@ -869,8 +869,11 @@ def render_comparison(folder: Path) -> list[str]:
         " pathway scorer x network measure selects each drug's proximal pathways (z <= -1.2816); each model"
         f" ({models}, on standardised features) is cross-validated leave-one-organoid-out on them and on"
         f" {record['n_random_sets']} random pathway sets of the same size; the p-value is the share of random sets"
-        " doing at least as well, and q is Benjamini-Hochberg over every test of the comparison. Baselines: the"
-        " drug's target genes against random genes, all pathways and all genes (no random sets).",
+        " doing at least as well, and q is Benjamini-Hochberg over every test of the comparison. The"
+        " cohort-dependent scorers (gsva, zscore, plage, mean_z) score each fold's training organoids without the"
+        " held-out one, for the selections and the random sets alike; the held-out organoid keeps its score among"
+        " all organoids. Baselines: the drug's target genes against random genes, all pathways and all genes (no"
+        " random sets).",
         "",
         *[f"- {line}" for line in record["summary"]],
         "",

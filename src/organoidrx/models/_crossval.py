@@ -291,7 +291,7 @@ def _fold_scores(
     drugs: list[str], settings: _DrugSettings, rescore: Rescorer
 ) -> dict[frozenset[str], pd.DataFrame]:
     """``rescore`` of all samples but each distinct held-out group of the drugs' folds."""
-    groups = []
+    groups: list[frozenset[str]] = []
     for drug in drugs:
         matched, _ = _drug_samples(drug, settings)
         if len(matched) >= settings.min_samples:

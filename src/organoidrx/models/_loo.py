@@ -45,7 +45,7 @@ def is_leave_one_out(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> bool
     )
 
 
-def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+def loo_ridge_predict(X: np.ndarray | PickedColumns, y: np.ndarray, alpha: float) -> np.ndarray:
     """Leave-one-out predictions of ``StandardScaler -> Ridge(alpha)`` for every matrix of a stack.
 
     Parameters
@@ -91,7 +91,9 @@ def loo_ridge_predict(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     return _loo_predict(X, y, solve)[0]
 
 
-def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def loo_linear_predict(
+    X: np.ndarray | PickedColumns, y: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out predictions of ``StandardScaler -> LinearRegression(tol=tol)`` for a stack of matrices.
 
     Parameters
@@ -135,7 +137,7 @@ def loo_linear_predict(X: np.ndarray, y: np.ndarray, tol: float) -> tuple[np.nda
 
 
 def loo_kernel_ridge_predict(
-    X: np.ndarray, y: np.ndarray, estimator: KernelRidgeLOO
+    X: np.ndarray | PickedColumns, y: np.ndarray, estimator: KernelRidgeLOO
 ) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out predictions of ``StandardScaler -> KernelRidgeLOO`` for a stack of matrices.
 
@@ -254,26 +256,24 @@ class PickedColumns:
 
 
 class _Folds:
-    """The leave-one-out fold kernels of a block of sets: from one matrix per set (``block``), or from column
-    picks of one table per fold (``columns``)."""
+    """The leave-one-out fold kernels of a block of sets: from one matrix per set (an array), or from column
+    picks of one table per fold (:class:`_Columns`)."""
 
-    def __init__(
-        self, pairs: tuple[np.ndarray, ...], block: np.ndarray | None = None, columns: _Columns | None = None
-    ) -> None:
-        self.pairs, self.block, self.columns = pairs, block, columns
+    def __init__(self, pairs: tuple[np.ndarray, ...], source: np.ndarray | _Columns) -> None:
+        self.pairs, self.source = pairs, source
 
     def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
         of standardised samples."""
-        if self.columns is None:
-            return _fold_kernels(self.block, self.pairs)
-        return _assemble(self.columns.sums(_Columns.products), self.pairs)
+        if isinstance(self.source, _Columns):
+            return _assemble(self.source.sums(_Columns.products), self.pairs)
+        return _fold_kernels(self.source, self.pairs)
 
     def manhattan(self) -> tuple[np.ndarray, np.ndarray]:
         """Each fold's L1 distances between standardised samples: training (b, n, m, m), held-out row (b, n, m)."""
-        if self.columns is None:
-            return _fold_manhattan(self.block, self.pairs)
-        return _assemble_distances(self.columns.sums(_Columns.differences), self.pairs)
+        if isinstance(self.source, _Columns):
+            return _assemble_distances(self.source.sums(_Columns.differences), self.pairs)
+        return _fold_manhattan(self.source, self.pairs)
 
 
 class _Columns:
@@ -349,9 +349,9 @@ def _loo_predict(
 
     def work(start: int) -> None:
         if columns is None:
-            folds = _Folds(pairs, block=np.asarray(X[start : start + chunk], dtype=float))
+            folds = _Folds(pairs, np.asarray(X[start : start + chunk], dtype=float))
         else:
-            folds = _Folds(pairs, columns=columns.block(start, start + chunk))
+            folds = _Folds(pairs, columns.block(start, start + chunk))
         fitted, doubtful = solve(folds, yc)
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful

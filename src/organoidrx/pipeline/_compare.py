@@ -207,7 +207,9 @@ def compare_methods(
     For each drug and combination, the organoids' pathway scores (``scorer``) restricted to the drug's proximal
     pathways (``selection``: z <= -1.2816 under the network measure) are cross-validated leave-one-organoid-out
     with ``model``: standardisation and the fit happen inside each fold, and the selection comes from the network,
-    never from the responses, so no held-out organoid informs its own prediction. The same model is fitted to
+    never from the responses, so no held-out organoid informs its own prediction. A cohort-dependent scorer
+    (:func:`organoidrx.scoring.streams` is False) scores each fold's training organoids without the held-out one
+    (:func:`organoidrx.scoring.rescorer`), for the selection and its random sets alike. The same model is fitted to
     ``B`` random pathway sets of the same size; the p-value is the share of random sets doing at least as well,
     :math:`p = (1 + \\#\\{r_b \\ge r\\}) / (1 + B)`. Baselines: ``all_pathways`` (every scored pathway; no
     random sets, as they would be the same set) and ``target_genes`` (the drug's target genes' own expression,

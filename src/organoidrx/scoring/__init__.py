@@ -1,7 +1,10 @@
 """Per-sample pathway scores: the shared runner and every registered scorer.
 
 Sample-independent (a sample's score depends on that sample alone): ssGSEA, singscore. Cohort-dependent (each
-gene is first compared across the samples scored together): GSVA, z-score, PLAGE, mean_z.
+gene is first compared across the samples scored together): GSVA, z-score, PLAGE, mean_z, and ssGSEA with
+``normalize="range"``. The organoid cross-validations of ``run`` and ``compare`` score a cohort-dependent scorer's
+training organoids without the held-out one in every fold (:func:`rescorer`), so no held-out expression enters
+the features a model is trained on.
 """
 
 from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, rescorer, score, streams
