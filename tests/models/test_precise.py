@@ -18,10 +18,13 @@ import pandas as pd
 import pytest
 import scipy.linalg
 from scipy.optimize import brentq
+from sklearn.base import clone
 from sklearn.decomposition import PCA
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import LinearRegression, Ridge
 
 from organoidrx._utils import InputError
-from organoidrx.models import precise_align, precise_consensus, standardize_columns
+from organoidrx.models import precise_align, precise_consensus, precise_refit_predict, standardize_columns
 
 from ..conftest import shared_file
 
@@ -162,3 +165,28 @@ def test_real_organoid_scores_in_two_batches_match_the_reference(shared_data: Pa
     np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-8)
     np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(fit.projection, vectors.T @ vectors, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "regressor",
+    [Ridge(alpha=2.0), LinearRegression(), KernelRidge(alpha=0.5, kernel="rbf", gamma=0.1)],
+    ids=["ridge", "least squares", "rbf kernel ridge"],
+)
+def test_refit_is_the_regressor_trained_on_consensus_coordinates(regressor):
+    """PRECISE's recipe with the literal reference consensus: fit on the organoids' consensus coordinates
+    Z_s C', predict the patients' Z_t C'; equal to the refit in pathway space for models of inner products."""
+    source, target = _two_batches(3)
+    columns = [f"PATHWAY_{j}" for j in range(source.shape[1])]
+    organoids = pd.DataFrame(source * 2.0 + 1.0, columns=columns)
+    patients = pd.DataFrame(target * 3.0 - 4.0, index=[f"P{i}" for i in range(len(target))], columns=columns)
+    mean, scale = np.full(len(columns), 1.0), np.full(len(columns), 2.0)
+    y = source[:, 0] - source[:, 3] + np.random.default_rng(4).normal(size=len(source))
+    got = precise_refit_predict(
+        regressor, patients, organoids, y, mean=mean, scale=scale, n_pc=6, min_cosine=0.3
+    )
+    _, _, consensus = _reference(source, standardize_columns(patients.to_numpy()), 6, 0.3)
+    fitted = clone(regressor).fit(source @ consensus.T, y)
+    expected = fitted.predict(standardize_columns(patients.to_numpy()) @ consensus.T)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
+    with pytest.raises(InputError, match="one value per organoid"):
+        precise_refit_predict(regressor, patients, organoids, y[:-1], mean=mean, scale=scale, n_pc=6)

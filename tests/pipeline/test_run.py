@@ -438,7 +438,8 @@ def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(co
     for drug, path in paths.items():
         metadata = load_bundle(path).metadata
         assert metadata["alignment"] == "precise"
-        assert metadata["alignment_options"] == {"n_pc": 5, "n_pv": None, "min_cosine": 0.3}
+        assert metadata["alignment_options"] == {"n_pc": 5, "n_pv": None, "min_cosine": 0.3, "refit": True}
+        assert len(metadata["organoid_response"]) == len(metadata["organoid_samples"])
         direct = predict_with_bundle(path, expression, reference="cohort")
         expected = result.patient_predictions[result.patient_predictions["drug"] == drug]
         assert np.array_equal(
@@ -446,6 +447,55 @@ def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(co
         )
     with pytest.raises(InputError, match=r"alignment 'precise' adapts to the cohort"):
         predict_with_bundle(next(iter(paths.values())), expression, reference="bundle")
+
+
+def test_precise_refits_the_organoid_regressor_on_the_projected_organoids(cohort_dir, tmp_path):
+    """The run's patient predictions are the organoid model refitted on the projected organoids with their
+    responses (precise_refit_predict); refit = false applies the organoid model as fitted; a bundle without
+    responses cannot refit and says so."""
+    from organoidrx.models import ModelBundle, make_response_pipeline, precise_refit_predict, predict_cohort
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+    from organoidrx.scoring import score
+
+    config, _ = cohort_dir
+    options = {"n_pc": 2, "min_cosine": 0.0}  # fewer consensus features than pathways: a real projection
+    runs = {
+        refit: run_pipeline(
+            config,
+            tmp_path / str(refit),
+            write=False,
+            n_permutations=0,
+            alignment="precise",
+            alignment_options=options | {"refit": refit},
+        )
+        for refit in (True, False)
+    }
+    cfg = read_config(config)
+    loaded = load_inputs(cfg)
+    patients = score(loaded.patient_expression, loaded.gene_sets, method=cfg.scorer, min_size=cfg.min_size,
+                     max_size=cfg.max_size, **cfg.options("scorer"))  # fmt: skip
+    for drug, bundle in runs[True].bundles.items():
+        meta, features = bundle.metadata, bundle.feature_names
+        organoids = pd.DataFrame({f: meta["organoid_scores"][f] for f in features})
+        step = next(s for s in bundle.manifest["steps"] if s["kind"] == "scale")
+        regressor = make_response_pipeline(cfg.model, top_k=cfg.top_k, random_state=cfg.seed)[-1]
+        expected = precise_refit_predict(
+            regressor, patients.loc[:, features], organoids, meta["organoid_response"],
+            mean=bundle.arrays[step["mean"]], scale=bundle.arrays[step["scale"]], **options,
+        )  # fmt: skip
+        table = {
+            r: run.patient_predictions.set_index(["drug", "patient"]).loc[drug] for r, run in runs.items()
+        }
+        got = table[True]["predicted_response"].loc[patients.index].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+        assert not np.allclose(table[False]["predicted_response"].loc[patients.index].to_numpy(), got)
+        manifest = json.loads(json.dumps(bundle.manifest))
+        del manifest["metadata"]["organoid_response"]
+        with pytest.raises(InputError, match="holds no organoid responses"):
+            predict_cohort(
+                ModelBundle(manifest, bundle.arrays), patients, alignment="precise", options=options
+            )
 
 
 def test_a_cohort_dependent_scorer_is_refitted_without_each_held_out_organoid(cohort_dir, tmp_path):

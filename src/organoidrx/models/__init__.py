@@ -19,7 +19,12 @@ from organoidrx.models._nested import (
     selection_record,
     selection_table,
 )
-from organoidrx.models._precise import PreciseConsensus, precise_align, precise_consensus
+from organoidrx.models._precise import (
+    PreciseConsensus,
+    precise_align,
+    precise_consensus,
+    precise_refit_predict,
+)
 from organoidrx.models._predict import (
     align_cohort,
     fit_drug_model,
@@ -66,6 +71,7 @@ __all__ = [
     "patient_reference",
     "precise_align",
     "precise_consensus",
+    "precise_refit_predict",
     "predict_cohort",
     "predict_from_bundle",
     "proximal_pathways",

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from organoidrx._registry import Method, Option, register
 from organoidrx._utils import InputError
 from organoidrx.models._alignment import standardize_columns
 
-__all__ = ["PreciseConsensus", "precise_align", "precise_consensus"]
+__all__ = ["PreciseConsensus", "precise_align", "precise_consensus", "precise_refit_predict"]
 
 #: Angles below this (radians) are treated as 0: the two principal vectors coincide.
 _SMALL_ANGLE = 1e-9
@@ -206,6 +207,7 @@ def precise_align(
     n_pc: int = 10,
     n_pv: int | None = None,
     min_cosine: float = 0.5,
+    refit: bool = True,
 ) -> pd.DataFrame:
     """A patient cohort's standardised scores projected onto PRECISE's consensus features, in pathway space.
 
@@ -219,6 +221,9 @@ def precise_align(
         The organoid model's standardisation (its ``StandardScaler``).
     n_pc, n_pv, min_cosine
         See :func:`precise_consensus`.
+    refit : bool, default True
+        Not used here: whether :func:`organoidrx.models.predict_cohort` refits the organoid regressor on the
+        projected organoids (:func:`precise_refit_predict`) or applies it as fitted to these values.
 
     Returns
     -------
@@ -234,31 +239,93 @@ def precise_align(
     are mapped back to pathway space with the same loadings, :math:`Z_t C^\top C`, so the columns keep their
     pathway names and any registered model (linear or kernel) applies unchanged.
 
-    PRECISE trains its regressor on the organoids' consensus coordinates :math:`Z_s C^\top`. Here the organoid
-    model is fitted once, before and without any patient cohort (a bundle serves every cohort it is given), and
-    is not refitted: for a linear model the prediction is :math:`b + w^\top C^\top C z_t`, the organoid
-    regressor restricted to the directions organoids and patients share; what it learned along organoid-only
-    directions does not reach the patients. This is the patient half of PRECISE's transfer, not its refit.
+    PRECISE trains its regressor on the organoids' consensus coordinates :math:`Z_s C^\top`; with ``refit``
+    (the default) :func:`organoidrx.models.predict_cohort` does the same (:func:`precise_refit_predict`).
+    Without it, the organoid model fitted once on :math:`Z_s` is applied to :math:`Z_t C^\top C`: for a linear
+    model :math:`b + w^\top C^\top C z_t`, the organoid regressor restricted to the directions organoids and
+    patients share, while what it learned along organoid-only directions does not reach the patients.
 
     References
     ----------
     Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372.
     """
+    _, z_patients, projection = _projected(scores, organoids, mean, scale, n_pc, n_pv, min_cosine)
+    return pd.DataFrame(z_patients @ projection, index=scores.index.copy(), columns=scores.columns.copy())
+
+
+def precise_refit_predict(
+    regressor: Any,
+    scores: pd.DataFrame,
+    organoids: pd.DataFrame,
+    response: Any,
+    *,
+    mean: Any,
+    scale: Any,
+    n_pc: int = 10,
+    n_pv: int | None = None,
+    min_cosine: float = 0.5,
+) -> np.ndarray:
+    """PRECISE's transfer: a regressor fitted on the organoids projected onto the consensus features, predicting
+    the cohort projected onto the same features.
+
+    Parameters
+    ----------
+    regressor : scikit-learn regressor
+        Unfitted (cloned here), fitted on standardised features: the organoid model's last step.
+    scores, organoids, mean, scale, n_pc, n_pv, min_cosine
+        As :func:`precise_align`.
+    response : array-like of shape (n_organoids,)
+        The organoids' drug response, in the rows' order of ``organoids``.
+
+    Returns
+    -------
+    ndarray of shape (n_patients,)
+
+    Notes
+    -----
+    With :math:`Z_s, Z_t` and :math:`C` as in :func:`precise_align`, the regressor is fitted to
+    :math:`(Z_s C^\top C, y)` and predicts :math:`Z_t C^\top C`. Working in pathway space with the projection
+    :math:`C^\top C` gives the same predictions as working in consensus coordinates :math:`Z C^\top` for any
+    model that depends on the features through inner products or Euclidean distances (ridge, least squares,
+    kernel ridge with a linear, polynomial or rbf kernel), since :math:`C` has orthonormal rows; a model that
+    keeps its top-k pathways selects them on the projected organoids. Only organoid responses enter the fit,
+    never a patient outcome.
+    """
+    z_organoids, z_patients, projection = _projected(scores, organoids, mean, scale, n_pc, n_pv, min_cosine)
+    y = np.asarray(response, dtype=float)
+    if y.shape != (len(z_organoids),):
+        raise InputError(
+            f"response must hold one value per organoid ({len(z_organoids)}); got shape {y.shape}."
+        )
+    columns = scores.columns.copy()
+    fitted = clone(regressor).fit(pd.DataFrame(z_organoids @ projection, columns=columns), y)
+    return np.asarray(fitted.predict(pd.DataFrame(z_patients @ projection, columns=columns)), dtype=float)
+
+
+def _projected(
+    scores: pd.DataFrame,
+    organoids: pd.DataFrame,
+    mean: Any,
+    scale: Any,
+    n_pc: int,
+    n_pv: int | None,
+    min_cosine: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised organoids and patients, and the projection onto their consensus features."""
     z_organoids = (organoids.loc[:, scores.columns].to_numpy(dtype=float) - np.asarray(mean)) / np.asarray(
         scale
     )
     z_patients = standardize_columns(scores.to_numpy(dtype=float))
     fit = precise_consensus(z_organoids, z_patients, n_pc=n_pc, n_pv=n_pv, min_cosine=min_cosine)
-    aligned = z_patients @ fit.projection
-    return pd.DataFrame(aligned, index=scores.index.copy(), columns=scores.columns.copy())
+    return z_organoids, z_patients, fit.projection
 
 
 PRECISE = register(
     Method(
         kind="alignment",
         name="precise",
-        summary="PRECISE: patient z-scores projected onto the consensus of organoid and patient principal "
-        "vectors (the organoid model is not refitted; see precise_align)",
+        summary="PRECISE: organoid and patient z-scores projected onto the consensus of their principal "
+        "vectors, the organoid regressor refitted on the projected organoids (refit = false: not refitted)",
         reference="Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372",
         func=precise_align,
         options=(
@@ -284,6 +351,13 @@ PRECISE = register(
                 "pairs with a smaller cosine similarity (a principal angle above 60 degrees for 0.5) are dropped",
                 minimum=0.0,
                 maximum=1.0,
+            ),
+            Option(
+                "refit",
+                True,
+                bool,
+                "refit the organoid regressor on the organoids projected onto the consensus features, as PRECISE "
+                "trains its predictor (false: apply the organoid model as fitted to the projected patients)",
             ),
         ),
         sample_independent=False,

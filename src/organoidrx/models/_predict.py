@@ -20,6 +20,8 @@ from organoidrx._utils import InputError
 from organoidrx.models._alignment import column_scale
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._nested import NestedModelSelector, make_response_model
+from organoidrx.models._precise import precise_refit_predict
+from organoidrx.models._response import DrugResponseModel
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +107,7 @@ def align_cohort(
         with a cohort-adaptive alignment; an option the alignment does not take.
     """
     method = get_method("alignment", alignment)
-    if options is None:
-        own = bundle.metadata.get("alignment") == alignment
-        options = bundle.metadata.get("alignment_options", {}) if own else {}
-        if not isinstance(options, Mapping):
-            raise InputError(
-                f"the bundle's alignment_options must be an object, got {type(options).__name__}; train it again."
-            )
-    resolved = method.resolve(options, where="alignment options")
+    resolved = _alignment_options(bundle, alignment, options)
     if reference not in get_args(Reference):
         raise InputError(f"reference must be 'bundle' or 'cohort'; got {reference!r}.")
     features = bundle.feature_names
@@ -146,9 +141,26 @@ def align_cohort(
             f"{minimum}); pass reference='bundle' (--reference bundle) to use the training patients' scale."
         )
     mean, scale = _scale_step(bundle)
-    stored_scores = bundle.metadata["organoid_scores"]
-    organoids = pd.DataFrame({f: np.asarray(stored_scores[f], dtype=float) for f in features})
-    return method.func(X, organoids, mean=mean, scale=scale, **resolved)
+    return method.func(X, _organoids(bundle), mean=mean, scale=scale, **resolved)
+
+
+def _alignment_options(
+    bundle: ModelBundle, alignment: str, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if options is None:
+        own = bundle.metadata.get("alignment") == alignment
+        options = bundle.metadata.get("alignment_options", {}) if own else {}
+        if not isinstance(options, Mapping):
+            raise InputError(
+                f"the bundle's alignment_options must be an object, got {type(options).__name__}; train it again."
+            )
+    return get_method("alignment", alignment).resolve(options, where="alignment options")
+
+
+def _organoids(bundle: ModelBundle) -> pd.DataFrame:
+    """The training organoids' scores of the bundle's pathways."""
+    stored = bundle.metadata["organoid_scores"]
+    return pd.DataFrame({f: np.asarray(stored[f], dtype=float) for f in bundle.feature_names})
 
 
 def predict_cohort(
@@ -165,7 +177,33 @@ def predict_cohort(
     ``predicted_response``.
     """
     z = align_cohort(bundle, scores, alignment=alignment, reference=reference, options=options)
+    resolved = _alignment_options(bundle, alignment, options)
+    if alignment == "precise" and resolved["refit"]:
+        return _precise_refit(bundle, scores.loc[z.index, bundle.feature_names], resolved)
     return predict_from_bundle(bundle, z, standardize="none")
+
+
+def _precise_refit(bundle: ModelBundle, scores: pd.DataFrame, options: Mapping[str, Any]) -> pd.Series:
+    """PRECISE's refit (:func:`precise_refit_predict`) of the bundle's regressor on its organoids."""
+    response = bundle.metadata.get("organoid_response")
+    if response is None:
+        raise InputError(
+            "the bundle holds no organoid responses, which PRECISE's refit needs (it was trained before they "
+            "were stored); train it again, or pass the alignment option refit = false."
+        )
+    step = next(s for s in bundle.manifest["steps"] if s["kind"] in ("linear", "kernel"))
+    params = dict(step["params"])
+    if not (params.get("cv") is None or isinstance(params.get("cv"), int)):
+        raise InputError(
+            f"the bundle's regressor was fitted with cv={params['cv']!r}, which cannot be rebuilt for PRECISE's "
+            "refit; pass the alignment option refit = false."
+        )
+    mean, scale = _scale_step(bundle)
+    predicted = precise_refit_predict(
+        DrugResponseModel(**params), scores, _organoids(bundle), response, mean=mean, scale=scale,
+        **{k: v for k, v in options.items() if k != "refit"},
+    )  # fmt: skip
+    return pd.Series(predicted, index=scores.index.copy(), name="predicted_response")
 
 
 def patient_reference(scores: pd.DataFrame, features: list[str]) -> dict[str, list[float]]:

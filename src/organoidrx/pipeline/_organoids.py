@@ -46,6 +46,7 @@ def _bundle_metadata(
     organoid_scores: pd.DataFrame,
     gene_sets: dict[str, list[str]],
     all_pathways: list[str],
+    response: pd.Series,
 ) -> dict[str, Any]:
     options = cfg.options("scorer")
     # a score that depends on the whole scored table needs every pathway to be rescored the same way
@@ -66,6 +67,7 @@ def _bundle_metadata(
         "gene_sets": {p: gene_sets[p] for p in kept},
         "organoid_scores": {f: organoid_scores[f].tolist() for f in features},
         "organoid_samples": [str(s) for s in organoid_scores.index],
+        "organoid_response": [float(v) for v in response],
         "config_sha256": sha256_file(cfg.source),
     }
 
@@ -121,7 +123,7 @@ def fit_models(
             model_options=cfg.model_options,
         )
         meta = _bundle_metadata(
-            cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns)
+            cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns), y
         )
         selector = fitted if isinstance(fitted, NestedModelSelector) else None
         if selector is not None:  # the choice made on every organoid, without the outer folds' counts

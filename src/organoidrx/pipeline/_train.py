@@ -329,6 +329,13 @@ def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
         raise bad(
             "'organoid_scores'", "one score per organoid (at least 3) for every pathway", sorted(lengths)
         )
+    response = meta.get("organoid_response")
+    if response is not None and (
+        not isinstance(response, list)
+        or len(response) not in lengths
+        or not all(_is_finite(v) for v in response)
+    ):
+        raise bad("'organoid_response'", f"{min(lengths)} finite numbers, one per organoid", response)
     reference = meta.get("patient_reference")
     if reference is not None:
         ok = isinstance(reference, dict) and all(
