@@ -170,7 +170,8 @@ def organoid_cv(
     """Leave-one-organoid-out CV of every drug: proximal pathways against random sets (batched ridge), then the
     configured model on the proximal pathways, with its held-out predictions and, for a nested selection, the
     choice of each fold. ``rescore`` (cohort-dependent scorers, :func:`organoidrx.scoring.rescorer`) rescores
-    each fold's training organoids without the held-out one."""
+    each fold's training organoids without the held-out one; a nested selection's inner folds use their outer
+    fold's scores (an inner held-out organoid's expression enters that fold's choice, the outer one's never)."""
     used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
     proximal = {d: m.features for d, m in models.items()}
     # Random feature sets are compared with the exact batched ridge (fast); the configured model itself is
