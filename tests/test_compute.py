@@ -311,6 +311,17 @@ def test_cross_validation_of_drugs_on_the_cluster_is_the_single_process_table(co
             alone = run(model)
         with _backend(cluster):
             assert run(model) == alone
+    # a cohort-dependent scorer: every fold's rescored training organoids travel with the drugs' tasks
+    from organoidrx.scoring import rescorer
+
+    zscores = score(cohort.organoid_expression, cohort.gene_sets, method="zscore")
+    rescore = rescorer(cohort.organoid_expression, cohort.gene_sets, method="zscore")
+    tables = []
+    for backend in (None, cluster):
+        with _backend(backend):
+            tables.append(cross_validate_response(zscores, cohort.organoid_response, feature_sets=sets, n_random=5,
+                                                  random_state=1, rescore=rescore).to_csv())  # fmt: skip
+    assert tables[0] == tables[1]
 
 
 def _double(task, shared):
