@@ -165,6 +165,13 @@ def test_real_organoid_scores_in_two_batches_match_the_reference(shared_data: Pa
     np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-8)
     np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(fit.projection, vectors.T @ vectors, atol=1e-8)
+    # the refit on real scores: ridge on the reference consensus coordinates, as PRECISE trains its predictor
+    y = first.iloc[:, 0].to_numpy() - first.iloc[:, 1].to_numpy()
+    mean, scale = first.mean().to_numpy(), first.std(ddof=0).to_numpy()
+    got = precise_refit_predict(Ridge(alpha=1.0), second, first, y, mean=mean, scale=scale, n_pc=n_pc,
+                                min_cosine=0.3)  # fmt: skip
+    expected = Ridge(alpha=1.0).fit(source @ vectors.T, y).predict(target @ vectors.T)
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize(
