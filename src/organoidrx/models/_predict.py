@@ -188,15 +188,15 @@ def _precise_refit(bundle: ModelBundle, scores: pd.DataFrame, options: Mapping[s
     response = bundle.metadata.get("organoid_response")
     if response is None:
         raise InputError(
-            "the bundle holds no organoid responses, which PRECISE's refit needs (it was trained before they "
-            "were stored); train it again, or pass the alignment option refit = false."
+            "the bundle holds no organoid responses, which PRECISE's refit needs (an earlier organoidrx trained "
+            "it); train it again ([alignment] refit = false applies the organoid model as fitted instead)."
         )
     step = next(s for s in bundle.manifest["steps"] if s["kind"] in ("linear", "kernel"))
     params = dict(step["params"])
     if not (params.get("cv") is None or isinstance(params.get("cv"), int)):
         raise InputError(
             f"the bundle's regressor was fitted with cv={params['cv']!r}, which cannot be rebuilt for PRECISE's "
-            "refit; pass the alignment option refit = false."
+            "refit; train it with [alignment] refit = false, which applies the organoid model as fitted."
         )
     mean, scale = _scale_step(bundle)
     predicted = precise_refit_predict(
