@@ -11,6 +11,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from organoidrx._utils import InputError
 from organoidrx.models import cross_validate_response, loo_predict, make_response_pipeline
 from organoidrx.models._crossval import loo_fold_features
 from organoidrx.scoring import rescorer, score
@@ -125,3 +126,15 @@ def test_rescorer_scores_each_subset_once_and_quietly(caplog):
     assert rescore(subset) is first
     assert not [r for r in caplog.records if "dropped" in r.getMessage()]
     pd.testing.assert_frame_equal(first, score(expression.loc[subset], sets, method="gsva"))
+
+
+def test_a_gene_that_varies_only_through_the_held_out_sample_is_named():
+    expression, sets, response = _cohort()
+    expression["G0"] = 0.0
+    expression.loc["org4", "G0"] = 5.0  # constant once org4 is left out
+    scores = score(expression, sets, method="zscore")
+    with pytest.raises(
+        InputError, match=r"zscore of the samples without 'org4' \(a cross-validation fold.*G0.*drop"
+    ):
+        cross_validate_response(scores, response, feature_sets={"sel": ["S0"]}, n_random=0,
+                                rescore=rescorer(expression, sets, method="zscore"))  # fmt: skip

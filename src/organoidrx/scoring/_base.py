@@ -393,6 +393,12 @@ def rescorer(
             try:
                 kept[key] = score(expression.loc[samples], gene_sets, method=method, min_size=min_size,
                                   max_size=max_size, **options)  # fmt: skip
+            except InputError as exc:  # e.g. a gene that varies only because of the left-out samples
+                left_out = expression.index[~expression.index.isin(samples)]
+                raise InputError(
+                    f"{method} of the samples without {examples(left_out)} (a cross-validation fold: the held-out "
+                    f"samples stay out of the others' scores): {exc}"
+                ) from None
             finally:
                 quiet.setLevel(level)
         return kept[key]
