@@ -23,7 +23,8 @@ _READING = (
     "here, so trying many combinations is paid for: only q < 0.05 is evidence. A small p with a large q is what "
     "the best of many tries looks like by chance. The combinations table asks a second, coarser question: does a "
     "combination beat random sets for more drugs than the 5% expected by chance (binomial p, corrected over "
-    "combinations)."
+    "combinations). Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent scorer "
+    "(gsva, zscore, plage, mean_z), each fold's training organoids are also scored without the held-out one."
 )
 
 
