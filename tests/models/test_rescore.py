@@ -138,3 +138,12 @@ def test_a_gene_that_varies_only_through_the_held_out_sample_is_named():
     ):
         cross_validate_response(scores, response, feature_sets={"sel": ["S0"]}, n_random=0,
                                 rescore=rescorer(expression, sets, method="zscore"))  # fmt: skip
+
+
+def test_rescoring_samples_the_expression_lacks_is_one_line():
+    expression, sets, _ = _cohort()
+    rescore = rescorer(expression.iloc[2:], sets, method="mean_z")
+    with pytest.raises(
+        InputError, match=r"2 samples to rescore are not in the expression matrix \('org0', 'org1'\)"
+    ):
+        rescore(expression.index)

@@ -386,6 +386,12 @@ def rescorer(
 
     def rescore(samples: pd.Index) -> pd.DataFrame:
         key = tuple(map(str, samples))
+        unknown = pd.Index(samples).difference(expression.index)
+        if len(unknown):
+            raise InputError(
+                f"{len(unknown)} samples to rescore are not in the expression matrix ({examples(unknown)}); score "
+                "and rescore the same samples."
+            )
         if key not in kept:
             quiet = logging.getLogger("organoidrx.scoring")
             level = quiet.level
