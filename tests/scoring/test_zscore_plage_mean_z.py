@@ -214,7 +214,7 @@ def test_a_constant_gene_of_a_set_is_a_clear_error(
     in_set = gene_sets["SET0"][0]
     outside = next(g for g in expression.columns if all(g not in s for s in gene_sets.values()))
     with pytest.raises(
-        InputError, match=rf"1 genes of the gene sets are constant over the 10 samples \(first: '{in_set}'\)"
+        InputError, match=rf"1 of the gene sets' genes is constant over the 10 samples \(first: '{in_set}'\)"
     ):
         score(expression.assign(**{in_set: 2.0}), gene_sets, method=method, min_size=1)
     score(

@@ -35,9 +35,9 @@ def standardized_genes(data: ScoringInput, method: str) -> np.ndarray:
     constant = used[np.ptp(values[:, used], axis=0) == 0]
     if constant.size:
         raise InputError(
-            f"{method} standardises each gene across the samples, but {constant.size} genes of the gene sets "
-            f"are constant over the {n_samples} samples (first: {examples(data.genes[constant])}); drop them from "
-            "the expression (R's GSVA drops constant genes too)."
+            f"{method} standardises each gene across the samples, but {constant.size} of the gene sets' genes "
+            f"{'is' if constant.size == 1 else 'are'} constant over the {n_samples} samples (first: "
+            f"{examples(data.genes[constant])}); drop them from the expression (R's GSVA drops constant genes too)."
         )
     z = np.zeros(values.shape)
     z[:, used] = centred / scale
