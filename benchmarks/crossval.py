@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from organoidrx.models import make_response_pipeline
-    from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict
+    from organoidrx.models._crossval import _ridge_cv_predict
     from organoidrx.models._loo import loo_ridge_predict
     from organoidrx.pipeline._config import read_config
     from organoidrx.pipeline._inputs import load_inputs
@@ -89,20 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     stack = stack[: args.fitted_sets, :, :80]
     for name in ("linear", "svr", "kernel_ridge"):
-        model = make_response_pipeline(name, top_k=None)
-        start = clock()
-        before = np.empty(stack.shape[:2])
-        for s in range(len(stack)):
-            for train, test in folds:
-                before[s, test] = clone(model).fit(stack[s][train], y[train]).predict(stack[s][test])
-        old = since(start)
-        start = clock()
-        after = _cv_predict(stack, y, folds, model, 1.0)
-        new = since(start)
-        print(
-            f"{name}, {len(stack)} sets of 80 pathways: pipeline per fold {old} | now {new} | max abs "
-            f"difference {np.abs(before - after).max():.2g}"
-        )
+        against_pipeline(f"{name}, {len(stack)} sets of 80 pathways", name, stack, y, folds)
     per_fold(loaded, samples, y, folds, args)
     print(f"load average after: {os.getloadavg()}")
     return 0
@@ -114,7 +100,6 @@ def per_fold(loaded, samples: list[str], y: np.ndarray, folds: list, args: argpa
     The same random sets as column picks of the 19 fold tables (``PickedColumns``, what ``compare`` runs) against
     the explicit (sets x folds x organoids x pathways) stack through the per-fold solves, and against the
     registered pipeline refitted on each fold's matrix (a few sets)."""
-    from organoidrx.models import make_response_pipeline
     from organoidrx.models._crossval import _cv_predict, _ridge_cv_predict, loo_fold_features
     from organoidrx.models._loo import PickedColumns
     from organoidrx.scoring import rescorer, score
@@ -142,21 +127,31 @@ def per_fold(loaded, samples: list[str], y: np.ndarray, folds: list, args: argpa
         )
     columns = PickedColumns(universe, picks[: args.fitted_sets, :80])
     for name in ("linear", "kernel_ridge"):
-        model = make_response_pipeline(name, top_k=None)
-        start = clock()
-        before = np.empty((args.fitted_sets, len(y)))
-        for s in range(args.fitted_sets):
-            for f, (train, test) in enumerate(folds):
-                X = columns[s, f]
-                before[s, test] = clone(model).fit(X[train], y[train]).predict(X[test])
-        old = since(start)
-        start = clock()
-        after = _cv_predict(columns, y, folds, model, 1.0)
-        new = since(start)
-        print(
-            f"zscore per fold, {name}, {args.fitted_sets} sets of 80 pathways: pipeline per fold {old} | "
-            f"column picks {new} | max abs difference {np.abs(before - after).max():.2g}"
-        )
+        label = f"zscore per fold, {name}, {args.fitted_sets} sets of 80 pathways"
+        against_pipeline(label, name, columns, y, folds)
+
+
+def against_pipeline(label: str, name: str, X, y: np.ndarray, folds: list) -> None:
+    """The registered pipeline refitted per set and fold against ``_cv_predict`` on the same stack (one matrix
+    per set, or per set and fold)."""
+    from organoidrx.models import make_response_pipeline
+    from organoidrx.models._crossval import _cv_predict
+
+    model = make_response_pipeline(name, top_k=None)
+    start = clock()
+    before = np.empty((X.shape[0], len(y)))
+    for s in range(X.shape[0]):
+        for f, (train, test) in enumerate(folds):
+            matrix = X[s, f] if X.ndim == 4 else X[s]
+            before[s, test] = clone(model).fit(matrix[train], y[train]).predict(matrix[test])
+    old = since(start)
+    start = clock()
+    after = _cv_predict(X, y, folds, model, 1.0)
+    new = since(start)
+    print(
+        f"{label}: pipeline per fold {old} | batched {new} | max abs difference "
+        f"{np.abs(before - after).max():.2g}"
+    )
 
 
 if __name__ == "__main__":

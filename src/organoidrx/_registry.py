@@ -22,7 +22,11 @@ The four kinds and the callable each ``Method.func`` must be:
 ``"alignment"``
     ``func(scores, organoids, *, mean, scale, **options) -> DataFrame``: a patient cohort's pathway scores on the
     standardised scale the organoid model sees, same columns (see :func:`organoidrx.models.align_cohort`; the
-    options are the ``[alignment]`` section, stored in bundles as ``alignment_options``).
+    options are the ``[alignment]`` section, stored in bundles as ``alignment_options``). Optional ``attrs``:
+    ``min_samples``, and ``refit_predict(regressor, scores, organoids, response, *, mean, scale, **options) ->
+    ndarray`` with an option ``refit``: when it is true, :func:`organoidrx.models.predict_cohort` refits the
+    organoid regressor through it instead of applying the fitted one (see
+    :func:`organoidrx.models.precise_refit_predict`).
 ``"model"``
     ``func(*, alphas, cv, random_state, **options) -> regressor``: an unfitted scikit-learn regressor with
     ``intercept_`` and either ``coef_`` (linear) or, after ``fit``, ``partial_derivatives(X)`` (to rank

@@ -521,18 +521,22 @@ def _matrix(
     universe: pd.DataFrame | list[pd.DataFrame], samples: list[str], features: list[str], set_name: str
 ) -> np.ndarray | PickedColumns:
     """One set's stack: (1, n, n_features), or with one table per fold its columns of every fold's table."""
-    tables = universe if isinstance(universe, list) else [universe]
-    columns = tables[0].columns.get_indexer(features)
-    X = np.stack([t.to_numpy(dtype=float)[:, columns] for t in tables])
+    values = _stacked(universe)
+    columns = (universe[0] if isinstance(universe, list) else universe).columns.get_indexer(features)
+    X = values[:, :, columns]
     if np.isnan(X).any():
         _, row, col = np.argwhere(np.isnan(X))[0]
         raise InputError(
             f"feature set {set_name!r} has missing values (first: sample {samples[row]!r}, feature "
             f"{features[col]!r}); impute or drop that feature."
         )
-    if isinstance(universe, list):
-        return PickedColumns(np.stack([t.to_numpy(dtype=float) for t in tables]), columns[None])
-    return X
+    return PickedColumns(values, columns[None]) if isinstance(universe, list) else X
+
+
+def _stacked(universe: pd.DataFrame | list[pd.DataFrame]) -> np.ndarray:
+    """(n_folds or 1, n_samples, n_columns) values of the universe's table(s)."""
+    tables = universe if isinstance(universe, list) else [universe]
+    return np.stack([t.to_numpy(dtype=float) for t in tables])
 
 
 def _folds(n: int, cv: Literal["loo"] | int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -650,14 +654,13 @@ def _random_summary(
     seed: tuple[int, int, int],
 ) -> dict[str, Any]:
     rng = np.random.default_rng(list(seed))
-    tables = universe if isinstance(universe, list) else [universe]
-    values = np.stack([t.to_numpy(dtype=float) for t in tables])  # (n_folds or 1, n_samples, n_universe)
+    values = _stacked(universe)
     picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(n_random)])
     if np.isnan(values[..., np.unique(picks)]).any():
         raise InputError(
             "the random feature sets drew columns with missing values; impute or drop them from the data."
         )
-    if len(tables) > 1:  # one table per fold: every set's fold kernels from the tables' columns
+    if isinstance(universe, list):  # one table per fold: every set's fold kernels from the tables' columns
         pred = _cv_predict(PickedColumns(values, picks), y, folds, model, alpha)
     else:
         pred = _cv_predict(values[0][:, picks].transpose(1, 0, 2), y, folds, model, alpha)

@@ -256,37 +256,39 @@ class PickedColumns:
 
 
 class _Folds:
-    """The leave-one-out fold kernels of a block of sets: from one matrix per set (an array), or from column
-    picks of one table per fold (:class:`_Columns`)."""
+    """The leave-one-out fold kernels of a block of sets: from one matrix per set (an array), or from the tables
+    of :class:`_Columns` and each set's column picks (b, size)."""
 
-    def __init__(self, pairs: tuple[np.ndarray, ...], source: np.ndarray | _Columns) -> None:
+    def __init__(
+        self, pairs: tuple[np.ndarray, ...], source: np.ndarray | tuple[_Columns, np.ndarray]
+    ) -> None:
         self.pairs, self.source = pairs, source
 
     def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each fold's training Gram (b, n, m, m), held-out row (b, n, m) and held-out sample's own product (b, n)
         of standardised samples."""
-        if isinstance(self.source, _Columns):
-            return _assemble(self.source.sums(_Columns.products), self.pairs)
+        if isinstance(self.source, tuple):
+            columns, picks = self.source
+            return _assemble(columns.sums(_Columns.products, picks), self.pairs)
         return _fold_kernels(self.source, self.pairs)
 
     def manhattan(self) -> tuple[np.ndarray, np.ndarray]:
         """Each fold's L1 distances between standardised samples: training (b, n, m, m), held-out row (b, n, m)."""
-        if isinstance(self.source, _Columns):
-            return _assemble_distances(self.source.sums(_Columns.differences), self.pairs)
+        if isinstance(self.source, tuple):
+            columns, picks = self.source
+            return _assemble_distances(columns.sums(_Columns.differences, picks), self.pairs)
         return _fold_manhattan(self.source, self.pairs)
 
 
 class _Columns:
-    """Per-column terms of each fold's table, summed over the columns of a block of picked sets."""
+    """Per-column terms of each fold's table, summed over the columns of picked sets."""
 
-    def __init__(
-        self, universe: np.ndarray, picks: np.ndarray, first: np.ndarray, second: np.ndarray
-    ) -> None:
+    def __init__(self, universe: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
         n = universe.shape[1]
         self.centred = universe - universe.mean(axis=1, keepdims=True)  # (n folds, n, U)
         # fold i's inverse variances with sample i left out
         self.weights = np.stack([_inverse_variances(self.centred[i][None])[0, i] for i in range(n)])
-        self.picks, self.first, self.second = picks, first, second
+        self.first, self.second = first, second
 
     def products(self, i: int) -> np.ndarray:
         """Fold i's weighted pair products (pairs, U): G^(i)_ab summed over a set's columns."""
@@ -298,19 +300,13 @@ class _Columns:
         c = self.centred[i]
         return np.abs(c[self.first] - c[self.second]) * np.sqrt(self.weights[i])
 
-    def sums(self, terms: Callable[[_Columns, int], np.ndarray]) -> np.ndarray:
-        """``terms`` of every fold summed over each set's columns: (b, n folds x pairs)."""
+    def sums(self, terms: Callable[[_Columns, int], np.ndarray], picks: np.ndarray) -> np.ndarray:
+        """``terms`` of every fold summed over each set's columns ``picks`` (b, size): (b, n folds x pairs)."""
         n_folds, _, n_columns = self.centred.shape
-        membership = np.zeros((n_columns, len(self.picks)))
-        membership[self.picks, np.arange(len(self.picks))[:, None]] = 1.0
+        membership = np.zeros((n_columns, len(picks)))
+        membership[picks, np.arange(len(picks))[:, None]] = 1.0
         sums = np.stack([terms(self, i) @ membership for i in range(n_folds)])  # (n folds, pairs, b)
-        return sums.transpose(2, 0, 1).reshape(len(self.picks), -1)
-
-    def block(self, start: int, stop: int) -> _Columns:
-        part = object.__new__(_Columns)
-        part.centred, part.weights = self.centred, self.weights
-        part.picks, part.first, part.second = self.picks[start:stop], self.first, self.second
-        return part
+        return sums.transpose(2, 0, 1).reshape(len(picks), -1)
 
 
 def _loo_predict(
@@ -340,7 +336,7 @@ def _loo_predict(
     )
     columns = None
     if isinstance(X, PickedColumns):
-        columns = _Columns(np.asarray(X.universe, dtype=float), X.picks, first, second)
+        columns = (_Columns(np.asarray(X.universe, dtype=float), first, second), X.picks)
         per_set = n * first.size
     else:
         per_set = first.size * max(1, p)
@@ -351,7 +347,7 @@ def _loo_predict(
         if columns is None:
             folds = _Folds(pairs, np.asarray(X[start : start + chunk], dtype=float))
         else:
-            folds = _Folds(pairs, columns.block(start, start + chunk))
+            folds = _Folds(pairs, (columns[0], columns[1][start : start + chunk]))
         fitted, doubtful = solve(folds, yc)
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful

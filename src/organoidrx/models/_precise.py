@@ -361,6 +361,7 @@ PRECISE = register(
             ),
         ),
         sample_independent=False,
-        attrs={"min_samples": 3},
+        # with option refit, predict_cohort refits the organoid regressor through this instead of applying it
+        attrs={"min_samples": 3, "refit_predict": precise_refit_predict},
     )
 )

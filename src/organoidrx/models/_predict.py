@@ -20,7 +20,6 @@ from organoidrx._utils import InputError
 from organoidrx.models._alignment import column_scale
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._nested import NestedModelSelector, make_response_model
-from organoidrx.models._precise import precise_refit_predict
 from organoidrx.models._response import DrugResponseModel
 
 logger = logging.getLogger(__name__)
@@ -177,14 +176,16 @@ def predict_cohort(
     ``predicted_response``.
     """
     z = align_cohort(bundle, scores, alignment=alignment, reference=reference, options=options)
+    refit = get_method("alignment", alignment).attrs.get("refit_predict")
     resolved = _alignment_options(bundle, alignment, options)
-    if alignment == "precise" and resolved["refit"]:
-        return _precise_refit(bundle, scores.loc[z.index, bundle.feature_names], resolved)
+    if refit is not None and resolved["refit"]:
+        return _refit(bundle, refit, scores.loc[z.index, bundle.feature_names], resolved)
     return predict_from_bundle(bundle, z, standardize="none")
 
 
-def _precise_refit(bundle: ModelBundle, scores: pd.DataFrame, options: Mapping[str, Any]) -> pd.Series:
-    """PRECISE's refit (:func:`precise_refit_predict`) of the bundle's regressor on its organoids."""
+def _refit(bundle: ModelBundle, refit: Any, scores: pd.DataFrame, options: Mapping[str, Any]) -> pd.Series:
+    """An alignment's ``refit_predict`` (PRECISE: :func:`precise_refit_predict`) of the bundle's regressor,
+    refitted on its organoids and their responses."""
     response = bundle.metadata.get("organoid_response")
     if response is None:
         raise InputError(
@@ -199,7 +200,7 @@ def _precise_refit(bundle: ModelBundle, scores: pd.DataFrame, options: Mapping[s
             "refit; train it with [alignment] refit = false, which applies the organoid model as fitted."
         )
     mean, scale = _scale_step(bundle)
-    predicted = precise_refit_predict(
+    predicted = refit(
         DrugResponseModel(**params), scores, _organoids(bundle), response, mean=mean, scale=scale,
         **{k: v for k, v in options.items() if k != "refit"},
     )  # fmt: skip
