@@ -1,7 +1,8 @@
 """The end-to-end run: configuration, orchestration of every step, output files and report."""
 
-from organoidrx.pipeline._compare import CompareResult, compare_methods
+from organoidrx.pipeline._compare import compare_methods
 from organoidrx.pipeline._config import PipelineConfig, read_config
+from organoidrx.pipeline._leaderboard import CompareResult
 from organoidrx.pipeline._run import RunResult, run_pipeline
 from organoidrx.pipeline._train import predict_with_bundle, train_bundles
 

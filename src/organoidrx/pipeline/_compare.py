@@ -11,120 +11,33 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from organoidrx import __version__
 from organoidrx._compute import dask_backend
 from organoidrx._registry import get_method, method_names
 from organoidrx._utils import InputError, atomic_write, examples, versions
-from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import check_compare_work, input_files, load_inputs, run_proximity
+from organoidrx.pipeline._leaderboard import CompareResult, rank_tests
 from organoidrx.pipeline._outputs import RunFolder, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import rescorer, score
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "CompareResult", "compare_methods"]
+__all__ = ["BASELINES", "compare_methods"]
 
 #: feature sets shown beside every network selection: every scored pathway, every gene, the drug's target genes
 BASELINES = ("all_pathways", "all_genes", "target_genes")
-#: the level of the q-values and of the counts in the summary
-LEVEL = 0.05
 #: minimum organoids with a response for a drug to be cross-validated
 MIN_ORGANOIDS = 5
-
-_LEADERBOARD = [
-    "rank", "scorer", "selection", "model", "drug", "n_features", "n_organoids", "spearman", "random_median",
-    "random_q975", "p", "q",
-]  # fmt: skip
-
-
-@dataclass
-class CompareResult:
-    """What :func:`compare_methods` found.
-
-    Attributes
-    ----------
-    leaderboard : DataFrame
-        One row per scorer x selection x model x drug, ranked by p (``rank`` 1 = smallest): ``n_features``,
-        ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
-        random sets, the empirical ``p`` :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` and the Benjamini-Hochberg
-        ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
-        pathway), so no p.
-    combinations : DataFrame
-        One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
-        random sets, drugs with p < 0.05 against the ``expected`` number under the null, the binomial p of that
-        count, its Benjamini-Hochberg q over combinations, and drugs with q < 0.05.
-    n_tests : int
-        Tests counted in the q-values.
-    n_random_sets : int
-    warnings : list of str
-    timings : dict of str to float
-    out_dir : Path or None
-    """
-
-    leaderboard: pd.DataFrame
-    combinations: pd.DataFrame
-    n_tests: int
-    n_random_sets: int
-    warnings: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    out_dir: Path | None = None
-
-    def summary(self) -> list[str]:
-        """Plain sentences: how many tests, what the null allows, what survived the correction."""
-        board = self.leaderboard
-        tested = board[board["p"].notna()]
-        keys = ["scorer", "selection", "model"]
-        n_tested = tested[keys].drop_duplicates().shape[0]
-        n_baselines = board[keys].drop_duplicates().shape[0] - n_tested
-        lines = [
-            f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
-            f"nothing selected is not tested), each against {self.n_random_sets} random sets of its own size "
-            f"(smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
-            + (
-                f"; {n_baselines} baseline combinations without random sets are ranked beside them."
-                if n_baselines
-                else "."
-            )
-        ]
-        needed = smallest_rejectable_p(self.n_tests, LEVEL)
-        if 1 / (self.n_random_sets + 1) > needed:
-            lines.append(
-                f"With {self.n_tests} tests, Benjamini-Hochberg rejects only p <= {needed:.2g}, below the smallest "
-                f"p the null can give: no test can reach q < {LEVEL:g}. Set [compare] n_random_sets to at least "
-                f"{math.ceil(self.n_tests / LEVEL) - 1} (or compare fewer combinations)."
-            )
-        n_sig = int((tested["q"] < LEVEL).sum())
-        raw = int((tested["p"] < LEVEL).sum())
-        lines.append(
-            f"{raw} tests have p < {LEVEL:g} ({LEVEL * len(tested):.1f} expected if no combination carried signal); "
-            f"{n_sig} have q < {LEVEL:g} after correcting for all {self.n_tests}."
-        )
-        if len(tested):
-            best = tested.sort_values(["p", "rank"]).iloc[0]
-            lines.append(
-                f"The smallest p, {best['p']:.2g} ({best['scorer']} / {best['selection']} / {best['model']}, "
-                f"{best['drug']}), has q = {best['q']:.2g}: "
-                + (
-                    "it survives the correction."
-                    if best["q"] < LEVEL
-                    else "the best of many p-values, not a finding."
-                )
-            )
-        return lines
 
 
 def _names(kind: str, given: Sequence[str] | None, configured: Sequence[str], key: str) -> list[str]:
@@ -305,7 +218,7 @@ def compare_methods(
                 table = table[~table["selection"].isin(unwanted)]
                 table.loc[table["selection"].isin(["target_genes", "all_genes"]), "scorer"] = "(expression)"
                 parts.append(table)
-    result = _rank(pd.concat(parts, ignore_index=True), B)
+    result = rank_tests(pd.concat(parts, ignore_index=True), B)
     result.warnings = list(collected.messages)
     result.timings = dict(timer.timings)
     if folder is not None:
@@ -313,60 +226,6 @@ def compare_methods(
             _write(cfg, result, folder, report=report, timer=timer)
         result.out_dir = folder.final
     return result
-
-
-def _rank(table: pd.DataFrame, n_random: int) -> CompareResult:
-    board = pd.DataFrame(
-        {
-            "scorer": table["scorer"],
-            "selection": table["selection"],
-            "model": table["model"],
-            "drug": table["drug"],
-            "n_features": table["n_features"],
-            "n_organoids": table["n_samples"],
-            "spearman": table["spearman"],
-            "random_median": table["random_spearman_median"],
-            "random_q975": table["random_spearman_q975"],
-            "p": table["random_p"].where(table["n_random"] > 0),
-        }
-    )
-    board["q"] = bh_qvalues(board["p"].to_numpy())
-    board = board.sort_values(
-        ["p", "spearman", "scorer", "selection", "model", "drug"],
-        ascending=[True, False, True, True, True, True],
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
-    board.insert(0, "rank", np.arange(1, len(board) + 1))
-    n_tests = int(board["p"].notna().sum())
-    rows = []
-    for (scorer, selection, model), group in board.groupby(["scorer", "selection", "model"], sort=False):
-        tested = group[group["p"].notna()]
-        k, n = int((tested["p"] < LEVEL).sum()), len(tested)
-        rows.append(
-            {
-                "scorer": scorer,
-                "selection": selection,
-                "model": model,
-                "n_drugs": len(group),
-                "median_spearman": float(group["spearman"].median()),
-                "median_excess": float((group["spearman"] - group["random_median"]).median())
-                if n
-                else np.nan,
-                "n_p05": k,
-                "expected_p05": LEVEL * n,
-                "binomial_p": float(stats.binom.sf(k - 1, n, LEVEL)) if n else np.nan,
-                "n_q05": int((tested["q"] < LEVEL).sum()),
-            }
-        )
-    combinations = pd.DataFrame(rows)
-    combinations.insert(
-        combinations.columns.get_loc("n_q05"), "binomial_q", bh_qvalues(combinations["binomial_p"])
-    )
-    combinations = combinations.sort_values(
-        ["binomial_p", "median_excess"], ascending=[True, False], na_position="last", kind="stable"
-    ).reset_index(drop=True)
-    return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random)
 
 
 def _write(

@@ -1,0 +1,153 @@
+"""The comparison's leaderboard: every test ranked by p, Benjamini-Hochberg q over all of them, and the
+combinations' counts of drugs beating random sets, with the sentences that say what survived the correction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
+
+__all__ = ["LEVEL", "CompareResult", "rank_tests"]
+
+#: the level of the q-values and of the counts in the summary
+LEVEL = 0.05
+_LEADERBOARD = [
+    "rank", "scorer", "selection", "model", "drug", "n_features", "n_organoids", "spearman", "random_median",
+    "random_q975", "p", "q",
+]  # fmt: skip
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare_methods` found.
+
+    Attributes
+    ----------
+    leaderboard : DataFrame
+        One row per scorer x selection x model x drug, ranked by p (``rank`` 1 = smallest): ``n_features``,
+        ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
+        random sets, the empirical ``p`` :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` and the Benjamini-Hochberg
+        ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
+        pathway), so no p.
+    combinations : DataFrame
+        One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
+        random sets, drugs with p < 0.05 against the ``expected`` number under the null, the binomial p of that
+        count, its Benjamini-Hochberg q over combinations, and drugs with q < 0.05.
+    n_tests : int
+        Tests counted in the q-values.
+    n_random_sets : int
+    warnings : list of str
+    timings : dict of str to float
+    out_dir : Path or None
+    """
+
+    leaderboard: pd.DataFrame
+    combinations: pd.DataFrame
+    n_tests: int
+    n_random_sets: int
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def summary(self) -> list[str]:
+        """Plain sentences: how many tests, what the null allows, what survived the correction."""
+        board = self.leaderboard
+        tested = board[board["p"].notna()]
+        keys = ["scorer", "selection", "model"]
+        n_tested = tested[keys].drop_duplicates().shape[0]
+        n_baselines = board[keys].drop_duplicates().shape[0] - n_tested
+        lines = [
+            f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
+            f"nothing selected is not tested), each against {self.n_random_sets} random sets of its own size "
+            f"(smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
+            + (
+                f"; {n_baselines} baseline combinations without random sets are ranked beside them."
+                if n_baselines
+                else "."
+            )
+        ]
+        needed = smallest_rejectable_p(self.n_tests, LEVEL)
+        if 1 / (self.n_random_sets + 1) > needed:
+            lines.append(
+                f"With {self.n_tests} tests, Benjamini-Hochberg rejects only p <= {needed:.2g}, below the smallest "
+                f"p the null can give: no test can reach q < {LEVEL:g}. Set [compare] n_random_sets to at least "
+                f"{math.ceil(self.n_tests / LEVEL) - 1} (or compare fewer combinations)."
+            )
+        n_sig = int((tested["q"] < LEVEL).sum())
+        raw = int((tested["p"] < LEVEL).sum())
+        lines.append(
+            f"{raw} tests have p < {LEVEL:g} ({LEVEL * len(tested):.1f} expected if no combination carried signal); "
+            f"{n_sig} have q < {LEVEL:g} after correcting for all {self.n_tests}."
+        )
+        if len(tested):
+            best = tested.sort_values(["p", "rank"]).iloc[0]
+            lines.append(
+                f"The smallest p, {best['p']:.2g} ({best['scorer']} / {best['selection']} / {best['model']}, "
+                f"{best['drug']}), has q = {best['q']:.2g}: "
+                + (
+                    "it survives the correction."
+                    if best["q"] < LEVEL
+                    else "the best of many p-values, not a finding."
+                )
+            )
+        return lines
+
+
+def rank_tests(table: pd.DataFrame, n_random: int) -> CompareResult:
+    board = pd.DataFrame(
+        {
+            "scorer": table["scorer"],
+            "selection": table["selection"],
+            "model": table["model"],
+            "drug": table["drug"],
+            "n_features": table["n_features"],
+            "n_organoids": table["n_samples"],
+            "spearman": table["spearman"],
+            "random_median": table["random_spearman_median"],
+            "random_q975": table["random_spearman_q975"],
+            "p": table["random_p"].where(table["n_random"] > 0),
+        }
+    )
+    board["q"] = bh_qvalues(board["p"].to_numpy())
+    board = board.sort_values(
+        ["p", "spearman", "scorer", "selection", "model", "drug"],
+        ascending=[True, False, True, True, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    board.insert(0, "rank", np.arange(1, len(board) + 1))
+    n_tests = int(board["p"].notna().sum())
+    rows = []
+    for (scorer, selection, model), group in board.groupby(["scorer", "selection", "model"], sort=False):
+        tested = group[group["p"].notna()]
+        k, n = int((tested["p"] < LEVEL).sum()), len(tested)
+        rows.append(
+            {
+                "scorer": scorer,
+                "selection": selection,
+                "model": model,
+                "n_drugs": len(group),
+                "median_spearman": float(group["spearman"].median()),
+                "median_excess": float((group["spearman"] - group["random_median"]).median())
+                if n
+                else np.nan,
+                "n_p05": k,
+                "expected_p05": LEVEL * n,
+                "binomial_p": float(stats.binom.sf(k - 1, n, LEVEL)) if n else np.nan,
+                "n_q05": int((tested["q"] < LEVEL).sum()),
+            }
+        )
+    combinations = pd.DataFrame(rows)
+    combinations.insert(
+        combinations.columns.get_loc("n_q05"), "binomial_q", bh_qvalues(combinations["binomial_p"])
+    )
+    combinations = combinations.sort_values(
+        ["binomial_p", "median_excess"], ascending=[True, False], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random)
