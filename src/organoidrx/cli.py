@@ -676,6 +676,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n-random-sets", type=_integer(1), default=None, help="random sets per test (default [compare])"
     )
+    p.add_argument(
+        "--stop-after",
+        type=_integer(0),
+        default=None,
+        help="stop a test's random sets once this many do at least as well, 0 never (default [compare])",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html and heatmap.png")
     p.add_argument(
         "--force",
@@ -699,6 +705,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         measures=names(args.measures),
         models=names(args.models),
         n_random_sets=args.n_random_sets,
+        stop_after=args.stop_after,
         overwrite=args.overwrite,
         report=not args.no_report,
         progress=args.progress,

@@ -171,3 +171,40 @@ def test_input_errors():
         cross_validate_response(scores, response, feature_sets={"m": ["P0", "G0"]}, expression=genes)
     with pytest.raises(InputError, match="must be numeric"):
         cross_validate_response(scores, response.assign(value="x"), feature_sets=feature_sets)
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_stop_after_is_the_full_draw_cut_at_the_stop(rescore):
+    """With stop_after = h a set's random sets are the first L of the full draw: its row equals the full run
+    with n_random = L (p = (1 + h) / (1 + L) there, h / L here); a set that never stops equals the full run."""
+    scores, _, response, _ = _problem(seed=4)
+    rng = np.random.default_rng(2)
+    noise = [
+        pd.DataFrame({"sample": scores.index, "drug": d, "value": rng.normal(size=len(scores))})
+        for d in ("C", "D", "E")
+    ]
+    response = pd.concat([response, *noise], ignore_index=True)
+    sets = {"proximal": {d: ["P0", "P1", "P2", "P3"] for d in "ABCDE"}}
+    kwargs: dict = {"feature_sets": sets, "include_all": False, "random_state": 1}
+    if rescore:  # a cohort-dependent score: each fold's training rows centred without the held-out sample
+        kwargs["rescore"] = lambda kept: scores.loc[kept] - scores.loc[kept].mean()
+    h, n = 4, 300
+    stopped = cross_validate_response(scores, response, n_random=n, stop_after=h, **kwargs)
+    assert (stopped["n_random"] < n).sum() >= 2 and (stopped["n_random"] == n).any()
+    columns = ["spearman", "random_spearman_median", "random_pearson_q975"]
+    for _, row in stopped.iterrows():
+        drawn = int(row["n_random"])
+        full = cross_validate_response(
+            scores, response[response["drug"] == row["drug"]], n_random=drawn, **kwargs
+        ).iloc[0]
+        np.testing.assert_allclose(row[columns].astype(float), full[columns].astype(float), rtol=1e-12)
+        if drawn < n:
+            assert row["random_p"] == h / drawn and full["random_p"] == (1 + h) / (1 + drawn)
+        else:
+            assert row["random_p"] == full["random_p"] < (1 + h) / (1 + n)
+
+
+def test_stop_after_must_be_a_positive_integer():
+    scores, _, response, feature_sets = _problem()
+    with pytest.raises(InputError, match="stop_after must be a positive integer or None; got 0"):
+        cross_validate_response(scores, response, feature_sets=feature_sets, stop_after=0)

@@ -125,9 +125,12 @@ def test_work_beyond_the_guard_is_refused_before_any_computing(tmp_path, monkeyp
 
     monkeypatch.setattr(_compare, "run_proximity", refuse)
     with pytest.raises(
-        InputError, match=r"estimated to take [\d,]+ hours on 2 cores \(.*cv: elasticnet [\d.]+ h.*--force"
+        InputError,
+        match=r"estimated to take [\d,]+ hours on 2 cores \(.*cv: elasticnet [\d.]+ h.*stop_after=0.*--force",
     ):
-        compare_methods(config, models=["ridge", "elasticnet"], n_random_sets=100_000)
+        compare_methods(config, models=["ridge", "elasticnet"], n_random_sets=100_000, stop_after=0)
+    with pytest.raises(AssertionError, match="proximity started"):  # stopping early: ~100 sets per null test
+        compare_methods(config, models=["ridge", "elasticnet"], n_random_sets=100_000, stop_after=10)
     with pytest.raises(AssertionError, match="proximity started"):  # under the guard: it goes on to proximity
         compare_methods(config, models=["ridge", "linear", "kernel_ridge"], n_random_sets=100_000)
     with pytest.raises(AssertionError, match="proximity started"):  # forced (--force)

@@ -10,6 +10,7 @@ from organoidrx.evaluation._groups import (
     split_by_prediction,
 )
 from organoidrx.evaluation._logrank import LogrankKernel
+from organoidrx.evaluation._monte_carlo import MonteCarloP, monte_carlo_p
 from organoidrx.evaluation._multiple import bh_qvalues, smallest_rejectable_p
 from organoidrx.evaluation._permutation import PermutationResult, permutation_test, permute_response
 from organoidrx.evaluation._response import ResponseAUCResult, delong_variance, encode_response, response_auc
@@ -26,6 +27,7 @@ __all__ = [
     "RESPONDER",
     "InteractionResult",
     "LogrankKernel",
+    "MonteCarloP",
     "PermutationResult",
     "ResponderSplit",
     "ResponseAUCResult",
@@ -35,6 +37,7 @@ __all__ = [
     "default_horizon",
     "delong_variance",
     "encode_response",
+    "monte_carlo_p",
     "permutation_test",
     "permute_response",
     "prediction_cutoff",

@@ -24,6 +24,8 @@ from sklearn.preprocessing import StandardScaler
 from organoidrx._compute import active_backend
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
+from organoidrx.evaluation import monte_carlo_p
+from organoidrx.evaluation._monte_carlo import check_stop_after
 from organoidrx.models._loo import (
     PickedColumns,
     is_leave_one_out,
@@ -77,6 +79,7 @@ def cross_validate_response(
     min_samples: int = 5,
     random_state: int = 0,
     rescore: Rescorer | None = None,
+    stop_after: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Cross-validated correlation between predicted and observed drug response, per drug and feature set.
@@ -123,6 +126,11 @@ def cross_validate_response(
         no held-out sample's expression enters the features a model is trained on; the held-out samples keep
         their rows of ``scores`` (scored with the others' expression, never with a response). Each distinct
         held-out group is rescored once, for every drug and feature set. Gene-level features are not rescored.
+    stop_after : int, optional
+        Stop fitting a set's random sets once this many reach its Spearman (sequential Monte Carlo p of Besag and
+        Clifford, :func:`organoidrx.evaluation.monte_carlo_p`); ``n_random`` is then the most drawn. The sets
+        drawn are the first ones of the full draw, so a set that does not stop has the same numbers as without
+        ``stop_after``. Default: fit all ``n_random``.
     progress : callable, optional
         Called as ``progress(done, total)`` before each drug and once all drugs are done.
 
@@ -134,7 +142,8 @@ def cross_validate_response(
         random_pearson_median, random_pearson_q025, random_pearson_q975, random_p``. The ``random_*`` columns
         are NaN (and ``n_random`` 0) for sets without random comparison. ``random_p`` is the one-sided empirical p
         :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` of the set's Spearman :math:`r` against the :math:`B` random
-        sets' Spearman correlations.
+        sets' Spearman correlations (with ``stop_after`` = :math:`h` reached at the :math:`L`-th set,
+        :math:`h / L`); ``n_random`` is the number of random sets drawn, and the quantiles are theirs.
 
     Raises
     ------
@@ -196,7 +205,7 @@ def cross_validate_response(
     drugs = list(dict.fromkeys(table["drug"]))
     settings = _DrugSettings(
         table, scores, genes, samples, feature_sets, randomised, model, alpha, cv, n_random, include_all,
-        min_samples, int(random_state),
+        min_samples, int(random_state), check_stop_after(stop_after),
     )  # fmt: skip
     if rescore is not None:
         settings = replace(settings, fold_scores=_fold_scores(drugs, settings, rescore))
@@ -283,6 +292,7 @@ class _DrugSettings:
     include_all: bool
     min_samples: int
     random_state: int
+    stop_after: int | None
     #: scores of every sample but each held-out group (``rescore``), by the held-out sample ids
     fold_scores: dict[frozenset[str], pd.DataFrame] | None = None
 
@@ -385,6 +395,7 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
             row |= _random_summary(
                 universe, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
                 seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
+                stop_after=settings.stop_after,
             )  # fmt: skip
         rows.append(row)
     return rows
@@ -652,32 +663,51 @@ def _random_summary(
     pearson: float,
     *,
     seed: tuple[int, int, int],
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
+    """The random sets' summary and p. With ``stop_after`` the sets are fitted in blocks of a fixed schedule
+    until ``stop_after`` reach ``spearman``: they are the same sets, drawn in the same order, as without it."""
     rng = np.random.default_rng(list(seed))
     values = _stacked(universe)
-    picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(n_random)])
-    if np.isnan(values[..., np.unique(picks)]).any():
-        raise InputError(
-            "the random feature sets drew columns with missing values; impute or drop them from the data."
-        )
-    if isinstance(universe, list):  # one table per fold: every set's fold kernels from the tables' columns
-        pred = _cv_predict(PickedColumns(values, picks), y, folds, model, alpha)
-    else:
-        pred = _cv_predict(values[0][:, picks].transpose(1, 0, 2), y, folds, model, alpha)
-    rand_s, rand_p = _correlations(pred, y)
-    valid = rand_s[~np.isnan(rand_s)]
-    summary: dict[str, Any] = {"n_random": n_random}
-    for name, values in (("spearman", rand_s), ("pearson", rand_p)):
-        kept = values[~np.isnan(values)]
+    found_s: list[np.ndarray] = []
+    found_p: list[np.ndarray] = []
+    outcome = None
+    for block in [n_random] if stop_after is None else _blocks(n_random):
+        picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(block)])
+        if np.isnan(values[..., np.unique(picks)]).any():
+            raise InputError(
+                "the random feature sets drew columns with missing values; impute or drop them from the data."
+            )
+        if isinstance(
+            universe, list
+        ):  # one table per fold: every set's fold kernels from the tables' columns
+            pred = _cv_predict(PickedColumns(values, picks), y, folds, model, alpha)
+        else:
+            pred = _cv_predict(values[0][:, picks].transpose(1, 0, 2), y, folds, model, alpha)
+        block_s, block_p = _correlations(pred, y)
+        found_s.append(block_s)
+        found_p.append(block_p)
+        outcome = monte_carlo_p(spearman, np.concatenate(found_s), stop_after=stop_after)
+        if outcome.stopped:
+            break
+    assert outcome is not None
+    summary: dict[str, Any] = {"n_random": outcome.n_draws}
+    for name, drawn in (("spearman", found_s), ("pearson", found_p)):
+        used = np.concatenate(drawn)[: outcome.n_draws]
+        kept = used[~np.isnan(used)]
         quantiles = np.quantile(kept, [0.5, 0.025, 0.975]) if kept.size else [np.nan] * 3
         summary |= {
             f"random_{name}_median": quantiles[0],
             f"random_{name}_q025": quantiles[1],
             f"random_{name}_q975": quantiles[2],
         }
-    summary["random_p"] = (
-        (1 + int((valid >= spearman).sum())) / (1 + valid.size)
-        if valid.size and not np.isnan(spearman)
-        else np.nan
-    )
+    summary["random_p"] = outcome.p
     return summary
+
+
+def _blocks(n_random: int) -> list[int]:
+    """The fixed schedule of sequentially fitted random sets: 32, 32, 64, ..., at most 512 at a time."""
+    sizes: list[int] = []
+    while sum(sizes) < n_random:
+        sizes.append(min(512, max(32, sum(sizes)), n_random - sum(sizes)))
+    return sizes

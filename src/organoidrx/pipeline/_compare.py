@@ -79,6 +79,7 @@ def compare_methods(
     measures: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
     n_random_sets: int | None = None,
+    stop_after: int | None = None,
     overwrite: bool = False,
     report: bool = True,
     progress: Progress | None = None,
@@ -98,7 +99,9 @@ def compare_methods(
     scorers, measures, models : list of str, optional
         Registered names; default ``[compare]`` of the configuration, where an empty list means every one.
     n_random_sets : int, optional
-        Random sets per test; default ``[compare] n_random_sets``.
+        Random sets per test (the most, with ``stop_after``); default ``[compare] n_random_sets``.
+    stop_after : int, optional
+        Stop a test's random sets once this many reach its Spearman, 0 never; default ``[compare] stop_after``.
     overwrite : bool, default False
         Replace a non-empty ``out_dir``.
     report : bool, default True
@@ -123,8 +126,11 @@ def compare_methods(
     never from the responses, so no held-out organoid informs its own prediction. A cohort-dependent scorer
     (:func:`organoidrx.scoring.streams` is False) scores each fold's training organoids without the held-out one
     (:func:`organoidrx.scoring.rescorer`), for the selection and its random sets alike. The same model is fitted to
-    ``B`` random pathway sets of the same size; the p-value is the share of random sets doing at least as well,
-    :math:`p = (1 + \\#\\{r_b \\ge r\\}) / (1 + B)`. Baselines: ``all_pathways`` (every scored pathway; no
+    up to ``B`` random pathway sets of the same size, in a fixed order; the p-value is the share of random sets
+    doing at least as well, :math:`p = (1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or, once ``stop_after`` =
+    :math:`h` of them have (at the :math:`L`-th set), :math:`p = h / L` (Besag and Clifford's sequential p, as
+    valid as the full one: a test far from significance stops after about :math:`h / p` sets, a test that does
+    not stop has the full-draw p). Baselines: ``all_pathways`` (every scored pathway; no
     random sets, as they would be the same set) and ``target_genes`` (the drug's target genes' own expression,
     against random genes) and ``all_genes`` (the whole transcriptome). The q-values are Benjamini-Hochberg over every finite p of the comparison. Model
     ``ridge`` here is Ridge(``[compare] alpha``) on all selected pathways, solved exactly for all random sets at
@@ -134,6 +140,7 @@ def compare_methods(
     References
     ----------
     Benjamini Y., Hochberg Y. (1995) J R Stat Soc B 57:289-300, doi:10.1111/j.2517-6161.1995.tb02031.x.
+    Besag J., Clifford P. (1991) Biometrika 78:301-304, doi:10.1093/biomet/78.2.301.
     """
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
     if dask is not None:
@@ -147,6 +154,9 @@ def compare_methods(
     B = cfg.compare_n_random_sets if n_random_sets is None else int(n_random_sets)
     if B < 1:
         raise InputError(f"n_random_sets must be at least 1; got {B}.")
+    h = cfg.compare_stop_after if stop_after is None else int(stop_after)
+    if h < 0:
+        raise InputError(f"stop_after must be 0 (fit every random set) or a positive integer; got {h}.")
     if cfg.network is None:
         raise InputError(
             f"{cfg.source}: compare needs [network] edges to select pathways with each network measure; a "
@@ -159,7 +169,7 @@ def compare_methods(
     with collect_warnings() as collected, dask_backend(cfg.dask):
         with timer.phase("load"):
             loaded = load_inputs(cfg)
-            check_compare_work(cfg, loaded, scorer_names, measure_names, model_names, B)
+            check_compare_work(cfg, loaded, scorer_names, measure_names, model_names, B, h)
         with timer.phase("proximity", show=False):  # one network, one distance matrix for every measure
             tables = run_proximity(
                 cfg, loaded, functools.partial(_prefixed, timer, "proximity"), measures=measure_names
@@ -211,6 +221,7 @@ def compare_methods(
                     min_samples=MIN_ORGANOIDS,
                     random_state=cfg.seed,
                     rescore=rescore,
+                    stop_after=h or None,
                     progress=timer.callback(phase),
                 )
                 table = table.rename(columns={"feature_set": "selection"}).assign(scorer=scorer, model=model)
@@ -218,7 +229,7 @@ def compare_methods(
                 table = table[~table["selection"].isin(unwanted)]
                 table.loc[table["selection"].isin(["target_genes", "all_genes"]), "scorer"] = "(expression)"
                 parts.append(table)
-    result = rank_tests(pd.concat(parts, ignore_index=True), B)
+    result = rank_tests(pd.concat(parts, ignore_index=True), B, h or None)
     result.warnings = list(collected.messages)
     result.timings = dict(timer.timings)
     if folder is not None:
@@ -246,6 +257,7 @@ def _write(
         "config": str(cfg.source),
         "seed": cfg.seed,
         "n_random_sets": result.n_random_sets,
+        "stop_after": result.stop_after,
         "n_tests": result.n_tests,
         "summary": result.summary(),
         "versions": versions(),

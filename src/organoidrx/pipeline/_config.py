@@ -86,6 +86,7 @@ class PipelineConfig:
     compare_models: tuple[str, ...] = ()
     compare_baselines: tuple[str, ...] = ("all_pathways", "all_genes", "target_genes")
     compare_n_random_sets: int = 1000
+    compare_stop_after: int = 10
     compare_alpha: float = 1.0
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,10 +142,15 @@ def check_compare_work(
     measures: list[str],
     models: list[str],
     n_random_sets: int,
+    stop_after: int = 0,
 ) -> None:
     """:func:`check_work` of a ``compare``: the proximity of every measure and, per model, the cross-validation of
     every drug x scorer x selection (each measure and the target genes) against ``n_random_sets`` random sets, at
-    the model's registered ``cv_seconds`` per random set (its leave-one-out cost on about 19 organoids)."""
+    the model's registered ``cv_seconds`` per random set (its leave-one-out cost on about 19 organoids). With
+    ``stop_after`` = h, a test without signal fits about h (1 + ln(n_random_sets / h)) sets on average."""
+    fitted = float(n_random_sets)
+    if 0 < stop_after < n_random_sets:
+        fitted = stop_after * (1 + math.log(n_random_sets / stop_after))
     seconds = {
         f"proximity: {measure}": _proximity_units(cfg, loaded, measure) * SECONDS_PER_UNIT["proximity"]
         for measure in measures
@@ -154,10 +160,10 @@ def check_compare_work(
         per_set = float(
             get_method("model", model).attrs.get("cv_seconds", SECONDS_PER_UNIT["random pathway sets"])
         )
-        seconds[f"cv: {model}"] = tests * n_random_sets * per_set
+        seconds[f"cv: {model}"] = tests * fitted * per_set
     settings = (
         f"{len(scorers)} scorers x {len(measures)} measures x models {', '.join(models)}, n_random={cfg.n_random}, "
-        f"n_random_sets={n_random_sets}"
+        f"n_random_sets={n_random_sets}, stop_after={stop_after}"
     )
     check_work(cfg, loaded, seconds, settings)
 

@@ -19,7 +19,7 @@ __all__ = ["LEVEL", "CompareResult", "rank_tests"]
 LEVEL = 0.05
 _LEADERBOARD = [
     "rank", "scorer", "selection", "model", "drug", "n_features", "n_organoids", "spearman", "random_median",
-    "random_q975", "p", "q",
+    "random_q975", "n_random", "p", "q",
 ]  # fmt: skip
 
 
@@ -32,8 +32,9 @@ class CompareResult:
     leaderboard : DataFrame
         One row per scorer x selection x model x drug, ranked by p (``rank`` 1 = smallest): ``n_features``,
         ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
-        random sets, the empirical ``p`` :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` and the Benjamini-Hochberg
-        ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
+        ``n_random`` random sets fitted, the empirical ``p`` (:math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or
+        :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th) and the
+        Benjamini-Hochberg ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
         pathway), so no p.
     combinations : DataFrame
         One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
@@ -42,6 +43,9 @@ class CompareResult:
     n_tests : int
         Tests counted in the q-values.
     n_random_sets : int
+        The most random sets fitted per test.
+    stop_after : int or None
+        Random sets reaching the selection's Spearman after which a test stops (None: every test fits all).
     warnings : list of str
     timings : dict of str to float
     out_dir : Path or None
@@ -51,6 +55,7 @@ class CompareResult:
     combinations: pd.DataFrame
     n_tests: int
     n_random_sets: int
+    stop_after: int | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
@@ -64,8 +69,14 @@ class CompareResult:
         n_baselines = board[keys].drop_duplicates().shape[0] - n_tested
         lines = [
             f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
-            f"nothing selected is not tested), each against {self.n_random_sets} random sets of its own size "
-            f"(smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
+            f"nothing selected is not tested), each against "
+            + (
+                f"up to {self.n_random_sets} random sets of its own size, stopping once {self.stop_after} do at "
+                f"least as well (median {int(tested['n_random'].median()) if len(tested) else 0} fitted; "
+                if self.stop_after
+                else f"{self.n_random_sets} random sets of its own size ("
+            )
+            + f"smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
             + (
                 f"; {n_baselines} baseline combinations without random sets are ranked beside them."
                 if n_baselines
@@ -99,7 +110,7 @@ class CompareResult:
         return lines
 
 
-def rank_tests(table: pd.DataFrame, n_random: int) -> CompareResult:
+def rank_tests(table: pd.DataFrame, n_random: int, stop_after: int | None = None) -> CompareResult:
     board = pd.DataFrame(
         {
             "scorer": table["scorer"],
@@ -111,6 +122,7 @@ def rank_tests(table: pd.DataFrame, n_random: int) -> CompareResult:
             "spearman": table["spearman"],
             "random_median": table["random_spearman_median"],
             "random_q975": table["random_spearman_q975"],
+            "n_random": table["n_random"],
             "p": table["random_p"].where(table["n_random"] > 0),
         }
     )
@@ -150,4 +162,4 @@ def rank_tests(table: pd.DataFrame, n_random: int) -> CompareResult:
     combinations = combinations.sort_values(
         ["binomial_p", "median_excess"], ascending=[True, False], na_position="last", kind="stable"
     ).reset_index(drop=True)
-    return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random)
+    return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random, stop_after)

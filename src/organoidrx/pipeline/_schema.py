@@ -247,6 +247,17 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
         ),
         (
             Option(
+                "stop_after",
+                10,
+                int,
+                "stop fitting a test's random sets once this many do at least as well as the selection; p is then "
+                "stop_after / sets fitted (Besag and Clifford 1991); 0 fits all n_random_sets",
+                minimum=0,
+            ),
+            "compare_stop_after",
+        ),
+        (
+            Option(
                 "alpha",
                 1.0,
                 float,

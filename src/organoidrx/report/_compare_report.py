@@ -19,7 +19,9 @@ __all__ = ["write_compare_report"]
 _READING = (
     "How to read this: every row of the leaderboard is one test (a drug and a combination of scorer, network "
     "selection and model) of whether the network-selected pathways predict the organoids' response better than "
-    "random pathway sets of the same size fitted the same way. The q-value corrects each p for every test run "
+    "random pathway sets of the same size fitted the same way (n_random of them: a test stops drawing once "
+    "stop_after sets do at least as well, which leaves its p valid and only spends fewer sets on tests far from "
+    "significance). The q-value corrects each p for every test run "
     "here, so trying many combinations is paid for: only q < 0.05 is evidence. A small p with a large q is what "
     "the best of many tries looks like by chance. The combinations table asks a second, coarser question: does a "
     "combination beat random sets for more drugs than the 5% expected by chance (binomial p, corrected over "
