@@ -868,9 +868,16 @@ def render_comparison(folder: Path) -> list[str]:
         " --overwrite --no-report` (the tables are committed; this script only renders them). Every registered"
         " pathway scorer x network measure selects each drug's proximal pathways (z <= -1.2816); each model"
         f" ({models}, on standardised features) is cross-validated leave-one-organoid-out on them and on"
-        f" {record['n_random_sets']} random pathway sets of the same size; the p-value is the share of random sets"
-        " doing at least as well, and q is Benjamini-Hochberg over every test of the comparison. The"
-        " cohort-dependent scorers (gsva, zscore, plage, mean_z) score each fold's training organoids without the"
+        + (
+            f" up to {record['n_random_sets']} random pathway sets of the same size, drawn in a fixed order until"
+            f" {record['stop_after']} of them do at least as well; the p-value is then {record['stop_after']} / sets"
+            " fitted (Besag and Clifford's sequential p, as valid as the full one), and otherwise the share of"
+            " random sets doing at least as well. q is Benjamini-Hochberg over every test of the comparison. The"
+            if record.get("stop_after")
+            else f" {record['n_random_sets']} random pathway sets of the same size; the p-value is the share of random"
+            " sets doing at least as well, and q is Benjamini-Hochberg over every test of the comparison. The"
+        )
+        + " cohort-dependent scorers (gsva, zscore, plage, mean_z) score each fold's training organoids without the"
         " held-out one, for the selections and the random sets alike; the held-out organoid keeps its score among"
         " all organoids. Baselines: the drug's target genes against random genes, all pathways and all genes (no"
         " random sets).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -80,6 +81,15 @@ def test_too_few_random_sets_for_the_number_of_tests_is_said(tmp_path):
     )
     summary = " ".join(result.summary())
     assert "no test can reach q < 0.05" in summary and "n_random_sets to at least" in summary
+    # 1 / 100 <= 0.05: q < 0.05 needs enough tests at p = 0.01, as Benjamini-Hochberg steps up
+    m = result.n_tests
+    p = np.array([0.01] * math.ceil(m * 0.01 / 0.05) + [1.0] * (m - math.ceil(m * 0.01 / 0.05)))
+    assert (bh_qvalues(p)[p == 0.01] < 0.05).all() and (bh_qvalues(p[1:])[p[1:] == 0.01] >= 0.05).all()
+    result = compare_methods(
+        _cohort(tmp_path / "b"), measures=["closest", "shortest"], models=["ridge"], n_random_sets=99
+    )
+    needed = math.ceil(result.n_tests * 0.01 / 0.05) - 1
+    assert f"only together with at least {needed} others as small" in " ".join(result.summary())
 
 
 def test_ridge_in_the_comparison_is_the_registered_ridge_with_one_penalty(tmp_path):

@@ -38,9 +38,10 @@ def bh_qvalues(p_values: np.ndarray | list[float]) -> np.ndarray:
 
 
 def smallest_rejectable_p(n_tests: int, level: float = 0.05) -> float:
-    """The p a test needs for Benjamini-Hochberg to reject anything among ``n_tests``: ``level / n_tests``.
+    """The p a single test needs for Benjamini-Hochberg to reject it among ``n_tests``: ``level / n_tests``.
 
-    With an empirical null of ``B`` draws the smallest p is ``1 / (B + 1)``, so a comparison of ``n_tests`` can
-    only find something when ``B >= n_tests / level - 1``.
+    With an empirical null of ``B`` draws the smallest p is ``1 / (B + 1)``, so one test can be rejected on its
+    own only when ``B >= n_tests / level - 1``; with fewer draws a rejection needs at least
+    ``n_tests / (level (B + 1))`` tests at that smallest p (and none when ``1 / (B + 1) > level``).
     """
     return level / max(int(n_tests), 1)

@@ -84,11 +84,19 @@ class CompareResult:
             )
         ]
         needed = smallest_rejectable_p(self.n_tests, LEVEL)
-        if 1 / (self.n_random_sets + 1) > needed:
+        floor = 1 / (self.n_random_sets + 1)
+        enough = f"set [compare] n_random_sets to at least {math.ceil(self.n_tests / LEVEL) - 1}"
+        if floor > LEVEL:
             lines.append(
-                f"With {self.n_tests} tests, Benjamini-Hochberg rejects only p <= {needed:.2g}, below the smallest "
-                f"p the null can give: no test can reach q < {LEVEL:g}. Set [compare] n_random_sets to at least "
-                f"{math.ceil(self.n_tests / LEVEL) - 1} (or compare fewer combinations)."
+                f"The smallest p the null can give, {floor:.2g}, is above {LEVEL:g}: no test can reach "
+                f"q < {LEVEL:g}. For a single test to be able to, {enough} (or compare fewer combinations)."
+            )
+        elif floor > needed:
+            lines.append(
+                f"With {self.n_tests} tests, a single test needs p <= {needed:.2g} for q < {LEVEL:g}, below the "
+                f"smallest p the null can give ({floor:.2g}): a test reaches q < {LEVEL:g} only together with at "
+                f"least {math.ceil(self.n_tests * floor / LEVEL) - 1} others as small. For a single test to be able "
+                f"to, {enough} (or compare fewer combinations)."
             )
         n_sig = int((tested["q"] < LEVEL).sum())
         raw = int((tested["p"] < LEVEL).sum())
