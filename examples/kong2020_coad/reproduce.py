@@ -915,6 +915,29 @@ def render_comparison(folder: Path) -> list[str]:
         if n_sig == 0
         else f"**Plainly: {n_sig} of {record['n_tests']} drug x combination tests reach q < 0.05.**"
     )
+    if n_sig:
+        found = board[board["q"] < 0.05]
+        positive = found[found["spearman"] > 0]
+        negative = found[found["spearman"] <= 0]
+        if len(negative):
+            verdict += (
+                f" {len(negative)} of them have a negative cross-validated Spearman"
+                f" ({int((negative['model'] == 'kernel_ridge').sum())} with kernel ridge, see below): they predict"
+                " the held-out organoids less badly than their random sets do, not well, so they are no biomarker."
+            )
+        if len(positive):
+            verdict += (
+                " With a positive Spearman: "
+                + "; ".join(
+                    f"{r.drug} ({r.scorer} / {r.selection} / {r.model}, Spearman {r.spearman:.2f} against a random"
+                    f" median of {r.random_median:.2f}, {r.n_features} pathways, q {r.q:.2g})"
+                    for r in positive.itertuples()
+                )
+                + (
+                    ". These are the candidates worth a second look on independent organoids; with 19 organoids and"
+                    " one comparison behind them they are not yet validated."
+                )
+            )
     if len(winners):
         sizes = board.groupby(["scorer", "selection"])["n_features"].median()
         named = "; ".join(
