@@ -165,13 +165,15 @@ def test_separation_takes_no_options():
         _run(_scale_free(), targets, sets, restart=0.5)
 
 
-def test_large_sets_settled_by_edges_match_the_distance_rows():
-    graph = nx.barabasi_albert_graph(1500, 3, seed=5)
+@pytest.mark.parametrize("m", [3, 1])  # m = 1: a tree, where members at distance 3 or more are common
+def test_large_sets_settled_by_edges_match_the_distance_rows(m):
+    graph = nx.barabasi_albert_graph(1500, m, seed=5)
     edges = pd.DataFrame([(f"g{u}", f"g{v}") for u, v in graph.edges()], columns=["gene_a", "gene_b"])
     interactome = build_interactome(edges, min_score=None)
     dist = shortest_path_lengths(interactome, use_cache=False)
     rng = np.random.default_rng(5)
-    sizes = np.array([300, 20, 600, 257, 1])
+    # small sets: hubs (more than 64 neighbours) read their rows; distance 2 through a hub is found there
+    sizes = np.array([300, 20, 600, 257, 1, 2, 5, 8, 12, 40, 70])
     nodes, weight, starts = _groups(rng, len(dist), sizes, 0.05)
     adjacency = (interactome.indptr, interactome.indices)
     by_edges = within_set_nearest(dist, nodes, weight, starts, adjacency)
@@ -197,3 +199,30 @@ def test_a_drug_without_any_z_says_why_when_selecting_pathways():
         InputError, match=r"smallest: nan\); the table says: separation needs two or more nodes"
     ):
         selector.fit(scores)
+
+
+def test_distance_two_through_a_hub_by_hand():
+    """A hub H (zhub, 100 leaves) outside the counts: a - v - H puts a at distance 2 from H, which only a's row
+    shows (after leaf0 at distance 3 in node order); leaf0 - H - v is distance 2 through a non-member, which the
+    counts show."""
+    edges = [("H", f"leaf{i}") for i in range(100)] + [("a", "v"), ("v", "H")]
+    edges = [tuple(g.replace("H", "zhub") for g in edge) for edge in edges]  # node order is by name
+    interactome = build_interactome(pd.DataFrame(edges, columns=["gene_a", "gene_b"]), min_score=None)
+    dist = shortest_path_lengths(interactome, use_cache=False)
+    index = {name: i for i, name in enumerate(interactome.nodes)}
+    sets = [
+        ["a", "zhub"],
+        ["a", "leaf0"],
+        ["a", "v", "leaf0"],
+        ["leaf1", "leaf2", "zhub"],
+        ["a", "leaf0", "zhub"],
+    ]
+    assert index["a"] < index["leaf0"] < index["zhub"]
+    nodes = np.array([index[g] for members in sets for g in members])
+    starts = np.cumsum([0] + [len(m) for m in sets[:-1]])
+    adjacency = (interactome.indptr, interactome.indices)
+    expected = [2 + 2, 3 + 3, 1 + 1 + 2, 1 + 1 + 1, 2 + 1 + 1]
+    for graph in (adjacency, None):
+        assert (
+            within_set_nearest(dist, nodes, np.ones(len(nodes), np.int64), starts, graph).tolist() == expected
+        )
