@@ -208,3 +208,15 @@ def test_stop_after_must_be_a_positive_integer():
     scores, _, response, feature_sets = _problem()
     with pytest.raises(InputError, match="stop_after must be a positive integer or None; got 0"):
         cross_validate_response(scores, response, feature_sets=feature_sets, stop_after=0)
+
+
+def test_stop_after_fits_one_block_when_the_set_has_no_correlation():
+    """A drug whose response does not vary has no Spearman and so no p: its random sets stop after the first
+    block (32) instead of fitting all n_random."""
+    scores, _, _, _ = _problem(seed=4)
+    flat = pd.Series(2.0, index=scores.index, name="FLAT")
+    out = cross_validate_response(
+        scores, flat, feature_sets={"set": ["P0", "P1"]}, include_all=False, n_random=10_000, stop_after=3
+    )
+    assert out["spearman"].isna().all() and out["random_p"].isna().all()
+    assert (out["n_random"] == 32).all()

@@ -666,7 +666,8 @@ def _random_summary(
     stop_after: int | None = None,
 ) -> dict[str, Any]:
     """The random sets' summary and p. With ``stop_after`` the sets are fitted in blocks of a fixed schedule
-    until ``stop_after`` reach ``spearman``: they are the same sets, drawn in the same order, as without it."""
+    until ``stop_after`` reach ``spearman`` (or after the first block when ``spearman`` is NaN, which has no p):
+    they are the same sets, drawn in the same order, as without it."""
     rng = np.random.default_rng(list(seed))
     values = _stacked(universe)
     found_s: list[np.ndarray] = []
@@ -688,7 +689,7 @@ def _random_summary(
         found_s.append(block_s)
         found_p.append(block_p)
         outcome = monte_carlo_p(spearman, np.concatenate(found_s), stop_after=stop_after)
-        if outcome.stopped:
+        if outcome.stopped or np.isnan(spearman):  # no p to sharpen: one block describes the random sets
             break
     assert outcome is not None
     summary: dict[str, Any] = {"n_random": outcome.n_draws}
