@@ -247,3 +247,21 @@ def test_a_cohort_dependent_scorer_is_rescored_without_each_held_out_organoid(tm
     expected = expected.set_index("drug").sort_index()
     np.testing.assert_allclose(rows["spearman"], expected["spearman"], rtol=1e-12)
     np.testing.assert_allclose(rows["p"], expected["random_p"], rtol=1e-12)
+
+
+def test_a_selection_empty_for_every_drug_ranks_without_numpy_warnings():
+    """A selection that chose nothing for any drug (separation often does) has NaN medians, not a warning."""
+    from organoidrx.pipeline._leaderboard import rank_tests
+
+    rows = [
+        {"scorer": "s", "selection": sel, "model": "ridge", "drug": d, "n_features": 0 if sel == "none" else 3,
+         "n_samples": 19, "spearman": np.nan if sel == "none" else 0.5, "random_spearman_median": np.nan
+         if sel == "none" else 0.1, "random_spearman_q975": np.nan, "n_random": 0 if sel == "none" else 99,
+         "random_p": np.nan if sel == "none" else 0.01}
+        for sel in ("none", "closest") for d in ("A", "B")
+    ]  # fmt: skip
+    result = rank_tests(pd.DataFrame(rows), 99, 10)  # warnings are errors here
+    by_selection = result.combinations.set_index("selection")
+    assert np.isnan(by_selection.loc["none", "median_spearman"])
+    assert by_selection.loc["closest", "median_spearman"] == 0.5
+    assert by_selection.loc["closest", "median_excess"] == pytest.approx(0.4)

@@ -153,10 +153,8 @@ def rank_tests(table: pd.DataFrame, n_random: int, stop_after: int | None = None
                 "selection": selection,
                 "model": model,
                 "n_drugs": len(group),
-                "median_spearman": float(group["spearman"].median()),
-                "median_excess": float((group["spearman"] - group["random_median"]).median())
-                if n
-                else np.nan,
+                "median_spearman": _median(group["spearman"]),
+                "median_excess": _median(group["spearman"] - group["random_median"]) if n else np.nan,
                 "n_p05": k,
                 "expected_p05": LEVEL * n,
                 "binomial_p": float(stats.binom.sf(k - 1, n, LEVEL)) if n else np.nan,
@@ -171,3 +169,10 @@ def rank_tests(table: pd.DataFrame, n_random: int, stop_after: int | None = None
         ["binomial_p", "median_excess"], ascending=[True, False], na_position="last", kind="stable"
     ).reset_index(drop=True)
     return CompareResult(board.loc[:, _LEADERBOARD], combinations, n_tests, n_random, stop_after)
+
+
+def _median(values: pd.Series) -> float:
+    """The median of the finite values; NaN (without numpy's empty-slice warning) when there are none, as for a
+    selection that chose no pathway for any drug."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))]
+    return float(finite.median()) if len(finite) else np.nan
