@@ -220,3 +220,14 @@ def test_stop_after_fits_one_block_when_the_set_has_no_correlation():
     )
     assert out["spearman"].isna().all() and out["random_p"].isna().all()
     assert (out["n_random"] == 32).all()
+
+
+def test_an_empty_feature_set_is_said_and_not_tested(caplog):
+    scores, _, response, _ = _problem()
+    with caplog.at_level(logging.WARNING):
+        out = cross_validate_response(
+            scores, response, feature_sets={"picked": {"A": [], "B": ["P0"]}}, n_random=5
+        )
+    row = out.set_index(["drug", "feature_set"]).loc[("A", "picked")]
+    assert row["n_features"] == 0 and np.isnan(row["spearman"]) and row["n_random"] == 0
+    assert "drug 'A': feature set 'picked' is empty (nothing selected for this drug" in caplog.text

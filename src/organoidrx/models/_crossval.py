@@ -378,7 +378,12 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
             "n_random": 0,
         }
         if not features:
-            logger.warning("drug %r: feature set %r has no feature in the data", drug, set_name)
+            logger.warning(
+                "drug %r: feature set %r is empty (nothing selected for this drug, or none of its features in the "
+                "data); not tested",
+                drug,
+                set_name,
+            )
             rows.append(row | {"spearman": np.nan, "pearson": np.nan})
             continue
         if source is not scores:
