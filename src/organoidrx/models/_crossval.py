@@ -684,9 +684,8 @@ def _random_summary(
             raise InputError(
                 "the random feature sets drew columns with missing values; impute or drop them from the data."
             )
-        if isinstance(
-            universe, list
-        ):  # one table per fold: every set's fold kernels from the tables' columns
+        # one table per fold: every set's fold kernels from the tables' columns
+        if isinstance(universe, list):
             pred = _cv_predict(PickedColumns(values, picks), y, folds, model, alpha)
         else:
             pred = _cv_predict(values[0][:, picks].transpose(1, 0, 2), y, folds, model, alpha)
@@ -714,6 +713,8 @@ def _random_summary(
 def _blocks(n_random: int) -> list[int]:
     """The fixed schedule of sequentially fitted random sets: 32, 32, 64, ..., at most 512 at a time."""
     sizes: list[int] = []
-    while sum(sizes) < n_random:
-        sizes.append(min(512, max(32, sum(sizes)), n_random - sum(sizes)))
+    done = 0
+    while done < n_random:
+        sizes.append(min(512, max(32, done), n_random - done))
+        done += sizes[-1]
     return sizes

@@ -34,8 +34,8 @@ class CompareResult:
         ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
         ``n_random`` random sets fitted, the empirical ``p`` (:math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or
         :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th) and the
-        Benjamini-Hochberg ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets (they hold every
-        pathway), so no p.
+        Benjamini-Hochberg ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets
+        (they hold every pathway), so no p.
     combinations : DataFrame
         One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
         random sets, drugs with p < 0.05 against the ``expected`` number under the null, the binomial p of that
