@@ -35,6 +35,7 @@ from organoidrx.models._loo import (
     loo_linear_predict,
     loo_ridge_predict,
     scaled_regressor,
+    svr_estimator,
 )
 
 logger = logging.getLogger(__name__)
@@ -589,6 +590,11 @@ def _cv_predict(
     sets: Any = range(X.shape[0])
     tol = linear_tolerance(model, p)
     kernel = kernel_ridge_estimator(model, p)
+    svr = svr_estimator(model, p)
+    if svr is not None:  # linear SVR: libsvm's solver, compiled, for every set and fold
+        from organoidrx.models._svr import svr_cv_predict
+
+        return svr_cv_predict(X, y, folds, svr)
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides

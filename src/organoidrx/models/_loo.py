@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
 from threadpoolctl import ThreadpoolController
 
 from organoidrx.models._kernel import KernelRidgeLOO
@@ -491,3 +492,13 @@ def linear_tolerance(model: Any, n_features: int) -> float | None:
     if type(estimator) is not LinearRegression or not estimator.fit_intercept or estimator.positive:
         return None
     return float(estimator.tol)
+
+
+def svr_estimator(model: Any, n_features: int) -> SVR | None:
+    """The unfitted linear ``SVR`` of a ``StandardScaler -> DrugResponseModel("svr")`` pipeline keeping every
+    feature, which :func:`organoidrx.models._svr.svr_cv_predict` fits for a whole stack, else None (another kernel,
+    or an iteration cap, whose warning only scikit-learn gives)."""
+    estimator = _estimator_on_every_feature(model, "svr", n_features)
+    if type(estimator) is not SVR or estimator.kernel != "linear" or estimator.max_iter != -1:
+        return None
+    return estimator
