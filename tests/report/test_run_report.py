@@ -7,8 +7,12 @@ import hashlib
 import html
 import io
 import re
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import matplotlib
@@ -393,3 +397,52 @@ def test_coefficients_are_a_table_with_bars(inputs, full_report):
     top = bio[bio["drug"] == "DRUG_A"].sort_values("rank").iloc[0]
     assert f"<td>{html.escape(str(top['pathway']))}</td><td>{top['coefficient']:.3g}</td>" in text
     assert text.count('<table class="bars">') == len(inputs["drugs"])
+
+
+_KILLED_PARENT = """
+import os, sys, time
+from organoidrx.report._run_report import render_figures
+
+
+def maker(i):
+    def make():
+        if i > 0:  # in a worker: say who it is, then draw slowly
+            open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+            time.sleep(120)
+        import matplotlib.pyplot as plt
+
+        return plt.figure().add_subplot()
+
+    return make
+
+
+render_figures({f"f{i}": maker(i) for i in range(6)}, n_jobs=2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped by the container's init, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked drawing workers are a Linux feature")
+def test_drawing_workers_end_with_a_killed_parent(tmp_path):
+    """A run killed while drawing (SIGKILL) leaves no worker behind waiting forever on its queue."""
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT, str(tmp_path)])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.05)
+    workers = [int(p.name) for p in tmp_path.iterdir()]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert len(workers) == 2, "the two drawing workers did not start"
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"drawing workers {left} outlived their killed parent"

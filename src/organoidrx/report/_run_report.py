@@ -13,6 +13,8 @@ import math
 import multiprocessing
 import os
 import re
+import signal
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -406,6 +408,20 @@ def _draw(index: int) -> bytes:
         plt.close(figure)
 
 
+def _end_with(parent: int) -> None:
+    """In a drawing worker: end when the parent process ends, even by SIGKILL (Linux), instead of waiting
+    forever on the pool's queue; a parent gone before this ran ends the worker now."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the worker outlives a killed parent
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def render_figures(makers: Mapping[str, Callable[[], Any]], *, n_jobs: int | None = None) -> dict[str, bytes]:
     """Draw every figure (``name -> maker returning an Axes``) to PNG bytes, in worker processes when allowed.
 
@@ -427,7 +443,9 @@ def render_figures(makers: Mapping[str, Callable[[], Any]], *, n_jobs: int | Non
                     context = multiprocessing.get_context("fork")
                     # the first figure is drawn here: it loads the fonts and caches that the workers then inherit
                     pngs = [_draw(0)]
-                    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                    with ProcessPoolExecutor(
+                        max_workers=jobs, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+                    ) as pool:
                         chunk = max(1, len(names) // (4 * jobs))
                         pngs += pool.map(_draw, range(1, len(names)), chunksize=chunk)
                 return dict(zip(names, pngs, strict=True))
