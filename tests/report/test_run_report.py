@@ -6,8 +6,8 @@ import base64
 import hashlib
 import html
 import io
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
