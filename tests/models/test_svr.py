@@ -129,11 +129,25 @@ def test_blocks_and_threads_do_not_change_a_bit(monkeypatch):
     np.testing.assert_array_equal(svr_cv_predict(X[5:9], y, folds, svr), whole[5:9])
 
 
-def test_only_the_plain_linear_svr_is_batched():
-    assert isinstance(svr_estimator(make_response_pipeline("svr", top_k=None), 5), SVR)
-    assert svr_estimator(make_response_pipeline("svr", top_k=3), 5) is None  # ranks and refits on the top 3
-    assert svr_estimator(make_response_pipeline("svr", top_k=5), 5) is not None
-    assert svr_estimator(make_response_pipeline("ridge", top_k=None), 5) is None
+@pytest.mark.parametrize(("top_k", "refit"), [(3, True), (3, False), (1, True), (10, True), (40, True)])
+def test_top_k_ranks_and_refits_as_the_estimator(top_k, refit):
+    """DrugResponseModel("svr", top_k): ranked by the fold's |coefficients|, refitted on the kept columns (or
+    predicting with the full fit's coefficients of them), as the pipeline refitted per fold."""
+    X, y = _stack(4, 16, 12, seed=31)
+    X[3, :, 5] = X[3, :, 2]  # two identical columns: tied coefficients, the first in input order ranks first
+    folds = list(LeaveOneOut().split(X[0]))
+    model = make_response_pipeline("svr", top_k=top_k, refit=refit)
+    assert svr_estimator(model)[1:] == (top_k, refit)
+    np.testing.assert_allclose(
+        _cv_predict(X, y, folds, model, 1.0), _reference(model, X, y, folds), rtol=1e-9
+    )
+
+
+def test_which_pipelines_are_batched():
+    assert svr_estimator(make_response_pipeline("svr", top_k=None))[1:] == (None, True)
+    assert svr_estimator(make_response_pipeline("ridge", top_k=None)) is None
+    assert svr_estimator(make_response_pipeline("svr", top_k=0)) is None  # the estimator's own error
+    assert svr_estimator(make_response_pipeline("svr", top_k=True)) is None
 
 
 @pytest.mark.shared_data

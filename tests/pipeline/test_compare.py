@@ -194,13 +194,12 @@ def test_compare_runs_on_the_kong_organoids(shared_data, tmp_path):
     result = compare_methods(config, scorers=["ssgsea", "singscore"], measures=["closest"], n_random_sets=599)
     board = result.leaderboard
     assert set(board["drug"]) == {"FLUOROURACIL", "CAMPTOTHECIN", "PALBOCICLIB"}
-    assert set(board["model"]) == {"ridge", "linear", "kernel_ridge"}  # the example's closed-form models
+    assert set(board["model"]) == {"ridge", "linear", "kernel_ridge", "svr"}  # the example's models
     # per drug and model: two scorers' proximal sets and the target genes
-    assert result.n_tests == 3 * 3 * (2 + 1)
+    assert result.n_tests == 3 * 4 * (2 + 1)
     assert board["n_organoids"].eq(19).all()
-    assert "no test can reach q < 0.05" not in " ".join(
-        result.summary()
-    )  # 27 tests need p <= 0.00185: 1/600 is
+    # 36 tests: a lone test needs p <= 0.0014, below 1/600, but several tests at 1/600 can pass together
+    assert "no test can reach q < 0.05" not in " ".join(result.summary())
 
 
 def test_kernel_ridge_is_compared_with_its_configured_options(tmp_path):

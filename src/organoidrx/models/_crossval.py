@@ -103,7 +103,10 @@ def cross_validate_response(
         ``"ridge"`` is ``make_pipeline(StandardScaler(), Ridge(alpha=alpha))`` computed with an exact batched
         solver (all random sets of a fold in one linear-algebra call). Any other estimator (e.g. a
         :class:`~sklearn.pipeline.Pipeline` ending in :class:`~organoidrx.models.DrugResponseModel` with
-        ``top_k``) is cloned and refitted in every fold.
+        ``top_k``) is cloned and refitted in every fold, except the registered ``StandardScaler ->
+        DrugResponseModel`` pipelines that keep every feature with ``linear`` or ``kernel_ridge`` (closed forms,
+        batched like ridge) or ``svr`` (libsvm's solver, compiled): these give the refitted pipeline's
+        predictions for whole stacks of sets at once.
     alpha : float, default 1.0
         Ridge penalty of the built-in model.
     cv : "loo" or int, default "loo"
@@ -590,11 +593,11 @@ def _cv_predict(
     sets: Any = range(X.shape[0])
     tol = linear_tolerance(model, p)
     kernel = kernel_ridge_estimator(model, p)
-    svr = svr_estimator(model, p)
+    svr = svr_estimator(model)
     if svr is not None:  # linear SVR: libsvm's solver, compiled, for every set and fold
         from organoidrx.models._svr import svr_cv_predict
 
-        return svr_cv_predict(X, y, folds, svr)
+        return svr_cv_predict(X, y, folds, svr[0], top_k=svr[1], refit=svr[2])
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides

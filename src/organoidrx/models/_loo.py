@@ -494,11 +494,19 @@ def linear_tolerance(model: Any, n_features: int) -> float | None:
     return float(estimator.tol)
 
 
-def svr_estimator(model: Any, n_features: int) -> SVR | None:
-    """The unfitted linear ``SVR`` of a ``StandardScaler -> DrugResponseModel("svr")`` pipeline keeping every
-    feature, which :func:`organoidrx.models._svr.svr_cv_predict` fits for a whole stack, else None (another kernel,
-    or an iteration cap, whose warning only scikit-learn gives)."""
-    estimator = _estimator_on_every_feature(model, "svr", n_features)
+def svr_estimator(model: Any) -> tuple[SVR, int | None, bool] | None:
+    """``(SVR, top_k, refit)`` of a ``StandardScaler -> DrugResponseModel("svr")`` pipeline, which
+    :func:`organoidrx.models._svr.svr_cv_predict` fits for a whole stack, else None (another kernel, an invalid
+    ``top_k`` that the estimator refuses, or an iteration cap, whose warning only scikit-learn gives)."""
+    regressor = scaled_regressor(model)
+    if regressor is None or regressor.model != "svr":
+        return None
+    top_k = regressor.top_k
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1
+    ):
+        return None
+    estimator = regressor._make_estimator()
     if type(estimator) is not SVR or estimator.kernel != "linear" or estimator.max_iter != -1:
         return None
-    return estimator
+    return estimator, None if top_k is None else int(top_k), bool(regressor.refit)

@@ -29,9 +29,15 @@ _EPS = float(np.finfo(np.float64).eps)
 
 
 def svr_cv_predict(
-    X: Any, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], estimator: Any
+    X: Any,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    estimator: Any,
+    *,
+    top_k: int | None = None,
+    refit: bool = True,
 ) -> np.ndarray:
-    """Held-out predictions of ``StandardScaler -> SVR(kernel="linear")`` refitted in every fold, for a stack.
+    """Held-out predictions of ``StandardScaler -> DrugResponseModel("svr")`` refitted in every fold, for a stack.
 
     Parameters
     ----------
@@ -42,6 +48,10 @@ def svr_cv_predict(
     folds : list of (train, test) index arrays
     estimator : sklearn.svm.SVR
         Unfitted, with ``kernel="linear"``; its ``C``, ``epsilon``, ``tol``, ``shrinking`` and ``max_iter`` are used.
+    top_k : int, optional
+        As :class:`~organoidrx.models.DrugResponseModel`: keep the ``top_k`` features of largest ``|coefficient|``
+        (ties: input order) and, with ``refit``, fit again on them (standardised on all features, in rank
+        order); without ``refit``, predict with the full fit's coefficients of those features. None keeps all.
 
     Returns
     -------
@@ -85,7 +95,10 @@ def svr_cv_predict(
     train = np.concatenate([np.asarray(t, dtype=np.int64) for t, _ in folds])
     test = np.concatenate([np.asarray(t, dtype=np.int64) for _, t in folds])
     y = np.ascontiguousarray(y, dtype=float)
+    keep = picks.shape[1] if top_k is None else min(int(top_k), picks.shape[1])
     params = (
+        keep,
+        bool(refit),
         float(estimator.C),
         float(estimator.epsilon),
         float(estimator.tol),
@@ -120,13 +133,16 @@ def _predict_block(
     test_ptr: np.ndarray,
     test: np.ndarray,
     y: np.ndarray,
+    keep: int,
+    refit: bool,
     C: float,
     epsilon: float,
     tol: float,
     shrinking: bool,
     max_iter: int,
 ) -> np.ndarray:  # pragma: no cover - compiled; tested against scikit-learn through svr_cv_predict
-    """Every set's held-out predictions, fold by fold (rows a fold does not hold out stay NaN)."""
+    """Every set's held-out predictions, fold by fold (rows a fold does not hold out stay NaN), from the fit on
+    the ``keep`` features of largest |coefficient| (refitted on them with ``refit``)."""
     n_sets, p = picks.shape
     n = tables.shape[1]
     out = np.full((n_sets, n), np.nan)
@@ -145,17 +161,37 @@ def _predict_block(
             for i in range(m):
                 y_train[i] = y[rows[i]]
             beta, rho = _fit(Z, y_train, C, epsilon, tol, shrinking, max_iter)
-            coef = np.zeros(p)
-            for i in range(m):
-                if beta[i] != 0.0:
-                    for j in range(p):
-                        coef[j] += beta[i] * Z[i, j]
+            coef = _coefficients(beta, Z)
+            order = np.arange(p)
+            if keep < p:  # DrugResponseModel: rank by |coefficient| (ties: input order), keep the top ones
+                order = np.argsort(-np.abs(coef), kind="mergesort")[:keep]
+                if refit:  # refitted on the kept standardised columns, in rank order
+                    Zk = np.empty((m, keep))
+                    for i in range(m):
+                        for j in range(keep):
+                            Zk[i, j] = Z[i, order[j]]
+                    beta, rho = _fit(Zk, y_train, C, epsilon, tol, shrinking, max_iter)
+                    coef = _coefficients(beta, Zk)
+                else:
+                    coef = coef[order]
             for r in range(len(held)):
                 value = 0.0
-                for j in range(p):
-                    value += (table[held[r], picks[s, j]] - mean[j]) / scale[j] * coef[j]
+                for j in range(len(order)):
+                    c = order[j]
+                    value += (table[held[r], picks[s, c]] - mean[c]) / scale[c] * coef[j]
                 out[s, held[r]] = value - rho
     return out
+
+
+@compiled(nogil=True)
+def _coefficients(beta: np.ndarray, Z: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The linear kernel's primal weights ``sum_i beta_i z_i`` over the support vectors (``beta_i != 0``)."""
+    coef = np.zeros(Z.shape[1])
+    for i in range(Z.shape[0]):
+        if beta[i] != 0.0:
+            for j in range(Z.shape[1]):
+                coef[j] += beta[i] * Z[i, j]
+    return coef
 
 
 @compiled(nogil=True)
