@@ -859,7 +859,12 @@ def render_comparison(folder: Path) -> list[str]:
     record = json.loads(record_path.read_text(encoding="utf-8"))
     combinations = pd.read_csv(folder / "combinations.tsv", sep="\t")
     board = pd.read_csv(folder / "leaderboard.tsv", sep="\t")
-    described = {"ridge": "ridge, alpha 1", "linear": "least squares", "kernel_ridge": "kernel ridge, rbf"}
+    described = {
+        "ridge": "ridge, alpha 1",
+        "linear": "least squares",
+        "kernel_ridge": "kernel ridge, rbf",
+        "svr": "linear SVR, C 1, epsilon 0.1",
+    }
     order = list(described)
     used = sorted(set(combinations["model"]), key=lambda m: (order.index(m) if m in order else len(order), m))
     models = "; ".join(described.get(m, m) for m in used)
