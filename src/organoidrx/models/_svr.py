@@ -52,6 +52,8 @@ def svr_cv_predict(
         As :class:`~organoidrx.models.DrugResponseModel`: keep the ``top_k`` features of largest ``|coefficient|``
         (ties: input order) and, with ``refit``, fit again on them (standardised on all features, in rank
         order); without ``refit``, predict with the full fit's coefficients of those features. None keeps all.
+    refit : bool, default True
+        ``DrugResponseModel``'s ``refit``: fit again on the kept features.
 
     Returns
     -------
@@ -65,7 +67,7 @@ def svr_cv_predict(
     :math:`\\min_{\\alpha, \\alpha^*} \\tfrac12 (\\alpha - \\alpha^*)^\\top K (\\alpha - \\alpha^*) + \\varepsilon
     \\sum_i (\\alpha_i + \\alpha_i^*) - \\sum_i y_i (\\alpha_i - \\alpha_i^*)` subject to
     :math:`\\sum_i (\\alpha_i - \\alpha_i^*) = 0`, :math:`0 \\le \\alpha, \\alpha^* \\le C` is solved as libsvm
-    solves it (Fan, Chen and Lin 2005, doi:10.5555/1046920.1194907), and the held-out rows are predicted with
+    solves it (Fan R.-E., Chen P.-H., Lin C.-J. (2005) J Mach Learn Res 6:1889-1918), and the held-out rows are predicted with
     :math:`w = \\sum_i (\\alpha_i - \\alpha_i^*) z_i` and intercept :math:`-\\rho`. The only differences from
     scikit-learn are in the last bits of the kernel's dot products (libsvm calls BLAS), which its single-precision
     cache mostly absorbs.
