@@ -67,10 +67,10 @@ def svr_cv_predict(
     :math:`\\min_{\\alpha, \\alpha^*} \\tfrac12 (\\alpha - \\alpha^*)^\\top K (\\alpha - \\alpha^*) + \\varepsilon
     \\sum_i (\\alpha_i + \\alpha_i^*) - \\sum_i y_i (\\alpha_i - \\alpha_i^*)` subject to
     :math:`\\sum_i (\\alpha_i - \\alpha_i^*) = 0`, :math:`0 \\le \\alpha, \\alpha^* \\le C` is solved as libsvm
-    solves it (Fan R.-E., Chen P.-H., Lin C.-J. (2005) J Mach Learn Res 6:1889-1918), and the held-out rows are predicted with
-    :math:`w = \\sum_i (\\alpha_i - \\alpha_i^*) z_i` and intercept :math:`-\\rho`. The only differences from
-    scikit-learn are in the last bits of the kernel's dot products (libsvm calls BLAS), which its single-precision
-    cache mostly absorbs.
+    solves it (Fan R.-E., Chen P.-H., Lin C.-J. (2005) J Mach Learn Res 6:1889-1918), and the held-out rows
+    are predicted with :math:`w = \\sum_i (\\alpha_i - \\alpha_i^*) z_i` and intercept :math:`-\\rho`. The only
+    differences from scikit-learn are in the last bits of the kernel's dot products (libsvm calls BLAS), which
+    its single-precision cache mostly absorbs.
     """
     from organoidrx.models._loo import PickedColumns
 
