@@ -589,15 +589,15 @@ def _cv_predict(
         if alpha > 0 and loo and (per_fold or p >= n - 1):
             return loo_ridge_predict(X, y, alpha)  # the same model from one Gram product per set (and fold)
         return _ridge_cv_predict(X, y, folds, alpha)
-    pred = np.empty((X.shape[0], n))
-    sets: Any = range(X.shape[0])
-    tol = linear_tolerance(model, p)
-    kernel = kernel_ridge_estimator(model, p)
     svr = svr_estimator(model)
     if svr is not None:  # linear SVR: libsvm's solver, compiled, for every set and fold
         from organoidrx.models._svr import svr_cv_predict
 
         return svr_cv_predict(X, y, folds, svr[0], top_k=svr[1], refit=svr[2])
+    pred = np.empty((X.shape[0], n))
+    sets: Any = range(X.shape[0])
+    tol = linear_tolerance(model, p)
+    kernel = kernel_ridge_estimator(model, p)
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides

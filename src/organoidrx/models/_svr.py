@@ -308,7 +308,7 @@ def _solve(
             counter = 1  # shrink again at the next iteration
         iteration += 1
 
-        Qij = sign[i] * sign[j] * np.float64(K[index[i], index[j]])
+        Qij = _q(K, sign, index, i, j)
         old_i = alpha[i]
         old_j = alpha[j]
         if sign[i] != sign[j]:
@@ -358,37 +358,30 @@ def _solve(
 
         delta_i = alpha[i] - old_i
         delta_j = alpha[j] - old_j
-        si, sj = sign[i], sign[j]
-        ri, rj = index[i], index[j]
         for k in range(active_size):
-            qi = si * sign[k] * np.float64(K[ri, index[k]])
-            qj = sj * sign[k] * np.float64(K[rj, index[k]])
-            G[k] += qi * delta_i + qj * delta_j
+            G[k] += _q(K, sign, index, i, k) * delta_i + _q(K, sign, index, j, k) * delta_j
 
-        upper_i = status[i] == _UPPER
-        upper_j = status[j] == _UPPER
-        status[i] = _status(alpha[i], C)
-        status[j] = _status(alpha[j], C)
-        if upper_i != (status[i] == _UPPER):
-            for k in range(n):
-                q = si * sign[k] * np.float64(K[ri, index[k]])
-                if upper_i:
-                    G_bar[k] -= C * q
-                else:
-                    G_bar[k] += C * q
-        if upper_j != (status[j] == _UPPER):
-            for k in range(n):
-                q = sj * sign[k] * np.float64(K[rj, index[k]])
-                if upper_j:
-                    G_bar[k] -= C * q
-                else:
-                    G_bar[k] += C * q
+        for t in (i, j):  # G_bar holds C times the columns of the variables at their upper bound
+            was_upper = status[t] == _UPPER
+            status[t] = _status(alpha[t], C)
+            if was_upper != (status[t] == _UPPER):
+                for k in range(n):
+                    if was_upper:
+                        G_bar[k] -= C * _q(K, sign, index, t, k)
+                    else:
+                        G_bar[k] += C * _q(K, sign, index, t, k)
 
     rho = _rho(sign, status, G, active_size)
     out = np.empty(n)
     for k in range(n):
         out[active_set[k]] = alpha[k]
     return out, rho
+
+
+@compiled(nogil=True)
+def _q(K: np.ndarray, sign: np.ndarray, index: np.ndarray, i: int, j: int) -> float:  # pragma: no cover
+    """libsvm's ``SVR_Q`` entry ``Q[i, j] = sign[i] sign[j] K[index[i], index[j]]`` (single-precision kernel)."""
+    return sign[i] * sign[j] * np.float64(K[index[i], index[j]])
 
 
 @compiled(nogil=True)
@@ -434,7 +427,7 @@ def _select(
                 if G[j] >= Gmax2:
                     Gmax2 = G[j]
                 if grad_diff > 0:
-                    Qij = sign[i] * sign[j] * np.float64(K[index[i], index[j]])
+                    Qij = _q(K, sign, index, i, j)
                     quad = QD[i] + QD[j] - 2.0 * sign[i] * Qij
                     obj_diff = -(grad_diff * grad_diff) / (quad if quad > 0 else _TAU)
                     if obj_diff <= obj_diff_min:
@@ -445,7 +438,7 @@ def _select(
             if -G[j] >= Gmax2:
                 Gmax2 = -G[j]
             if grad_diff > 0:
-                Qij = sign[i] * sign[j] * np.float64(K[index[i], index[j]])
+                Qij = _q(K, sign, index, i, j)
                 quad = QD[i] + QD[j] + 2.0 * sign[i] * Qij
                 obj_diff = -(grad_diff * grad_diff) / (quad if quad > 0 else _TAU)
                 if obj_diff <= obj_diff_min:
@@ -482,13 +475,13 @@ def _reconstruct(
         for i in range(active_size, n):
             for j in range(active_size):
                 if status[j] == _FREE:
-                    G[i] += alpha[j] * (sign[i] * sign[j] * np.float64(K[index[i], index[j]]))
+                    G[i] += alpha[j] * _q(K, sign, index, i, j)
     else:
         for i in range(active_size):
             if status[i] == _FREE:
                 a = alpha[i]
                 for j in range(active_size, n):
-                    G[j] += a * (sign[i] * sign[j] * np.float64(K[index[i], index[j]]))
+                    G[j] += a * _q(K, sign, index, i, j)
 
 
 @compiled(nogil=True)
