@@ -24,7 +24,7 @@ from sklearn.svm import SVR
 from threadpoolctl import ThreadpoolController
 
 from organoidrx.models._kernel import KernelRidgeLOO
-from organoidrx.models._response import DrugResponseModel
+from organoidrx.models._response import DrugResponseModel, valid_top_k
 
 __all__: list[str] = []
 
@@ -502,9 +502,7 @@ def svr_estimator(model: Any) -> tuple[SVR, int | None, bool] | None:
     if regressor is None or regressor.model != "svr":
         return None
     top_k = regressor.top_k
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1
-    ):
+    if not valid_top_k(top_k):  # the estimator's own error
         return None
     estimator = regressor._make_estimator()
     if type(estimator) is not SVR or estimator.kernel != "linear" or estimator.max_iter != -1:

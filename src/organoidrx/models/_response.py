@@ -150,9 +150,7 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
             On an unknown ``model`` or option, a ``top_k`` that is not a positive integer or None, or
             ``refit=False`` with a non-linear model and fewer features kept than given.
         """
-        if self.top_k is not None and (
-            isinstance(self.top_k, bool) or not isinstance(self.top_k, int | np.integer) or self.top_k < 1
-        ):
+        if not valid_top_k(self.top_k):
             raise InputError(f"top_k must be a positive integer or None; got {self.top_k!r}.")
         X, y = validate_data(self, X, y, y_numeric=True)
         X = np.asarray(X, dtype=float)
@@ -226,6 +224,13 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
         if names is None:
             return [f"x{i}" for i in range(n_features)]
         return [str(n) for n in names]
+
+
+def valid_top_k(top_k: Any) -> bool:
+    """Whether ``top_k`` is what :class:`DrugResponseModel` accepts: None or a positive integer."""
+    return top_k is None or (
+        not isinstance(top_k, bool) and isinstance(top_k, int | np.integer) and top_k >= 1
+    )
 
 
 def rank_order(coef: np.ndarray) -> np.ndarray:
