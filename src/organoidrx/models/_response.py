@@ -228,9 +228,9 @@ class DrugResponseModel(RegressorMixin, BaseEstimator):
 
 def valid_top_k(top_k: Any) -> bool:
     """Whether ``top_k`` is what :class:`DrugResponseModel` accepts: None or a positive integer."""
-    return top_k is None or (
-        not isinstance(top_k, bool) and isinstance(top_k, int | np.integer) and top_k >= 1
-    )
+    if top_k is None:
+        return True
+    return not isinstance(top_k, bool) and isinstance(top_k, int | np.integer) and int(top_k) >= 1
 
 
 def rank_order(coef: np.ndarray) -> np.ndarray:
