@@ -119,14 +119,23 @@ def test_every_requested_drug_gets_rows(caplog):
     )
     targets, sets = _sets()
     targets = pd.concat(
-        [targets, pd.DataFrame({"drug": ["ghost", "island"], "target": ["NOT_IN_NETWORK", "ISLE1"]})],
+        [
+            targets,
+            pd.DataFrame(
+                {
+                    "drug": ["ghost", "island", "mixed", "mixed"],
+                    "target": ["NOT_IN_NETWORK", "ISLE1", "NOT_IN_NETWORK", "ISLE2"],
+                }
+            ),
+        ],
         ignore_index=True,
     )
     sets["empty"] = ["NOPE"]
+    sets["islet"] = ["ISLE1", "ISLE2"]
     with caplog.at_level(logging.WARNING):
-        table = _run(edges, targets, sets, min_bin_size=50, drugs=["SOLO", "ghost", "island"])
-    assert table["drug"].unique().tolist() == ["solo", "ghost", "island"]
-    assert len(table) == 3 * len(sets)
+        table = _run(edges, targets, sets, min_bin_size=50, drugs=["SOLO", "ghost", "island", "mixed"])
+    assert table["drug"].unique().tolist() == ["solo", "ghost", "island", "mixed"]
+    assert len(table) == 4 * len(sets)
     ghost = table[table["drug"] == "ghost"]
     assert not ghost["computable"].any() and ghost["z"].isna().all()
     assert set(ghost["note"]) == {"no target in the network"}
@@ -134,9 +143,18 @@ def test_every_requested_drug_gets_rows(caplog):
     assert set(island["note"]) == {"targets only outside the network's largest connected component"}
     empty = table[(table["pathway"] == "empty") & (table["drug"] == "solo")].iloc[0]
     assert not empty["computable"] and empty["note"] == "no pathway gene in the network"
+    # a target or gene in a small component is never reported as missing from the network
+    mixed = table[table["drug"] == "mixed"]
+    assert set(mixed["note"]) == {
+        "no target in the network's largest connected component (1 in a smaller component, 1 not in the network)"
+    }
+    islet = table[(table["pathway"] == "islet") & (table["drug"] == "solo")].iloc[0]
+    assert not islet["computable"]
+    assert islet["note"] == "pathway genes only outside the network's largest connected component"
     assert "'ghost' has no target in the network" in caplog.text
     assert "'island' has targets only outside the network's largest connected component" in caplog.text
-    assert "1 gene sets have no gene in the network" in caplog.text
+    assert "2 gene sets have no gene in the network's largest connected component" in caplog.text
+    assert "islet (pathway genes only outside the network's largest connected component)" in caplog.text
 
 
 def test_requested_drugs_absent_from_the_targets_are_an_error():

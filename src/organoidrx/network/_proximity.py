@@ -244,13 +244,23 @@ def _join_columns(parts: list[Any]) -> Any:
 N_RANDOM = Option("n_random", 1000, int, "random draws of the proximity null", minimum=1, maximum=10**6)
 
 
-def _no_target_reason(targets: Sequence[str], outside: frozenset[str]) -> str:
-    """Why a drug has no target node: none listed, all off the largest component, or all absent."""
-    if not targets:
-        return "no target listed in the targets table"
-    if all(t in outside for t in targets):
-        return "targets only outside the network's largest connected component"
-    return "no target in the network"
+def _absent_reason(names: Sequence[str], outside: frozenset[str], what: str, table: str) -> str:
+    """Why a drug (``what="target"``) or pathway (``what="pathway gene"``) has no node in the largest component.
+
+    Its names may be absent from the network, in a smaller component of it, or a mix of both; a mix says how many
+    of each, so that a name in a small component is never reported as missing from the network.
+    """
+    if not names:
+        return f"no {what} listed in {table}"
+    n_off = sum(1 for g in names if g in outside)
+    if n_off == len(names):
+        return f"{what}s only outside the network's largest connected component"
+    if n_off:
+        return (
+            f"no {what} in the network's largest connected component ({n_off} in a smaller component, "
+            f"{len(names) - n_off} not in the network)"
+        )
+    return f"no {what} in the network"
 
 
 def _resolve_drugs(
@@ -440,7 +450,11 @@ def proximity(
             len(set(outside)),
             examples(sorted(set(outside))),
         )
-    drug_reason = {d: _no_target_reason(listed.get(d, []), graph.outside) for d in order if not drug_nodes[d]}
+    drug_reason = {
+        d: _absent_reason(listed.get(d, []), graph.outside, "target", "the targets table")
+        for d in order
+        if not drug_nodes[d]
+    }
     for drug, reason in drug_reason.items():
         logger.warning(
             "drug %r has %s (targets listed: %s); it cannot be scored and its rows are marked not computable",
@@ -451,12 +465,17 @@ def proximity(
     kept, _ = restrict_gene_sets(sets, node_index, min_size=1, where="the network", name="gene_sets")
     pathways = list(sets)
     n_missing_genes = {p: len(sets[p]) - len(kept.get(p, [])) for p in pathways}
-    empty = [p for p in pathways if p not in kept]
-    if empty:
+    path_reason = {
+        p: _absent_reason(sets[p], graph.outside, "pathway gene", "the gene sets")
+        for p in pathways
+        if p not in kept
+    }
+    if path_reason:
         logger.warning(
-            "%d gene sets have no gene in the network; their rows are marked not computable: %s",
-            len(empty),
-            examples(empty),
+            "%d gene sets have no gene in the network's largest connected component; their rows are marked not "
+            "computable: %s",
+            len(path_reason),
+            examples([f"{p} ({reason})" for p, reason in path_reason.items()]),
         )
     total_missing = sum(n_missing_genes.values())
     if total_missing:
@@ -622,7 +641,7 @@ def proximity(
         [drug_reason.get(d, "no target in the network") if d not in drug_col else "" for d in order],
         dtype=object,
     ).repeat(n_p)
-    note = np.where(row >= 0, "", "no pathway gene in the network").astype(object)
+    note = np.tile(np.array([path_reason.get(p, "") for p in pathways], dtype=object), n_d)
     note = np.where(drug_notes != "", drug_notes, note)
     data: dict[str, Any] = {
         "drug": np.array(order, dtype=object).repeat(n_p),
