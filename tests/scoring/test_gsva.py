@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +189,26 @@ def test_gaussian_fast_index_equals_decoupler_arithmetic(monkeypatch: pytest.Mon
         monkeypatch.setattr(_gsva, "_MARGIN", 1e-9)
 
 
+def _decoupler_ppois(rate: float, top: int) -> np.ndarray:
+    """decoupler's Poisson CDF written out in Python: the pmf from the C library's ``exp``, ``log`` and ``lgamma``
+    (CPython's :func:`math.lgamma` is its own and differs in the last bit), added from 0, clipped at 1."""
+    lgamma = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").lgamma
+    lgamma.restype, lgamma.argtypes = ctypes.c_double, [ctypes.c_double]
+    log_rate = math.log(rate)
+    pmf = [math.exp(-rate)] + [math.exp(-rate + i * log_rate - lgamma(i + 1.0)) for i in range(1, top + 1)]
+    return np.minimum(np.cumsum(pmf), 1.0)
+
+
+def test_compiled_poisson_table_is_decoupler_term_by_term() -> None:
+    """Every value of the compiled table equals the term-by-term loop to the bit (rates from 0.5 to 3,000.5)."""
+    from organoidrx.scoring._gsva_jit import poisson_table
+
+    rates = np.array([0.5, 1.5, 2.5, 7.5, 40.5, 300.5, 1999.5, 3000.5])
+    table = poisson_table(rates, 3200)
+    expected = np.array([_decoupler_ppois(float(rate), 3200) for rate in rates])
+    np.testing.assert_array_equal(table, expected)
+
+
 def test_poisson_without_the_exact_table_agrees_to_rounding(monkeypatch: pytest.MonkeyPatch) -> None:
     """Count matrices too large for decoupler's term-by-term CDF use scipy's; only rounding differs."""
     from organoidrx.scoring import _gsva
@@ -300,4 +323,26 @@ def test_equal_to_decoupler_on_organoids(shared_data: Path, options: dict[str, o
     theirs = decoupler_gsva(expression, gene_sets, **options)
     ours = gsva(expression.iloc[:, decoupler_gene_order(expression.shape[1])], gene_sets, **options)  # type: ignore[arg-type]
     assert ours.shape == (22, len(gene_sets)) and ours.shape[1] > 500
+    np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-8, atol=1e-15)
+
+
+@pytest.mark.shared_data
+def test_poisson_equal_to_decoupler_on_organoid_counts(shared_data: Path) -> None:
+    """Counts made from the 22 organoids (round(2^(x - 3)), up to 1,621 with about 1,100 distinct values): a CDF
+    table of 1.8 million values, computed term by term as decoupler does; every score to 1e-8 relative."""
+    pytest.importorskip("decoupler")
+    from organoidrx.scoring._gsva import _EXACT_POISSON_TERMS
+
+    path = shared_file(shared_data, "kong2020/organoid_coad/ssgsea_input_expression.tsv")
+    expression = pd.read_csv(path, sep="\t", index_col=0).drop(columns="DESCRIPTION").T
+    counts = np.round(2.0 ** (expression - 3.0))
+    counts = counts.loc[:, (counts != 0).any(axis=0)]  # decoupler drops genes that are zero everywhere
+    distinct = np.unique(counts.to_numpy())
+    assert 1_000_000 < distinct.size * (distinct[-1] + 1) <= _EXACT_POISSON_TERMS
+    gene_sets = read_gmt_standard(shared_file(shared_data, "kong2020/reactome_msigdb_v6.1_organoid.gmt"))
+    present = set(counts.columns)
+    gene_sets = {p: sorted(set(g) & present) for p, g in list(gene_sets.items())[:200]}
+    gene_sets = {p: g for p, g in gene_sets.items() if len(g) >= 5}
+    theirs = decoupler_gsva(counts, gene_sets, kcdf="poisson")
+    ours = gsva(counts.iloc[:, decoupler_gene_order(counts.shape[1])], gene_sets, kcdf="poisson")
     np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-8, atol=1e-15)

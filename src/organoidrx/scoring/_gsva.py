@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,9 +39,9 @@ _DENSITY_CELLS = 65_536
 #: Terms (genes x samples x samples) of one block of the Poisson kernel with decoupler's CDF table: 16 MB.
 _POISSON_TERMS = 2_000_000
 
-#: Largest table of Poisson CDF values, (distinct counts) x (largest count + 1), evaluated term by term in Python
-#: with decoupler's arithmetic (about a second); count matrices needing more use scipy's CDF.
-_EXACT_POISSON_TERMS = 1_000_000
+#: Largest table of Poisson CDF values, (distinct counts) x (largest count + 1), evaluated term by term with
+#: decoupler's arithmetic (128 MB, about a second compiled); count matrices needing more use scipy's CDF.
+_EXACT_POISSON_TERMS = 16_000_000
 
 #: Samples x set members gathered at once by the random walk.
 _WALK_CELLS = 2_000_000
@@ -150,12 +148,14 @@ def gsva(
     below 1.5e-7) where R tabulates ``pnorm``; (ii) for odd :math:`p` it truncates the weights :math:`|t-p/2|`
     to integers, R keeps the halves; (iii) its Poisson CDF adds the pmf term by term (``exp``, ``log``,
     ``lgamma``) and clips at 1 where R calls ``ppois``: those terms are reproduced to the last bit (with the C
-    library's ``lgamma``) when the table above has at most a million values, and larger count matrices use
-    scipy's ``pdtr`` (R's ``ppois``), where only genes whose statistics differ by rounding can be ordered
-    differently from decoupler; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on
-    its expression. A gene constant across the samples is an error with the Gaussian kernel (R drops it with a
-    warning; decoupler's kernel is undefined for it). decoupler also drops genes that are zero in every sample
-    before ranking; drop them first to reproduce its scores on such count matrices.
+    library's ``lgamma``) when the table above has at most 16 million values (e.g. 4,000 distinct counts up to
+    4,000), and larger count matrices use scipy's ``pdtr`` (R's ``ppois``), where genes whose statistics
+    differ only by rounding can be ordered differently from decoupler, which moves their sets' scores by up to
+    about 1e-3; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression.
+    A gene constant across the samples is an error with the Gaussian kernel (R drops it with a warning;
+    decoupler's kernel is undefined for it). decoupler also drops genes that are zero in every sample, and
+    samples that are zero in every gene, before ranking; both are kept here, so drop them first to reproduce
+    its scores on such matrices (a dropped sample changes every other sample's kernel CDF).
 
     References
     ----------
@@ -240,32 +240,6 @@ def _gaussian_block(x: np.ndarray) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=1)
-def _c_lgamma() -> Callable[[float], float]:
-    """The C library's ``lgamma``, which decoupler's compiled code calls (:func:`math.lgamma` is CPython's own
-    and differs from it in the last bit for many arguments); :func:`math.lgamma` where no C library is found."""
-    for name in ("libm.so.6", ctypes.util.find_library("m")):
-        if not name:
-            continue
-        try:
-            function = ctypes.CDLL(name).lgamma
-        except (OSError, AttributeError):
-            continue
-        function.restype, function.argtypes = ctypes.c_double, [ctypes.c_double]
-        return function
-    return math.lgamma
-
-
-def _decoupler_ppois(lam: float, top: int) -> np.ndarray:
-    """decoupler's ``P(X <= k | lambda)`` for ``k = 0..top`` to the last bit: the pmf from the C library's
-    ``exp``, ``log`` and ``lgamma`` (as :mod:`math` and its compiled code call them), added up from 0, clipped
-    at 1."""
-    lgamma = _c_lgamma()
-    log_rate = math.log(lam)
-    pmf = [math.exp(-lam)] + [math.exp(-lam + i * log_rate - lgamma(i + 1.0)) for i in range(1, top + 1)]
-    return np.minimum(np.cumsum(pmf), 1.0)  # cumsum adds left to right, as its loop does
-
-
 def _poisson_exact(x: np.ndarray, counts: np.ndarray, cdf: np.ndarray) -> np.ndarray:
     """Left-tail probabilities of a block (n_genes, n_samples) from decoupler's Poisson CDF table ``cdf`` (a row
     per distinct count of the matrix, ``counts``, as the rate's centre; a column per count ``0..top``), added
@@ -297,7 +271,9 @@ def _poisson_kernel(values: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarr
     top = int(counts[-1])
     if counts.size * (top + 1) > _EXACT_POISSON_TERMS:
         return _poisson_fast, max(1, _DENSITY_CELLS // n_samples)
-    cdf = np.array([_decoupler_ppois(float(c) + 0.5, top) for c in counts])
+    from organoidrx.scoring._gsva_jit import poisson_table  # numba compiles (or loads) on first use
+
+    cdf = poisson_table(counts.astype(np.float64) + 0.5, top)
     return partial(_poisson_exact, counts=counts, cdf=cdf), max(1, _POISSON_TERMS // n_samples**2)
 
 
@@ -481,7 +457,7 @@ GSVA = register(
         kind="scorer",
         name="gsva",
         summary="gene set variation analysis: random walk over genes ranked by their kernel CDF over the cohort "
-        "(decoupler 2 exact)",
+        "(decoupler 2 exact; count matrices too large for its Poisson table: to rounding)",
         reference="Hänzelmann S., Castelo R., Guinney J. (2013) BMC Bioinformatics 14:7, doi:10.1186/1471-2105-14-7",
         func=_gsva_kernel,
         options=(

@@ -1,4 +1,4 @@
-"""Compiled inner loop of GSVA's Gaussian kernel CDF (numba), imported on first use by :mod:`._gsva`.
+"""Compiled inner loops of GSVA's Gaussian kernel CDF and Poisson CDF table (numba), imported on first use by :mod:`._gsva`.
 
 The loop is the one irreducible O(genes x samples^2) step of GSVA; everything around it (bandwidths, log-odds,
 ranks, the walk) stays vectorised numpy. Compiled code is cached on disk (:func:`organoidrx._utils.compiled`), so
@@ -7,11 +7,13 @@ only the first call after installation compiles.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from organoidrx._utils import compiled
 
-__all__ = ["gaussian_left"]
+__all__ = ["gaussian_left", "poisson_table"]
 
 
 @compiled(nogil=True, error_model="numpy")
@@ -61,4 +63,26 @@ def gaussian_left(
                 total[j] += table[min(max(index[j], 0), top)]
         for j in range(n):
             out[g, j] = total[j] / n
+    return out
+
+
+@compiled(nogil=True)
+def poisson_table(
+    rates: np.ndarray, top: int
+) -> np.ndarray:  # pragma: no cover - compiled; tested against a loop
+    """decoupler's Poisson CDF ``P(X <= k | rate)`` for every rate and ``k = 0..top``, to the last bit.
+
+    decoupler adds the pmf ``exp(-rate + k log(rate) - lgamma(k + 1))`` term by term from ``k = 0`` and clips
+    the running sum at 1. The same C library ``exp``, ``log`` and ``lgamma`` are called here (numba's
+    :func:`math.lgamma` is the C library's, unlike CPython's), in the same order.
+    """
+    out = np.empty((rates.size, top + 1))
+    for r in range(rates.size):
+        rate = rates[r]
+        log_rate = math.log(rate)
+        total = math.exp(-rate)
+        out[r, 0] = min(total, 1.0)
+        for k in range(1, top + 1):
+            total += math.exp(-rate + k * log_rate - math.lgamma(k + 1.0))
+            out[r, k] = min(total, 1.0)
     return out
