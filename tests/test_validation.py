@@ -14,6 +14,16 @@ def test_expression_duplicated_gene() -> None:
         as_expression_frame(frame)
 
 
+def test_expression_labels_that_become_one_string_are_duplicates() -> None:
+    """Labels are used as strings: a gene 1 and a gene "1" are one gene listed twice, never one dropped."""
+    frame = pd.DataFrame([[1.0, 2.0, 3.0]], index=["s1"], columns=pd.Index([1, "1", "A"], dtype=object))
+    with pytest.raises(InputError, match=r"1 duplicated gene ids \(first: '1'\)"):
+        as_expression_frame(frame)
+    samples = pd.DataFrame([[1.0], [2.0]], index=pd.Index([7, "7"], dtype=object), columns=["A"])
+    with pytest.raises(InputError, match="duplicated sample ids"):
+        as_expression_frame(samples)
+
+
 def test_expression_inf_and_copy() -> None:
     frame = pd.DataFrame([[1.0, np.inf]], index=["s1"], columns=["A", "B"])
     with pytest.raises(InputError, match="infinite"):

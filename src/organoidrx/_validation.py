@@ -51,6 +51,7 @@ def as_expression_frame(expression: Any, *, name: str = "expression") -> pd.Data
             f"{name} is empty (shape {expression.shape}); it needs at least one sample and one gene."
         )
     for axis, labels, what in ((0, expression.index, "sample"), (1, expression.columns, "gene")):
+        labels = labels.astype(str)  # as they are used: 1 and "1" are one gene
         duplicated = labels[labels.duplicated()].unique()
         if len(duplicated):
             fix = "aggregate them before scoring" if axis == 1 else "make sample ids unique"

@@ -20,6 +20,7 @@ from organoidrx._compute import DASK, dask_backend
 from organoidrx._memory import MEMORY
 from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
 from organoidrx._utils import InputError, check_output_file
+from organoidrx.io._expression import DUPLICATES
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
 __all__ = ["main"]
@@ -361,6 +362,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="standardise with the training patients' scale stored in the bundle (default: a patient's score "
         "never depends on the others in the file) or over the samples given, as the paper did per cohort (3+)",
     )
+    _add_option(p, DUPLICATES)
     p.set_defaults(handler=_cmd_predict, output_files=("out",))
 
 
@@ -376,6 +378,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         format=args.format,
         key=key,
         reference=args.reference,
+        duplicates=args.duplicates,
     )
     how = (
         "standardised with the training patients' scale (--reference bundle)"
@@ -399,6 +402,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expression", required=True, help="expression file, genes x samples (TSV/CSV/GCT/...)")
     p.add_argument("--gene-sets", required=True, help="GMT file (name, description, genes...)")
     _add_method_arguments(p, "scorer", flag="--method")
+    _add_option(p, DUPLICATES)
     _add_option(p, MIN_SIZE)
     _add_option(p, MAX_SIZE)
     p.add_argument("--threads", type=THREADS, default=1, help="threads (default 1; -1 for all CPUs)")
@@ -449,6 +453,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             max_size=args.max_size,
             memory=args.memory,
             n_jobs=args.threads,
+            duplicates=args.duplicates,
             progress=None
             if args.progress is None
             else (lambda done, total: report_progress("score", done, total)),

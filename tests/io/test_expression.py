@@ -142,7 +142,8 @@ DUPLICATED = "gene\tS1\tS2\nMT-ND1\t1\t10\nTP53\t5\t5\nMT-ND1\t3\t20\n"
 
 def test_duplicated_genes_are_an_error_by_default(tmp_path):
     with pytest.raises(
-        InputError, match=r"dup\.tsv has 1 duplicated gene ids \(first: 'MT-ND1'\); pass duplicates="
+        InputError,
+        match=r"dup\.tsv has 1 duplicated gene ids \(first: 'MT-ND1'\); aggregate them, or set duplicates",
     ):
         read_expression(_write(tmp_path / "dup.tsv", DUPLICATED))
 

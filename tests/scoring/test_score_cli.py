@@ -74,6 +74,30 @@ def test_score_bad_input_is_one_line_and_status_2(
     assert not out.exists()  # nothing half-written
 
 
+def test_duplicated_genes_are_reduced_as_asked(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A file with a gene listed twice: one line naming the fix, then ``--duplicates mean`` scores the mean row."""
+    _, gmt_path, expression, gene_sets = inputs
+    doubled = expression.T.rename_axis("gene")
+    second = doubled.loc[["G3"]] + 1.0
+    path = tmp_path / "doubled.tsv"
+    pd.concat([doubled, second]).to_csv(path, sep="\t")
+    out = tmp_path / "scores.tsv"
+    argv = ["--quiet", "score", "--expression", str(path), "--gene-sets", str(gmt_path), "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert "doubled.tsv has 1 duplicated gene ids (first: 'G3')" in error and "--duplicates" in error
+    assert "\n" not in error and not out.exists()
+    assert main([*argv, "--duplicates", "mean", "--min-size", "5"]) == 0
+    averaged = expression.assign(G3=expression["G3"] + 0.5)
+    expected = ssgsea(averaged, gene_sets, min_size=5)
+    got = pd.read_csv(out, sep="\t", index_col="sample")
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("method", method_names("scorer"))
 def test_every_registered_scorer_runs_from_the_command_line(
     inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path, method: str

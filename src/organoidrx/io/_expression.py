@@ -10,11 +10,12 @@ import gzip
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from organoidrx._registry import Option
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_expression_frame
 from organoidrx.io._tables import check_regular_file, default_delimiter, display_name, parse_table, read_text
@@ -26,7 +27,14 @@ __all__ = ["read_expression", "write_expression"]
 Duplicates = Literal["error", "mean", "max", "first"]
 ExpressionFormat = Literal["text", "parquet", "gct", "h5ad"]
 
-_DUPLICATE_CHOICES = ("error", "mean", "max", "first")
+#: Duplicated gene rows of an expression file: the one definition (config key, ``--duplicates``, the readers).
+DUPLICATES = Option(
+    "duplicates",
+    "error",
+    str,
+    "what to do with duplicated gene rows in expression files: error, or keep their mean, max or first row",
+    choices=get_args(Duplicates),
+)
 _FORMATS = ("text", "parquet", "gct", "h5ad")
 # Column names that describe genes rather than samples; dropped even when their values look numeric.
 _ANNOTATION_NAMES = frozenset(
@@ -160,7 +168,8 @@ def _resolve_duplicates(matrix: pd.DataFrame, *, name: str, duplicates: Duplicat
     if duplicates == "error":
         raise InputError(
             f"{name} has {len(duplicated_ids)} duplicated gene ids (first: {examples(duplicated_ids)}); "
-            "pass duplicates='mean'|'max'|'first' or aggregate them."
+            "aggregate them, or set duplicates to mean, max or first (the config's duplicates key, --duplicates "
+            "of 'score' and 'predict')."
         )
     if duplicates == "first":
         result = matrix.loc[~matrix.index.duplicated(keep="first")]
@@ -311,8 +320,7 @@ def read_expression(
     S1   1.5   0.1
     S2   2.0   NaN
     """
-    if duplicates not in _DUPLICATE_CHOICES:
-        raise InputError(f"duplicates must be one of {list(_DUPLICATE_CHOICES)}; got {duplicates!r}.")
+    DUPLICATES.validate(duplicates)
     if format is not None and format not in _FORMATS:
         raise InputError(f"format must be one of {list(_FORMATS)}; got {format!r}.")
     if not isinstance(path, str | os.PathLike):

@@ -15,7 +15,7 @@ from organoidrx._memory import MEMORY
 from organoidrx._registry import Option
 from organoidrx._units import TIME_UNITS
 from organoidrx.io._drugs import Replicates
-from organoidrx.io._expression import Duplicates
+from organoidrx.io._expression import DUPLICATES
 from organoidrx.network._proximity import N_RANDOM
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
@@ -48,16 +48,7 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             ),
             "lower_is_sensitive",
         ),
-        (
-            Option(
-                "duplicates",
-                "error",
-                str,
-                "what to do with duplicated gene rows in expression files",
-                choices=get_args(Duplicates),
-            ),
-            "duplicates",
-        ),
+        (DUPLICATES, "duplicates"),
         (
             Option(
                 "replicates",

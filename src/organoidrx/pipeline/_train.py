@@ -16,6 +16,7 @@ from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
+from organoidrx.io._expression import Duplicates
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
 from organoidrx.models._bundle import MANIFEST, Key, resolve_key
@@ -148,6 +149,7 @@ def predict_with_bundle(
     format: OutputFormat | None = None,
     key: Key | None = None,
     reference: Reference = "bundle",
+    duplicates: Duplicates = "error",
 ) -> pd.DataFrame:
     """Predict drug response of new samples (a cohort or one patient) with a bundle written by ``train``.
 
@@ -170,6 +172,8 @@ def predict_with_bundle(
         scale stored in the bundle, so a patient's prediction is the same whoever else is in the file.
         ``"cohort"``: over the samples given, as Kong et al. (2020) standardised each TCGA cohort (predictions
         then depend on the cohort; at least 3 samples). See :func:`organoidrx.models.align_cohort`.
+    duplicates : {"error", "mean", "max", "first"}, default "error"
+        Duplicated gene rows of an expression file: an error, or reduced to their mean, max or first row.
 
     Returns
     -------
@@ -199,7 +203,9 @@ def predict_with_bundle(
                 "its bundles, not links to them. Replace the link by the bundle folder."
             )
         tables = [
-            predict_with_bundle(p, expression, gene_sets=gene_sets, key=secret, reference=reference)
+            predict_with_bundle(
+                p, expression, gene_sets=gene_sets, key=secret, reference=reference, duplicates=duplicates
+            )
             for p in found
         ]
         table = pd.concat(tables, ignore_index=True)
@@ -209,7 +215,7 @@ def predict_with_bundle(
         return table
     model = load_bundle(bundle, key=secret)
     stored = _stored_settings(model, str(bundle))
-    data = read_expression(expression)
+    data = read_expression(expression, duplicates=duplicates)
     sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
     scoring = stored["scoring"]
     if not streams(scoring["method"], scoring["options"]):  # scores move with the samples given
