@@ -144,6 +144,25 @@ def test_train_then_predict_reproduces_run_exactly(cohort_dir, cli_run, tmp_path
     assert list(direct["group"]) == list(expected["group"])
 
 
+def test_predict_reduces_duplicated_genes_only_when_asked(cohort_dir, cli_run, tmp_path, capsys):
+    """A patient file with a gene row listed twice: one line naming --duplicates; with it, the run's predictions."""
+    config, _ = cohort_dir
+    assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "bundles")]) == 0
+    lines = (config.parent / "patient_expression.tsv").read_text().splitlines(keepends=True)
+    doubled = tmp_path / "doubled.tsv"
+    doubled.write_text("".join([*lines, lines[1]]))  # the first gene again, same values
+    out = tmp_path / "pred.tsv"
+    args = ["--quiet", "predict", "--bundle", str(tmp_path / "bundles"), "--expression", str(doubled)]
+    capsys.readouterr()  # what train said
+    assert cli.main([*args, "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "1 duplicated gene ids" in error and "--duplicates" in error and "\n" not in error
+    assert cli.main([*args, "--duplicates", "first", "--out", str(out)]) == 0
+    from_run = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
+    predicted = pd.read_csv(out, sep="\t")
+    pd.testing.assert_frame_equal(predicted, from_run.loc[:, predicted.columns], check_exact=True)
+
+
 def test_train_does_not_cross_validate(cohort_dir, tmp_path, monkeypatch):
     """A bundle is the model fitted on every organoid: train skips the organoid cross-validation."""
     from organoidrx.pipeline import _run
