@@ -637,9 +637,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
             max_memory=max_memory,
             **options,
         )
-    write_pairs(
-        table, args.out, rows="drug", columns="pathway", prefix="proximity", format=fmt, float_format="%.10g"
-    )
+    write_pairs(table, args.out, rows="drug", columns="pathway", prefix="proximity", format=fmt)
     t = table.attrs["timings"]
     net = table.attrs["network"]
     cached = "read from cache" if table.attrs["distances_cached"] else "computed"

@@ -48,8 +48,9 @@ def singscore(
     gene_sets : DataFrame with columns ``pathway, gene``, or dict of str to list of str
         Gene sets (an "up" set each), e.g. from :func:`organoidrx.io.read_gmt`.
     center : bool, default=True
-        Subtract 0.5, so scores lie in [-0.5, 0.5] and 0 is the middle of the ranking (``centerScore``). Only
-        with ``known_direction=True``, as in singscore.
+        Subtract 0.5, so 0 is the middle of the ranking (``centerScore``) and scores lie in [-0.5, 0.5], except
+        that genes tied at the bottom of a sample (zero counts, a flat sample) take their lowest rank, as in
+        singscore, and can bring a set below -0.5. Only with ``known_direction=True``, as in singscore.
     known_direction : bool, default=True
         ``True``: a set is expected up, and its genes' ranks are used as they are. ``False``: each rank is
         replaced by its distance from the sample's median rank, so a set whose genes sit at either end of the
@@ -163,7 +164,7 @@ SINGSCORE = register(
                 "center",
                 True,
                 bool,
-                "subtract 0.5 so scores lie in [-0.5, 0.5] (with known_direction only)",
+                "subtract 0.5 so 0 is the middle of the ranking (with known_direction only)",
             ),
             Option(
                 "known_direction",
