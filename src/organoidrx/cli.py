@@ -613,8 +613,7 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     max_memory = None if args.memory is None else memory_budget(args.memory)
     options = _method_options(args, "measure", args.measure)
     tic = time.perf_counter()
-    min_score = None if args.min_score < 0 else args.min_score
-    network = read_network(args.network, edge_columns=args.edge_columns, min_score=min_score)
+    network = read_network(args.network, edge_columns=args.edge_columns, min_score=args.min_score)
     targets = read_drug_targets(args.targets)
     gene_sets = read_gmt(args.gene_sets)
     read_seconds = time.perf_counter() - tic

@@ -244,7 +244,7 @@ def test_gene_id_map_table_with_id_and_symbol_columns(tmp_path):
         (
             "A\tB\nTP53\tMDM2\n",
             {"edge_columns": "A,B", "min_score": 700},
-            r"min_score=700 needs a score column",
+            r"min_score=700 needs a score column.*keep every edge with min_score = -1 \(--min-score -1\)",
         ),
         ("foo\tbar\nTP53\tMDM2\n", {}, r"cannot tell which columns hold the two genes.*--edge-columns"),
         ("", {}, r"is empty"),
@@ -272,6 +272,15 @@ def test_malformed_network_names_file_and_problem(tmp_path, content, kwargs, mes
         read_network(path, **kwargs)
     if "edge_columns must" not in message:
         assert "broken_net.tsv" in str(info.value)
+
+
+def test_negative_threshold_keeps_every_edge_with_or_without_scores(tmp_path):
+    """A negative min_score (a config's ``min_score = -1``, ``--min-score -1``) keeps every edge."""
+    unscored = _write(tmp_path / "unscored.tsv", "A\tB\nTP53\tMDM2\nEGFR\tGRB2\n")
+    assert len(read_network(unscored, edge_columns="A,B", min_score=-1)) == 2
+    scored = _write(tmp_path / "scored.tsv", "A\tB\tS\nTP53\tMDM2\t0\nEGFR\tGRB2\t-3\n")
+    assert len(read_network(scored, edge_columns="A,B,S", min_score=-1)) == 2
+    assert len(read_network(scored, edge_columns="A,B,S", min_score=None)) == 2
 
 
 def test_unknown_ensp_ids_with_no_mapping(tmp_path):

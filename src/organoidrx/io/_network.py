@@ -206,7 +206,8 @@ def read_network(
         Symbol columns are preferred, id columns when ``id_map`` or ``protein_info`` is given.
     min_score : float, optional
         Keep edges with score strictly greater than this (``700`` reproduces STRING "combined score > 700" of
-        Kong et al. 2020). Requires a score column.
+        Kong et al. 2020). Requires a score column. ``None`` or a negative value keeps every edge, with or
+        without a score column (``min_score = -1`` in a config, ``--min-score -1`` on the command line).
     id_map : path, DataFrame or dict, optional
         Maps the file's ids to gene symbols: STRING's ``protein.info`` (``#string_protein_id preferred_name ...``)
         or ``protein.aliases`` (``#string_protein_id alias source``; HGNC-symbol sources preferred) file, a table
@@ -260,6 +261,8 @@ def read_network(
     path = Path(path)
     if min_score is not None and not np.isfinite(float(min_score)):
         raise InputError(f"min_score must be a finite number; got {min_score!r}.")
+    if min_score is not None and float(min_score) < 0:
+        min_score = None  # every edge: the one meaning of a negative threshold (config and command line)
     mapping_given = id_map is not None or protein_info is not None
     columns = read_header(path, default_sep=WHITESPACE)
     a_col, b_col, score_col = _choose_columns(path, columns, edge_columns, mapping_given)
@@ -306,7 +309,8 @@ def read_network(
         if score_col is None:
             raise InputError(
                 f"{path}: min_score={min_score} needs a score column, but none was found (columns: "
-                f"{examples(columns, 8)}); name it with edge_columns=('A', 'B', 'SCORE') or drop min_score."
+                f"{examples(columns, 8)}); name it with edge_columns=('A', 'B', 'SCORE') or keep every edge "
+                "with min_score = -1 (--min-score -1)."
             )
         passing = score > float(min_score)
         summary["below_threshold"] = int((keep & ~passing).sum())

@@ -44,7 +44,9 @@ def diamond_nodes(
     Notes
     -----
     At each step every node outside the module with at least one link to it is scored by the connectivity
-    p-value of having k_s or more of its k links to the s module nodes among N network nodes,
+    p-value of having k_s or more of its k links to the s module nodes among N network nodes (the nodes of the
+    network's largest connected component, the graph every measure works on; DIAMOnD.py counts every node of
+    the edge file, so on a network with small components its p-values, and possibly its order, differ),
     p = sum_{x >= k_s} C(s, x) C(N - s, k - x) / C(N, k) (hypergeometric upper tail), and the node with the
     smallest p joins the module. Ties (equal p-values, e.g. equal k and k_s) go to the node first in the
     network's node order (gene symbols sorted); DIAMOnD.py breaks them by Python's set order, which depends on

@@ -172,7 +172,7 @@ RWR = register(
         kind="measure",
         name="rwr",
         summary="mean random-walk-with-restart probability of the pathway's genes, the walk restarting at the "
-        "drug's targets (network propagation); the null draws degree-matched targets",
+        "drug's targets (network propagation) on the unweighted network; the null draws degree-matched targets",
         reference="Kong J. et al. (2022) Nat Commun 13:3703, doi:10.1038/s41467-022-31535-6 (NetBio)",
         func=_rwr,
         options=(RESTART,),

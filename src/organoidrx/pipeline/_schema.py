@@ -80,7 +80,16 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             Option("edge_columns", None, list, "endpoint and score columns of the edge table", nullable=True),
             "edge_columns",
         ),
-        (Option("min_score", 700, float, "keep edges with score > this", nullable=True), "min_score"),
+        (
+            Option(
+                "min_score",
+                700,
+                float,
+                "keep edges with score > this (a negative value keeps every edge)",
+                nullable=True,
+            ),
+            "min_score",
+        ),
         (_path("id_map", "gene identifier map used to translate the network to symbols"), "id_map"),
     ),
     "pathways": (
