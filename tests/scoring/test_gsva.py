@@ -346,3 +346,18 @@ def test_poisson_equal_to_decoupler_on_organoid_counts(shared_data: Path) -> Non
     theirs = decoupler_gsva(counts, gene_sets, kcdf="poisson")
     ours = gsva(counts.iloc[:, decoupler_gene_order(counts.shape[1])], gene_sets, kcdf="poisson")
     np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-8, atol=1e-15)
+
+
+def test_one_sample_is_ranked_on_its_expression_with_a_warning_and_still_checked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """decoupler ranks a lone sample's expression; the warning says so, and counts are still checked."""
+    expression, gene_sets = make_inputs("counts")
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        alone = gsva(expression.iloc[[0]], gene_sets, kcdf="poisson")
+    assert "gsva on a single sample ranks its expression itself" in caplog.text
+    assert np.isfinite(alone.to_numpy()).all()
+    negative = expression.iloc[[0]].copy()
+    negative.iloc[0, 4] = -2.5
+    with pytest.raises(InputError, match=r"kcdf='poisson' needs counts .* \(first: -2.5 at sample 'S00'"):
+        gsva(negative, gene_sets, kcdf="poisson")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,8 @@ from organoidrx._registry import Method, Option, register
 from organoidrx._utils import InputError, examples
 from organoidrx.scoring._base import MAX_SIZE, MIN_SIZE, ScoringInput, score
 from organoidrx.scoring._kernels import _sorted_ranks
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["gsva", "kcdf_statistic"]
 
@@ -151,7 +154,7 @@ def gsva(
     library's ``lgamma``) when the table above has at most 16 million values (e.g. 4,000 distinct counts up to
     4,000), and larger count matrices use scipy's ``pdtr`` (R's ``ppois``), where genes whose statistics
     differ only by rounding can be ordered differently from decoupler, which moves their sets' scores by up to
-    about 1e-3; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression.
+    about 1e-3; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression (with a warning: its scores are not on a cohort's scale).
     A gene constant across the samples is an error with the Gaussian kernel (R drops it with a warning;
     decoupler's kernel is undefined for it). decoupler also drops genes that are zero in every sample, and
     samples that are zero in every gene, before ranking; both are kept here, so drop them first to reproduce
@@ -418,8 +421,11 @@ def enrichment_walk(
 def _check_values(data: ScoringInput, kcdf: str) -> None:
     values = data.values
     if values.shape[0] < 2:
-        return
-    if kcdf == "gaussian":
+        logger.warning(
+            "gsva on a single sample ranks its expression itself (a kernel CDF needs a cohort, as in decoupler); "
+            "its scores are not on the scale of a cohort's: score the sample together with its cohort"
+        )
+    if kcdf == "gaussian" and values.shape[0] >= 2:
         constant = np.flatnonzero(np.ptp(values, axis=0) == 0)
         if constant.size:
             raise InputError(
