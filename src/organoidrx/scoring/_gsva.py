@@ -155,10 +155,11 @@ def gsva(
     4,000), and larger count matrices use scipy's ``pdtr`` (R's ``ppois``), where genes whose statistics
     differ only by rounding can be ordered differently from decoupler, which moves their sets' scores by up to
     about 1e-3; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression
-    (with a warning: its scores are not on a cohort's scale). A gene constant across the samples is an error with the Gaussian kernel (R drops it with a warning;
-    decoupler's kernel is undefined for it). decoupler also drops genes that are zero in every sample, and
-    samples that are zero in every gene, before ranking; both are kept here, so drop them first to reproduce
-    its scores on such matrices (a dropped sample changes every other sample's kernel CDF).
+    (with a warning: its scores are not on a cohort's scale). A gene constant across the samples is an error
+    with the Gaussian kernel (R drops it with a warning; decoupler's kernel is undefined for it). decoupler also
+    drops genes that are zero in every sample, and samples that are zero in every gene, before ranking; both are
+    kept here, so drop them first to reproduce its scores on such matrices (a dropped sample changes every other
+    sample's kernel CDF).
 
     References
     ----------
