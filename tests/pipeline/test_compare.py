@@ -16,6 +16,7 @@ from organoidrx._utils import InputError
 from organoidrx.cli import main
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.evaluation import bh_qvalues
+from organoidrx.evaluation._multiple import n_tests_needed_at, random_sets_for_one_finding
 from organoidrx.models import cross_validate_response, make_response_pipeline
 from organoidrx.pipeline import compare_methods
 
@@ -39,6 +40,23 @@ def test_bh_qvalues_match_scipy_and_the_hand_worked_case():
     np.testing.assert_allclose(bh_qvalues(p), stats.false_discovery_control(p))
     with pytest.raises(InputError, match=r"p-values must lie in \[0, 1\]"):
         bh_qvalues([0.5, 1.5])
+    for infinite in (np.inf, -np.inf):  # only NaN means "no test"
+        with pytest.raises(InputError, match=r"p-values must lie in \[0, 1\]"):
+            bh_qvalues([0.01, infinite, 0.02])
+    assert np.isnan(bh_qvalues([0.01, np.nan, 0.02])[1])
+
+
+def test_advice_on_random_sets_is_exact_at_the_boundary():
+    """q < 0.05 is strict: 100 tests need 2,000 draws (1,999 give q = 0.05 exactly), and at p = 0.001 three
+    tests (two give q = 100 x 0.001 / 2 = 0.05)."""
+    assert random_sets_for_one_finding(100) == 2000
+    assert bh_qvalues([1 / 2000] + [1.0] * 99)[0] == pytest.approx(0.05)
+    assert bh_qvalues([1 / 2001] + [1.0] * 99)[0] < 0.05
+    assert random_sets_for_one_finding(7) == 140 and random_sets_for_one_finding(1) == 20
+    assert n_tests_needed_at(0.001, 100) == 3 and n_tests_needed_at(1 / 1001, 100) == 2
+    assert bh_qvalues([0.001] * 2 + [1.0] * 98)[0] == pytest.approx(0.05)
+    assert (bh_qvalues([0.001] * 3 + [1.0] * 97)[:3] < 0.05).all()
+    assert (bh_qvalues([1 / 1001] * 2 + [1.0] * 98)[:2] < 0.05).all()
 
 
 def test_compare_writes_a_ranked_leaderboard_with_q_over_every_test(tmp_path):
@@ -88,7 +106,9 @@ def test_too_few_random_sets_for_the_number_of_tests_is_said(tmp_path):
     result = compare_methods(
         _cohort(tmp_path / "b"), measures=["closest", "shortest"], models=["ridge"], n_random_sets=99
     )
-    needed = math.ceil(result.n_tests * 0.01 / 0.05) - 1
+    needed = math.floor(
+        result.n_tests * 0.01 / 0.05 + 1e-9
+    )  # k > m p / 0.05 tests, so floor(m p / 0.05) others
     assert f"only together with at least {needed} others as small" in " ".join(result.summary())
 
 

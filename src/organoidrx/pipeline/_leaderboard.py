@@ -3,7 +3,6 @@ combinations' counts of drugs beating random sets, with the sentences that say w
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
+from organoidrx.evaluation._multiple import n_tests_needed_at, random_sets_for_one_finding
 
 __all__ = ["LEVEL", "CompareResult", "rank_tests"]
 
@@ -34,8 +34,9 @@ class CompareResult:
         ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
         ``n_random`` random sets fitted, the empirical ``p`` (:math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or
         :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th) and the
-        Benjamini-Hochberg ``q`` over every test of the comparison. ``all_pathways`` rows have no random sets
-        (they hold every pathway), so no p.
+        Benjamini-Hochberg ``q`` over every test of the comparison that has a p. ``all_pathways`` rows have no
+        random sets (they hold every pathway), so no p; neither has a test whose selection or random sets give
+        no Spearman (constant predictions), and such rows are not counted among the tests.
     combinations : DataFrame
         One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the
         random sets, drugs with p < 0.05 against the ``expected`` number under the null, the binomial p of that
@@ -85,18 +86,18 @@ class CompareResult:
         ]
         needed = smallest_rejectable_p(self.n_tests, LEVEL)
         floor = 1 / (self.n_random_sets + 1)
-        enough = f"set [compare] n_random_sets to at least {math.ceil(self.n_tests / LEVEL) - 1}"
-        if floor > LEVEL:
+        enough = f"set [compare] n_random_sets to at least {random_sets_for_one_finding(self.n_tests, LEVEL)}"
+        if floor >= LEVEL:
             lines.append(
-                f"The smallest p the null can give, {floor:.2g}, is above {LEVEL:g}: no test can reach "
+                f"The smallest p the null can give, {floor:.2g}, is not below {LEVEL:g}: no test can reach "
                 f"q < {LEVEL:g}. For a single test to be able to, {enough} (or compare fewer combinations)."
             )
-        elif floor > needed:
+        elif self.n_random_sets < random_sets_for_one_finding(self.n_tests, LEVEL):
             lines.append(
-                f"With {self.n_tests} tests, a single test needs p <= {needed:.2g} for q < {LEVEL:g}, below the "
-                f"smallest p the null can give ({floor:.2g}): a test reaches q < {LEVEL:g} only together with at "
-                f"least {math.ceil(self.n_tests * floor / LEVEL) - 1} others as small. For a single test to be able "
-                f"to, {enough} (or compare fewer combinations)."
+                f"With {self.n_tests} tests, a single test needs p < {needed:.2g} for q < {LEVEL:g}, not below "
+                f"the smallest p the null can give ({floor:.2g}): a test reaches q < {LEVEL:g} only together with "
+                f"at least {n_tests_needed_at(floor, self.n_tests, LEVEL) - 1} others as small. For a single test to "
+                f"be able to, {enough} (or compare fewer combinations)."
             )
         n_sig = int((tested["q"] < LEVEL).sum())
         raw = int((tested["p"] < LEVEL).sum())
