@@ -279,6 +279,37 @@ def test_aligned_patients_still_separate(cohort_dir, tmp_path, alignment):
     assert result.patient_predictions["predicted_response"].notna().all()
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"alignment": "standardize"},
+        {"alignment": "combat"},
+        {"alignment": "quantile"},
+        {"alignment": "precise", "alignment_options": {"n_pc": 3, "min_cosine": 0.0}, "top_k": 2},
+        {
+            "alignment": "precise",
+            "alignment_options": {"n_pc": 3, "min_cosine": 0.0, "refit": False},
+            "top_k": 2,
+        },
+    ],
+    ids=["standardize", "combat", "quantile", "precise", "precise-no-refit"],
+)
+def test_permutation_observes_the_reported_predictor(cohort_dir, tmp_path, settings):
+    """The whole-pipeline permutation's observed statistic is the log-rank z of the split that is reported: the
+    permutations refit the same predictor (PRECISE's refit included) on shuffled organoid responses."""
+    from organoidrx.evaluation import LogrankKernel
+
+    config, cohort = cohort_dir
+    result = run_pipeline(config, tmp_path, write=False, n_permutations=3, **settings)
+    clinical = cohort.clinical.drop_duplicates("patient").set_index("patient")
+    for drug, row in result.survival.set_index("drug").iterrows():
+        rows = result.patient_predictions.query("drug == @drug and treated")
+        times = clinical.loc[rows["patient"]]
+        kernel = LogrankKernel(times["time"].to_numpy(float), times["event"].to_numpy(float))
+        reported = kernel.signed((rows["group"] == "predicted responder").to_numpy())
+        assert row["permutation_statistic"] == pytest.approx(reported, rel=1e-12, abs=1e-12), drug
+
+
 # ------------------------------------------------------------------------------------------ bad configs
 def _error(args, capsys) -> str:
     assert cli.main(["--quiet", *args]) == 2

@@ -24,7 +24,14 @@ from organoidrx.models._response import DrugResponseModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["align_cohort", "fit_drug_model", "in_memory_bundle", "patient_reference", "predict_cohort"]
+__all__ = [
+    "align_cohort",
+    "alignment_refit",
+    "fit_drug_model",
+    "in_memory_bundle",
+    "patient_reference",
+    "predict_cohort",
+]
 
 
 def fit_drug_model(
@@ -176,14 +183,25 @@ def predict_cohort(
     ``predicted_response``.
     """
     z = align_cohort(bundle, scores, alignment=alignment, reference=reference, options=options)
-    refit = get_method("alignment", alignment).attrs.get("refit_predict")
-    resolved = _alignment_options(bundle, alignment, options)
-    if refit is not None and resolved["refit"]:
-        return _refit(bundle, refit, scores.loc[z.index, bundle.feature_names], resolved)
+    refitting = alignment_refit(bundle, alignment, options)
+    if refitting is not None:
+        return _refit(bundle, *refitting, scores.loc[z.index, bundle.feature_names])
     return predict_from_bundle(bundle, z, standardize="none")
 
 
-def _refit(bundle: ModelBundle, refit: Any, scores: pd.DataFrame, options: Mapping[str, Any]) -> pd.Series:
+def alignment_refit(
+    bundle: ModelBundle, alignment: str, options: Mapping[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]] | None:
+    """The alignment's ``refit_predict`` and the options to call it with when it refits the organoid regressor
+    (PRECISE with ``refit = true``); None when the organoid model is applied as fitted."""
+    refit = get_method("alignment", alignment).attrs.get("refit_predict")
+    resolved = _alignment_options(bundle, alignment, options)
+    if refit is None or not resolved["refit"]:
+        return None
+    return refit, {k: v for k, v in resolved.items() if k != "refit"}
+
+
+def _refit(bundle: ModelBundle, refit: Any, options: Mapping[str, Any], scores: pd.DataFrame) -> pd.Series:
     """An alignment's ``refit_predict`` (PRECISE: :func:`precise_refit_predict`) of the bundle's regressor,
     refitted on its organoids and their responses."""
     response = bundle.metadata.get("organoid_response")
@@ -201,9 +219,8 @@ def _refit(bundle: ModelBundle, refit: Any, scores: pd.DataFrame, options: Mappi
         )
     mean, scale = _scale_step(bundle)
     predicted = refit(
-        DrugResponseModel(**params), scores, _organoids(bundle), response, mean=mean, scale=scale,
-        **{k: v for k, v in options.items() if k != "refit"},
-    )  # fmt: skip
+        DrugResponseModel(**params), scores, _organoids(bundle), response, mean=mean, scale=scale, **options
+    )
     return pd.Series(predicted, index=scores.index.copy(), name="predicted_response")
 
 

@@ -26,6 +26,7 @@ from organoidrx.models import (
     patient_reference,
     predict_cohort,
 )
+from organoidrx.models._predict import alignment_refit
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
 
@@ -166,6 +167,10 @@ def _permutation_statistic(
     features = m.features
     aligned_all = align_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
     Z_treated = aligned_all.loc[treated["patient"], features]
+    # an alignment that refits the organoid regressor (PRECISE) predicts through that refit, as reported
+    refitting = alignment_refit(m.bundle, cfg.alignment)
+    cohort = patient_scores.loc[aligned_all.index, features]
+    treated_rows = cohort.index.get_indexer(treated["patient"])
     kernel = LogrankKernel(treated["time"].to_numpy(), treated["event"].to_numpy())
     lower = cfg.lower_is_sensitive
 
@@ -179,7 +184,14 @@ def _permutation_statistic(
                 X_org, y
             )
         )
-        predicted = fitted[-1].predict(Z_treated)
+        if refitting is None:
+            predicted = fitted[-1].predict(Z_treated)
+        else:
+            refit, refit_options = refitting
+            scaler = fitted.named_steps["scale"]
+            predicted = refit(
+                fitted[-1], cohort, X_org, y, mean=scaler.mean_, scale=scaler.scale_, **refit_options
+            )[treated_rows]
         split = ResponderSplit(cfg.quantile, lower, require_both=False).fit(predicted)
         if not split.separates_:
             return math.nan
