@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from organoidrx._utils import InputError
 from organoidrx.models import combat_to_reference, quantile_to_reference
 
 
@@ -20,9 +21,18 @@ def _frames(seed: int, n: int = 40, n_ref: int = 25, k: int = 8):
 def test_quantile_hand_checked():
     batch = pd.DataFrame({"A": [10.0, 30.0, 20.0]})
     reference = pd.DataFrame({"A": [0.0, 1.0, 2.0, 3.0]})
-    # fractions (r - 1/2)/3 = 1/6, 5/6, 1/2 -> R type-7 quantiles of 0..3: 0.5, 2.5, 1.5
+    # fractions (r - 1/2)/3 = 1/6, 5/6, 1/2; the reference's k-th value sits at (k - 1/2)/4 (Hazen, R type 5),
+    # so position 4p + 1/2 = 7/6, 23/6, 5/2 of 0, 1, 2, 3 (1-based): 1/6, 17/6, 3/2
     out = quantile_to_reference(batch, reference)
-    np.testing.assert_allclose(out["A"], [0.5, 2.5, 1.5])
+    np.testing.assert_allclose(out["A"], [1 / 6, 17 / 6, 1.5])
+
+
+def test_quantile_maps_the_reference_onto_itself():
+    """A batch drawn as the reference is returned as it is, ties included (the same plotting positions)."""
+    _, reference = _frames(3)
+    np.testing.assert_allclose(quantile_to_reference(reference, reference), reference, rtol=1e-15)
+    tied = pd.DataFrame({"A": [1.0, 2.0, 2.0, 5.0]})
+    np.testing.assert_allclose(quantile_to_reference(tied, tied)["A"], tied["A"])
 
 
 def test_quantile_keeps_order_and_takes_reference_range():
@@ -53,4 +63,26 @@ def test_combat_without_shrinkage_is_plain_location_scale():
     reference = pd.DataFrame({"A": [10.0, 20.0, 30.0]})
     out = combat_to_reference(batch, reference)["A"].to_numpy()
     z = (batch["A"] - batch["A"].mean()) / batch["A"].std(ddof=1)
-    np.testing.assert_allclose(out, 20.0 + 10.0 * z.to_numpy())
+    # sva scales by the reference's variance over its n samples (var.pooled), the batch's with n - 1 (rowVars)
+    np.testing.assert_allclose(out, 20.0 + np.sqrt(200.0 / 3.0) * z.to_numpy())
+
+
+def test_missing_scores_are_one_clear_line_naming_sample_and_pathway():
+    batch, reference = _frames(0)
+    batch.iloc[3, 2] = np.nan
+    for align in (combat_to_reference, quantile_to_reference):
+        with pytest.raises(
+            InputError, match=r"1 missing or infinite values \(first: sample 'S3', pathway 'P2'\)"
+        ):
+            align(batch, reference)
+
+
+def test_combat_leaves_a_feature_constant_within_a_batch_unchanged():
+    """sva::ComBat has no scale to adjust there: the feature is returned as it was and left out of the priors."""
+    batch, reference = _frames(1)
+    batch["P0"] = 0.25
+    reference["P1"] = 7.0
+    out = combat_to_reference(batch, reference)
+    assert (out["P0"] == 0.25).all() and out["P1"].equals(batch["P1"])
+    rest = ["P2", "P3", "P4", "P5", "P6", "P7"]
+    np.testing.assert_allclose(out[rest], combat_to_reference(batch[rest], reference[rest]), rtol=1e-15)

@@ -16,7 +16,13 @@ import pandas as pd
 from organoidrx._registry import Method, register
 from organoidrx._utils import InputError
 
-__all__ = ["column_scale", "combat_to_reference", "quantile_to_reference", "standardize_columns"]
+__all__ = [
+    "check_finite_scores",
+    "column_scale",
+    "combat_to_reference",
+    "quantile_to_reference",
+    "standardize_columns",
+]
 
 
 def column_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,45 +63,70 @@ def combat_to_reference(
     max_iter, tol : int, float
         Iterations and relative tolerance of the empirical-Bayes fixed point.
     ddof : {1, 0}, default 1
-        Degrees of freedom removed from the batch variances and the priors' moments: 1 as R's ``sva::ComBat``,
-        0 as inmoose's ``pycombat_norm`` (numpy's default), which the reference test matches.
+        Degrees of freedom removed from the batch's variances and the priors' moments across features: 1 as R's
+        ``sva::ComBat`` (``rowVars``, ``var``), 0 as inmoose's ``pycombat_norm`` (numpy's default). Both scale
+        by the reference batch's variance over its n samples.
 
     Returns
     -------
     DataFrame of shape (n_samples, n_features)
         Adjusted scores, same labels as ``scores``.
 
+    Raises
+    ------
+    InputError
+        On a missing or infinite value in either batch.
+
     Notes
     -----
-    Reference-batch ComBat without covariates: with the reference mean :math:`\\alpha_g` and standard deviation
-    :math:`\\sigma_g`, :math:`z_{ig} = (x_{ig} - \\alpha_g)/\\sigma_g`; the batch's location :math:`\\gamma_g`
-    and variance :math:`\\delta^2_g` of :math:`z` are shrunk towards a normal and an inverse-gamma prior fitted
-    across features, and :math:`x^*_{ig} = \\sigma_g (z_{ig} - \\gamma^*_g)/\\delta^*_g + \\alpha_g`.
+    Reference-batch ComBat without covariates (``sva::ComBat(ref.batch=)``): with the reference mean
+    :math:`\\alpha_g` and standard deviation :math:`\\sigma_g` (over its :math:`n_r` samples),
+    :math:`z_{ig} = (x_{ig} - \\alpha_g)/\\sigma_g`; the batch's location :math:`\\gamma_g` and variance
+    :math:`\\delta^2_g` of :math:`z` are shrunk towards a normal and an inverse-gamma prior fitted across
+    features, and :math:`x^*_{ig} = \\sigma_g (z_{ig} - \\gamma^*_g)/\\delta^*_g + \\alpha_g`. As in sva,
+    a feature constant within a batch of two or more samples has no scale to adjust and is returned unchanged
+    (and left out of the priors), and a batch of one sample has its location alone adjusted (``mean.only``).
 
     References
     ----------
     Johnson W. E. et al. (2007) Biostatistics 8:118-127, doi:10.1093/biostatistics/kxj037.
     Zhang Y. et al. (2018) BMC Bioinformatics 19:262, doi:10.1186/s12859-018-2263-6.
     """
-    x = scores.to_numpy(dtype=float)
-    ref = reference.loc[:, scores.columns].to_numpy(dtype=float)
-    alpha = ref.mean(axis=0)
     if ddof not in (0, 1):
         raise InputError(f"ddof must be 0 or 1; got {ddof!r}.")
-    sigma = ref.std(axis=0, ddof=ddof) if len(ref) > 1 else np.ones(x.shape[1])
-    sigma = np.where(sigma > 0, sigma, 1.0)
+    check_finite_scores(scores, "the scores to align")
+    check_finite_scores(reference.loc[:, scores.columns], "the reference scores")
+    x = scores.to_numpy(dtype=float)
+    ref = reference.loc[:, scores.columns].to_numpy(dtype=float)
+    constant = np.zeros(x.shape[1], dtype=bool)
+    for batch in (ref, x):
+        if len(batch) > 1:
+            constant |= np.ptp(batch, axis=0) == 0
+    adjusted = x.copy()
+    keep = ~constant
+    if keep.any():
+        adjusted[:, keep] = _combat_columns(x[:, keep], ref[:, keep], max_iter, tol, ddof)
+    return pd.DataFrame(adjusted, index=scores.index.copy(), columns=scores.columns.copy())
+
+
+def _combat_columns(x: np.ndarray, ref: np.ndarray, max_iter: int, tol: float, ddof: int) -> np.ndarray:
+    """:func:`combat_to_reference` on features that vary within each batch of two or more samples."""
+    alpha = ref.mean(axis=0)
+    sigma = ref.std(axis=0) if len(ref) > 1 else np.ones(x.shape[1])  # sva's var.pooled: over n_r
     z = (x - alpha) / sigma
     n = z.shape[0]
     gamma_hat = z.mean(axis=0)
-    delta_hat = z.var(axis=0, ddof=ddof) if n > 1 else np.ones(z.shape[1])
-    delta_hat = np.where(delta_hat > 0, delta_hat, 1.0)
+    mean_only = n == 1  # no variance to estimate (sva switches to mean.only)
+    delta_hat = np.ones(z.shape[1]) if mean_only else z.var(axis=0, ddof=ddof)
     gamma_star, delta_star = gamma_hat, delta_hat
     if z.shape[1] > 1:
         gamma_bar = gamma_hat.mean()
         tau2 = gamma_hat.var(ddof=ddof)
         m = delta_hat.mean()
         s2 = delta_hat.var(ddof=ddof)
-        if tau2 > 0 and s2 > 0:
+        if mean_only and tau2 > 0:
+            gamma_star = (tau2 * gamma_hat + gamma_bar) / (tau2 + 1.0)  # sva's postmean with n = 1, delta = 1
+        elif tau2 > 0 and s2 > 0:
             a = (2 * s2 + m**2) / s2
             b = (m * s2 + m**3) / s2
             delta_star = delta_hat.copy()
@@ -110,8 +141,20 @@ def combat_to_reference(
                 gamma_star, delta_star = gamma_new, delta_new
                 if change < tol:
                     break
-    adjusted = sigma * (z - gamma_star) / np.sqrt(delta_star) + alpha
-    return pd.DataFrame(adjusted, index=scores.index.copy(), columns=scores.columns.copy())
+    return sigma * (z - gamma_star) / np.sqrt(delta_star) + alpha
+
+
+def check_finite_scores(scores: pd.DataFrame, name: str) -> None:
+    """Raise :class:`InputError` naming the first sample and pathway of a missing or infinite score."""
+    values = scores.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(
+            f"{name} have {int(bad.sum())} missing or infinite values (first: sample {scores.index[row]!r}, pathway "
+            f"{scores.columns[col]!r}); an alignment uses every sample of a pathway: drop the samples or pathways "
+            "the scorer could not score."
+        )
 
 
 def quantile_to_reference(scores: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -129,13 +172,18 @@ def quantile_to_reference(scores: pd.DataFrame, reference: pd.DataFrame) -> pd.D
     Notes
     -----
     A sample of average rank :math:`r` among :math:`n` gets :math:`Q_{ref}((r - 1/2)/n)`, the reference
-    quantile with linear interpolation, so the adjusted column has the reference's distribution and the
-    batch's order.
+    quantile at the same plotting position (Hazen's, :math:`(k - 1/2)/n_{ref}` for the reference's
+    :math:`k`-th value, linear in between), so the adjusted column has the reference's distribution and the
+    batch's order: a batch equal to the reference is returned unchanged.
     """
+    check_finite_scores(scores, "the scores to align")
+    check_finite_scores(reference.loc[:, scores.columns], "the reference scores")
     ranks = scores.rank(axis=0, method="average").to_numpy(dtype=float)
     fractions = (ranks - 0.5) / scores.shape[0]
     ref = reference.loc[:, scores.columns].to_numpy(dtype=float)
-    out = np.column_stack([np.quantile(ref[:, j], fractions[:, j]) for j in range(ref.shape[1])])
+    out = np.column_stack(
+        [np.quantile(ref[:, j], fractions[:, j], method="hazen") for j in range(ref.shape[1])]
+    )
     return pd.DataFrame(out, index=scores.index.copy(), columns=scores.columns.copy())
 
 

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from organoidrx._registry import get_method
 from organoidrx._utils import InputError
-from organoidrx.models._alignment import column_scale
+from organoidrx.models._alignment import check_finite_scores, column_scale
 from organoidrx.models._bundle import ModelBundle, load_bundle, predict_from_bundle, save_bundle
 from organoidrx.models._nested import NestedModelSelector, make_response_model
 from organoidrx.models._response import DrugResponseModel
@@ -146,6 +146,7 @@ def align_cohort(
             f"{len(scores)} sample(s) cannot be standardised as a cohort (alignment {alignment!r} needs at least "
             f"{minimum}); pass reference='bundle' (--reference bundle) to use the training patients' scale."
         )
+    check_finite_scores(X, "the pathway scores")
     mean, scale = _scale_step(bundle)
     return method.func(X, _organoids(bundle), mean=mean, scale=scale, **resolved)
 
