@@ -4,8 +4,11 @@ alignment through the pipeline.
 
 The reference implementation below follows the paper's recipe step by step with other tools than the code under
 test: scikit-learn's PCA for the principal axes, one principal vector at a time as a sum over the axes, the
-geodesic written as the slerp formula, and the variance-equality point found by scanning a grid of tau for a sign
-change of ``np.var(source @ g) - np.var(target @ g)`` and refining it with ``scipy.optimize.brentq``.
+geodesic written as the slerp formula, and the interpolation point chosen as PRECISE's ``compute_optimal_tau``
+does (NKI-CCB/PRECISE: ``scipy.stats.ks_2samp`` of the source and target data projected on the geodesic at
+``np.linspace(0, 1, 101)``, sorted by the statistic with pandas) or, for ``interpolation="variance"``, the
+variance-equality point found by scanning a grid of tau for a sign change of
+``np.var(source @ g) - np.var(target @ g)`` and refining it with ``scipy.optimize.brentq``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,20 @@ from organoidrx.models import precise_align, precise_consensus, precise_refit_pr
 from ..conftest import shared_file
 
 
-def _reference(source: np.ndarray, target: np.ndarray, n_pc: int, min_cosine: float):
-    """Cosines, tau and consensus vectors, literally, pair by pair."""
+def _ks_steps(source: np.ndarray, target: np.ndarray, gamma) -> pd.DataFrame:
+    """PRECISE's compute_optimal_tau: the KS statistic at every step of the grid, sorted as PRECISE sorts it."""
+    statistics = {
+        tau: scipy.stats.ks_2samp(source @ gamma(tau), target @ gamma(tau)) for tau in np.linspace(0, 1, 101)
+    }
+    table = pd.DataFrame(statistics, index=["ks", "pval"]).T.reset_index()
+    return table.sort_values("ks")
+
+
+def _reference(
+    source: np.ndarray, target: np.ndarray, n_pc: int, min_cosine: float, interpolation: str = "ks"
+):
+    """Cosines, tau and consensus vectors, literally, pair by pair. With ``"ks"`` the tau is the smallest of the
+    steps tied at PRECISE's smallest statistic (PRECISE takes the first of an unstable sort among them)."""
     Ps = PCA(n_components=n_pc, svd_solver="full").fit(source).components_
     Pt = PCA(n_components=n_pc, svd_solver="full").fit(target).components_
     U, sigma, Vt = scipy.linalg.svd(Ps @ Pt.T)
@@ -54,6 +69,13 @@ def _reference(source: np.ndarray, target: np.ndarray, n_pc: int, min_cosine: fl
             dg = theta * (-math.cos((1 - tau) * theta) * s + math.cos(tau * theta) * t) / math.sin(theta)
             return 2 * (np.mean((source @ g) * (source @ dg)) - np.mean((target @ g) * (target @ dg)))
 
+        if interpolation == "ks":
+            steps = _ks_steps(source, target, gamma)
+            tied = steps.loc[steps["ks"] == steps["ks"].iloc[0], "index"]
+            assert steps["index"].iloc[0] in set(tied)  # PRECISE's own pick is one of them
+            taus.append(float(tied.min()))
+            vectors.append(gamma(taus[-1]))
+            continue
         grid = np.linspace(0.0, 1.0, 4001)
         values = [difference(x) for x in grid]
         changes = [k for k in range(len(grid) - 1) if values[k] == 0 or values[k] * values[k + 1] < 0]
@@ -89,11 +111,12 @@ def test_principal_angles_are_scipys_subspace_angles(seed):
     np.testing.assert_allclose(fit.source_vectors @ fit.target_vectors.T, np.diag(fit.cosines), atol=1e-12)
 
 
+@pytest.mark.parametrize("interpolation", ["ks", "variance"])
 @pytest.mark.parametrize("seed", range(3))
-def test_consensus_matches_the_literal_reference(seed):
+def test_consensus_matches_the_literal_reference(seed, interpolation):
     source, target = _two_batches(seed)
-    fit = precise_consensus(source, target, n_pc=6, min_cosine=0.3)
-    sigma, taus, vectors = _reference(source, target, 6, 0.3)
+    fit = precise_consensus(source, target, n_pc=6, min_cosine=0.3, interpolation=interpolation)
+    sigma, taus, vectors = _reference(source, target, 6, 0.3, interpolation)
     np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-10)
     assert fit.kept.tolist() == np.flatnonzero(sigma >= 0.3).tolist()
     np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)
@@ -108,7 +131,8 @@ def test_consensus_matches_the_literal_reference(seed):
 
     kept = fit.kept
     closest = np.minimum(gap(fit.source_vectors[kept]), gap(fit.target_vectors[kept]))
-    assert np.all(gap(fit.consensus) <= closest + 1e-12)
+    if interpolation == "variance":
+        assert np.all(gap(fit.consensus) <= closest + 1e-12)
 
 
 def test_shared_subspace_up_to_rotation_and_shift_is_recovered():
@@ -160,11 +184,12 @@ def test_real_organoid_scores_in_two_batches_match_the_reference(shared_data: Pa
     second = second * np.exp(rng.normal(0.0, 0.3, es.shape[1])) + rng.normal(0.5, 0.5, es.shape[1])
     source, target = standardize_columns(first.to_numpy()), standardize_columns(second.to_numpy())
     n_pc = min(len(first), len(second)) - 1
-    fit = precise_consensus(source, target, n_pc=n_pc, min_cosine=0.3)
-    sigma, taus, vectors = _reference(source, target, n_pc, 0.3)
-    np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-8)
-    np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(fit.projection, vectors.T @ vectors, atol=1e-8)
+    for interpolation in ("variance", "ks"):
+        fit = precise_consensus(source, target, n_pc=n_pc, min_cosine=0.3, interpolation=interpolation)
+        sigma, taus, vectors = _reference(source, target, n_pc, 0.3, interpolation)
+        np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-8)
+        np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.projection, vectors.T @ vectors, atol=1e-8)
     # the refit on real scores: ridge on the reference consensus coordinates, as PRECISE trains its predictor
     y = first.iloc[:, 0].to_numpy() - first.iloc[:, 1].to_numpy()
     mean, scale = first.mean().to_numpy(), first.std(ddof=0).to_numpy()

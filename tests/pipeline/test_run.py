@@ -488,7 +488,13 @@ def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(co
     for drug, path in paths.items():
         metadata = load_bundle(path).metadata
         assert metadata["alignment"] == "precise"
-        assert metadata["alignment_options"] == {"n_pc": 5, "n_pv": None, "min_cosine": 0.3, "refit": True}
+        assert metadata["alignment_options"] == {
+            "n_pc": 5,
+            "n_pv": None,
+            "min_cosine": 0.3,
+            "interpolation": "ks",
+            "refit": True,
+        }
         assert len(metadata["organoid_response"]) == len(metadata["organoid_samples"])
         direct = predict_with_bundle(path, expression, reference="cohort")
         expected = result.patient_predictions[result.patient_predictions["drug"] == drug]

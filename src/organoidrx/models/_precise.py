@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import clone
 
 from organoidrx._registry import Method, Option, register
@@ -98,6 +99,34 @@ def _crossing(s: np.ndarray, t: np.ndarray, cosine: float, delta: np.ndarray) ->
     return best / theta
 
 
+#: Interpolation points of PRECISE's search along each geodesic (``np.linspace(0, 1, 101)``).
+_KS_GRID = np.linspace(0.0, 1.0, 101)
+
+#: How the point on each geodesic is chosen: PRECISE's smallest Kolmogorov-Smirnov statistic, or equal variances.
+Interpolation = Literal["ks", "variance"]
+
+
+def _ks_point(zs_s: np.ndarray, zs_t: np.ndarray, zt_s: np.ndarray, zt_t: np.ndarray, theta: float) -> float:
+    """PRECISE's interpolation point: the grid step whose projected source and target samples have the smallest
+    two-sample Kolmogorov-Smirnov statistic (the smallest step among equal statistics).
+
+    ``zs_s`` is the source data projected on the source vector, ``zs_t`` on the target vector, likewise ``zt_*``
+    for the target data; the projection on the geodesic is combined from them as PRECISE's
+    ``project_on_interpolate_PV`` does.
+    """
+    if theta < _SMALL_ANGLE:
+        return 0.5
+    best, best_tau = math.inf, 0.0
+    for tau in _KS_GRID:
+        a, b = math.sin((1 - tau) * theta), math.sin(tau * theta)
+        source = (a * zs_s + b * zs_t) / math.sin(theta)
+        target = (a * zt_s + b * zt_t) / math.sin(theta)
+        statistic = float(stats.ks_2samp(source, target).statistic)
+        if statistic < best:
+            best, best_tau = statistic, float(tau)
+    return best_tau
+
+
 def precise_consensus(
     source: np.ndarray,
     target: np.ndarray,
@@ -105,6 +134,7 @@ def precise_consensus(
     n_pc: int = 10,
     n_pv: int | None = None,
     min_cosine: float = 0.5,
+    interpolation: Interpolation = "ks",
 ) -> PreciseConsensus:
     """PRECISE's consensus features of two data sets measured on the same features.
 
@@ -122,6 +152,10 @@ def precise_consensus(
     min_cosine : float, default 0.5
         Pairs less similar than this are dropped (principal angle above :math:`\\arccos` of it; 60 degrees for
         0.5).
+    interpolation : {"ks", "variance"}, default "ks"
+        The point of each geodesic taken as the consensus feature: ``"ks"``, PRECISE's, the step of
+        ``0, 0.01, .., 1`` where the source and target data projected on it differ least by the two-sample
+        Kolmogorov-Smirnov statistic; ``"variance"``, the point where their variances are equal (closed form).
 
     Returns
     -------
@@ -140,10 +174,15 @@ def precise_consensus(
     \\cos\\theta_i` are the cosines of the principal angles. Each kept pair is joined by the geodesic
     :math:`\\gamma_i(\\tau) = \\frac{\\sin((1 - \\tau)\\theta_i)}{\\sin\\theta_i} s_i +
     \\frac{\\sin(\\tau\\theta_i)}{\\sin\\theta_i} t_i`, :math:`\\tau \\in [0, 1]`, and the consensus feature is
-    :math:`c_i = \\gamma_i(\\tau_i)` at the point where the source and target data projected on it have the
-    same variance, :math:`\\gamma^\\top \\Sigma_s \\gamma = \\gamma^\\top \\Sigma_t \\gamma` (population
-    covariances; the first such point, or the closest to equality when there is none, see :func:`_crossing`;
-    :math:`\\tau = 1/2` for :math:`\\theta_i = 0`, where both vectors coincide). Because
+    :math:`c_i = \\gamma_i(\\tau_i)`. PRECISE (``interpolation="ks"``) takes the :math:`\\tau` of the grid
+    ``np.linspace(0, 1, 101)`` where the source and target data projected on :math:`\\gamma_i(\\tau)` have
+    the smallest two-sample Kolmogorov-Smirnov statistic (its ``compute_optimal_tau``). The statistic is a
+    step function, so several steps often tie; PRECISE then takes the first of pandas' unstable sort, which
+    can depend on the platform, and the smallest :math:`\\tau` is taken here. ``"variance"`` takes instead
+    the point where the projected variances are equal, :math:`\\gamma^\\top \\Sigma_s \\gamma =
+    \\gamma^\\top \\Sigma_t \\gamma` (population covariances; the first such point, or the closest to
+    equality when there is none, see :func:`_crossing`), a smooth choice that needs no search. Either way
+    :math:`\\tau = 1/2` for :math:`\\theta_i = 0`, where both vectors coincide. Because
     :math:`s_i^\\top t_j = 0` for :math:`i \\ne j`, the :math:`c_i` are orthonormal.
 
     References
@@ -178,10 +217,15 @@ def precise_consensus(
         )
     delta = np.cov(source, rowvar=False, bias=True).reshape(source.shape[1], -1)
     delta = delta - np.cov(target, rowvar=False, bias=True).reshape(target.shape[1], -1)
+    if interpolation not in get_args(Interpolation):
+        raise InputError(f"interpolation must be 'ks' or 'variance'; got {interpolation!r}.")
     taus, consensus = [], []
     for i in kept:
-        tau = _crossing(S[i], T[i], float(cosines[i]), delta)
         theta = math.acos(float(cosines[i]))
+        if interpolation == "ks":
+            tau = _ks_point(source @ S[i], source @ T[i], target @ S[i], target @ T[i], theta)
+        else:
+            tau = _crossing(S[i], T[i], float(cosines[i]), delta)
         if theta < _SMALL_ANGLE:
             vector = (S[i] + T[i]) / np.linalg.norm(S[i] + T[i])
         else:
@@ -207,6 +251,7 @@ def precise_align(
     n_pc: int = 10,
     n_pv: int | None = None,
     min_cosine: float = 0.5,
+    interpolation: Interpolation = "ks",
     refit: bool = True,
 ) -> pd.DataFrame:
     """A patient cohort's standardised scores projected onto PRECISE's consensus features, in pathway space.
@@ -219,7 +264,7 @@ def precise_align(
         The training organoids' scores of the same pathways.
     mean, scale : ndarray of shape (n_pathways,)
         The organoid model's standardisation (its ``StandardScaler``).
-    n_pc, n_pv, min_cosine
+    n_pc, n_pv, min_cosine, interpolation
         See :func:`precise_consensus`.
     refit : bool, default True
         Not used here: whether :func:`organoidrx.models.predict_cohort` refits the organoid regressor on the
@@ -249,7 +294,9 @@ def precise_align(
     ----------
     Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372.
     """
-    _, z_patients, projection = _projected(scores, organoids, mean, scale, n_pc, n_pv, min_cosine)
+    _, z_patients, projection = _projected(
+        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
+    )
     return pd.DataFrame(z_patients @ projection, index=scores.index.copy(), columns=scores.columns.copy())
 
 
@@ -264,6 +311,7 @@ def precise_refit_predict(
     n_pc: int = 10,
     n_pv: int | None = None,
     min_cosine: float = 0.5,
+    interpolation: Interpolation = "ks",
 ) -> np.ndarray:
     """PRECISE's transfer: a regressor fitted on the organoids projected onto the consensus features, predicting
     the cohort projected onto the same features.
@@ -272,7 +320,7 @@ def precise_refit_predict(
     ----------
     regressor : scikit-learn regressor
         Unfitted (cloned here), fitted on standardised features: the organoid model's last step.
-    scores, organoids, mean, scale, n_pc, n_pv, min_cosine
+    scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
         As :func:`precise_align`.
     response : array-like of shape (n_organoids,)
         The organoids' drug response, in the rows' order of ``organoids``.
@@ -291,7 +339,9 @@ def precise_refit_predict(
     keeps its top-k pathways selects them on the projected organoids. Only organoid responses enter the fit,
     never a patient outcome.
     """
-    z_organoids, z_patients, projection = _projected(scores, organoids, mean, scale, n_pc, n_pv, min_cosine)
+    z_organoids, z_patients, projection = _projected(
+        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
+    )
     y = np.asarray(response, dtype=float)
     if y.shape != (len(z_organoids),):
         raise InputError(
@@ -310,13 +360,16 @@ def _projected(
     n_pc: int,
     n_pv: int | None,
     min_cosine: float,
+    interpolation: Interpolation,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardised organoids and patients, and the projection onto their consensus features."""
     z_organoids = (organoids.loc[:, scores.columns].to_numpy(dtype=float) - np.asarray(mean)) / np.asarray(
         scale
     )
     z_patients = standardize_columns(scores.to_numpy(dtype=float))
-    fit = precise_consensus(z_organoids, z_patients, n_pc=n_pc, n_pv=n_pv, min_cosine=min_cosine)
+    fit = precise_consensus(
+        z_organoids, z_patients, n_pc=n_pc, n_pv=n_pv, min_cosine=min_cosine, interpolation=interpolation
+    )
     return z_organoids, z_patients, fit.projection
 
 
@@ -351,6 +404,14 @@ PRECISE = register(
                 "pairs with a smaller cosine similarity (a principal angle above 60 degrees for 0.5) are dropped",
                 minimum=0.0,
                 maximum=1.0,
+            ),
+            Option(
+                "interpolation",
+                "ks",
+                str,
+                "point of each principal-vector geodesic taken as consensus feature: ks (PRECISE's smallest "
+                "Kolmogorov-Smirnov statistic between projected organoids and patients) or variance (equal variances)",
+                choices=get_args(Interpolation),
             ),
             Option(
                 "refit",
