@@ -312,12 +312,13 @@ def _exp(value: float) -> float:
 
 
 def _at_horizon(
-    km: KaplanMeierFitter, horizon: float, label: str, max_time: float, notes: list[str]
+    km: KaplanMeierFitter, horizon: float, label: str, max_time: float, time_unit: str, notes: list[str]
 ) -> tuple[float, tuple[float, float]]:
     if horizon > max_time and float(km.survival_function_at_times(max_time).iloc[0]) > 0.0:
         note(
-            f"group {label!r}: follow-up ends (censored) at {max_time:g}, before the horizon {horizon:g}; survival "
-            "at the horizon is not estimable (NaN)",
+            f"group {label!r}: follow-up ends (censored) at {max_time:g} {time_unit}, before the horizon "
+            f"{horizon:g} {time_unit}; survival at the horizon is not estimable (NaN); if the times are not in "
+            f"{time_unit}, give their unit (time_unit, [patients] time_unit in a config)",
             notes,
         )
         return math.nan, (math.nan, math.nan)
@@ -462,7 +463,7 @@ def survival_analysis(
             fitter.fit(time[mask], event[mask])
         km[label] = fitter
         at_horizon[label], at_horizon_ci[label] = _at_horizon(
-            fitter, float(horizon), label, float(time[mask].max()), notes
+            fitter, float(horizon), label, float(time[mask].max()), time_unit, notes
         )
 
     a, b = (labels == comparison).to_numpy(), (labels == reference).to_numpy()
