@@ -21,20 +21,30 @@ __all__ = [
     "column_scale",
     "combat_to_reference",
     "quantile_to_reference",
+    "scaler_constant",
     "standardize_columns",
 ]
 
 
+def scaler_constant(var: Any, mean: Any, n_samples: int) -> Any:
+    """StandardScaler's test for a constant column (scikit-learn's ``_is_constant_feature``): a variance within
+    rounding of zero *relative to the column's mean*, ``var <= n eps var + (n mean eps)^2``, so that a column
+    constant at 1234.5 (whose computed variance is a rounding residue, not 0) is constant too."""
+    eps = np.finfo(np.float64).eps
+    return var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
+
+
 def column_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and population standard deviations; a constant column gets scale 1 (as StandardScaler).
+    """Column means and population standard deviations; a constant column gets scale 1 (as StandardScaler,
+    :func:`scaler_constant`).
 
     Computed on a column-major copy so that each column is one contiguous (pairwise) sum: the result is then the
     same to the last bit whatever the layout or the column subset of ``X``.
     """
     X = np.asfortranarray(X, dtype=float)
     mean = np.mean(X, axis=0)
-    scale = np.std(X, axis=0)
-    scale = np.where(scale < 10 * np.finfo(float).eps, 1.0, scale)
+    var = np.var(X, axis=0)
+    scale = np.where(scaler_constant(var, mean, X.shape[0]), 1.0, np.sqrt(var))
     return mean, scale
 
 

@@ -26,6 +26,7 @@ from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
 from organoidrx.evaluation import monte_carlo_p
 from organoidrx.evaluation._monte_carlo import check_stop_after
+from organoidrx.models._alignment import scaler_constant
 from organoidrx.models._loo import (
     PickedColumns,
     is_leave_one_out,
@@ -630,8 +631,8 @@ def _ridge_cv_predict(
         Xf = X[:, f] if X.ndim == 4 else X
         Xtr = Xf[:, train, :]
         mean = Xtr.mean(axis=1, keepdims=True)
-        scale = Xtr.std(axis=1, keepdims=True)
-        scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
+        var = Xtr.var(axis=1, keepdims=True)
+        scale = np.where(scaler_constant(var, mean, len(train)), 1.0, np.sqrt(var))  # as StandardScaler
         Z = (Xtr - mean) / scale
         Zte = (Xf[:, test, :] - mean) / scale
         y_mean = y[train].mean()

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from threadpoolctl import ThreadpoolController
 
+from organoidrx.models._alignment import scaler_constant
 from organoidrx.models._kernel import KernelRidgeLOO
 from organoidrx.models._response import DrugResponseModel, valid_top_k
 
@@ -288,7 +289,7 @@ class _Columns:
         n = universe.shape[1]
         self.centred = universe - universe.mean(axis=1, keepdims=True)  # (n folds, n, U)
         # fold i's inverse variances with sample i left out
-        self.weights = np.stack([_inverse_variances(self.centred[i][None])[0, i] for i in range(n)])
+        self.weights = np.stack([_inverse_variances(universe[i][None])[0, i] for i in range(n)])
         self.first, self.second = first, second
 
     def products(self, i: int) -> np.ndarray:
@@ -373,7 +374,7 @@ def _fold_kernels(
     of standardised samples."""
     b, n, p = block.shape
     centred = block - block.mean(axis=1, keepdims=True)
-    weights = _inverse_variances(centred)  # (b, n folds, p)
+    weights = _inverse_variances(block)  # (b, n folds, p)
     products = np.empty((b, n * (n + 1) // 2, p))  # x_a * x_b for a <= b, in np.triu_indices order
     offset = 0
     for a in range(n):
@@ -408,7 +409,7 @@ def _fold_manhattan(block: np.ndarray, pairs: tuple[np.ndarray, ...]) -> tuple[n
     """
     b, n, p = block.shape
     centred = block - block.mean(axis=1, keepdims=True)
-    weights = np.sqrt(_inverse_variances(centred))
+    weights = np.sqrt(_inverse_variances(block))
     differences = np.empty((b, n * (n + 1) // 2, p))
     offset = 0
     for a in range(n):
@@ -430,21 +431,31 @@ def _assemble_distances(distance: np.ndarray, pairs: tuple[np.ndarray, ...]) -> 
     )
 
 
-def _inverse_variances(centred: np.ndarray) -> np.ndarray:
-    """``1 / var`` of every feature with each sample left out in turn (``ddof=0``); 1 for a constant column."""
-    n = centred.shape[1]
+def _inverse_variances(block: np.ndarray) -> np.ndarray:
+    """``1 / var`` of every feature of ``block`` (b, n, p) with each sample left out in turn (``ddof=0``); 1 for
+    a column constant in the fold, by StandardScaler's test on the fold's mean (:func:`scaler_constant`).
+
+    The fold's sum of squares is the whole column's minus the left-out sample's share; where that cancels (the
+    sample holds nearly all the variance, e.g. a column constant once it is left out) it is summed from the
+    fold's own values, as StandardScaler sums them, so that a constant fold is seen as constant.
+    """
+    n = block.shape[1]
     m = n - 1
+    mean = block.mean(axis=1, keepdims=True)
+    centred = block - mean
     squares = centred * centred
     total = squares.sum(axis=1, keepdims=True)  # (b, 1, p)
     left = total - squares * (n / m)  # (b, n, p): sum of squares about the fold's mean
+    fold_mean = mean - centred / m
     risky = left < _CANCELLATION * total
     if risky.any():  # a sample holding nearly all the variance: sum the fold's squares directly
         for s, i, j in zip(*np.nonzero(risky), strict=True):
-            values = np.delete(centred[s, :, j], i)
-            left[s, i, j] = ((values - values.mean()) ** 2).sum()
-    scale = np.sqrt(np.maximum(left, 0.0) / m)
-    scale[scale < 10 * np.finfo(float).eps] = 1.0  # constant columns, as StandardScaler does
-    return 1.0 / (scale * scale)
+            values = np.delete(block[s, :, j], i)
+            fold_mean[s, i, j] = values.mean()
+            left[s, i, j] = ((values - fold_mean[s, i, j]) ** 2).sum()
+    var = np.maximum(left, 0.0) / m
+    var[scaler_constant(var, fold_mean, m)] = 1.0  # constant in the fold, as StandardScaler
+    return 1.0 / var
 
 
 def scaled_regressor(model: Any) -> DrugResponseModel | None:
