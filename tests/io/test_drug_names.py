@@ -175,3 +175,6 @@ def test_match_drugs_prefers_the_exact_spelling_and_refuses_ambiguity():
     assert matched == {"DRUG_A": "DRUG_A", "DRUG A": "DRUG A", "fluorouracil": "5-FU"}
     with pytest.raises(InputError, match=r"ic50\.tsv: drug 'drug-a' from \[drugs\] names matches 2 drugs"):
         match_drugs(drug_keys(resolver, ["drug-a"]), available, resolver, where="ic50.tsv")
+    # a spelling nobody asked for is never left out silently: the rows under it would be lost
+    with pytest.raises(InputError, match=r"ic50\.tsv: drug 'DRUG_A' is also written 'DRUG A' in this table"):
+        match_drugs(drug_keys(resolver, ["DRUG_A"]), available, resolver, where="ic50.tsv")

@@ -508,7 +508,13 @@ def match_drugs(
     matched: dict[str, str] = {}
     unknown = []
     for drug, key in wanted.items():
-        if drug in exact:  # the name as written wins over every looser match
+        if drug in exact:  # the name as written wins over every looser match, but none may be left out
+            others = [name for name in by_key.get(key, []) if name != drug and name not in wanted]
+            if others:
+                raise InputError(
+                    f"{where}: drug {drug!r} is also written {examples(others)} in this table (the same drug); "
+                    f"write it one way, or the rows under the other spelling would be left out."
+                )
             matched[drug] = drug
             continue
         if key not in by_key:
