@@ -163,6 +163,21 @@ def test_predict_reduces_duplicated_genes_only_when_asked(cohort_dir, cli_run, t
     pd.testing.assert_frame_equal(predicted, from_run.loc[:, predicted.columns], check_exact=True)
 
 
+def test_predict_says_how_many_genes_of_the_model_are_missing(cohort_dir, tmp_path, caplog):
+    config, _ = cohort_dir
+    bundles = train_bundles(config, tmp_path / "bundles")
+    patients = read_expression(config.parent / "patient_expression.tsv")
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        predict_with_bundle(bundles["DRUG_A"], patients)
+    assert "lacks" not in caplog.text
+    model = load_bundle(bundles["DRUG_A"])
+    sets = model.metadata["gene_sets"]
+    dropped = sorted({g for p in model.feature_names for g in sets[p]})[:5]
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        predict_with_bundle(bundles["DRUG_A"], patients.drop(columns=dropped))
+    assert "the expression lacks 5 of the " in caplog.text and repr(dropped[0]) in caplog.text
+
+
 def test_train_does_not_cross_validate(cohort_dir, tmp_path, monkeypatch):
     """A bundle is the model fitted on every organoid: train skips the organoid cross-validation."""
     from organoidrx.pipeline import _run

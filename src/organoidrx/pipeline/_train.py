@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from organoidrx._registry import get_method
-from organoidrx._utils import InputError
+from organoidrx._utils import InputError, examples
 from organoidrx.evaluation import ResponderSplit, assign_groups
 from organoidrx.io import read_expression, read_gmt
 from organoidrx.io._expression import Duplicates
@@ -224,6 +224,7 @@ def predict_with_bundle(
                              f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip
         logger.warning("%s: scorer %r is cohort-dependent: these predictions depend on the %d samples given "
                        "together, whatever --reference says", model.drug, scoring["method"], len(data))  # fmt: skip
+    _warn_missing_genes(str(bundle), model.feature_names, sets, data.columns)
     scores = score(
         data,
         sets,
@@ -263,6 +264,27 @@ def predict_with_bundle(
     if out is not None:
         write_predictions(table, out, format, expression)
     return table
+
+
+def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.Index) -> None:
+    """Say how many genes of the model's pathways the expression lacks: their pathways are scored on the genes
+    present, which moves the predictions (often a sign of other gene identifiers)."""
+    if isinstance(sets, pd.DataFrame):
+        members = sets.loc[sets["pathway"].isin(features), "gene"].astype(str)
+    else:
+        members = pd.Series([g for p in features for g in sets.get(p, [])], dtype=object)
+    wanted = sorted(set(members))
+    missing = [g for g in wanted if g not in set(genes)]
+    if missing:
+        logger.warning(
+            "%s: the expression lacks %d of the %d genes of the model's %d pathways (e.g. %s); those pathways are "
+            "scored on the genes present, which moves the predictions: check that the gene identifiers match",
+            bundle,
+            len(missing),
+            len(wanted),
+            len(features),
+            examples(missing),
+        )
 
 
 def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
