@@ -31,8 +31,12 @@ def _stack(n_sets: int, n: int, p: int, seed: int = 0) -> np.ndarray:
     X[0, :, 0] = 2.5  # constant column: StandardScaler keeps scale 1
     X[1, :, 0] = 0.0
     X[1, 3, 0] = 1.0  # a column constant once sample 3 is left out
-    if p > 1 and n_sets > 3 and n > 5:  # constant at large values: the computed variance is a rounding residue,
-        X[2, :, 1] = 1234.567  # constant by StandardScaler's test relative to the mean, not by an absolute one
+    if (
+        p > 1 and n_sets > 3 and n > 5
+    ):  # constant at large values: the computed variance is a rounding residue,
+        X[2, :, 1] = (
+            1234.567  # constant by StandardScaler's test relative to the mean, not by an absolute one
+        )
         X[3, :, 1] = 6000.1
         X[3, 5, 1] = 6300.0  # constant once sample 5 is left out
     return X
