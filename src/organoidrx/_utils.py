@@ -89,7 +89,7 @@ def examples(values: Iterable[Any], n: int = 3) -> str:
     return shown
 
 
-def check_output_file(path: str | os.PathLike[str], *, flag: str = "the output path") -> Path:
+def check_output_file(path: str | os.PathLike[str], *, flag: str = "output path") -> Path:
     """Refuse, before any work, an output file path that is a folder or lies under something that is not one.
 
     Missing parent folders are fine (they are created when the file is written).
@@ -97,14 +97,24 @@ def check_output_file(path: str | os.PathLike[str], *, flag: str = "the output p
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; {flag} takes a file name, e.g. {path / 'scores.tsv'}.")
+    check_writable_parent(path, flag=flag)
+    return path
+
+
+def check_writable_parent(path: str | os.PathLike[str], *, flag: str = "output path") -> None:
+    """Refuse, before any work, a path whose nearest existing ancestor is a file or a folder that cannot be
+    written (no permission, a read-only file system)."""
+    path = Path(os.path.abspath(path))
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{path}: {parent} is a file, not a folder; choose another {flag}.")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError(f"{path}: the folder {parent} is not writable; choose another {flag}.")
+                raise InputError(
+                    f"{path}: the folder {parent} is not writable (permissions or a read-only file system); "
+                    f"choose another {flag}."
+                )
             break
-    return path
 
 
 @contextlib.contextmanager

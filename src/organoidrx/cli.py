@@ -315,7 +315,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="fit the organoid model of every drug of a config and save it as a bundle (JSON + NumPy, no pickle)",
     )
     p.add_argument("config", help="run configuration (TOML)")
-    p.add_argument("--out", required=True, help="folder receiving one bundle per drug")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder receiving one bundle per drug: new or empty, or replaced whole with --overwrite",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out folder whole (bundles of an earlier training never mix with these)",
+    )
     p.add_argument(
         "--sign-key",
         default=None,
@@ -330,7 +339,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import train_bundles
 
     key = None if args.sign_key is None else Path(args.sign_key)
-    paths = train_bundles(args.config, args.out, key=key, progress=args.progress)
+    paths = train_bundles(args.config, args.out, key=key, progress=args.progress, overwrite=args.overwrite)
     for drug, path in paths.items():
         print(f"{drug}: {path}")
     return 0

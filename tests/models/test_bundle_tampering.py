@@ -537,6 +537,15 @@ def test_save_refuses_a_model_or_metadata_load_would_refuse(trained, tmp_path) -
     assert list(tmp_path.iterdir()) == []
 
 
+def _config(folder: Path) -> Path:
+    """A real configuration (its input files are what --out may never hold); the fit itself is faked."""
+    from organoidrx.datasets import make_synthetic_cohort
+
+    return make_synthetic_cohort(n_genes=300, n_pathways=20, n_organoids=10, random_state=0).write(folder)[
+        "config"
+    ]
+
+
 # ------------------------------------------------------------------------------------ one folder per drug
 @pytest.mark.parametrize(
     ("first", "second", "shown"),
@@ -554,16 +563,19 @@ def test_drugs_sharing_a_bundle_folder_are_refused_before_writing(
         },
     )
     monkeypatch.setattr("organoidrx.pipeline._train.run_pipeline", lambda *a, **k: fake)
+    config = _config(tmp_path / "cohort")
     out = tmp_path / "bundles"
     with pytest.raises(
         InputError, match=rf"drugs '{first}' and '{second}' would both be saved in .*{shown}"
     ) as e:
-        train_bundles("config.toml", out)
+        train_bundles(config, out)
     assert "rename one of them" in str(e.value)
-    assert cli.main(["train", "config.toml", "--out", str(out)]) == 2
+    assert cli.main(["train", str(config), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"'{first}' and '{second}'" in err
-    assert list(tmp_path.iterdir()) == []  # nothing written, not even the --out folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cohort"
+    ]  # nothing written, not even the --out folder
 
 
 def test_distinct_drugs_get_distinct_signed_bundles(trained, tmp_path, monkeypatch) -> None:
@@ -575,7 +587,7 @@ def test_distinct_drugs_get_distinct_signed_bundles(trained, tmp_path, monkeypat
     )
     monkeypatch.setattr("organoidrx.pipeline._train.run_pipeline", lambda *a, **k: fake)
     (tmp_path / "key").write_bytes(KEY)
-    paths = train_bundles("config.toml", tmp_path / "bundles", key=tmp_path / "key")
+    paths = train_bundles(_config(tmp_path / "cohort"), tmp_path / "bundles", key=tmp_path / "key")
     assert sorted(p.name for p in paths.values()) == drugs
     assert [load_bundle(paths[d], key=KEY).drug for d in drugs] == drugs
     with pytest.raises(InputError, match="signature does not match"):

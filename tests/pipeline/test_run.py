@@ -178,6 +178,24 @@ def test_predict_says_how_many_genes_of_the_model_are_missing(cohort_dir, tmp_pa
     assert "the expression lacks 5 of the " in caplog.text and repr(dropped[0]) in caplog.text
 
 
+def test_train_never_mixes_two_trainings_in_one_folder(cohort_dir, tmp_path, capsys):
+    config, _ = cohort_dir
+    out = tmp_path / "bundles"
+    assert cli.main(["--quiet", "train", str(config), "--out", str(out)]) == 0
+    (out / "OLD_DRUG").mkdir()
+    (out / "OLD_DRUG" / "manifest.json").write_text("{}")
+    capsys.readouterr()
+    assert cli.main(["--quiet", "train", str(config), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--out folder is not empty" in error and "--overwrite" in error and "\n" not in error
+    assert cli.main(["--quiet", "train", str(config), "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["DRUG_A", "DRUG_B"]  # replaced whole
+    assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "afile" / "sub")]) == 0
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "file" / "sub")]) == 2
+    assert "is a file, not a folder; choose another --out" in capsys.readouterr().err
+
+
 def test_train_does_not_cross_validate(cohort_dir, tmp_path, monkeypatch):
     """A bundle is the model fitted on every organoid: train skips the organoid cross-validation."""
     from organoidrx.pipeline import _run

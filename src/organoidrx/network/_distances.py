@@ -230,7 +230,7 @@ def _distance_matrix(
             _write_cache(path, dist, interactome.content_hash())
             logger.debug("distances cached in %s", path)
             prune_cache(path.parent, keep=path.name)
-        except OSError as exc:
+        except (OSError, InputError) as exc:  # a read-only cache folder costs the cache, not the run
             logger.warning("could not write the distance cache %s (%s); continuing without it", path, exc)
     return dist, False
 

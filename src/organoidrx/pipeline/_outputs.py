@@ -19,6 +19,7 @@ from organoidrx import __version__
 from organoidrx._utils import (
     InputError,
     atomic_write,
+    check_writable_parent,
     examples,
     sha256_file,
     staged_folder,
@@ -107,9 +108,11 @@ class RunFolder:
                 "choose another --out."
             )
         if not out.exists():
+            check_writable_parent(out, flag="--out")  # the staging sibling is made in the nearest folder
             return
         if not out.is_dir():
             raise InputError(f"{out}: --out is a file, not a folder; choose another --out.")
+        check_writable_parent(out, flag="--out")
         real = out.resolve()
         cwd = Path(os.getcwd()).resolve()
         if cwd == real or real in cwd.parents:

@@ -21,8 +21,9 @@ from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort, save_bundle
 from organoidrx.models._bundle import MANIFEST, Key, resolve_key
 from organoidrx.models._predict import Reference
-from organoidrx.pipeline._config import PipelineConfig
-from organoidrx.pipeline._outputs import write_predictions
+from organoidrx.pipeline._config import PipelineConfig, read_config
+from organoidrx.pipeline._inputs import input_files
+from organoidrx.pipeline._outputs import RunFolder, write_predictions
 from organoidrx.pipeline._progress import Progress
 from organoidrx.pipeline._run import run_pipeline
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
@@ -57,16 +58,6 @@ def _bundle_folders(drugs: Iterable[str], out: Path) -> dict[str, Path]:
             )
         owner[folder.name.lower()] = drug
         folders[drug] = folder
-    for drug, folder in folders.items():
-        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-            raise InputError(
-                f"{folder}: exists and is not a bundle folder; move it away or choose another --out."
-            )
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
-            raise InputError(
-                f"{folder}: is a non-empty folder that is not an organoidrx bundle; refusing to overwrite it "
-                f"with the bundle of {drug!r}. Move it away or choose another --out."
-            )
     return folders
 
 
@@ -76,6 +67,7 @@ def train_bundles(
     *,
     key: Key | None = None,
     progress: Progress | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, Path]:
     """Fit every drug's organoid model of a configuration and save one bundle per drug.
@@ -86,13 +78,17 @@ def train_bundles(
         The run configuration (see :func:`run_pipeline`).
     out_dir : str or Path
         Folder receiving one bundle folder per drug (``<drug>/manifest.json`` + ``arrays/*.npy``), named by the
-        drug with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``.
+        drug with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``. It must be new
+        or empty; it is written in a temporary sibling and swapped in whole, so it never mixes bundles of two
+        trainings.
     key : bytes or path, optional
         Sign every bundle with HMAC-SHA256 under this secret: the key itself (bytes, at least 16) or a key file
         (see :func:`organoidrx.models._bundle.read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
         with it.
     progress : callable, optional
         ``progress(phase, done, total)`` of the fit (see :func:`run_pipeline`).
+    overwrite : bool, default False
+        Replace a non-empty ``out_dir`` whole (``--overwrite``).
     **overrides
         Settings replacing the configuration's.
 
@@ -116,11 +112,12 @@ def train_bundles(
     responder cut-off, so that :func:`predict_with_bundle` needs only the bundle and an expression file.
     """
     secret = resolve_key(key)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; give a folder for the bundles.")
+    cfg = config if isinstance(config, PipelineConfig) else read_config(config)
+    folder = RunFolder(Path(out_dir), overwrite=overwrite)
+    inputs = list(input_files(cfg).values())
+    folder.check(inputs)  # before the work: a folder in use, a file, a read-only place
     result = run_pipeline(
-        config,
+        cfg,
         out_dir,
         write=False,
         report=False,
@@ -129,15 +126,16 @@ def train_bundles(
         progress=progress,
         **overrides,
     )
+    out = Path(out_dir)
     folders = _bundle_folders(result.models, out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for drug, fitted in result.models.items():
-        path = folders[drug]
-        save_bundle(path, fitted, metadata=result.bundles[drug].metadata, key=secret)
-        paths[drug] = path
+    with folder.staged(inputs) as staging:
+        for drug, fitted in result.models.items():
+            save_bundle(
+                staging / folders[drug].name, fitted, metadata=result.bundles[drug].metadata, key=secret
+            )
+    for drug, path in folders.items():
         logger.info("%s: bundle written to %s", drug, path)
-    return paths
+    return folders
 
 
 def predict_with_bundle(
@@ -275,7 +273,7 @@ def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.I
         members = pd.Series([g for p in features for g in sets.get(p, [])], dtype=object)
     wanted = sorted(set(members))
     missing = [g for g in wanted if g not in set(genes)]
-    if missing:
+    if missing and len(missing) < len(wanted):  # none at all: scoring refuses, naming both sides
         logger.warning(
             "%s: the expression lacks %d of the %d genes of the model's %d pathways (e.g. %s); those pathways are "
             "scored on the genes present, which moves the predictions: check that the gene identifiers match",
