@@ -239,3 +239,22 @@ def test_drugs_measured_in_ranges_give_the_same_table(monkeypatch, measure):
     whole = run()
     monkeypatch.setattr(_proximity, "_CELLS", 1)  # one drug per range
     assert run() == whole
+
+
+def test_no_drug_with_a_target_in_the_network_is_one_line_naming_both_sides():
+    """Targets and network named differently (ids against symbols): refused, not a table of empty rows."""
+    edges = _scale_free()
+    targets = pd.DataFrame({"drug": ["d1", "d2"], "target": ["7157", "1956"]})
+    with pytest.raises(
+        InputError, match=r"none of the 2 drugs has a target .* \(targets '1956', '7157'; network"
+    ):
+        _run(edges, targets, _sets()[1])
+
+
+def test_a_degenerate_null_is_said_in_the_note():
+    """Two nodes: every draw gives the same distance, so sd = 0, z = 0 by convention, and the note says why."""
+    edges = pd.DataFrame({"gene_a": ["A"], "gene_b": ["B"]})
+    targets = pd.DataFrame({"drug": ["d"], "target": ["A"]})
+    row = _run(edges, targets, {"p": ["B"]}, min_bin_size=1).iloc[0]
+    assert row["null_sd"] == 0 and row["z"] == 0 and row["computable"]
+    assert row["note"].startswith("every random draw gave the same value")

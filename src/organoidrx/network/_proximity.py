@@ -390,8 +390,8 @@ def proximity(
     :func:`degree_bins`). In each of ``n_random`` draws, every target and every pathway gene is replaced by a
     uniformly chosen *other* node of its bin; a node already taken by the same random set is redrawn up to 20
     times, after which the repeat is kept and counts once. Targets and genes are drawn independently. With m and
-    sd the mean and population standard deviation of the null values, z = (d - m) / sd (z = 0 when sd = 0), and the
-    one-sided empirical p-value is p = (1 + #{null <= d}) / (1 + n_random) (Phipson & Smyth 2010).
+    sd the mean and population standard deviation of the null values, z = (d - m) / sd (z = 0 when sd = 0, with a
+    note), and the one-sided empirical p-value is p = (1 + #{null <= d}) / (1 + n_random) (Phipson & Smyth 2010).
 
     References
     ----------
@@ -445,7 +445,7 @@ def proximity(
         drug_missing[drug] = len(genes) - len(nodes)
         outside.extend(g for g in genes if g not in node_index)
     if outside:
-        logger.info(
+        logger.warning(
             "%d drug targets are not in the network's largest connected component and are ignored: %s",
             len(set(outside)),
             examples(sorted(set(outside))),
@@ -455,6 +455,14 @@ def proximity(
         for d in order
         if not drug_nodes[d]
     }
+    listed_targets = sorted({t for d in order for t in listed.get(d, [])})
+    if order and listed_targets and not any(drug_nodes[d] for d in order):
+        where = Path(source).name if source else "the targets table"
+        raise InputError(
+            f"{where}: none of the {len(order)} drugs has a target in the network's largest connected component "
+            f"(targets {examples(listed_targets)}; network nodes {examples(list(graph.nodes[:3]))}); the two "
+            "tables may name genes differently: map both to the same identifiers (e.g. gene symbols)."
+        )
     for drug, reason in drug_reason.items():
         logger.warning(
             "drug %r has %s (targets listed: %s); it cannot be scored and its rows are marked not computable",
@@ -680,6 +688,12 @@ def proximity(
         undefined_rows[ok] = stats["undefined"][row[ok], col[ok]]
         reason = method.attrs.get("undefined", f"measure {measure!r} is undefined for these sets")
         data["note"] = np.where(undefined_rows, reason, data["note"])
+    degenerate = ok & (data["null_sd"] == 0) & (data["note"] == "")
+    data["note"] = np.where(
+        degenerate,
+        "every random draw gave the same value (a degenerate null, e.g. a tiny network): z = 0 by convention",
+        data["note"],
+    )
     table = pd.DataFrame(data).reindex(columns=columns)
     table["proximal"] = (table["z"] <= PROXIMAL_Z) & table["computable"]
     table["computable"] = table["computable"].astype(bool)
