@@ -128,6 +128,16 @@ def test_negative_values_mean_log_scale_when_not_stated(tmp_path):
     assert read_drug_response(path).attrs["log_scale"] is True
 
 
+def test_a_lone_non_positive_value_among_many_is_a_warning(tmp_path, caplog):
+    """One 0 among 40 linear IC50s switches the table to log scale: said as a warning naming it, not in passing."""
+    rows = "".join(f"S{i}\tX\t{1.5 + i}\n" for i in range(39)) + "S39\tX\t0\n"
+    path = _write(tmp_path / "r.tsv", "sample\tdrug\tIC50\n" + rows)
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        assert read_drug_response(path).attrs["log_scale"] is True
+    assert "1 of 40 IC50 values are non-positive (first: 0 for sample 'S39')" in caplog.text
+    assert "those are typos" in caplog.text
+
+
 def test_wide_samples_by_drugs(tmp_path, caplog):
     path = _write(tmp_path / "w.tsv", "organoid\t5-FU\tSN-38\nP1\t1.5\t\nP2\t0.3\t2\n")
     with caplog.at_level(logging.INFO, logger="organoidrx"):

@@ -322,11 +322,19 @@ def read_drug_response(
         )
     if log_scale is None and non_positive.any():
         log_scale = True
-        logger.info(
-            "%s: %d non-positive %s values, so the values are taken as log-transformed (log_scale=True)",
+        few = int(non_positive.sum()) <= max(
+            1, len(long) // 20
+        )  # a log table has many: a few look like typos
+        (logger.warning if few else logger.info)(
+            "%s: %d of %d %s values are non-positive (first: %g for sample %r), so every value is taken as "
+            "log-transformed (log_scale=True)%s",
             path,
             int(non_positive.sum()),
+            len(long),
             metric,
+            float(long.loc[non_positive, "value"].iloc[0]),
+            str(long.loc[non_positive, "sample"].iloc[0]),
+            "; if the values are linear, those are typos: fix them, or set log_scale = false" if few else "",
         )
     if replicates not in get_args(Replicates):
         raise InputError(f"replicates must be one of {', '.join(get_args(Replicates))}; got {replicates!r}.")

@@ -150,7 +150,7 @@ def _to_samples_by_genes(
         row, col = np.argwhere(np.isinf(values_block))[0]
         raise InputError(
             f"{name}: infinite value at gene {matrix.index[row]!r}, sample {matrix.columns[col]!r}; "
-            "replace it with a finite number or NA."
+            "replace it with a finite number, or drop that gene."
         )
     matrix = _resolve_duplicates(matrix, name=name, duplicates=duplicates)
     result = matrix.T

@@ -150,7 +150,7 @@ def _finite(values: np.ndarray, samples: pd.Index, genes: pd.Index, *, name: str
             row, col = np.argwhere(infinite)[0]
             raise InputError(
                 f"{name}: infinite value at gene {genes[col]!r}, sample {samples[row]!r}; "
-                "replace it with a finite number or NA."
+                "replace it with a finite number, or drop that gene."
             )
     return values
 

@@ -470,7 +470,10 @@ def proximity(
             reason,
             examples(listed.get(drug, [])) or "none",
         )
-    kept, _ = restrict_gene_sets(sets, node_index, min_size=1, where="the network", name="gene_sets")
+    gmt = getattr(gene_sets, "attrs", {}).get("source")
+    kept, _ = restrict_gene_sets(
+        sets, node_index, min_size=1, where="the network", name=Path(gmt).name if gmt else "gene_sets"
+    )
     pathways = list(sets)
     n_missing_genes = {p: len(sets[p]) - len(kept.get(p, [])) for p in pathways}
     path_reason = {

@@ -236,8 +236,10 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
             )
     no_response = sorted(set(expression.index) - set(response["sample"]))
     if no_response:
-        logger.info(
-            "%d organoids have expression but no response: %s", len(no_response), examples(no_response)
+        logger.warning(
+            "%d organoids have expression but no response and are not used: %s",
+            len(no_response),
+            examples(no_response),
         )
 
     gene_sets = read_gmt(cfg.gene_sets)

@@ -314,7 +314,8 @@ def kept_gene_sets(
     dropped = report.loc[~report["kept"]]
     if len(dropped):
         logger.warning(
-            "%s: dropped %d of %d gene sets (%s); pass return_report=True for the reasons",
+            "%s: dropped %d of %d gene sets (%s); the reasons: --report FILE on the command line, "
+            "return_report=True in Python",
             method,
             len(dropped),
             len(report),
