@@ -706,15 +706,23 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from organoidrx.pipeline import compare_methods
 
-    def names(text: str | None) -> list[str] | None:
-        return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+    def names(text: str | None, kind: str) -> list[str] | None:
+        if text is None:
+            return None
+        listed = [n.strip() for n in text.split(",") if n.strip()]
+        if not listed:
+            raise InputError(
+                f"--{kind}s names no {kind}; give one or more of {', '.join(method_names(kind))}, or leave it "
+                f"out to compare the config's [compare] {kind}s."
+            )
+        return listed
 
     result = compare_methods(
         args.config,
         args.out,
-        scorers=names(args.scorers),
-        measures=names(args.measures),
-        models=names(args.models),
+        scorers=names(args.scorers, "scorer"),
+        measures=names(args.measures, "measure"),
+        models=names(args.models, "model"),
         n_random_sets=args.n_random_sets,
         stop_after=args.stop_after,
         overwrite=args.overwrite,

@@ -285,3 +285,12 @@ def test_a_selection_empty_for_every_drug_ranks_without_numpy_warnings():
     assert np.isnan(by_selection.loc["none", "median_spearman"])
     assert by_selection.loc["closest", "median_spearman"] == 0.5
     assert by_selection.loc["closest", "median_excess"] == pytest.approx(0.4)
+
+
+def test_an_empty_method_list_on_the_command_line_is_refused(tmp_path, capsys):
+    """``--models ''`` is a mistake, not "every model": one line naming the registered ones."""
+    config = _cohort(tmp_path)
+    assert main(["--quiet", "compare", str(config), "--out", str(tmp_path / "o"), "--models", " , "]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--models names no model; give one or more of ridge" in error and "\n" not in error
+    assert not (tmp_path / "o").exists()
