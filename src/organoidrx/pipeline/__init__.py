@@ -3,8 +3,9 @@
 from organoidrx.pipeline._compare import compare_methods
 from organoidrx.pipeline._config import PipelineConfig, read_config
 from organoidrx.pipeline._leaderboard import CompareResult
+from organoidrx.pipeline._predict import predict_with_bundle
 from organoidrx.pipeline._run import RunResult, run_pipeline
-from organoidrx.pipeline._train import predict_with_bundle, train_bundles
+from organoidrx.pipeline._train import train_bundles
 
 __all__ = [
     "CompareResult",

@@ -1,0 +1,291 @@
+"""``predict``: score new samples with the bundles written by ``train``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import reprlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from organoidrx._registry import get_method
+from organoidrx._utils import InputError, examples
+from organoidrx.evaluation import ResponderSplit, assign_groups
+from organoidrx.io import read_expression, read_gmt
+from organoidrx.io._expression import Duplicates
+from organoidrx.io._outputs import OutputFormat
+from organoidrx.models import ModelBundle, load_bundle, predict_cohort
+from organoidrx.models._bundle import MANIFEST, Key, resolve_key
+from organoidrx.models._predict import Reference
+from organoidrx.pipeline._outputs import write_predictions
+from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["predict_with_bundle"]
+
+
+def predict_with_bundle(
+    bundle: str | os.PathLike[str],
+    expression: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    gene_sets: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    format: OutputFormat | None = None,
+    key: Key | None = None,
+    reference: Reference = "bundle",
+    duplicates: Duplicates = "error",
+) -> pd.DataFrame:
+    """Predict drug response of new samples (a cohort or one patient) with a bundle written by ``train``.
+
+    Parameters
+    ----------
+    bundle : path
+        A bundle folder or ``.zip``, or a folder written by :func:`train_bundles` (every drug); its checksum is verified (a modified or foreign bundle is refused).
+    expression : path or DataFrame
+        Expression of the new samples (a file is genes x samples; a DataFrame samples x genes).
+    gene_sets : path, optional
+        GMT file; default the gene sets stored in the bundle.
+    out : path, optional
+        When given, the table is written there, atomically, as :func:`~organoidrx.pipeline._outputs.write_predictions`.
+    format : {"tsv", "parquet", "h5ad"}, optional
+        Default from the extension of ``out`` (:func:`organoidrx.io.output_format`), else TSV.
+    key : bytes or path, optional
+        Accept only bundles signed with this secret (the key itself, or a key file; see :func:`train_bundles`).
+    reference : {"bundle", "cohort"}, default "bundle"
+        How the samples' pathway scores are standardised. ``"bundle"``: with the training patients' mean and
+        scale stored in the bundle, so a patient's prediction is the same whoever else is in the file.
+        ``"cohort"``: over the samples given, as Kong et al. (2020) standardised each TCGA cohort (predictions
+        then depend on the cohort; at least 3 samples). See :func:`organoidrx.models.align_cohort`.
+    duplicates : {"error", "mean", "max", "first"}, default "error"
+        Duplicated gene rows of an expression file: an error, or reduced to their mean, max or first row.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``patient, drug, predicted_response, group``. The group uses the cut-off learned on the training
+        patients when the bundle has one, otherwise the bundle's quantile of these samples. ``attrs["reference"]``
+        says which standardisation was used.
+
+    Raises
+    ------
+    InputError
+        On an unreadable, tampered or (with ``key``) unsigned or wrongly signed bundle, a bundle whose stored
+        settings are malformed, or expression lacking the genes of the model's pathways.
+    """
+    secret = resolve_key(key)
+    folder = Path(bundle)
+    if folder.is_dir() and not os.path.lexists(folder / MANIFEST):
+        found = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
+        if not found:
+            raise InputError(
+                f"{folder}: holds no bundle (no manifest.json); pass a folder written by 'organoidrx train'."
+            )
+        linked = [p for p in found if p.is_symlink()]
+        if linked:
+            raise InputError(
+                f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
+                "its bundles, not links to them. Replace the link by the bundle folder."
+            )
+        tables = [
+            predict_with_bundle(
+                p, expression, gene_sets=gene_sets, key=secret, reference=reference, duplicates=duplicates
+            )
+            for p in found
+        ]
+        table = pd.concat(tables, ignore_index=True)
+        table.attrs["reference"] = reference
+        if out is not None:
+            write_predictions(table, out, format, expression)
+        return table
+    model = load_bundle(bundle, key=secret)
+    stored = _stored_settings(model, str(bundle))
+    data = read_expression(expression, duplicates=duplicates)
+    sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
+    scoring = stored["scoring"]
+    if not streams(scoring["method"], scoring["options"]):  # scores move with the samples given
+        if len(data) < 3:
+            raise InputError(f"{bundle}: its scorer {scoring['method']!r} compares each gene across the samples "
+                             f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip
+        logger.warning("%s: scorer %r is cohort-dependent: these predictions depend on the %d samples given "
+                       "together, whatever --reference says", model.drug, scoring["method"], len(data))  # fmt: skip
+    _warn_missing_genes(str(bundle), model.feature_names, sets, data.columns)
+    scores = score(
+        data,
+        sets,
+        method=scoring["method"],
+        min_size=scoring["min_size"],
+        max_size=scoring["max_size"],
+        **scoring["options"],
+    )
+    predicted = predict_cohort(model, scores, alignment=stored["alignment"], reference=reference)
+    logger.info(
+        "%s: %d samples standardised with %s",
+        model.drug,
+        len(predicted),
+        "the training patients' mean and scale (reference bundle)"
+        if reference == "bundle"
+        else "their own mean and scale (reference cohort)",
+    )
+    lower = stored["lower_is_sensitive"]
+    if stored["cutoff"] is not None:
+        groups = assign_groups(predicted, stored["cutoff"], lower_is_sensitive=lower)
+    elif len(predicted) >= 2:
+        logger.info("the bundle holds no patient cut-off: samples split at their own quantile")
+        split = ResponderSplit(stored["quantile"], lower).fit(predicted)
+        groups = split.transform(predicted)
+    else:
+        logger.info("the bundle holds no patient cut-off and one sample cannot be split: group left empty")
+        groups = pd.Series([pd.NA] * len(predicted), index=predicted.index)
+    table = pd.DataFrame(
+        {
+            "patient": predicted.index,
+            "drug": model.drug,
+            "predicted_response": predicted.to_numpy(),
+            "group": groups.to_numpy(),
+        }
+    )
+    table.attrs["reference"] = reference
+    if out is not None:
+        write_predictions(table, out, format, expression)
+    return table
+
+
+def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.Index) -> None:
+    """Say how many genes of the model's pathways the expression lacks: their pathways are scored on the genes
+    present, which moves the predictions (often a sign of other gene identifiers)."""
+    if isinstance(sets, pd.DataFrame):
+        members = sets.loc[sets["pathway"].isin(features), "gene"].astype(str)
+    else:
+        members = pd.Series([g for p in features for g in sets.get(p, [])], dtype=object)
+    wanted = sorted(set(members))
+    missing = [g for g in wanted if g not in set(genes)]
+    if missing and len(missing) < len(wanted):  # none at all: scoring refuses, naming both sides
+        logger.warning(
+            "%s: the expression lacks %d of the %d genes of the model's %d pathways (e.g. %s); those pathways are "
+            "scored on the genes present, which moves the predictions: check that the gene identifiers match",
+            bundle,
+            len(missing),
+            len(wanted),
+            len(features),
+            examples(missing),
+        )
+
+
+def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
+    """The scoring, alignment and split settings a ``train`` bundle stores, every field read checked."""
+    meta = model.metadata
+    fix = "the bundle is damaged or was not written by 'organoidrx train'; train it again"
+
+    def bad(name: str, expected: str, value: Any) -> InputError:
+        return InputError(f"{label}: metadata {name} must be {expected}, got {reprlib.repr(value)}; {fix}.")
+
+    if "gene_sets" not in meta or not ("scoring" in meta or "ssgsea" in meta):
+        raise InputError(
+            f"{label}: this bundle was not written by 'organoidrx train' (no gene sets stored); "
+            "retrain it with 'organoidrx train CONFIG --out DIR'."
+        )
+    sets = meta["gene_sets"]
+    if not isinstance(sets, dict) or not sets or not all(_is_names(g) for g in sets.values()):
+        raise bad("'gene_sets'", "an object of pathway -> list of gene names", sets)
+    if "scoring" in meta:
+        scoring = meta["scoring"]
+        if not isinstance(scoring, dict) or not {"method", "min_size", "max_size"} <= set(scoring):
+            raise bad("'scoring'", "an object with method, min_size, max_size and options", scoring)
+        method, options = scoring["method"], scoring.get("options", {})
+    else:  # bundles written before scorers were registered: ssGSEA
+        scoring = meta["ssgsea"]
+        if not isinstance(scoring, dict) or not {"min_size", "max_size"} <= set(scoring):
+            raise bad("'ssgsea'", "an object with min_size, max_size and normalize", scoring)
+        method = "ssgsea"
+        options = {"normalize": scoring["normalize"]} if "normalize" in scoring else {}
+    if not isinstance(method, str):
+        raise bad("scoring method", "a scorer name", method)
+    if not isinstance(options, dict):
+        raise bad("scoring options", "an object", options)
+    alignment = meta.get("alignment", "standardize")
+    if not isinstance(alignment, str):
+        raise bad("'alignment'", "an alignment name", alignment)
+    try:
+        get_method("scorer", method).resolve(options, where="metadata scoring")
+        MIN_SIZE.validate(scoring["min_size"], where="metadata scoring")
+        if scoring["max_size"] is not None:
+            MAX_SIZE.validate(scoring["max_size"], where="metadata scoring")
+        alignment_options = meta.get("alignment_options", {})
+        if not isinstance(alignment_options, dict):
+            raise InputError(
+                f"metadata alignment_options must be an object, got {reprlib.repr(alignment_options)}"
+            )
+        get_method("alignment", alignment).resolve(alignment_options, where="metadata alignment_options")
+    except InputError as exc:
+        raise InputError(f"{label}: {str(exc).rstrip('.')}; {fix}.") from exc
+    cutoff = meta.get("cutoff")
+    if cutoff is not None and not _is_finite(cutoff):
+        raise bad("'cutoff'", "a finite number or null", cutoff)
+    quantile = meta.get("quantile", 0.5)
+    if not _is_finite(quantile) or not 0 < quantile < 1:
+        raise bad("'quantile'", "a number between 0 and 1", quantile)
+    lower = meta.get("lower_is_sensitive", True)
+    if not isinstance(lower, bool):
+        raise bad("'lower_is_sensitive'", "true or false", lower)
+    features = model.feature_names
+    organoids = meta.get("organoid_scores")
+    if not isinstance(organoids, dict):
+        raise bad("'organoid_scores'", "an object of pathway -> scores", organoids)
+    lengths = set()
+    for feature in features:
+        values = organoids.get(feature)
+        if not isinstance(values, list) or not all(_is_finite(v) for v in values):
+            raise bad(f"organoid_scores[{feature!r}]", "a list of finite numbers", values)
+        lengths.add(len(values))
+    if len(lengths) > 1 or min(lengths, default=0) < 3:
+        raise bad(
+            "'organoid_scores'", "one score per organoid (at least 3) for every pathway", sorted(lengths)
+        )
+    response = meta.get("organoid_response")
+    if response is not None and (
+        not isinstance(response, list)
+        or len(response) not in lengths
+        or not all(_is_finite(v) for v in response)
+    ):
+        raise bad("'organoid_response'", f"{min(lengths)} finite numbers, one per organoid", response)
+    reference = meta.get("patient_reference")
+    if reference is not None:
+        ok = isinstance(reference, dict) and all(
+            isinstance(reference.get(k), list)
+            and len(reference[k]) == len(features)
+            and all(_is_finite(v) for v in reference[k])
+            for k in ("mean", "scale")
+        )
+        if not ok or not all(v > 0 for v in reference["scale"]):
+            raise bad(
+                "'patient_reference'",
+                f"an object of mean and positive scale, {len(features)} finite numbers each",
+                reference,
+            )
+    if not any(step["kind"] == "scale" for step in model.manifest["steps"]):
+        raise InputError(f"{label}: the model has no scaling step; {fix}.")
+    return {
+        "gene_sets": {p: list(g) for p, g in sets.items()},
+        "scoring": {
+            "method": method,
+            "min_size": scoring["min_size"],
+            "max_size": scoring["max_size"],
+            "options": dict(options),
+        },
+        "alignment": alignment,
+        "cutoff": None if cutoff is None else float(cutoff),
+        "quantile": float(quantile),
+        "lower_is_sensitive": lower,
+    }
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
