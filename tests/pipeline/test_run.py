@@ -77,6 +77,8 @@ def test_run_writes_every_output(cohort_dir, cli_run):
     for entry in record["inputs"].values():
         assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
     assert "clinical" in record["inputs"] and "network" in record["inputs"]
+    # the synthetic log IC50s are negative for sensitive organoids: the scale used is recorded, not just the setting
+    assert record["parameters"]["log_scale"] is None and record["matching"]["response_log_scale"] is True
     assert record["timings_seconds"]["proximity"] >= 0
     survival = pd.read_csv(cli_run / "survival.tsv", sep="\t")
     assert list(survival["drug"]) == ["DRUG_A", "DRUG_B"]

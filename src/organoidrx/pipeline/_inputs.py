@@ -209,6 +209,7 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
         replicates=cfg.replicates,  # type: ignore[arg-type]
         log_scale=cfg.log_scale,
     )
+    log_scale = response.attrs.get("log_scale")  # as stated, or inferred from non-positive values
     spelled = match_drugs(
         keys, sorted(response["drug"].astype(str).unique()), resolver, where=cfg.organoid_response.name
     )
@@ -267,6 +268,7 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
             "organoids_with_expression": int(expression.shape[0]),
             "organoid_responses_used": {d: int((response["drug"] == d).sum()) for d in drugs},
             "response_drug_names": spelled,
+            "response_log_scale": log_scale,
         },
     )
     if cfg.has_patients:
