@@ -446,15 +446,24 @@ def _inverse_variances(block: np.ndarray) -> np.ndarray:
     squares = centred * centred
     total = squares.sum(axis=1, keepdims=True)  # (b, 1, p)
     left = total - squares * (n / m)  # (b, n, p): sum of squares about the fold's mean
-    fold_mean = mean - centred / m
     risky = left < _CANCELLATION * total
+    recomputed: dict[tuple[int, int, int], float] = {}  # the fold means of the cells summed directly
     if risky.any():  # a sample holding nearly all the variance: sum the fold's squares directly
         for s, i, j in zip(*np.nonzero(risky), strict=True):
             values = np.delete(block[s, :, j], i)
-            fold_mean[s, i, j] = values.mean()
-            left[s, i, j] = ((values - fold_mean[s, i, j]) ** 2).sum()
+            recomputed[s, i, j] = values.mean()
+            left[s, i, j] = ((values - recomputed[s, i, j]) ** 2).sum()
     var = np.maximum(left, 0.0) / m
-    var[scaler_constant(var, fold_mean, m)] = 1.0  # constant in the fold, as StandardScaler
+    # only a variance within (2 m eps max|x|)^2 can pass the test (|fold mean| <= max|x|): test those cells only
+    bound = 2.0 * (m * np.finfo(float).eps * np.abs(block).max(axis=1, keepdims=True)) ** 2
+    cells = np.nonzero(var <= bound)
+    if cells[0].size:
+        fold_mean = mean[cells[0], 0, cells[2]] - centred[cells] / m
+        if recomputed:
+            for k, cell in enumerate(zip(*cells, strict=True)):
+                fold_mean[k] = recomputed.get(cell, fold_mean[k])
+        constant = scaler_constant(var[cells], fold_mean, m)  # as StandardScaler
+        var[tuple(c[constant] for c in cells)] = 1.0
     return 1.0 / var
 
 
