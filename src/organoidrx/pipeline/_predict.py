@@ -162,7 +162,8 @@ def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.I
     else:
         members = pd.Series([g for p in features for g in sets.get(p, [])], dtype=object)
     wanted = sorted(set(members))
-    missing = [g for g in wanted if g not in set(genes)]
+    present = set(genes)
+    missing = [g for g in wanted if g not in present]
     if missing and len(missing) < len(wanted):  # none at all: scoring refuses, naming both sides
         logger.warning(
             "%s: the expression lacks %d of the %d genes of the model's %d pathways (e.g. %s); those pathways are "
