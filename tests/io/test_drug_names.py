@@ -10,7 +10,7 @@ import pytest
 
 from organoidrx._utils import InputError
 from organoidrx.io import DrugNameResolver, normalize_drug_key, normalize_drug_names
-from organoidrx.io._drug_names import drug_keys, match_drugs
+from organoidrx.io._drug_names import cell_drug_keys, drug_keys, match_drugs
 
 from ..conftest import shared_file
 
@@ -99,6 +99,23 @@ def test_components_split_combinations_and_expand_regimens() -> None:
         "Xeloda": ["CAPECITABINE"],
     }
     assert set(table.loc[table["name"] == "FOLFOX", "method"]) == {"regimen"}
+
+
+def test_cell_drug_keys_name_every_drug_of_a_combination_or_regimen(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        keys = cell_drug_keys(
+            DrugNameResolver(),
+            ["5-FU", "FOLFOX", "Oxaliplatin, 5-Fluorouracil", "DRUG_X + Leucovorin", "DRUG_X"],
+        )
+    assert keys == {
+        "5-FU": {"FLUOROURACIL"},
+        "FOLFOX": {"FLUOROURACIL", "LEUCOVORIN", "OXALIPLATIN"},
+        "Oxaliplatin, 5-Fluorouracil": {"FLUOROURACIL", "OXALIPLATIN"},
+        "DRUG_X + Leucovorin": {normalize_drug_key("DRUG_X"), "LEUCOVORIN"},  # unknown parts: their spelling
+        "DRUG_X": {normalize_drug_key("DRUG_X")},
+    }
+    assert "could not be resolved" not in caplog.text  # matched by spelling, reported by the caller
+    assert cell_drug_keys(DrugNameResolver(), []) == {}
 
 
 def test_normalize_drug_names_shortcut() -> None:

@@ -390,6 +390,34 @@ def test_bad_config_no_patient_treated_with_the_drug(cohort_dir, tmp_path, capsy
     assert "no patient with expression was treated with DRUG_B" in err
 
 
+def test_patients_recorded_with_a_combination_cell_count_for_each_of_its_drugs(cohort_dir, tmp_path, caplog):
+    """'DRUG_A + Leucovorin' or 'DRUG_A, DRUG_B' is a treatment with DRUG_A (and DRUG_B): such patients are used."""
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    clinical = pd.read_csv(config.parent / "clinical.tsv", sep="\t")
+    before = {d: clinical.loc[clinical["drug"] == d, "patient"].nunique() for d in ("DRUG_A", "DRUG_B")}
+    a_rows = clinical.index[clinical["drug"] == "DRUG_A"]
+    clinical.loc[a_rows[::3], "drug"] = "DRUG_A + Leucovorin"
+    clinical.loc[a_rows[1::3], "drug"] = "DRUG_A, DRUG_B"
+    clinical.loc[clinical.index[clinical["drug"].isna()][0], "drug"] = "Mystery infusion"
+    clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    with caplog.at_level("INFO", logger="organoidrx"):
+        loaded = load_inputs(read_config(config))
+    both = len(a_rows[1::3])
+    assert loaded.matching["treated_patients"] == {
+        "DRUG_A": before["DRUG_A"],
+        "DRUG_B": before["DRUG_B"] + both,
+    }
+    assert "DRUG_A counts" in caplog.text and "'DRUG_A + Leucovorin'" in caplog.text
+    assert "1 drug cells name a drug no synonym table knows" in caplog.text and "'Mystery infusion'" in caplog.text
+    result = run_pipeline(config, tmp_path / "run", report=False, write=False, n_permutations=0)
+    predictions = result.patient_predictions
+    treated = predictions[predictions["treated"]].groupby("drug")["patient"].nunique().to_dict()
+    assert treated == loaded.matching["treated_patients"]
+
+
 def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
     config = _copy_cohort(cohort_dir[0], tmp_path)
     response = pd.read_csv(config.parent / "organoid_response.tsv", sep="\t")

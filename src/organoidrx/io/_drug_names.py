@@ -324,13 +324,15 @@ class DrugNameResolver:
         self._report(table, close, report_unresolved=report_unresolved)
         return table
 
-    def components(self, names: Iterable[Any]) -> pd.DataFrame:
+    def components(self, names: Iterable[Any], *, report_unresolved: bool = True) -> pd.DataFrame:
         """Split combination cells and regimen names into their drugs and resolve each.
 
         Parameters
         ----------
         names : iterable of str
             Free-text drug cells such as 'FOLFOX', 'Oxaliplatinum+ 5-FU' or 'Irinotecan + Cetuximab'.
+        report_unresolved : bool, default True
+            As in :meth:`resolve`.
 
         Returns
         -------
@@ -367,7 +369,7 @@ class DrugNameResolver:
                     close.append((piece.strip(), str(part_canonical)))
                 rows.append((name, piece.strip(), part_canonical, part_method))
         table = pd.DataFrame(rows, columns=["name", "component", "canonical", "method"])
-        self._report(table, close)
+        self._report(table, close, report_unresolved=report_unresolved)
         return table
 
     def _report(
@@ -470,6 +472,25 @@ def drug_keys(resolver: DrugNameResolver, names: Iterable[str]) -> dict[str, str
             str(canonical) if isinstance(canonical, str) and canonical else normalize_drug_key(name)
         )
     return keys
+
+
+def cell_drug_keys(resolver: DrugNameResolver, cells: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Drug cell -> the matching keys of every drug it names (as :func:`drug_keys`, per component).
+
+    A cell naming a combination ('Oxaliplatin, 5-Fluorouracil') or a regimen ('FOLFOX') gives one key per drug
+    (:meth:`DrugNameResolver.components`); a part no table knows is matched by its own spelling.
+    """
+    cells = list(dict.fromkeys(cells))
+    if not cells:
+        return {}
+    table = resolver.components(cells, report_unresolved=False)
+    keys: dict[str, set[str]] = {str(c): set() for c in cells}
+    for name, component, canonical in zip(table["name"], table["component"], table["canonical"], strict=True):
+        if isinstance(canonical, str) and canonical:
+            keys[str(name)].add(canonical)
+        else:
+            keys[str(name)].add(normalize_drug_key(str(component if isinstance(component, str) else name)))
+    return {name: frozenset(k) for name, k in keys.items()}
 
 
 def match_drugs(

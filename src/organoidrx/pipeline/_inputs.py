@@ -27,6 +27,7 @@ from organoidrx.io import (
     read_network,
     reconcile_sample_ids,
 )
+from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._tables import read_table
 from organoidrx.network import PROXIMAL_Z, build_interactome, proximity, shortest_path_lengths
 from organoidrx.pipeline._config import PipelineConfig
@@ -302,21 +303,45 @@ def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
         )
     drug_values = clinical["drug"].dropna().astype(str)
     drug_values = drug_values[drug_values.str.strip() != ""]
-    keys = drug_keys(loaded.resolver, sorted(drug_values.unique()))
-    clinical["drug_key"] = clinical["drug"].map(
-        lambda d: keys.get(str(d)) if isinstance(d, str) and d.strip() else None
+    cells = sorted(drug_values.unique())
+    keys = cell_drug_keys(loaded.resolver, cells)
+    known = set(loaded.resolver.canonical_names) | {loaded.drug_keys[d] for d in loaded.drugs}
+    unknown = [c for c in cells if not keys[c] <= known]
+    if unknown:
+        logger.warning(
+            "%s: %d drug cells name a drug no synonym table knows, so they count for no requested drug (e.g. %s); "
+            "if one is a requested drug, spell it as the drug tables do",
+            cfg.clinical.name,
+            len(unknown),
+            examples(unknown, 5),
+        )
+    clinical["drug_keys"] = clinical["drug"].map(
+        lambda d: keys.get(str(d), frozenset()) if isinstance(d, str) else frozenset()
     )
+    treated = {}
     for drug in loaded.drugs:
-        n = int((clinical["drug_key"] == loaded.drug_keys[drug]).sum())
-        if n == 0:
+        key = loaded.drug_keys[drug]
+        rows = clinical["drug_keys"].map(lambda ks, key=key: key in ks)
+        treated[drug] = int(clinical.loc[rows, "patient"].nunique())
+        if treated[drug] == 0:
             raise InputError(
                 f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
-                f"{examples(sorted(drug_values.unique()), 6)}); check the drug column or remove [patients]."
+                f"{examples(cells, 6)}); check the drug column or remove [patients]."
+            )
+        combined = sorted({c for c in cells if key in keys[c] and keys[c] != frozenset([key])})
+        if combined:
+            logger.info(
+                "%s: %s counts %d patients, with combination or regimen cells such as %s",
+                cfg.clinical.name,
+                drug,
+                treated[drug],
+                examples(combined, 4),
             )
     loaded.patient_expression = expression
     loaded.clinical = clinical.reset_index(drop=True)
     loaded.matching["patients_with_expression"] = int(expression.shape[0])
     loaded.matching["clinical_rows_used"] = len(clinical)
+    loaded.matching["treated_patients"] = treated
 
 
 def run_proximity(

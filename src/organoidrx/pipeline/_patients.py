@@ -62,7 +62,11 @@ def run_patients(
         with timer.phase(f"patients {drug}", show=False):
             predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
             key = loaded.drug_keys[drug]
-            treated = clinical[clinical["drug_key"] == key].drop_duplicates("patient").reset_index(drop=True)
+            treated = (
+                clinical[[key in ks for ks in clinical["drug_keys"]]]
+                .drop_duplicates("patient")
+                .reset_index(drop=True)
+            )
             treated_pred = predicted.reindex(treated["patient"])
             # the split is learned on the treated patients and applied to everyone (and stored in the bundle)
             try:

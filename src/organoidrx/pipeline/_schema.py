@@ -121,7 +121,14 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
         (_column("patient_col", "patient", "clinical column of patient ids"), "patient_col"),
         (_column("duration_col", "time", "clinical column of follow-up time"), "duration_col"),
         (_column("event_col", "event", "clinical column of the event (1 death, 0 censored)"), "event_col"),
-        (_column("drug_col", "drug", "clinical column of the drug given"), "drug_col"),
+        (
+            _column(
+                "drug_col",
+                "drug",
+                "clinical column of the drug given (a combination or regimen cell such as 'FOLFOX' counts for each of its drugs)",
+            ),
+            "drug_col",
+        ),
         (
             _column("response_col", None, "clinical column of recorded response (RECIST), optional"),
             "response_col",
