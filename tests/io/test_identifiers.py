@@ -98,6 +98,35 @@ def test_read_two_column_biomart_table(tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "symbol\tensp\nTP53\tENSP00000269305\nEGFR\tENSP00000275493\n",  # named: symbol column first
+        "gene\tprotein\nTP53\tENSP00000269305\nEGFR\tENSP00000275493\n",  # unnamed: symbols first, ids second
+        "ensp\tpreferred_name\nENSP00000269305\tTP53\nENSP00000275493\tEGFR\n",  # the documented order
+    ],
+)
+def test_two_column_map_points_to_its_symbol_column(tmp_path, text):
+    path = tmp_path / "map.tsv"
+    path.write_text(text)
+    table = read_gene_id_map(path)
+    assert dict(zip(table["id"], table["symbol"], strict=True)) == {
+        "ENSP00000269305": "TP53",
+        "ENSP00000275493": "EGFR",
+    }
+    expression = pd.DataFrame(np.ones((1, 2)), index=["s1"], columns=["ENSP00000269305", "TP53"])
+    assert harmonize_gene_ids(expression, path).columns.tolist() == ["TP53"]  # never renames TP53 to its ENSP
+
+
+def test_an_alias_table_is_not_an_id_map(tmp_path):
+    path = tmp_path / "human_alias_to_entrez.tsv"
+    path.write_text(ALIASES)
+    with pytest.raises(
+        InputError, match=r"human_alias_to_entrez\.tsv: column 'alias_symbol' holds aliases.*aliases="
+    ):
+        read_gene_id_map(path)
+
+
 def test_aliases_need_the_ncbi_table(tmp_path):
     path = tmp_path / "biomart.tsv"
     path.write_text("Gene stable ID\tGene name\nENSG00000141510\tTP53\n")

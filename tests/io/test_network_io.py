@@ -222,6 +222,35 @@ def test_two_column_map_without_taxon_prefix_in_either_orientation(tmp_path):
     assert _edge_set(read_network(links, id_map=as_dict, min_score=700)) == EXPECTED_STRING
 
 
+def test_an_id_with_several_symbols_is_named_by_the_first_with_a_warning(tmp_path, caplog):
+    links = _write(tmp_path / "links.txt", "entrez_1 entrez_2\n1 2\n2 3\n3 4\n")
+    id_map = _write(tmp_path / "map.tsv", "id\tname\n1\tTP53\n2\tMDM2\n3\tH4C1\n3\tH4C2\n4\tEGFR\n")
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        network = read_network(links, id_map=id_map)
+    assert network[["gene_a", "gene_b"]].values.tolist() == [
+        ["MDM2", "TP53"],
+        ["H4C1", "MDM2"],
+        ["EGFR", "H4C1"],
+    ]
+    assert (
+        "1 network ids have several symbols; each is named by the first (e.g. 3 -> H4C1, H4C2: H4C1)"
+        in caplog.text
+    )
+
+
+def test_a_map_giving_most_ids_several_names_is_refused(tmp_path):
+    """An alias table (entrez -> every alias) would rename the network to arbitrary aliases and merge genes."""
+    links = _write(tmp_path / "links.txt", "entrez_1 entrez_2\n7157 4193\n4193 1956\n")
+    aliases = "entrez\tname\n7157\tP53\n7157\tLFS1\n4193\tHDMX\n4193\tMDM2\n1956\tERBB\n"
+    with pytest.raises(
+        InputError, match=r"2 of the 3 network ids it maps have several symbols \(e\.g\. 7157 -> P53, LFS1\)"
+    ):
+        read_network(links, id_map=_write(tmp_path / "map.tsv", aliases))
+    named = aliases.replace("entrez\tname", "entrez_id\talias_symbol")
+    with pytest.raises(InputError, match="column 'alias_symbol' holds aliases"):
+        read_network(links, id_map=_write(tmp_path / "alias.tsv", named))
+
+
 def test_gene_id_map_table_with_id_and_symbol_columns(tmp_path):
     # The shape returned by organoidrx.io.read_gene_id_map: id, id_type, symbol.
     rows = [line.split("\t")[:2] for line in INFO.strip().split("\n")[1:]]

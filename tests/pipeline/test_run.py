@@ -411,7 +411,10 @@ def test_patients_recorded_with_a_combination_cell_count_for_each_of_its_drugs(c
         "DRUG_B": before["DRUG_B"] + both,
     }
     assert "DRUG_A counts" in caplog.text and "'DRUG_A + Leucovorin'" in caplog.text
-    assert "1 drug cells name a drug no synonym table knows" in caplog.text and "'Mystery infusion'" in caplog.text
+    assert (
+        "1 drug cells name a drug no synonym table knows" in caplog.text
+        and "'Mystery infusion'" in caplog.text
+    )
     result = run_pipeline(config, tmp_path / "run", report=False, write=False, n_permutations=0)
     predictions = result.patient_predictions
     treated = predictions[predictions["treated"]].groupby("drug")["patient"].nunique().to_dict()

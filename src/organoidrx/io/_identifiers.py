@@ -126,7 +126,9 @@ def read_gene_id_map(
 
         - the NCBI gene table (columns ``entrez_id, symbol, ensembl_gene_ids[, uniprot_ids]``, several Ensembl ids
           joined by ``|``), e.g. ``idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz``;
-        - a two-column table id -> symbol with a header, e.g. Ensembl BioMart's ``Gene stable ID, Gene name``;
+        - a two-column table id -> symbol with a header, e.g. Ensembl BioMart's ``Gene stable ID, Gene name``
+          (the symbol column is the one named ``symbol``, ``gene name``, ``preferred_name``..., else the one holding
+          symbols when the other holds Ensembl, Entrez or STRING ids, else the second);
         - a table already in the returned format (columns ``id, id_type, symbol``).
     aliases : str or path-like, optional
         The alias table (columns ``entrez_id, alias_symbol``, e.g. ``idmap/human_alias_to_entrez.tsv.gz``). Needs
@@ -141,8 +143,8 @@ def read_gene_id_map(
     Raises
     ------
     InputError
-        When the file cannot be read, has no usable columns, or ``aliases`` is given without an Entrez column in
-        ``path``.
+        When the file cannot be read, has no usable columns, is an alias table (a column named ``alias...``:
+        pass it as ``aliases``), or ``aliases`` is given without an Entrez column in ``path``.
     """
     if isinstance(path, pd.DataFrame):
         table = path.astype(str)
@@ -165,7 +167,7 @@ def read_gene_id_map(
                 break
         result = pd.concat(parts, ignore_index=True)
     elif table.shape[1] >= 2:
-        id_col, symbol_col = table.columns[0], table.columns[1]
+        id_col, symbol_col = _two_column_orientation(table, name)
         result = pd.DataFrame({"id": table[id_col].str.strip(), "symbol": table[symbol_col].str.strip()})
         result = result[(result["id"] != "") & (result["symbol"] != "")]
         types = _id_types(result["id"])
@@ -211,8 +213,34 @@ def read_gene_id_map(
     return result.astype({"id": object, "id_type": object, "symbol": object})
 
 
+_SYMBOL_COLUMNS = ("symbol", "genesymbol", "genename", "hgncsymbol", "preferredname", "name")
+
+
+def _two_column_orientation(table: pd.DataFrame, name: str) -> tuple[Any, Any]:
+    """(id column, symbol column) of a two-column map: the column named as symbols, else the one holding symbols
+    when the other holds Ensembl / Entrez / STRING ids, else the first column -> the second."""
+    first, second = table.columns[0], table.columns[1]
+    keys = {c: re.sub(r"[^a-z]", "", str(c).lower()) for c in (first, second)}
+    aliases = [c for c in (first, second) if "alias" in keys[c]]
+    if aliases:
+        raise InputError(
+            f"{name}: column {aliases[0]!r} holds aliases, which can name several genes, so it cannot be an id "
+            "map on its own; pass it as aliases= together with the NCBI gene table "
+            "(idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz)."
+        )
+    for symbol_col, id_col in ((second, first), (first, second)):
+        if keys[symbol_col] in _SYMBOL_COLUMNS and keys[id_col] not in _SYMBOL_COLUMNS:
+            return id_col, symbol_col
+    kinds = [detect_gene_id_type(table[c].dropna().astype(str).head(1000)) for c in (first, second)]
+    if kinds[0] == "symbol" and kinds[1] in ("ensembl", "entrez", "ensp"):
+        logger.info("%s: column %r holds gene symbols, so it maps %r to it", name, first, second)
+        return second, first
+    return first, second
+
+
 def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """(id -> symbol, id -> id type). Symbols win over other types; an id with several symbols keeps the first."""
+    """(id -> symbol, id -> id type). Symbols win over other types; an id with several symbols is left out, unless
+    one of them is the id with a short suffix (HGNC renames such as QARS -> QARS1)."""
     if isinstance(id_map, Mapping):
         return {str(k): str(v) for k, v in id_map.items()}, {}
     if isinstance(id_map, str | os.PathLike):

@@ -150,8 +150,15 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         return pd.DataFrame(
             {"a": table[id_col].to_numpy(), "b": table[keys["preferredname"]].to_numpy()}, dtype=object
         )
+    if {"id", "idtype", "symbol"} <= set(keys):
+        # organoidrx.io.read_gene_id_map's long table: per id, the symbol of its best-ranked id type
+        from organoidrx.io._identifiers import _as_lookup
+
+        lookup, _ = _as_lookup(
+            table.rename(columns={keys["id"]: "id", keys["idtype"]: "id_type", keys["symbol"]: "symbol"})
+        )
+        return pd.DataFrame({"a": list(lookup), "b": list(lookup.values())}, dtype=object)
     if "symbol" in keys and table.shape[1] > 2:
-        # e.g. organoidrx.io.read_gene_id_map: id, id_type, symbol.
         ignored = {"symbol", "idtype", "source", "type"}
         id_col = next(c for c in table.columns if column_key(c) not in ignored)
         return pd.DataFrame(
@@ -160,6 +167,12 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
     if table.shape[1] < 2:
         raise InputError(
             f"{where}: an id map needs two columns (id and gene symbol); found columns {list(table.columns)}."
+        )
+    aliases = [c for c in table.columns[:2] if "alias" in column_key(c)]
+    if aliases:
+        raise InputError(
+            f"{where}: column {aliases[0]!r} holds aliases, which can name several genes, so it cannot name network "
+            "nodes; pass STRING's protein.info, the NCBI gene table or a two-column id -> symbol table."
         )
     return pd.DataFrame({"a": table.iloc[:, 0].to_numpy(), "b": table.iloc[:, 1].to_numpy()}, dtype=object)
 
@@ -176,7 +189,27 @@ def _build_mapping(maps: list[tuple[IdMap, str]], ids: pd.Series, path: Path) ->
         b = _strip_taxon(table["b"].str.strip())
         hits_a, hits_b = int(a.isin(wanted).sum()), int(b.isin(wanted).sum())
         keys, values = (a, b) if hits_a >= hits_b else (b, a)
-        for k, v in zip(keys, values, strict=True):
+        pairs = pd.DataFrame({"k": keys.to_numpy(), "v": values.to_numpy()}).drop_duplicates()
+        several = pairs["k"].duplicated(keep=False) & pairs["k"].isin(wanted)
+        if several.any():
+            ambiguous = pairs.loc[several, "k"].unique()
+            n_hit = int(pairs["k"].isin(wanted).sum()) - int(several.sum()) + len(ambiguous)
+            first = pairs.loc[pairs["k"] == ambiguous[0], "v"].tolist()[:3]
+            example = f"{ambiguous[0]} -> {', '.join(first)}"
+            if 2 * len(ambiguous) > n_hit:
+                raise InputError(
+                    f"{name}: {len(ambiguous)} of the {n_hit} network ids it maps have several symbols (e.g. "
+                    f"{example}); an id map names each node once: pass STRING's protein.info, the NCBI gene "
+                    "table or a two-column id -> symbol table."
+                )
+            logger.warning(
+                "%s: %d network ids have several symbols; each is named by the first (e.g. %s: %s)",
+                name,
+                len(ambiguous),
+                example,
+                first[0],
+            )
+        for k, v in zip(pairs["k"], pairs["v"], strict=True):
             mapping.setdefault(k, v)
         described.append(name)
     return mapping, ", ".join(described)
