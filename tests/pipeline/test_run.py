@@ -421,6 +421,38 @@ def test_patients_recorded_with_a_combination_cell_count_for_each_of_its_drugs(c
     assert treated == loaded.matching["treated_patients"]
 
 
+def test_tcga_sample_barcodes_match_patient_barcodes_by_their_tumour_sample(cohort_dir, tmp_path, caplog):
+    """Expression named by sample (GDC: TCGA-XX-XXXX-01A), clinical by patient: the tumour sample is the patient."""
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    clinical = pd.read_csv(config.parent / "clinical.tsv", sep="\t")
+    expression = pd.read_csv(config.parent / "patient_expression.tsv", sep="\t", index_col=0)
+    barcode = {p: f"TCGA-AA-{i:04d}" for i, p in enumerate(expression.columns)}
+    clinical["patient"] = clinical["patient"].map(barcode)
+    clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    first = expression.columns[0]
+    normal = expression[[first]].set_axis([barcode[first] + "-11A"], axis=1) * 0.5
+    expression = pd.concat([expression.rename(columns=lambda p: barcode[p] + "-01A"), normal], axis=1)
+    expression.to_csv(config.parent / "patient_expression.tsv", sep="\t")
+    with caplog.at_level("INFO", logger="organoidrx"):
+        loaded = load_inputs(read_config(config))
+    assert loaded.matching["clinical_rows_used"] == len(clinical)
+    assert set(loaded.clinical["patient"]) == set(clinical["patient"])
+    kept = loaded.patient_expression.loc[barcode[first]]
+    assert np.array_equal(kept.to_numpy(), expression[barcode[first] + "-01A"].to_numpy())  # not the normal
+    assert "left out 1 normal or control samples (e.g. 'TCGA-AA-0000-11A')" in caplog.text
+
+    clinical["patient"] = clinical["patient"].str.replace("TCGA-AA", "TCGA-BB")
+    clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    with pytest.raises(
+        InputError,
+        match=r"clinical\.tsv: none of its \d+ patient ids \(e\.g\. 'TCGA-BB-0000'.*is a sample of",
+    ):
+        load_inputs(read_config(config))
+
+
 def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
     config = _copy_cohort(cohort_dir[0], tmp_path)
     response = pd.read_csv(config.parent / "organoid_response.tsv", sep="\t")

@@ -8,6 +8,7 @@ from organoidrx.io._clinical import (
     read_tcga_cdr,
     read_tcga_drug_response,
     tcga_treated_cohort,
+    tcga_tumour_samples,
 )
 from organoidrx.io._drug_names import (
     DrugNameResolver,
@@ -67,6 +68,7 @@ __all__ = [
     "select_drugs",
     "strip_ensembl_version",
     "tcga_treated_cohort",
+    "tcga_tumour_samples",
     "write_expression",
     "write_gmt",
     "write_obsm",

@@ -33,6 +33,7 @@ __all__ = [
     "read_tcga_cdr",
     "read_tcga_drug_response",
     "tcga_treated_cohort",
+    "tcga_tumour_samples",
 ]
 
 Endpoint = Literal["OS", "DSS", "DFI", "PFI"]
@@ -359,6 +360,66 @@ def _response_column(values: pd.Series, *, name: str, column: str) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------------------- TCGA
+_TCGA_SAMPLE = re.compile(r"^(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})-(\d{2})([A-Z]?)", re.IGNORECASE)
+
+
+def tcga_tumour_samples(sample_ids: Iterable[Any], *, name: str = "expression") -> dict[str, str]:
+    """One tumour sample per patient: ``{sample barcode: 12-character patient barcode}``.
+
+    Parameters
+    ----------
+    sample_ids : iterable of str
+        TCGA sample or aliquot barcodes (``TCGA-AA-3492-01A...``), e.g. the rows of a matrix read with
+        :func:`organoidrx.io.read_gdc_expression`; other ids are ignored.
+    name : str, default "expression"
+        What the ids belong to, for the log message.
+
+    Returns
+    -------
+    dict of str to str
+        Per patient its tumour sample (sample type 01-09) of the lowest type code (01, primary tumour, first),
+        then the lowest vial letter, then the first in sorted order. Normal (10-19) and control (20-29) samples
+        and further tumour samples of the same patient are absent; a log line counts them with examples.
+
+    Examples
+    --------
+    >>> tcga_tumour_samples(["TCGA-AA-3492-11A", "TCGA-AA-3492-01A", "TCGA-D5-6531-06A", "TCGA-D5-6531-01B"])
+    {'TCGA-AA-3492-01A': 'TCGA-AA-3492', 'TCGA-D5-6531-01B': 'TCGA-D5-6531'}
+    """
+    best: dict[str, tuple[int, str, str]] = {}
+    normal: list[str] = []
+    n_tumour = 0
+    for sample in dict.fromkeys(str(s) for s in sample_ids):
+        match = _TCGA_SAMPLE.match(sample)
+        if match is None:
+            continue
+        patient, code, vial = match.group(1).upper(), int(match.group(2)), match.group(3).upper()
+        if code >= 10:
+            normal.append(sample)
+            continue
+        n_tumour += 1
+        rank = (code, vial, sample)
+        if patient not in best or rank < best[patient]:
+            best[patient] = rank
+    chosen = {rank[2]: patient for patient, rank in best.items()}
+    extra = n_tumour - len(chosen)
+    if normal or extra:
+        logger.warning(
+            "%s: TCGA sample barcodes matched to patients by their tumour sample (%d patients); left out %d normal "
+            "or control samples%s and %d further tumour samples of the same patients (primary tumour 01 first)",
+            name,
+            len(chosen),
+            len(normal),
+            f" (e.g. {examples(normal)})" if normal else "",
+            extra,
+        )
+    elif chosen:
+        logger.info(
+            "%s: TCGA sample barcodes matched to patients by their tumour sample (%d)", name, len(chosen)
+        )
+    return chosen
+
+
 def _tcga_rows(table: pd.DataFrame, *, name: str, barcode_col: str = "bcr_patient_barcode") -> pd.DataFrame:
     """Drop the biotab's extra header rows (and an R rownames column); keep rows with a TCGA barcode."""
     first = table.columns[0]

@@ -26,6 +26,7 @@ from organoidrx.io import (
     read_gmt,
     read_network,
     reconcile_sample_ids,
+    tcga_tumour_samples,
 )
 from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._tables import read_table
@@ -277,6 +278,20 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
     return loaded
 
 
+def _tcga_patient_rows(expression: pd.DataFrame, patients: pd.Series, name: str) -> pd.DataFrame:
+    """Expression rows renamed to patient barcodes when they are TCGA sample barcodes and the clinical table names
+    12-character patients (one tumour sample per patient, :func:`organoidrx.io.tcga_tumour_samples`)."""
+    ids = pd.Series(patients.astype(str).unique())
+    if not (ids.str.len() == 12).all() or not ids.str.upper().str.startswith("TCGA-").all():
+        return expression
+    if expression.index.isin(ids).any():
+        return expression
+    chosen = tcga_tumour_samples(expression.index, name=name)
+    if not chosen:
+        return expression
+    return expression.loc[list(chosen)].rename(index=chosen)
+
+
 def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     assert cfg.patient_expression is not None and cfg.clinical is not None
     cols = cfg.clinical_columns
@@ -291,9 +306,16 @@ def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
         time_unit=cfg.time_unit,  # type: ignore[arg-type]
         covariates=list(cfg.covariates),
     )
+    expression = _tcga_patient_rows(expression, clinical["patient"], cfg.patient_expression.name)
     mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
-    n_rows = len(clinical)
+    n_rows, given = len(clinical), list(pd.unique(clinical["patient"].astype(str)))
     clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
+    if clinical.empty:
+        raise InputError(
+            f"{cfg.clinical.name}: none of its {n_rows} patient ids (e.g. {examples(given)}) "
+            f"is a sample of {cfg.patient_expression.name} (ids like {examples(list(expression.index))}); "
+            "the two files must name patients alike."
+        )
     if len(clinical) < n_rows:
         logger.warning(
             "%d of %d clinical rows have no expression profile in %s; they are left out",
