@@ -583,7 +583,11 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
         "--targets", required=True, help="drug targets: long drug,target or wide drugs,targets table"
     )
     p.add_argument("--gene-sets", required=True, help="GMT file (name, description, genes...)")
-    p.add_argument("--drugs", default=None, help="comma-separated drugs to score (default: every drug)")
+    p.add_argument(
+        "--drugs",
+        default=None,
+        help="comma-separated drugs to score, any known spelling (default: every drug)",
+    )
     p.add_argument("--n-random", type=int, default=1000, help="random draws of the null (default 1000)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
     p.add_argument("--min-bin-size", type=_integer(1), default=100, help="nodes per degree bin (default 100)")

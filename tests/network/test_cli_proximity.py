@@ -71,7 +71,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
         (
             "--drugs",
             "GAMA,ZZZ",
-            "unknown drug 'GAMA' (did you mean 'GAMMA'?); 'ZZZ' (no close match) in targets.tsv",
+            "targets.tsv: 2 drug(s) from the requested drugs not in this table: 'GAMA' (close matches: GAMMA); 'ZZZ'",
         ),
     ]:
         out = tmp_path / "y.tsv"

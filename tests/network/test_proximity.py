@@ -162,9 +162,18 @@ def test_requested_drugs_absent_from_the_targets_are_an_error():
     targets.attrs["source"] = "/data/targets.tsv"
     with pytest.raises(
         InputError,
-        match=r"unknown drug 'unknown' \(no close match\); 'hubyy' \(did you mean 'hubby'\?\) in targets\.tsv",
+        match=r"targets\.tsv: 2 drug\(s\) from the requested drugs not in this table: 'unknown'; 'hubyy' \(close "
+        r"matches: HUBBY\)",
     ):
         _run(_scale_free(), targets, sets, drugs=["solo", "unknown", "hubyy"])
+
+
+def test_requested_drugs_match_any_spelling_the_drug_tables_know():
+    """'5-FU' is FLUOROURACIL in the targets table, as in a run's [drugs] names."""
+    targets, sets = _sets()
+    targets["drug"] = targets["drug"].replace({"solo": "FLUOROURACIL"})
+    table = _run(_scale_free(), targets, sets, drugs=["5-FU", "Hubby"])
+    assert list(dict.fromkeys(table["drug"])) == ["FLUOROURACIL", "hubby"]
 
 
 def test_identical_target_sets_get_identical_rows():

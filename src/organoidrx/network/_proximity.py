@@ -20,7 +20,7 @@ from organoidrx._compute import active_backend
 from organoidrx._registry import Method, Option, get_method
 from organoidrx._utils import InputError, check_random_state, examples
 from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
-from organoidrx.io._drugs import unknown_drugs_error
+from organoidrx.io._drug_names import DrugNameResolver, drug_keys, match_drugs
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
 from organoidrx.network._measures import DistanceView, MeasureSetup, Preparation, size_buckets
@@ -266,7 +266,7 @@ def _absent_reason(names: Sequence[str], outside: frozenset[str], what: str, tab
 def _resolve_drugs(
     table: pd.DataFrame, drugs: Sequence[str] | None, name: str
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Drug order and their listed targets; requested names match exactly, else case-insensitively."""
+    """Drug order and their listed targets; requested names match exactly, else by the drug-name tables."""
     listed: dict[str, list[str]] = {}
     for drug, target in zip(table["drug"].astype(str), table["target"], strict=True):
         genes = listed.setdefault(drug, [])
@@ -276,18 +276,15 @@ def _resolve_drugs(
         return list(listed), listed
     if isinstance(drugs, str):
         raise InputError(f"drugs must be a list of names; got the single string {drugs!r}.")
-    folded = {d.casefold(): d for d in listed}
-    order: list[str] = []
-    unknown = []
-    for drug in dict.fromkeys(str(d) for d in drugs):
-        match = drug if drug in listed else folded.get(drug.casefold())
-        if match is None:
-            unknown.append(drug)
-            order.append(drug)
-        else:
-            order.append(match)
-    if unknown:
-        raise unknown_drugs_error(unknown, listed, where=name)
+    requested = list(dict.fromkeys(str(d) for d in drugs))
+    loose = [d for d in requested if d not in listed]
+    matched: dict[str, str] = {}
+    if loose:  # any spelling the drug-name tables know ('5-FU' for FLUOROURACIL), as in a run
+        resolver = DrugNameResolver()
+        matched = match_drugs(
+            dict(drug_keys(resolver, loose)), listed, resolver, where=name, what="the requested drugs"
+        )
+    order = [matched.get(d, d) for d in requested]
     return list(dict.fromkeys(order)), listed
 
 
@@ -322,7 +319,8 @@ def proximity(
     gene_sets : DataFrame of shape (n_memberships, 2) or dict
         Long table ``pathway, gene`` (from :func:`organoidrx.io.read_gmt`) or ``{pathway: [genes]}``.
     drugs : sequence of str, optional
-        Drugs to score, in this order; default every drug of ``targets``. Names match exactly, else ignoring case.
+        Drugs to score, in this order; default every drug of ``targets``. Names match exactly, else by any spelling
+        the drug-name tables know (''5-FU'' for FLUOROURACIL; rows carry the targets table's spelling).
         A requested drug without targets in the network still gets its rows, marked not computable.
     n_random : int, default 1000
         Number of random draws of the null distribution.
