@@ -320,7 +320,7 @@ def proximity(
         Long table ``pathway, gene`` (from :func:`organoidrx.io.read_gmt`) or ``{pathway: [genes]}``.
     drugs : sequence of str, optional
         Drugs to score, in this order; default every drug of ``targets``. Names match exactly, else by any spelling
-        the drug-name tables know (''5-FU'' for FLUOROURACIL; rows carry the targets table's spelling).
+        the drug-name tables know (``'5-FU'`` for FLUOROURACIL; rows carry the targets table's spelling).
         A requested drug without targets in the network still gets its rows, marked not computable.
     n_random : int, default 1000
         Number of random draws of the null distribution.
