@@ -160,6 +160,21 @@ def test_harmonize_mixed_ids_to_symbols(id_map, caplog):
     assert "1 of 6 gene ids have no unambiguous symbol" in caplog.text and "'NOVEL1'" in caplog.text
 
 
+def test_par_y_copies_are_left_out_beside_their_x_copy(caplog):
+    """GENCODE's ENSG..._PAR_Y rows (zeros in GDC files) must not halve the X copy's mean."""
+    id_map = {"ENSG00000002586": "CD99", "ENSG00000141510": "TP53"}
+    expression = pd.DataFrame(
+        [[6.0, 0.0, 3.0], [4.0, 0.0, 5.0]],
+        index=["s1", "s2"],
+        columns=["ENSG00000002586.20", "ENSG00000002586.20_PAR_Y", "ENSG00000141510.18"],
+    )
+    with caplog.at_level(logging.INFO, logger="organoidrx"):
+        result = harmonize_gene_ids(expression, id_map)
+    assert result.to_dict("list") == {"CD99": [6.0, 4.0], "TP53": [3.0, 5.0]}
+    assert "1 _PAR_Y gene ids" in caplog.text and "(all zero)" in caplog.text
+    assert "left out (e.g." not in caplog.text  # not counted as unmapped
+
+
 def test_harmonize_sum_for_counts(id_map):
     expression = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["ENSG00000206503", "ENSG00000235657"])
     assert harmonize_gene_ids(expression, id_map, aggregate="sum")["HLA-A"].tolist() == [3.0]

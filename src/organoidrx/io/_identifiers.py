@@ -318,7 +318,8 @@ def harmonize_gene_ids(
     then as an alias/previous symbol. An alias shared by several genes is used only when one of them is the alias
     plus a short suffix (``QARS`` -> ``QARS1``); otherwise it is ambiguous and left unmapped. An
     alias whose symbol is already a column of ``expression`` is left out (info log) rather than averaged into a
-    different measured gene; Ensembl or Entrez ids that share a symbol are combined by ``aggregate``.
+    different measured gene; Ensembl or Entrez ids that share a symbol are combined by ``aggregate``. A GENCODE
+    ``_PAR_Y`` id (the Y copy of a pseudoautosomal gene, zero in GDC files) is left out beside its X copy.
     """
     if to != "symbol":
         raise InputError(f"to must be 'symbol'; got {to!r}.")
@@ -345,6 +346,21 @@ def harmonize_gene_ids(
             examples(shadowed),
         )
         targets = [None if g in shadowed_set else t for g, t in zip(stripped, targets, strict=True)]
+    # GENCODE's _PAR_Y rows are the Y copies of pseudoautosomal genes (reads go to the X copy; GDC files hold
+    # zeros there): combined with the X copy they would halve its mean, so they are left out beside it.
+    x_copies = {s for g, s in zip(original, stripped, strict=True) if not str(g).endswith("_PAR_Y")}
+    par_y = [i for i, g in enumerate(original) if str(g).endswith("_PAR_Y") and stripped[i] in x_copies]
+    if par_y:
+        nonzero = int((frame.iloc[:, par_y].fillna(0) != 0).any(axis=0).sum())
+        (logger.warning if nonzero else logger.info)(
+            "expression: %d _PAR_Y gene ids (Y copies of pseudoautosomal genes, e.g. %s) left out beside their X "
+            "copy%s",
+            len(par_y),
+            examples([original[i] for i in par_y]),
+            f"; {nonzero} of them hold non-zero values" if nonzero else " (all zero)",
+        )
+        targets = [None if i in set(par_y) else t for i, t in enumerate(targets)]
+        shadowed_set |= {original[i] for i in par_y}
     mapped = np.array([t is not None for t in targets])
     if not mapped.any():
         raise InputError(
@@ -353,7 +369,9 @@ def harmonize_gene_ids(
             f"{examples(list(lookup)[:3])}; pass an id map that covers these ids."
         )
     unmapped = [
-        g for g, s, ok in zip(original, stripped, mapped, strict=True) if not ok and s not in shadowed_set
+        g
+        for g, s, ok in zip(original, stripped, mapped, strict=True)
+        if not ok and s not in shadowed_set and g not in shadowed_set
     ]
     if unmapped:
         logger.warning(
