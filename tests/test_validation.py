@@ -47,11 +47,13 @@ def test_check_overlap_message() -> None:
         check_overlap(["ENSG00000141510"], ["TP53"], what="genes", where="the expression matrix")
 
 
-def test_restrict_gene_sets_reports_drops() -> None:
+def test_restrict_gene_sets_reports_drops(caplog) -> None:
     from organoidrx._validation import restrict_gene_sets
 
     sets = {"A": ["g1", "g2", "g3"], "B": ["g1", "x"], "C": ["g1", "g2", "g3", "g4"]}
-    kept, report = restrict_gene_sets(sets, ["g1", "g2", "g3", "g4"], min_size=2, max_size=3)
+    with caplog.at_level("INFO", logger="organoidrx"):
+        kept, report = restrict_gene_sets(sets, ["g1", "g2", "g3", "g4"], min_size=2, max_size=3, where="E")
+    assert "gene_sets: 1 of 5 distinct genes of the gene sets are not in E (e.g. 'x')" in caplog.text
     assert kept == {"A": ["g1", "g2", "g3"]}
     assert report.set_index("pathway")["reason"].to_dict() == {
         "A": "",

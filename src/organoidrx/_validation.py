@@ -219,6 +219,20 @@ def restrict_gene_sets(
             kept[pathway] = genes_in
         rows.append((pathway, len(genes), size, reason == "", reason))
     report = pd.DataFrame(rows, columns=["pathway", "n_genes", "n_present", "kept", "reason"])
+    if present is not None:
+        absent = [
+            g for g in dict.fromkeys(g for genes in gene_sets.values() for g in genes) if g not in present
+        ]
+        if absent:
+            n_distinct = len({g for genes in gene_sets.values() for g in genes})
+            logger.info(
+                "%s: %d of %d distinct genes of the gene sets are not in %s (e.g. %s)",
+                name,
+                len(absent),
+                n_distinct,
+                where,
+                examples(absent),
+            )
     n_small = int((report["reason"] == "fewer than min_size").sum())
     n_large = int((report["reason"] == "more than max_size").sum())
     if n_small or n_large:

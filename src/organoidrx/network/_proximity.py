@@ -486,9 +486,6 @@ def proximity(
             len(path_reason),
             examples([f"{p} ({reason})" for p, reason in path_reason.items()]),
         )
-    total_missing = sum(n_missing_genes.values())
-    if total_missing:
-        logger.info("%d gene-set memberships name genes outside the network and are ignored", total_missing)
 
     live_drugs = [d for d in order if drug_nodes[d]]
     live_paths = [p for p in pathways if p in kept]
