@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 # or ".", and neither is a number.
 NA_VALUES: tuple[str, ...] = (
     "",
+    "'--",  # GDC portal exports (clinical.tsv)
+    "--",
     ".",
     "#N/A",
     "#N/A N/A",
