@@ -22,6 +22,22 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "demo" in out
 
 
+def test_a_closed_output_pipe_ends_quietly(monkeypatch, capsys) -> None:
+    """``organoidrx methods | head -1``: the reader goes away; no 'internal error', no traceback."""
+    import io
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            raise io.UnsupportedOperation("fileno")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["methods"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_module_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "organoidrx", "--version"], capture_output=True, text=True)
     assert done.returncode == 0

@@ -293,6 +293,9 @@ def active_backend() -> DaskBackend | None:
 def dask_backend(spec: str | DaskSpec | None) -> Iterator[DaskBackend | None]:
     """Send the library's heavy loops to a Dask cluster inside the ``with`` block (``None``: this process).
 
+    With ``"local:N"`` in a script, put the block under ``if __name__ == "__main__":``: the N worker processes
+    start by importing the script, and would otherwise run it again.
+
     Examples
     --------
     >>> with dask_backend(None) as backend:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -242,11 +243,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _print_run_summary(result: Any) -> None:
     if result.survival is not None:
         for row in result.survival.itertuples(index=False):
+            hr = f"HR = {row.hazard_ratio_unadjusted:.2f} ({row.hr_unadjusted_ci_lower:.2f}-{row.hr_unadjusted_ci_upper:.2f})"
+            if isinstance(row.adjusted_for, str) and row.adjusted_for:
+                hr += (
+                    f", adjusted for {row.adjusted_for.replace(';', ', ')} {row.hazard_ratio:.2f} "
+                    f"({row.hr_ci_lower:.2f}-{row.hr_ci_upper:.2f})"
+                )
+            permutation = (
+                f"{row.permutation_p:.3g} ({row.n_permutations} permutations)"
+                if row.n_permutations
+                else "not run"
+            )
             print(
                 f"{row.drug}: {row.n_responder} predicted responders vs {row.n_non_responder} non-responders, "
-                f"log-rank p = {row.logrank_p:.3g}, HR = {row.hazard_ratio:.2f} "
-                f"({row.hr_ci_lower:.2f}-{row.hr_ci_upper:.2f}), whole-pipeline permutation p = "
-                f"{row.permutation_p:.3g} ({row.n_permutations} permutations)"
+                f"log-rank p = {row.logrank_p:.3g}, {hr}, whole-pipeline permutation p = {permutation}"
             )
     else:
         print(f"Preclinical-only run: {', '.join(result.bundles)}")
@@ -747,7 +757,7 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
         "cache",
         help="list or clear the distance cache (one all-pairs matrix per network, least recently used evicted)",
         description="The distance cache holds one all-pairs shortest-path matrix per network (n_nodes**2 bytes, "
-        "e.g. 310 MB for STRING > 700). When it grows past its cap ($ORGANOIDRX_CACHE_MAX_SIZE, default 4G) the "
+        "e.g. 132 MB for STRING > 700). When it grows past its cap ($ORGANOIDRX_CACHE_MAX_SIZE, default 4G) the "
         "least recently used matrices are removed.",
     )
     p.add_argument("action", choices=("list", "clear"), help="list the cached matrices, or remove them all")
@@ -937,10 +947,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_output_file(getattr(args, name), flag=_flag(name))
         with _ProgressBars.on_terminal(quiet=args.quiet) as bars:
             args.progress = bars
-            return handler(args)
+            status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handling below, not at exit
+        return status
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
         return 130
+    except (
+        BrokenPipeError
+    ):  # the reader of stdout went away (``organoidrx methods | head``): nothing to report
+        with contextlib.suppress(
+            OSError, ValueError
+        ):  # and nothing more to flush into the closed pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except INPUT_ERRORS as exc:
         if args.debug:
             raise

@@ -123,11 +123,14 @@ def clinical_frame(
     return frame
 
 
-def report_dropped(ids: Any, *, what: str, reason: str, notes: list[str]) -> None:
+def report_dropped(
+    ids: Any, *, what: str, reason: str, notes: list[str], analysis: str | None = None
+) -> None:
     """Log and record a warning that ``ids`` were left out of an analysis (nothing is dropped silently)."""
     ids = list(ids)
     if ids:
-        message = f"{len(ids)} {what} {reason} and are excluded (e.g. {examples(ids)})"
+        where = f"are left out of {analysis}" if analysis else "are excluded"
+        message = f"{len(ids)} {what} {reason} and {where} (e.g. {examples(ids)})"
         logger.warning(message)
         notes.append(message)
 

@@ -215,14 +215,30 @@ def response_auc(
     labels = encode_response(response)
     unmatched = scores.index.symmetric_difference(labels.index)
     report_dropped(
-        unmatched, what="patients", reason="appear in only one of predicted and response", notes=notes
+        unmatched,
+        what="patients",
+        reason="appear in only one of predicted and response",
+        notes=notes,
+        analysis="the clinical-response AUC",
     )
     common = scores.index.intersection(labels.index, sort=False)
     scores, labels = scores.loc[common], labels.loc[common]
     no_prediction = scores.index[scores.isna()]
-    report_dropped(no_prediction, what="patients", reason="have no prediction", notes=notes)
+    report_dropped(
+        no_prediction,
+        what="patients",
+        reason="have no prediction",
+        notes=notes,
+        analysis="the clinical-response AUC",
+    )
     missing = labels.index[labels.isna() & scores.notna()]
-    report_dropped(missing, what="patients", reason="have no clinical response (NaN)", notes=notes)
+    report_dropped(
+        missing,
+        what="patients",
+        reason="have no clinical response (NaN)",
+        notes=notes,
+        analysis="the clinical-response AUC",
+    )
     keep = scores.notna() & labels.notna()
     values = scores[keep].to_numpy()
     if lower_is_sensitive:
