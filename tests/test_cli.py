@@ -82,6 +82,14 @@ def small_files(tmp_path_factory):
         ),
         (["proximity", "--out", "{d}/p.tsv", "--min-bin-size", "0"], "argument --min-bin-size: must be"),
         (
+            ["score", "--out", "{d}/e.tsv"],
+            "e.tsv is the input --expression {d}/e.tsv; writing it would destroy",
+        ),
+        (["score", "--out", "{d}/s.gmt"], "s.gmt is the input --gene-sets"),
+        (["score", "--out", "{d}/x.tsv", "--report", "{d}/x.tsv"], "--out and --report are the same file"),
+        (["proximity", "--out", "{d}/t.tsv"], "t.tsv is the input --targets"),
+        (["proximity", "--out", "{d}/net.tsv"], "net.tsv is the input --network"),
+        (
             ["demo", "--n-permutations", "-1"],
             "argument --n-permutations: must be an integer between 0 and 1,000,000",
         ),
@@ -94,12 +102,15 @@ def test_bad_flags_and_outputs_are_one_line_naming_the_flag(small_files, capsys,
         "demo": [],
     }[args[0]]
     argv = [a.format(d=small_files) for a in [args[0], *inputs, *args[1:]]]
+    message = message.format(d=small_files)
+    before = {f.name: f.read_bytes() for f in small_files.iterdir() if f.is_file()}
     with pytest.raises(SystemExit) if "argument" in message else _returns(2) as status:
         status.value = main(argv)
     assert getattr(status.value, "code", status.value) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert sorted(p.name for p in small_files.iterdir()) == ["e.tsv", "net.tsv", "s.gmt", "t.tsv"]
+    assert {f.name: f.read_bytes() for f in small_files.iterdir() if f.is_file()} == before
 
 
 class _returns:

@@ -508,7 +508,9 @@ CASES = [
         proximity(None, None, "--n-random", str(10**9)), "n_random", "1,000,000", id="proximity-n-random-huge"
     ),
     case(proximity(None, None, "--n-random", "0"), "n_random", id="proximity-n-random-zero"),
-    case(proximity(None, None, "--drugs", "NOPE"), "'NOPE'", "not in this table", id="proximity-unknown-drug"),
+    case(
+        proximity(None, None, "--drugs", "NOPE"), "'NOPE'", "not in this table", id="proximity-unknown-drug"
+    ),
     case(proximity(None, None, "--seed", "-1"), "--seed", ">= 0", id="proximity-negative-seed"),
     case(proximity(None, None, "--measure", "nope"), "--measure", "'nope'", id="proximity-unknown-measure"),
     case(proximity(None, None, min_score="nan"), "min_score", "finite", id="proximity-min-score-nan"),

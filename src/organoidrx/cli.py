@@ -382,7 +382,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "never depends on the others in the file) or over the samples given, as the paper did per cohort (3+)",
     )
     _add_option(p, DUPLICATES)
-    p.set_defaults(handler=_cmd_predict, output_files=("out",))
+    p.set_defaults(
+        handler=_cmd_predict,
+        output_files=("out",),
+        input_files=("bundle", "expression", "gene_sets", "verify_key"),
+    )
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -437,7 +441,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--report", default=None, help="optional TSV listing every gene set, kept or dropped and why"
     )
-    p.set_defaults(handler=_cmd_score, output_files=("out", "report"))
+    p.set_defaults(
+        handler=_cmd_score, output_files=("out", "report"), input_files=("expression", "gene_sets")
+    )
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
@@ -620,7 +626,9 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
         "numeric column as a drugs x pathways matrix in .obsm['proximity_COLUMN']",
     )
     _add_format(p)
-    p.set_defaults(handler=_cmd_proximity, output_files=("out",))
+    p.set_defaults(
+        handler=_cmd_proximity, output_files=("out",), input_files=("network", "targets", "gene_sets")
+    )
 
 
 def _cmd_proximity(args: argparse.Namespace) -> int:
@@ -932,6 +940,34 @@ def cli_reference() -> str:
     return "\n".join(parts) + "\n"
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Each output file must be writable and must not be an input, lie inside an input folder, or be another
+    output of the same command (it would be replaced before or while the input is read)."""
+    inputs = [
+        (name, Path(os.path.realpath(getattr(args, name))))
+        for name in getattr(args, "input_files", ())
+        if getattr(args, name, None) is not None
+    ]
+    seen: dict[Path, str] = {}
+    for name in getattr(args, "output_files", ()):
+        if getattr(args, name, None) is None:
+            continue
+        path = check_output_file(getattr(args, name), flag=_flag(name))
+        real = Path(os.path.realpath(path))
+        for input_name, source in inputs:
+            if real == source or source in real.parents:
+                where = "is" if real == source else "lies inside"
+                raise InputError(
+                    f"{path} {where} the input {_flag(input_name)} {getattr(args, input_name)}; writing it would "
+                    f"destroy that input: choose another {_flag(name)}."
+                )
+        if real in seen:
+            raise InputError(
+                f"{_flag(seen[real])} and {_flag(name)} are the same file {path}; give each its own."
+            )
+        seen[real] = name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``organoidrx`` command; returns the exit status."""
     parser = build_parser()
@@ -942,9 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug, args.quiet)
     handler: Handler = args.handler
     try:
-        for name in getattr(args, "output_files", ()):  # refused before any work, not after it
-            if getattr(args, name, None) is not None:
-                check_output_file(getattr(args, name), flag=_flag(name))
+        _check_outputs(args)  # refused before any work, not after it
         with _ProgressBars.on_terminal(quiet=args.quiet) as bars:
             args.progress = bars
             status = handler(args)
