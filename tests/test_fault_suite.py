@@ -782,7 +782,7 @@ CASES = [
     ),
     case(
         predict(None, None, "--verify-key", "@long.key"),
-        "DRUG_A",
+        "bundles.json",
         "sign",
         id="predict-unsigned-bundle-with-key",
     ),

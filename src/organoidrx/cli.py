@@ -941,8 +941,8 @@ def cli_reference() -> str:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Each output file must be writable and must not be an input, lie inside an input folder, or be another
-    output of the same command (it would be replaced before or while the input is read)."""
+    """Each output file must be writable and must not be an input, a file of an input folder (a bundle's
+    manifest), or another output of the same command (it would be replaced before or while the input is read)."""
     inputs = [
         (name, Path(os.path.realpath(getattr(args, name))))
         for name in getattr(args, "input_files", ())
@@ -955,8 +955,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         path = check_output_file(getattr(args, name), flag=_flag(name))
         real = Path(os.path.realpath(path))
         for input_name, source in inputs:
-            if real == source or source in real.parents:
-                where = "is" if real == source else "lies inside"
+            if real == source or (source in real.parents and real.exists()):
+                where = "is" if real == source else "is a file inside"
                 raise InputError(
                     f"{path} {where} the input {_flag(input_name)} {getattr(args, input_name)}; writing it would "
                     f"destroy that input: choose another {_flag(name)}."

@@ -428,9 +428,13 @@ def test_untouched_signed_bundle_predicts_through_the_command_line(trained, tmp_
     patients.T.to_csv(expression, sep="\t", index_label="gene")
     (tmp_path / "key").write_bytes(KEY + b"\n")
     out = tmp_path / "predictions.tsv"
-    args = ["predict", "--bundle", str(bundles), "--expression", str(expression), "--out", str(out)]
+    args = ["predict", "--expression", str(expression), "--out", str(out)]
     args += ["--reference", "cohort"]  # the fixture's bundle holds no patient reference
-    assert cli.main([*args, "--verify-key", str(tmp_path / "key")]) == 0
+    key = ["--verify-key", str(tmp_path / "key")]
+    # a folder without the index 'train' writes cannot be vouched for as a set by the key
+    assert cli.main([*args, "--bundle", str(bundles), *key]) == 2
+    assert "has no bundles.json" in capsys.readouterr().err
+    assert cli.main([*args, "--bundle", str(bundles / "DRUG_A"), *key]) == 0
     table = pd.read_csv(out, sep="\t")
     assert table["patient"].tolist() == patients.index.tolist()
     assert table["predicted_response"].notna().all() and table["group"].notna().all()

@@ -165,6 +165,59 @@ def test_predict_reduces_duplicated_genes_only_when_asked(cohort_dir, cli_run, t
     pd.testing.assert_frame_equal(predicted, from_run.loc[:, predicted.columns], check_exact=True)
 
 
+def test_predict_on_a_folder_predicts_only_the_set_of_bundles_its_training_wrote(
+    cohort_dir, tmp_path, caplog
+):
+    """bundles.json vouches for the set: a missing drug, a copy, a bundle of another training are refused."""
+    config, _ = cohort_dir
+    key = tmp_path / "key"
+    key.write_text("k" * 32)
+    out = tmp_path / "bundles"
+    train_bundles(config, out, key=key)
+    other = train_bundles(config, tmp_path / "other", key=key, top_k=3)  # another training, the same key
+    patients = read_expression(config.parent / "patient_expression.tsv")
+    whole = predict_with_bundle(out, patients, key=key)
+    assert set(whole["drug"]) == {"DRUG_A", "DRUG_B"}
+
+    def refused(change, message, **kwargs):
+        folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(out, folder)
+        change(folder)
+        with pytest.raises(InputError, match=message):
+            predict_with_bundle(folder, patients, **kwargs)
+
+    refused(lambda f: shutil.rmtree(f / "DRUG_B"), r"1 bundle\(s\) of its training are missing \('DRUG_B'\)")
+    refused(
+        lambda f: shutil.copytree(f / "DRUG_A", f / "DRUG_A_copy"),
+        r"not written by its training \('DRUG_A_copy'\)",
+    )
+
+    def swap(folder):
+        shutil.rmtree(folder / "DRUG_B")
+        shutil.copytree(other["DRUG_B"], folder / "DRUG_B")
+
+    refused(swap, r"1 bundle\(s\) differ from those its training wrote \('DRUG_B'\)", key=key)
+
+    def edit_index(folder):
+        index = json.loads((folder / "bundles.json").read_text())
+        del index["bundles"]["DRUG_B"]
+        (folder / "bundles.json").write_text(json.dumps(index))
+
+    refused(edit_index, "its checksum does not match its content")
+    refused(lambda f: (f / "bundles.json").unlink(), "has no bundles.json", key=key)
+
+    # a folder assembled by hand: predicted with a warning, but one drug twice is refused
+    hand = tmp_path / "hand"
+    shutil.copytree(out, hand)
+    (hand / "bundles.json").unlink()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        assert len(predict_with_bundle(hand, patients)) == len(whole)
+    assert "no bundles.json (not written by 'organoidrx train')" in caplog.text
+    shutil.copytree(hand / "DRUG_A", hand / "DRUG_A_copy")
+    with pytest.raises(InputError, match="bundles DRUG_A and DRUG_A_copy both hold drug 'DRUG_A'"):
+        predict_with_bundle(hand, patients)
+
+
 def test_predict_says_how_many_genes_of_the_model_are_missing(cohort_dir, tmp_path, caplog):
     config, _ = cohort_dir
     bundles = train_bundles(config, tmp_path / "bundles")
@@ -191,7 +244,7 @@ def test_train_never_mixes_two_trainings_in_one_folder(cohort_dir, tmp_path, cap
     error = capsys.readouterr().err.strip()
     assert "--out folder is not empty" in error and "--overwrite" in error and "\n" not in error
     assert cli.main(["--quiet", "train", str(config), "--out", str(out), "--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["DRUG_A", "DRUG_B"]  # replaced whole
+    assert sorted(p.name for p in out.iterdir()) == ["DRUG_A", "DRUG_B", "bundles.json"]  # replaced whole
     assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "afile" / "sub")]) == 0
     (tmp_path / "file").write_text("x")
     assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "file" / "sub")]) == 2

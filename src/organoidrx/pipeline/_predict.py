@@ -20,6 +20,7 @@ from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort
 from organoidrx.models._bundle import MANIFEST, Key, resolve_key
 from organoidrx.models._predict import Reference
+from organoidrx.pipeline._bundle_index import check_bundle_index
 from organoidrx.pipeline._outputs import write_predictions
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
 
@@ -90,12 +91,21 @@ def predict_with_bundle(
                 f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
                 "its bundles, not links to them. Replace the link by the bundle folder."
             )
+        check_bundle_index(folder, found, secret)
         tables = [
             predict_with_bundle(
                 p, expression, gene_sets=gene_sets, key=secret, reference=reference, duplicates=duplicates
             )
             for p in found
         ]
+        drugs: dict[str, Path] = {}
+        for p, t in zip(found, tables, strict=True):
+            for drug in pd.unique(t["drug"]):
+                if drug in drugs:
+                    raise InputError(
+                        f"{folder}: bundles {drugs[drug].name} and {p.name} both hold drug {drug!r}; keep one."
+                    )
+                drugs[drug] = p
         table = pd.concat(tables, ignore_index=True)
         table.attrs["reference"] = reference
         if out is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from organoidrx._utils import InputError
 from organoidrx.models import save_bundle
 from organoidrx.models._bundle import Key, resolve_key
+from organoidrx.pipeline._bundle_index import write_bundle_index
 from organoidrx.pipeline._config import PipelineConfig, read_config
 from organoidrx.pipeline._inputs import input_files
 from organoidrx.pipeline._outputs import RunFolder
@@ -68,7 +69,8 @@ def train_bundles(
         Folder receiving one bundle folder per drug (``<drug>/manifest.json`` + ``arrays/*.npy``), named by the
         drug with characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``. It must be new
         or empty; it is written in a temporary sibling and swapped in whole, so it never mixes bundles of two
-        trainings.
+        trainings. ``bundles.json`` lists the bundles with their checksums (signed with ``key``), so that
+        :func:`predict_with_bundle` on the folder refuses a missing bundle, a copy or a bundle of another training.
     key : bytes or path, optional
         Sign every bundle with HMAC-SHA256 under this secret: the key itself (bytes, at least 16) or a key file
         (see :func:`organoidrx.models._bundle.read_key_file`). :func:`predict_with_bundle` given the same key accepts only bundles signed
@@ -121,6 +123,7 @@ def train_bundles(
             save_bundle(
                 staging / folders[drug].name, fitted, metadata=result.bundles[drug].metadata, key=secret
             )
+        write_bundle_index(staging, {folders[d].name: d for d in result.models}, secret)
     for drug, path in folders.items():
         logger.info("%s: bundle written to %s", drug, path)
     return folders
