@@ -233,6 +233,26 @@ def test_predict_says_how_many_genes_of_the_model_are_missing(cohort_dir, tmp_pa
     assert "the expression lacks 5 of the " in caplog.text and repr(dropped[0]) in caplog.text
 
 
+def test_predict_warns_when_the_gene_sets_given_define_the_model_pathways_otherwise(
+    cohort_dir, tmp_path, caplog
+):
+    config, _ = cohort_dir
+    bundle = train_bundles(config, tmp_path / "bundles")["DRUG_A"]
+    patients = read_expression(config.parent / "patient_expression.tsv")
+    gmt = config.parent / "pathways.gmt"
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        same = predict_with_bundle(bundle, patients, gene_sets=gmt)
+    assert "other genes than the training did" not in caplog.text
+    feature = load_bundle(bundle).feature_names[0]
+    lines = [line.split("\t") for line in gmt.read_text().splitlines()]
+    edited = ["\t".join(f[:-1] if f[0] == feature else f) for f in lines]  # one gene fewer in one pathway
+    (tmp_path / "edited.gmt").write_text("\n".join(edited) + "\n")
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        moved = predict_with_bundle(bundle, patients, gene_sets=tmp_path / "edited.gmt")
+    assert "edited.gmt defines 1 of the model's" in caplog.text and repr(feature) in caplog.text
+    assert not np.array_equal(moved["predicted_response"], same["predicted_response"])
+
+
 def test_train_never_mixes_two_trainings_in_one_folder(cohort_dir, tmp_path, capsys):
     config, _ = cohort_dir
     out = tmp_path / "bundles"

@@ -115,6 +115,8 @@ def predict_with_bundle(
     stored = _stored_settings(model, str(bundle))
     data = read_expression(expression, duplicates=duplicates)
     sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
+    if gene_sets is not None:
+        _warn_changed_sets(str(bundle), model.feature_names, sets, stored["gene_sets"], Path(gene_sets).name)
     scoring = stored["scoring"]
     if not streams(scoring["method"], scoring["options"]):  # scores move with the samples given
         if len(data) < 3:
@@ -162,6 +164,30 @@ def predict_with_bundle(
     if out is not None:
         write_predictions(table, out, format, expression)
     return table
+
+
+def _members(sets: Any, features: list[str]) -> dict[str, frozenset[str]]:
+    if isinstance(sets, pd.DataFrame):
+        grouped = sets.loc[sets["pathway"].isin(features)].groupby("pathway", sort=False)["gene"]
+        return {str(p): frozenset(map(str, g)) for p, g in grouped}
+    return {p: frozenset(map(str, sets[p])) for p in features if p in sets}
+
+
+def _warn_changed_sets(bundle: str, features: list[str], given: Any, stored: Any, name: str) -> None:
+    """Say which of the model's pathways the given gene sets define otherwise than the training did: their
+    scores, and so the predictions, are then not those of the trained model."""
+    mine, trained = _members(given, features), _members(stored, features)
+    changed = [p for p in features if p in mine and p in trained and mine[p] != trained[p]]
+    if changed:
+        logger.warning(
+            "%s: %s defines %d of the model's %d pathways with other genes than the training did (e.g. %s); "
+            "predictions then differ from the trained model's: leave out --gene-sets to use the stored sets",
+            bundle,
+            name,
+            len(changed),
+            len(features),
+            examples(changed),
+        )
 
 
 def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.Index) -> None:
