@@ -156,7 +156,7 @@ def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
 
 
 @pytest.mark.slow
-def test_proximity_cli_on_a_scheduler_and_two_workers_started_by_hand(cohort, tmp_path):
+def test_proximity_cli_on_a_scheduler_and_two_workers_started_by_hand(cohort, tmp_path, monkeypatch, capsys):
     files = cohort.write(tmp_path / "cohort")
     dask = str(Path(sys.executable).parent / "dask")
     port = _free_port()
@@ -176,6 +176,18 @@ def test_proximity_cli_on_a_scheduler_and_two_workers_started_by_hand(cohort, tm
         args += ["--gene-sets", str(files["gene_sets"]), "--n-random", "200", "--no-cache"]
         assert main([*args, "--out", str(tmp_path / "alone.tsv")]) == 0
         assert main([*args, "--dask", address, "--out", str(tmp_path / "spread.tsv")]) == 0
+        # workers running other code than the run's: refused, not mixed into the results
+        import organoidrx
+        from organoidrx import _compute
+
+        _compute.code_fingerprint.cache_clear()
+        monkeypatch.setattr(organoidrx, "__version__", "9.9.9")
+        capsys.readouterr()
+        assert main([*args, "--dask", address, "--out", str(tmp_path / "other.tsv")]) == 2
+        err = capsys.readouterr().err
+        assert "2 worker(s) run another organoidrx" in err and "here 9.9.9+" in err, err
+        assert not (tmp_path / "other.tsv").exists()
+        _compute.code_fingerprint.cache_clear()
     finally:
         for process in [*workers, scheduler]:
             process.terminate()
@@ -268,6 +280,14 @@ def _warn_task(task, shared):
 
     logging.getLogger("organoidrx.models").warning("task %d: %s", task, shared)
     return task * 2
+
+
+def test_a_task_refuses_a_worker_with_other_code():
+    from organoidrx._compute import _call, code_fingerprint
+
+    assert _call(lambda task, shared: task + shared, 1, 2, code_fingerprint())[0] == 3
+    with pytest.raises(InputError, match=r"runs organoidrx 0\S+, not 0\.0\.0\+other like the run"):
+        _call(lambda task, shared: task + shared, 1, 2, "0.0.0+other")
 
 
 def test_what_a_task_logs_on_its_worker_is_logged_here_in_task_order(caplog):

@@ -22,12 +22,15 @@ Specifications
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from organoidrx._registry import Option
@@ -104,7 +107,32 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
-def _call(fn: Callable[..., Any], task: Any, shared: Any) -> tuple[Any, list[logging.LogRecord]]:
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Version and SHA-256 of every file of the installed organoidrx package (its modules and data tables).
+
+    Workers of a cluster must run the same code as the process that sends them tasks, or their results differ
+    silently; a worker whose fingerprint differs refuses the task.
+    """
+    import organoidrx
+
+    root = Path(organoidrx.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.glob("data/*")]):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return f"{organoidrx.__version__}+{digest.hexdigest()[:16]}"
+
+
+def _call(
+    fn: Callable[..., Any], task: Any, shared: Any, fingerprint: str | None = None
+) -> tuple[Any, list[logging.LogRecord]]:
+    if fingerprint is not None and code_fingerprint() != fingerprint:
+        import socket
+
+        raise InputError(
+            f"a Dask worker on {socket.gethostname()} runs organoidrx {code_fingerprint()}, not {fingerprint} "
+            "like the run; install the same organoidrx on every worker and restart them."
+        )
     package = logging.getLogger("organoidrx")
     handler, level = _Records(), package.level
     package.addHandler(handler)
@@ -174,6 +202,15 @@ class DaskBackend:
                     f"--dask {self.spec.text}: no Dask scheduler answers there ({exc}); start one with "
                     "`dask scheduler` and workers with `dask worker ADDRESS`, or use local:N."
                 ) from None
+            other = {w: f for w, f in self.client.run(code_fingerprint).items() if f != code_fingerprint()}
+            if other:
+                worker, found = next(iter(other.items()))
+                self.close()
+                raise InputError(
+                    f"--dask {self.spec.text}: {len(other)} worker(s) run another organoidrx (e.g. {worker}: "
+                    f"{found}, here {code_fingerprint()}); install the same organoidrx on every worker and restart "
+                    "them."
+                )
         return self
 
     def close(self) -> None:
@@ -230,7 +267,9 @@ class DaskBackend:
             if handle is not None and handle.status != "finished":  # every copy was lost
                 handle = client.scatter([shared], broadcast=True, hash=False)[0]
             data = client.scatter([inflight[i]], hash=False)[0] if scatter_tasks else inflight[i]
-            future = client.submit(_call, fn, data, shared=handle, pure=False, retries=_RETRIES)
+            future = client.submit(
+                _call, fn, data, shared=handle, fingerprint=code_fingerprint(), pure=False, retries=_RETRIES
+            )
             owner[future.key] = i
             live.setdefault(i, []).extend([data, future] if scatter_tasks else [future])
             pending.add(future)
