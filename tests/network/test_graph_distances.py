@@ -121,6 +121,22 @@ def test_corrupt_cache_is_recomputed(tmp_path, caplog):
     assert "unreadable" in caplog.text
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".json"])
+def test_a_named_pipe_in_the_cache_is_recomputed_not_waited_on(tmp_path, caplog, suffix):
+    import os
+
+    from organoidrx.network import cache_entries
+
+    graph = _graph()
+    first = shortest_path_lengths(graph, cache_dir=tmp_path)
+    path = next(tmp_path.glob("distances-*.npy")).with_suffix(suffix)
+    path.unlink()
+    os.mkfifo(path)  # opening it for reading would block until a writer came
+    assert len(cache_entries(tmp_path)) <= 1
+    np.testing.assert_array_equal(shortest_path_lengths(graph, cache_dir=tmp_path), first)
+    assert "not a regular file" in caplog.text
+
+
 def test_memory_refusal_is_a_clear_input_error():
     with pytest.raises(InputError, match=r"100,000 nodes.*n_nodes\^2 bytes.*higher min_score"):
         check_memory(100_000, max_memory=2 * 2**30)

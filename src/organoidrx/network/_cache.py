@@ -92,6 +92,8 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFra
             size, network, status = stat.st_size, "", "ok"
             try:
                 size += sidecar.stat().st_size
+                if not sidecar.is_file():
+                    raise OSError(f"{sidecar.name} is not a regular file")  # a named pipe would block
                 record = json.loads(sidecar.read_text(encoding="utf-8"))
                 network = str(record.get("network_sha256", "")) if isinstance(record, dict) else ""
             except FileNotFoundError:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -265,11 +266,21 @@ def _write_cache(path: Path, dist: np.ndarray, network_hash: str) -> None:
         np.save(handle, dist, allow_pickle=False)
 
 
+def _open_regular(path: Path) -> Any:
+    """Open a file for reading, refusing (OSError) anything but a regular file: a named pipe would block."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return os.fdopen(fd, "rb", buffering=0)
+
+
 def _read_sidecar(path: Path, n: int, network_hash: str) -> str:
     """The recorded SHA-256 of the matrix bytes, after checking that the sidecar describes this network."""
     sidecar = path.with_suffix(".json")
     try:
-        record: Any = json.loads(sidecar.read_text(encoding="utf-8"))
+        with _open_regular(sidecar) as handle:
+            record: Any = json.loads(handle.read(1 << 20).decode("utf-8"))
     except FileNotFoundError:
         raise _UnusableCache(f"its checksum file {sidecar.name} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -297,7 +308,7 @@ def _read_cache(path: Path, n: int, network_hash: str) -> np.ndarray:
     once; the header is checked strictly (uint8, C order, shape (n, n), file size = header + n**2 bytes).
     """
     try:
-        opened = open(path, "rb", buffering=0)  # closed by the with block below
+        opened = _open_regular(path)  # closed by the with block below
     except FileNotFoundError:
         raise
     except OSError as exc:
