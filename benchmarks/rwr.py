@@ -68,14 +68,13 @@ def main() -> int:
     members = [m for m in members if m]
     drugs = ["FLUOROURACIL", "CISPLATIN", "BORTEZOMIB", "IRINOTECAN"][: args.networkx_drugs]
     bins = degree_bins(graph.degree, min_bin_size=100)
-    rng = np.random.default_rng(0)
     walks = 0
     tic = time.perf_counter()
     for drug in drugs:
         seeds = np.array([index[t] for t in targets.loc[targets["drug"] == drug, "target"] if t in index])
         sampler = SetSampler(bins, seeds, np.zeros(len(seeds), dtype=np.int64), graph.n_nodes)
         for draw in range(args.networkx_draws + 1):
-            chosen = seeds if draw == 0 else sampler.sample(rng)[0]
+            chosen = seeds if draw == 0 else sampler.sample(draw)[0]
             ranks = nx.pagerank(
                 nx_graph, alpha=0.85, personalization=dict.fromkeys(nodes[chosen].tolist(), 1.0)
             )

@@ -173,7 +173,7 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
         and "signed:      no" in out
     )
     assert main(["inspect", str(tmp_path / "bundles")]) == 0
-    assert "bundles:     DRUG_A, DRUG_B" in capsys.readouterr().out
+    assert f"bundles:     {', '.join(sorted(bundles))}" in capsys.readouterr().out
 
 
 def test_a_warning_repeated_word_for_word_is_shown_once():

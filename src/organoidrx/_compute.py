@@ -1,8 +1,8 @@
 """Where the heavy loops run: in this process (the default) or on a Dask cluster.
 
 The loops that dominate the cost are split into tasks whose random streams are fixed before any task runs
-(``numpy.random.SeedSequence.spawn`` per block of null draws, per permutation), and the results are combined in task
-order. A task's output therefore does not depend on where or when it ran, and a run on a cluster of any size gives
+(counter-based draws of the proximity null, ``numpy.random.SeedSequence.spawn`` per permutation), and the results
+are combined in task order. A task's output therefore does not depend on where or when it ran, and a run on a cluster of any size gives
 the same bytes as the single-process run.
 
 :func:`dask_backend` opens a ``dask.distributed`` client for the duration of a ``with`` block; the library's

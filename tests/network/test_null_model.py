@@ -68,14 +68,13 @@ def test_bad_bin_size():
 
 
 def test_draws_are_other_nodes_of_the_same_bin_without_repeats():
-    rng = np.random.default_rng(0)
     degree = np.repeat([1, 2, 3, 4], [40, 30, 20, 10])
     bins = degree_bins(degree, min_bin_size=20)
     slot_nodes = np.array([0, 1, 2, 3, 45, 46, 95, 96, 97, 5, 50, 90])
     slot_group = np.array([0] * 9 + [1] * 3)
     sampler = SetSampler(bins, slot_nodes, slot_group, len(degree))
-    for _ in range(300):
-        nodes, repeat = sampler.sample(rng)
+    for draw in range(300):
+        nodes, repeat = sampler.sample(draw)
         assert not repeat.any()
         np.testing.assert_array_equal(bins.bin_of[nodes], bins.bin_of[slot_nodes])
         assert not np.any(nodes == slot_nodes)
@@ -85,11 +84,10 @@ def test_draws_are_other_nodes_of_the_same_bin_without_repeats():
 
 
 def test_draws_are_uniform_over_the_other_nodes():
-    rng = np.random.default_rng(1)
     degree = np.ones(101, dtype=int)
     bins = degree_bins(degree, min_bin_size=100)
-    sampler = SetSampler(bins, np.array([7]), np.array([0]), 101)
-    counts = np.bincount([sampler.sample(rng)[0][0] for _ in range(20000)], minlength=101)
+    sampler = SetSampler(bins, np.array([7]), np.array([0]), 101, key=1)
+    counts = np.bincount([sampler.sample(draw)[0][0] for draw in range(20000)], minlength=101)
     assert counts[7] == 0
     others = np.delete(counts, 7)
     # 200 expected per node; 6 binomial standard deviations
@@ -97,12 +95,27 @@ def test_draws_are_uniform_over_the_other_nodes():
 
 
 def test_set_larger_than_its_bin_stops_after_bounded_retries():
-    rng = np.random.default_rng(2)
     degree = np.array([1, 1, 1, 1, 5, 5, 5])
     bins = degree_bins(degree, min_bin_size=3)
     assert bins.table() == [(1, 1, 4), (5, 5, 3)]
     slot_nodes = np.array([4, 5, 6])  # all of bin 1: each must avoid itself, so 3 slots share 2 choices
     sampler = SetSampler(bins, slot_nodes, np.zeros(3, dtype=int), len(degree))
-    nodes, repeat = sampler.sample(rng)
+    nodes, repeat = sampler.sample(0)
     assert set(nodes.tolist()) <= {4, 5, 6}
     assert len(set(nodes.tolist())) + int(repeat.sum()) == 3
+
+
+def test_a_set_s_draws_depend_on_the_seed_the_set_and_the_draw_only():
+    """Counter-based draws: other sets beside it, their order and the draw order change nothing."""
+    degree = np.repeat([1, 2, 3, 4], [40, 30, 20, 10])
+    bins = degree_bins(degree, min_bin_size=20)
+    alone = SetSampler(bins, np.array([0, 45, 95]), np.zeros(3, dtype=int), len(degree), key=7)
+    others = SetSampler(
+        bins, np.array([5, 50, 90, 91, 0, 45, 95]), np.array([0, 0, 0, 0, 1, 1, 1]), len(degree), key=7
+    )
+    reseeded = SetSampler(bins, np.array([0, 45, 95]), np.zeros(3, dtype=int), len(degree), key=8)
+    same = [np.array_equal(alone.sample(t)[0], others.sample(t)[0][4:]) for t in (5, 1, 300, 2)]
+    assert all(same)
+    assert not all(np.array_equal(alone.sample(t)[0], reseeded.sample(t)[0]) for t in range(20))
+    # consecutive draws of one set are not the same draw repeated
+    assert len({tuple(alone.sample(t)[0]) for t in range(50)}) > 40

@@ -188,6 +188,21 @@ def test_identical_target_sets_get_identical_rows():
     )
 
 
+@pytest.mark.parametrize("measure", ["closest", "separation"])
+def test_a_drug_s_rows_do_not_depend_on_the_other_drugs_or_pathways_of_the_call(measure):
+    """Same seed, same draws: a drug measured alone, with other drugs, or on fewer pathways gets the same z."""
+    edges = _scale_free()
+    targets, sets = _sets()
+    cols = ["z", "p_value", "null_mean", "null_sd"]
+    every = _run(edges, targets, sets, measure=measure, n_random=60).set_index(["drug", "pathway"])
+    for drug in pd.unique(targets["drug"]):
+        alone = _run(edges, targets, sets, drugs=[drug], measure=measure, n_random=60)
+        pd.testing.assert_frame_equal(alone.set_index(["drug", "pathway"])[cols], every.loc[[drug], cols])
+    fewer = _run(edges, targets, {p: sets[p] for p in list(sets)[:3]}, measure=measure, n_random=60)
+    fewer = fewer.set_index(["drug", "pathway"])
+    pd.testing.assert_frame_equal(fewer[cols], every.loc[fewer.index, cols])
+
+
 def test_shortest_measure_has_its_own_null():
     edges = _scale_free()
     targets, sets = _sets()

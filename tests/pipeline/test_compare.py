@@ -240,6 +240,29 @@ def test_kernel_ridge_is_compared_with_its_configured_options(tmp_path):
     assert len(kernel) > 0 and kernel["spearman"].notna().all()
 
 
+def test_a_scorer_that_rescales_another_is_tested_once(tmp_path):
+    """zscore = mean_z x sqrt(set size): after each model's standardisation the same tests, counted once."""
+    from organoidrx.io import read_gmt
+    from organoidrx.scoring import score
+
+    config = _cohort(tmp_path)
+    result = compare_methods(
+        config,
+        scorers=["mean_z", "zscore", "ssgsea"],
+        measures=["closest"],
+        models=["ridge"],
+        n_random_sets=19,
+    )
+    assert set(result.leaderboard["scorer"]) - {"(expression)"} == {"mean_z", "ssgsea"}
+    assert any(
+        "scorer zscore gives every pathway mean_z's scores times a constant" in w for w in result.warnings
+    )
+    expression = pd.read_csv(config.parent / "organoid_expression.tsv", sep="\t", index_col=0).T
+    sets = read_gmt(config.parent / "pathways.gmt")
+    ratio = score(expression, sets, method="zscore") / score(expression, sets, method="mean_z")
+    assert np.allclose(ratio, ratio.iloc[0], rtol=1e-12)  # a constant per pathway
+
+
 def test_a_cohort_dependent_scorer_is_rescored_without_each_held_out_organoid(tmp_path):
     """compare's z-score rows are the cross-validation with each fold's training organoids scored alone."""
     from organoidrx.models import proximal_pathways

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,10 +113,21 @@ class SetSampler:
     Each set is a group of "slots" (its real nodes). A draw replaces every real node by a uniformly chosen
     *other* node of its degree bin; a node already taken by its set is redrawn up to ``MAX_RETRIES`` times (a set
     larger than its bin keeps the repeat instead of looping forever). Slots of one set are contiguous.
+
+    The random numbers are counter-based: the choice for a slot in draw ``t`` (and redraw ``r``) is a hash of the
+    run's ``key``, the set's content (its sorted nodes), the slot's node, ``t`` and ``r``. A set's random versions
+    therefore depend only on the seed, the set itself and the draw number: a drug's null, and so its z-scores,
+    are the same whichever other drugs or pathways are measured with it, and in whatever blocks or order the
+    draws are made.
     """
 
     def __init__(
-        self, bins: DegreeBins, slot_nodes: np.ndarray, slot_group: np.ndarray, n_nodes: int
+        self,
+        bins: DegreeBins,
+        slot_nodes: np.ndarray,
+        slot_group: np.ndarray,
+        n_nodes: int,
+        key: int = 0,
     ) -> None:
         self.bins = bins
         self.slot_nodes = np.asarray(slot_nodes, dtype=np.int64)
@@ -133,32 +145,36 @@ class SetSampler:
         self._key_base = (np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))[inverse]
         # stamp[key] = slot that last claimed the key; never reset: a claim is valid only if that slot holds it
         self._stamp = np.zeros(int(sizes.sum()) if len(sizes) else 0, dtype=np.int32)
+        self._slot_key = _slot_keys(int(key), self.slot_nodes, self.slot_group)
 
-    def _draw(self, rng: np.random.Generator, which: np.ndarray | None) -> np.ndarray:
+    def _draw(self, draw: int, attempt: int, which: np.ndarray | None) -> np.ndarray:
         """Position in its bin of a uniform other node of the bin, for each slot in ``which`` (None: all)."""
         n_other = self._n_other if which is None else self._n_other[which]
-        raw = rng.bit_generator.random_raw(len(n_other)) >> np.uint64(32)
+        slot_key = self._slot_key if which is None else self._slot_key[which]
+        counter = _mix(np.array([draw * (MAX_RETRIES + 1) + attempt], dtype=np.uint64))
+        raw = _mix(slot_key ^ counter) >> np.uint64(32)
         pick = ((raw * n_other) >> np.uint64(32)).astype(np.int64)  # floor(u * n_other), u uniform on [0, 1)
         pick += pick >= (self._self_pos if which is None else self._self_pos[which])
         # a bin of one node (n_other = 0): the clamp makes the node stand for itself
         np.minimum(pick, self._n_other_int if which is None else self._n_other_int[which], out=pick)
         return pick
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One draw: the random node of every slot and whether it is a repeat within its set (after retries)."""
+    def sample(self, draw: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw number ``draw``: the random node of every slot and whether it is a repeat within its set (after
+        retries)."""
         n_slots = len(self.slot_nodes)
         slots = np.arange(n_slots, dtype=np.int32)
-        keys = self._key_base + self._draw(rng, None)
+        keys = self._key_base + self._draw(draw, 0, None)
         stamp = self._stamp
         stamp[keys] = slots
         pending = slots[stamp[keys] != slots]
         if len(pending):
             is_pending = np.zeros(n_slots, dtype=bool)
             is_pending[pending] = True
-            for _ in range(MAX_RETRIES):
+            for attempt in range(1, MAX_RETRIES + 1):
                 if len(pending) == 0:
                     break
-                k = self._key_base[pending] + self._draw(rng, pending)
+                k = self._key_base[pending] + self._draw(draw, attempt, pending)
                 keys[pending] = k
                 owner = stamp[k]
                 taken = (keys[owner] == k) & ~is_pending[owner]
@@ -170,3 +186,28 @@ class SetSampler:
         repeat = np.zeros(n_slots, dtype=bool)
         repeat[pending] = True
         return self.bins.nodes[self._bin_start + keys - self._key_base], repeat
+
+
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (Steele, Lea and Flood 2014) on an array of uint64: a bijection whose outputs of
+    distinct inputs behave as independent uniform 64-bit numbers."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def _slot_keys(key: int, nodes: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per slot, a 64-bit key from the run's key, its set's content (sorted distinct nodes) and its node."""
+    out = np.zeros(len(nodes), dtype=np.uint64)
+    if not len(nodes):
+        return out
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for members in np.split(order, bounds):
+        content = np.unique(nodes[members]).astype("<i8").tobytes()
+        digest = hashlib.blake2b(content, digest_size=8, key=key.to_bytes(8, "little")).digest()
+        out[members] = np.frombuffer(digest, dtype="<u8")[0]
+    return _mix(out ^ _mix(nodes.astype(np.uint64) + np.uint64(1)))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from organoidrx import __version__
@@ -47,6 +48,22 @@ def _names(kind: str, given: Sequence[str] | None, configured: Sequence[str], ke
     if len(set(chosen)) < len(chosen):
         raise InputError(f"[compare] {key} names a method twice: {examples(chosen)}.")
     return chosen
+
+
+def _standardise(scores: pd.DataFrame) -> pd.DataFrame:
+    centred = scores - scores.mean(axis=0)
+    scale = np.sqrt((centred**2).mean(axis=0))
+    return centred / scale.where(scale > 0, 1.0)
+
+
+def _same_standardised(scores: pd.DataFrame, earlier: dict[str, pd.DataFrame]) -> str | None:
+    """The earlier scorer whose scores are these times a positive constant per pathway (to 1e-9), if any."""
+    mine = _standardise(scores)
+    for name, other in earlier.items():
+        if other.columns.equals(mine.columns) and other.index.equals(mine.index):
+            if np.allclose(other.to_numpy(), mine.to_numpy(), rtol=0.0, atol=1e-9, equal_nan=True):
+                return name
+    return None
 
 
 def _prefixed(timer: Timer, prefix: str, phase: str, done: int, total: int) -> None:
@@ -182,6 +199,7 @@ def compare_methods(
         }
         expression = loaded.organoid_expression
         parts = []
+        standardised: dict[str, pd.DataFrame] = {}
         for s_index, scorer in enumerate(scorer_names):
             options = cfg.method_options.get("scorer", {}) if scorer == cfg.scorer else {}
             with timer.phase(f"scoring: {scorer}"):
@@ -189,6 +207,19 @@ def compare_methods(
                     expression, loaded.gene_sets, method=scorer, min_size=cfg.min_size, max_size=cfg.max_size,
                     **options,
                 )  # fmt: skip
+            same = _same_standardised(scores, standardised)
+            if same is not None:  # every model standardises each pathway: the tests would be the same tests
+                logger.warning(
+                    "scorer %s gives every pathway %s's scores times a constant: the models standardise each "
+                    "pathway, so its tests would repeat %s's and count the same evidence twice; they are run once, "
+                    "as %s",
+                    scorer,
+                    same,
+                    same,
+                    same,
+                )
+                continue
+            standardised[scorer] = _standardise(scores)
             # a cohort-dependent scorer rescores each fold's training organoids without the held-out one
             rescore = rescorer(
                 expression, loaded.gene_sets, method=scorer, min_size=cfg.min_size, max_size=cfg.max_size,

@@ -9,6 +9,7 @@ sections ``[scorer]``, ``[measure]``, ``[model]`` and ``[alignment]``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,8 @@ from organoidrx._registry import KINDS, Option, get_method, suggest
 from organoidrx._utils import InputError
 from organoidrx.pipeline._schema import SCHEMA
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA", "PipelineConfig", "apply_overrides", "read_config"]
 
@@ -301,6 +304,11 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
     if fields["network"] is None and fields["proximity"] is None:
         raise InputError(
             "[network] needs 'edges' (a PPI network) or 'proximity' (a precomputed z-score table)."
+        )
+    if fields["network"] is not None and fields["proximity"] is not None:
+        logger.warning(
+            "[network] gives both 'edges' and 'proximity': run and train use the precomputed proximity table, "
+            "compare the edges; remove the one you do not mean"
         )
     names = fields["drugs"]
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
