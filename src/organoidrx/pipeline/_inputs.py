@@ -19,19 +19,17 @@ from organoidrx.io import (
     drug_keys,
     match_drugs,
     normalize_drug_key,
-    read_clinical,
     read_drug_response,
     read_drug_targets,
     read_expression,
     read_gmt,
     read_network,
     reconcile_sample_ids,
-    tcga_tumour_samples,
 )
-from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._tables import read_table
 from organoidrx.network import PROXIMAL_Z, build_interactome, proximity, shortest_path_lengths
 from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._patient_inputs import load_patients
 
 logger = logging.getLogger(__name__)
 
@@ -274,96 +272,8 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
         },
     )
     if cfg.has_patients:
-        _load_patients(cfg, loaded)
+        load_patients(cfg, loaded)
     return loaded
-
-
-def _tcga_patient_rows(expression: pd.DataFrame, patients: pd.Series, name: str) -> pd.DataFrame:
-    """Expression rows renamed to patient barcodes when they are TCGA sample barcodes and the clinical table names
-    12-character patients (one tumour sample per patient, :func:`organoidrx.io.tcga_tumour_samples`)."""
-    ids = pd.Series(patients.astype(str).unique())
-    if not (ids.str.len() == 12).all() or not ids.str.upper().str.startswith("TCGA-").all():
-        return expression
-    if expression.index.isin(ids).any():
-        return expression
-    chosen = tcga_tumour_samples(expression.index, name=name)
-    if not chosen:
-        return expression
-    return expression.loc[list(chosen)].rename(index=chosen)
-
-
-def _load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
-    assert cfg.patient_expression is not None and cfg.clinical is not None
-    cols = cfg.clinical_columns
-    expression = read_expression(cfg.patient_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
-    clinical = read_clinical(
-        cfg.clinical,
-        patient_col=cols.get("patient_col") or "patient",
-        duration_col=cols.get("duration_col") or "time",
-        event_col=cols.get("event_col") or "event",
-        drug_col=cols.get("drug_col") or "drug",
-        response_col=cols.get("response_col"),
-        time_unit=cfg.time_unit,  # type: ignore[arg-type]
-        covariates=list(cfg.covariates),
-    )
-    expression = _tcga_patient_rows(expression, clinical["patient"], cfg.patient_expression.name)
-    mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
-    n_rows, given = len(clinical), list(pd.unique(clinical["patient"].astype(str)))
-    clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
-    if clinical.empty:
-        raise InputError(
-            f"{cfg.clinical.name}: none of its {n_rows} patient ids (e.g. {examples(given)}) "
-            f"is a sample of {cfg.patient_expression.name} (ids like {examples(list(expression.index))}); "
-            "the two files must name patients alike."
-        )
-    if len(clinical) < n_rows:
-        logger.warning(
-            "%d of %d clinical rows have no expression profile in %s; they are left out",
-            n_rows - len(clinical),
-            n_rows,
-            cfg.patient_expression.name,
-        )
-    drug_values = clinical["drug"].dropna().astype(str)
-    drug_values = drug_values[drug_values.str.strip() != ""]
-    cells = sorted(drug_values.unique())
-    keys = cell_drug_keys(loaded.resolver, cells)
-    known = set(loaded.resolver.canonical_names) | {loaded.drug_keys[d] for d in loaded.drugs}
-    unknown = [c for c in cells if not keys[c] <= known]
-    if unknown:
-        logger.warning(
-            "%s: %d drug cells name a drug no synonym table knows, so they count for no requested drug (e.g. %s); "
-            "if one is a requested drug, spell it as the drug tables do",
-            cfg.clinical.name,
-            len(unknown),
-            examples(unknown, 5),
-        )
-    clinical["drug_keys"] = clinical["drug"].map(
-        lambda d: keys.get(str(d), frozenset()) if isinstance(d, str) else frozenset()
-    )
-    treated = {}
-    for drug in loaded.drugs:
-        key = loaded.drug_keys[drug]
-        rows = clinical["drug_keys"].map(lambda ks, key=key: key in ks)
-        treated[drug] = int(clinical.loc[rows, "patient"].nunique())
-        if treated[drug] == 0:
-            raise InputError(
-                f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
-                f"{examples(cells, 6)}); check the drug column or remove [patients]."
-            )
-        combined = sorted({c for c in cells if key in keys[c] and keys[c] != frozenset([key])})
-        if combined:
-            logger.info(
-                "%s: %s counts %d patients, with combination or regimen cells such as %s",
-                cfg.clinical.name,
-                drug,
-                treated[drug],
-                examples(combined, 4),
-            )
-    loaded.patient_expression = expression
-    loaded.clinical = clinical.reset_index(drop=True)
-    loaded.matching["patients_with_expression"] = int(expression.shape[0])
-    loaded.matching["clinical_rows_used"] = len(clinical)
-    loaded.matching["treated_patients"] = treated
 
 
 def run_proximity(

@@ -1,0 +1,110 @@
+"""The patient half of a run's inputs: expression and clinical table matched by patient and by drug."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from organoidrx._utils import InputError, examples
+from organoidrx.io import read_clinical, read_expression, reconcile_sample_ids, tcga_tumour_samples
+from organoidrx.io._drug_names import cell_drug_keys
+from organoidrx.pipeline._config import PipelineConfig
+
+if TYPE_CHECKING:
+    from organoidrx.pipeline._inputs import Inputs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["load_patients"]
+
+
+def _tcga_patient_rows(expression: pd.DataFrame, patients: pd.Series, name: str) -> pd.DataFrame:
+    """Expression rows renamed to patient barcodes when they are TCGA sample barcodes and the clinical table names
+    12-character patients (one tumour sample per patient, :func:`organoidrx.io.tcga_tumour_samples`)."""
+    ids = pd.Series(patients.astype(str).unique())
+    if not (ids.str.len() == 12).all() or not ids.str.upper().str.startswith("TCGA-").all():
+        return expression
+    if expression.index.isin(ids).any():
+        return expression
+    chosen = tcga_tumour_samples(expression.index, name=name)
+    if not chosen:
+        return expression
+    return expression.loc[list(chosen)].rename(index=chosen)
+
+
+def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
+    """Read ``[patients]`` into ``loaded``: the expression (TCGA samples as their patients), the clinical rows
+    with expression, each row's drug keys, and the matching counts; a requested drug no patient had is an error."""
+    assert cfg.patient_expression is not None and cfg.clinical is not None
+    cols = cfg.clinical_columns
+    expression = read_expression(cfg.patient_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
+    clinical = read_clinical(
+        cfg.clinical,
+        patient_col=cols.get("patient_col") or "patient",
+        duration_col=cols.get("duration_col") or "time",
+        event_col=cols.get("event_col") or "event",
+        drug_col=cols.get("drug_col") or "drug",
+        response_col=cols.get("response_col"),
+        time_unit=cfg.time_unit,  # type: ignore[arg-type]
+        covariates=list(cfg.covariates),
+    )
+    expression = _tcga_patient_rows(expression, clinical["patient"], cfg.patient_expression.name)
+    mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
+    n_rows, given = len(clinical), list(pd.unique(clinical["patient"].astype(str)))
+    clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
+    if clinical.empty:
+        raise InputError(
+            f"{cfg.clinical.name}: none of its {n_rows} patient ids (e.g. {examples(given)}) "
+            f"is a sample of {cfg.patient_expression.name} (ids like {examples(list(expression.index))}); "
+            "the two files must name patients alike."
+        )
+    if len(clinical) < n_rows:
+        logger.warning(
+            "%d of %d clinical rows have no expression profile in %s; they are left out",
+            n_rows - len(clinical),
+            n_rows,
+            cfg.patient_expression.name,
+        )
+    drug_values = clinical["drug"].dropna().astype(str)
+    drug_values = drug_values[drug_values.str.strip() != ""]
+    cells = sorted(drug_values.unique())
+    keys = cell_drug_keys(loaded.resolver, cells)
+    known = set(loaded.resolver.canonical_names) | {loaded.drug_keys[d] for d in loaded.drugs}
+    unknown = [c for c in cells if not keys[c] <= known]
+    if unknown:
+        logger.warning(
+            "%s: %d drug cells name a drug no synonym table knows, so they count for no requested drug (e.g. %s); "
+            "if one is a requested drug, spell it as the drug tables do",
+            cfg.clinical.name,
+            len(unknown),
+            examples(unknown, 5),
+        )
+    clinical["drug_keys"] = clinical["drug"].map(
+        lambda d: keys.get(str(d), frozenset()) if isinstance(d, str) else frozenset()
+    )
+    treated = {}
+    for drug in loaded.drugs:
+        key = loaded.drug_keys[drug]
+        rows = clinical["drug_keys"].map(lambda ks, key=key: key in ks)
+        treated[drug] = int(clinical.loc[rows, "patient"].nunique())
+        if treated[drug] == 0:
+            raise InputError(
+                f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
+                f"{examples(cells, 6)}); check the drug column or remove [patients]."
+            )
+        combined = sorted({c for c in cells if key in keys[c] and keys[c] != frozenset([key])})
+        if combined:
+            logger.info(
+                "%s: %s counts %d patients, with combination or regimen cells such as %s",
+                cfg.clinical.name,
+                drug,
+                treated[drug],
+                examples(combined, 4),
+            )
+    loaded.patient_expression = expression
+    loaded.clinical = clinical.reset_index(drop=True)
+    loaded.matching["patients_with_expression"] = int(expression.shape[0])
+    loaded.matching["clinical_rows_used"] = len(clinical)
+    loaded.matching["treated_patients"] = treated
