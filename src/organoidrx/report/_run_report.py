@@ -620,8 +620,10 @@ def write_run_report(
         max_rows=len(drugs) + 1,
         css_class="key",
         caption="One row per drug; the full tables are below and in the TSV files. 'organoid CV rho': "
-        "cross-validated Spearman of the proximal-pathway model; 'vs random sets p': its empirical p against random "
-        "pathway sets of the same size." + horizon_note,
+        "cross-validated Spearman of ridge on all the drug's proximal pathways; 'vs random sets p': its empirical p "
+        "against random pathway sets of the same size. The configured model carried to the patients (e.g. its top "
+        "k pathways) is cross-validated in the organoid CV table below but not tested against random sets; "
+        "'organoidrx compare' tests each model so." + horizon_note,
     )
     if (
         surv is not None

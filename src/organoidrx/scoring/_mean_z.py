@@ -87,7 +87,8 @@ MEAN_Z = register(
     Method(
         kind="scorer",
         name="mean_z",
-        summary="mean over the set's genes of their expression standardised across the cohort",
+        summary="mean over the set's genes of their expression standardised across the cohort (zscore / "
+        "sqrt(set size): the same features once a model standardises each pathway; compare tests them once)",
         reference="Lee E. et al. (2008) PLoS Comput Biol 4:e1000217, doi:10.1371/journal.pcbi.1000217",
         func=_mean_z_kernel,
         deterministic=True,
