@@ -225,17 +225,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     cohort = make_synthetic_cohort(random_state=args.seed)
     print(cohort.summary())
     with folder.staged() as staging:  # cohort and run are written together and replace the folder whole
-        paths = cohort.write(staging / "cohort")
+        # the configuration written is the one run: `organoidrx run` of it reproduces the demo
+        settings = {"n_permutations": args.n_permutations, "n_random_sets": 20}
+        paths = cohort.write(staging / "cohort", settings=settings)
         config = folder.final / "cohort" / paths["config"].name
         print(f"Cohort files: {config.parent} (run configuration: {config})")
         print(f"Running the pipeline with {args.n_permutations} permutations and 20 random pathway sets ...")
-        result = run_pipeline(
-            paths["config"],
-            folder,
-            n_permutations=args.n_permutations,
-            n_random_sets=20,
-            progress=args.progress,
-        )
+        result = run_pipeline(paths["config"], folder, progress=args.progress)
     _print_run_summary(result)
     return 0
 

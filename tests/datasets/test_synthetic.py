@@ -417,3 +417,14 @@ def test_bad_arguments_raise_one_clear_error(kwargs: dict[str, object], match: s
 def test_planted_of_an_unknown_drug_names_the_known_ones(cohort: SyntheticCohort) -> None:
     with pytest.raises(InputError, match="drug 'DRUG_Z' is not in the cohort; it has DRUG_A, DRUG_B"):
         cohort.planted("DRUG_Z")
+
+
+def test_written_config_carries_the_settings_it_is_run_with(tmp_path: Path) -> None:
+    """The demo writes the settings it runs with, so `organoidrx run cohort/config.toml` reproduces it."""
+    from organoidrx.pipeline import read_config
+
+    cohort = make_synthetic_cohort(n_genes=300, n_pathways=20, n_organoids=8, random_state=0)
+    paths = cohort.write(tmp_path, settings={"n_permutations": 200, "n_random_sets": 20})
+    cfg = read_config(paths["config"])
+    assert (cfg.n_permutations, cfg.n_random_sets, cfg.n_random) == (200, 20, 1000)
+    assert read_config(cohort.write(tmp_path / "plain")["config"]).n_permutations == 1000

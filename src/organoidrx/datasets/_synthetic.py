@@ -168,13 +168,18 @@ class SyntheticCohort:
             )
         return "\n".join(lines)
 
-    def write(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
+    def write(
+        self, folder: str | os.PathLike[str], *, settings: dict[str, Any] | None = None
+    ) -> dict[str, Path]:
         """Write the cohort as the files a user would bring, plus a ``config.toml`` that points at them.
 
         Parameters
         ----------
         folder : str or Path
             Created if needed; existing files of the same names are replaced, each one atomically.
+        settings : dict, optional
+            ``[settings]`` keys written into ``config.toml`` over the defaults (e.g. ``{"n_permutations": 200}``),
+            so that the file describes the run made with it.
 
         Returns
         -------
@@ -200,7 +205,7 @@ class SyntheticCohort:
         _write_tsv(self.clinical, paths["clinical"])
         _write_tsv(self.truth, paths["truth"])
         with atomic_write(paths["config"], newline="\n", encoding="utf-8") as handle:
-            handle.write(_config_text(self, paths))
+            handle.write(_config_text(self, paths, settings or {}))
         return paths
 
 
@@ -237,7 +242,7 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(blocks)
 
 
-def _config_text(cohort: SyntheticCohort, paths: dict[str, Path]) -> str:
+def _config_text(cohort: SyntheticCohort, paths: dict[str, Path], settings: dict[str, Any]) -> str:
     seed = cohort.params.get("random_state")
     sections: dict[str, dict[str, Any]] = {
         "preclinical": {
@@ -262,6 +267,7 @@ def _config_text(cohort: SyntheticCohort, paths: dict[str, Path]) -> str:
             "model": "ridge",
             "top_k": 10,
             "n_permutations": 1000,
+            **settings,
         },
         # 'organoidrx compare': every scorer and network measure; ridge is solved for all random sets at once
         "compare": {"models": ["ridge"], "n_random_sets": 1000},
