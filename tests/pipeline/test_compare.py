@@ -308,6 +308,9 @@ def test_a_selection_empty_for_every_drug_ranks_without_numpy_warnings():
     assert np.isnan(by_selection.loc["none", "median_spearman"])
     assert by_selection.loc["closest", "median_spearman"] == 0.5
     assert by_selection.loc["closest", "median_excess"] == pytest.approx(0.4)
+    summary = " ".join(result.summary())
+    assert "1 combinations selected nothing for any drug and have no test ('s / none / ridge')" in summary
+    assert "baseline combinations" not in summary  # an empty selection is not a baseline
 
 
 def test_an_empty_method_list_on_the_command_line_is_refused(tmp_path, capsys):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from organoidrx._utils import examples
 from organoidrx.evaluation import bh_qvalues, smallest_rejectable_p
 from organoidrx.evaluation._multiple import n_tests_needed_at, random_sets_for_one_finding
 
@@ -67,7 +68,13 @@ class CompareResult:
         tested = board[board["p"].notna()]
         keys = ["scorer", "selection", "model"]
         n_tested = tested[keys].drop_duplicates().shape[0]
-        n_baselines = board[keys].drop_duplicates().shape[0] - n_tested
+        untested = (
+            board[keys].drop_duplicates().merge(tested[keys].drop_duplicates(), how="left", indicator=True)
+        )
+        untested = untested[untested["_merge"] == "left_only"]
+        fixed = untested["selection"].isin(["all_pathways", "all_genes"])  # baselines without random sets
+        n_baselines = int(fixed.sum())
+        empty = [" / ".join(map(str, r)) for r in untested.loc[~fixed, keys].itertuples(index=False)]
         lines = [
             f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
             f"nothing selected is not tested), each against "
@@ -82,6 +89,11 @@ class CompareResult:
                 f"; {n_baselines} baseline combinations without random sets are ranked beside them."
                 if n_baselines
                 else "."
+            )
+            + (
+                f" {len(empty)} combinations selected nothing for any drug and have no test ({examples(empty, 3)})."
+                if empty
+                else ""
             )
         ]
         needed = smallest_rejectable_p(self.n_tests, LEVEL)
