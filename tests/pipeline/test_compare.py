@@ -174,6 +174,10 @@ def test_cli_compare(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "tests:" in printed and "q < 0.05" in printed
     assert (tmp_path / "cli" / "leaderboard.tsv").is_file()
+    from .test_run import documented_columns
+
+    tables = ["leaderboard.tsv", "combinations.tsv"]
+    assert documented_columns(tmp_path / "cli", tables) == {name: [] for name in tables}
 
 
 @pytest.mark.slow

@@ -64,6 +64,23 @@ def cli_run(cohort_dir, tmp_path_factory) -> Path:
     return out
 
 
+def documented_columns(folder: Path, names: list[str]) -> dict[str, list[str]]:
+    """Per table of ``folder``, the columns of its header that docs/outputs.md does not describe."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "outputs.md").read_text()
+    undocumented = {}
+    for name in names:
+        header = (folder / name).read_text().split("\n", 1)[0].split("\t")
+        section = doc.split(f"`{name}`", 1)[1].split("\n### ", 1)[0]
+        undocumented[name] = [c for c in header if f"`{c}`" not in section]
+    return undocumented
+
+
+def test_every_output_column_is_described_in_the_docs(cli_run):
+    tables = sorted(p.name for p in cli_run.glob("*.tsv") if p.name != "patient_drug_sensitivity.tsv")
+    assert len(tables) >= 6
+    assert documented_columns(cli_run, tables) == {name: [] for name in tables}
+
+
 def test_run_writes_every_output(cohort_dir, cli_run):
     from organoidrx.pipeline import read_config
 
