@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "STALE_STAGING_SECONDS",
     "InputError",
@@ -126,6 +128,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
     """
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # what a killed write of the same file left behind (an hour old: younger ones may be live writes)
+    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.[^/]+\.tmp"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
@@ -138,6 +142,31 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: age after which a temporary file of an interrupted write is taken as abandoned
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str], pattern: re.Pattern[str]) -> int:
+    """Remove the files of ``folder`` whose names match ``pattern`` and that are older than an hour; return how
+    many. Used for the temporaries of interrupted atomic writes (younger ones may belong to a live write)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no folder yet, or not listable: nothing to clean
+        return 0
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    removed = 0
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):  # gone already (another process cleaned it) or not ours to remove
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+    if removed:
+        logger.debug("removed %d temporary files of interrupted writes from %s", removed, folder)
+    return removed
 
 
 def _current_umask() -> int:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from organoidrx._utils import InputError
+from organoidrx._utils import STALE_TEMPORARY_SECONDS, InputError
 from organoidrx.network import _distances, build_interactome, check_memory, shortest_path_lengths
 
 # A tree A-B-C-D-E with a branch C-F-G-H (8 nodes), and a path over the same 8 names (another network, same size).
@@ -179,6 +179,23 @@ def test_consistent_pair_that_is_not_a_distance_matrix_is_rejected(tmp_path, cap
     _assert_recomputed(graph, tmp_path, caplog, "not a distance matrix")
 
 
+def test_a_write_removes_the_stale_temporaries_of_its_own_file_only(tmp_path):
+    from organoidrx._utils import atomic_write
+
+    target = tmp_path / "scores.tsv"
+    old, live, other = (tmp_path / f".{n}.abcd1234.tmp" for n in ("scores.tsv", "scores.tsv2", "other.tsv"))
+    fresh = tmp_path / ".scores.tsv.efgh5678.tmp"
+    for path in (old, live, other, fresh):
+        path.write_bytes(b"partial")
+    stale = time.time() - STALE_TEMPORARY_SECONDS - 60
+    for path in (old, live, other):
+        os.utime(path, (stale, stale))
+    with atomic_write(target) as handle:
+        handle.write("x\n")
+    assert not old.exists() and live.exists() and other.exists() and fresh.exists()
+    assert target.read_text() == "x\n"
+
+
 def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path, caplog):
     graph = _tree()
     stem = _distances._cache_name(graph)
@@ -188,15 +205,15 @@ def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path, caplog):
     unrelated = tmp_path / ".results.tsv.abcdefgh.tmp"
     for path in (old_npy, old_json, live, unrelated):
         path.write_bytes(b"partial")
-    stale = time.time() - _distances._STALE_TMP_SECONDS - 60
+    stale = time.time() - STALE_TEMPORARY_SECONDS - 60
     for path in (old_npy, old_json, unrelated):
         os.utime(path, (stale, stale))
-    with caplog.at_level(logging.DEBUG, logger="organoidrx.network._distances"):
+    with caplog.at_level(logging.DEBUG, logger="organoidrx"):
         _matrix(graph, tmp_path)
     assert not old_npy.exists() and not old_json.exists()
     assert live.exists(), "a fresh temporary file (a writer at work) was removed"
     assert unrelated.exists(), "a temporary file that is not a distance cache was removed"
-    assert "removed 2 leftover temporary" in caplog.text
+    assert "removed 2 temporary files of interrupted writes" in caplog.text
 
 
 _WORKER = textwrap.dedent(

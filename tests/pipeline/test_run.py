@@ -586,7 +586,9 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
     _set(config, model=["ridge", "svr"], top_k=[5, 10])
     nested = _inputs.estimate_work(_config.read_config(config), loaded)["nested model selection"]
     n = len(loaded.organoid_expression)
-    assert nested == pytest.approx(2 * 4 * n * (n + 10**6) * _inputs.SECONDS_PER_UNIT["nested model selection"])
+    assert nested == pytest.approx(
+        2 * 4 * n * (n + 10**6) * _inputs.SECONDS_PER_UNIT["nested model selection"]
+    )
     _set(config, model="ridge", top_k=10)
     _set(config, **SMALL)
     # with a guard of a millisecond even the small run is refused, and --force runs it

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from organoidrx._memory import available_memory
-from organoidrx._utils import InputError, atomic_write, read_npy_header
+from organoidrx._utils import InputError, atomic_write, read_npy_header, remove_stale_temporaries
 from organoidrx.network._cache import TEMPORARY_NAME, default_cache_dir, prune_cache, touch
 from organoidrx.network._graph import Interactome
 
@@ -32,7 +30,6 @@ _MATRIX_MEMORY_SHARE = 0.8
 _CACHE_VERSION = 1
 _READ_BLOCK = 16 * 2**20
 #: temporary files of an interrupted cache write older than this are removed; a live write takes seconds
-_STALE_TMP_SECONDS = 3600.0
 
 
 def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None = None) -> int:
@@ -355,18 +352,4 @@ def _read_cache(path: Path, n: int, network_hash: str) -> np.ndarray:
 
 def _remove_stale_temporaries(folder: Path) -> None:
     """Remove temporary files of interrupted cache writes older than an hour (younger ones may be live writes)."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:  # no cache folder yet, or not listable: nothing to clean
-        return
-    cutoff = time.time() - _STALE_TMP_SECONDS
-    removed = 0
-    for entry in entries:
-        if not TEMPORARY_NAME.fullmatch(entry.name):
-            continue
-        with contextlib.suppress(OSError):  # gone already (another process cleaned it) or not ours to remove
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.path)
-                removed += 1
-    if removed:
-        logger.debug("removed %d leftover temporary distance-cache files from %s", removed, folder)
+    remove_stale_temporaries(folder, TEMPORARY_NAME)
