@@ -237,7 +237,8 @@ def restrict_gene_sets(
     n_large = int((report["reason"] == "more than max_size").sum())
     if n_small or n_large:
         logger.info(
-            "%s: kept %d of %d gene sets; %d have fewer than min_size=%d genes in %s, %d more than max_size=%s",
+            "%s: kept %d of %d gene sets; %d have fewer than min_size=%d genes in %s, %d more than max_size=%s "
+            "(e.g. %s)",
             name,
             len(kept),
             len(gene_sets),
@@ -246,6 +247,7 @@ def restrict_gene_sets(
             where,
             n_large,
             max_size,
+            examples(report.loc[~report["kept"], "pathway"]),
         )
     if not kept:
         all_genes = [g for genes in gene_sets.values() for g in genes]

@@ -182,20 +182,6 @@ def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int |
     kept, report = restrict_gene_sets(
         sets, None, min_size=min_size, max_size=max_size, where=str(path), name=str(path)
     )
-    dropped = report.loc[~report["kept"]]
-    if len(dropped):
-        logger.info(
-            "%s: dropped %d of %d gene sets by size (%d with fewer than min_size=%d genes, %d with more than "
-            "max_size=%s), e.g. %s",
-            path,
-            len(dropped),
-            len(report),
-            int((dropped["reason"] == "fewer than min_size").sum()),
-            min_size,
-            int((dropped["reason"] == "more than max_size").sum()),
-            max_size,
-            examples(dropped["pathway"]),
-        )
     pathways = [p for p, genes in kept.items() for _ in genes]
     genes_flat = [g for genes in kept.values() for g in genes]
     table = pd.DataFrame({"pathway": pathways, "gene": genes_flat}, dtype=object)
