@@ -60,7 +60,10 @@ def test_size_filter_reports_each_dropped_set(tmp_path, caplog):
     assert report.loc["SET_B", "reason"] == "more than max_size"
     assert report.loc["SET_C", "reason"] == "fewer than min_size"
     assert list(table.attrs["descriptions"]) == ["SET_A"]
-    assert "dropped 2 of 3 gene sets" in caplog.text
+    assert (
+        "kept 1 of 3 gene sets; 1 have fewer than min_size=2" in caplog.text
+        and "(e.g. 'SET_B', 'SET_C')" in caplog.text
+    )
 
 
 def test_two_gene_set_tables_concatenate(tmp_path):
