@@ -396,6 +396,25 @@ def test_precomputed_wide_proximity_table_gives_the_same_biomarkers(cohort_dir, 
     np.testing.assert_allclose(got["coefficient"], expected["coefficient"], rtol=1e-9)
 
 
+def test_a_drug_of_a_joined_column_of_a_wide_proximity_table_is_read_from_it(tmp_path, caplog):
+    """The authors' table joins drugs with the same targets (CETUXIMAB_GEFITINIB): Gefitinib is read from it."""
+    from organoidrx.io import DrugNameResolver, drug_keys
+    from organoidrx.pipeline._inputs import _read_proximity_table
+
+    path = tmp_path / "wide.tsv"
+    path.write_text("pathway\tFLUOROURACIL\tCETUXIMAB_GEFITINIB\nP1\t-2\t-1.5\nP2\t0.5\t-3\n")
+    resolver = DrugNameResolver()
+    with caplog.at_level("INFO", logger="organoidrx"):
+        table = _read_proximity_table(path, drug_keys(resolver, ["Gefitinib", "5-FU"]), resolver)
+    assert table.set_index(["drug", "pathway"])["z"].to_dict() == {
+        ("Gefitinib", "P1"): -1.5,
+        ("Gefitinib", "P2"): -3.0,
+        ("5-FU", "P1"): -2.0,
+        ("5-FU", "P2"): 0.5,
+    }
+    assert "drug 'Gefitinib' is read from the joined column 'CETUXIMAB_GEFITINIB'" in caplog.text
+
+
 @pytest.mark.parametrize("alignment", ["combat", "quantile", "precise"])
 def test_aligned_patients_still_separate(cohort_dir, tmp_path, alignment):
     config, _ = cohort_dir

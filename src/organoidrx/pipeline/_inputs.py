@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +78,21 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
             f"{first['drug']!r}, pathway {first['pathway']!r}); a proximity table holds numbers or NA."
         )
     long["z"] = z
-    spelled = match_drugs(drugs, sorted(long["drug"].unique()), resolver, where=path.name)
+    columns = sorted(long["drug"].unique())
+    joined: dict[
+        str, str
+    ] = {}  # a drug of a joined column (CETUXIMAB_GEFITINIB: drugs with the same targets)
+    for column in columns:
+        names = [n.strip() for n in re.split(r"[_,;+/]", column) if n.strip()]
+        for name in names if len(names) > 1 else []:
+            if name not in columns:
+                joined.setdefault(name, column)
+    spelled = match_drugs(drugs, [*columns, *sorted(joined)], resolver, where=path.name)
     parts = []
     for drug, source in spelled.items():
+        if source in joined:
+            logger.info("%s: drug %r is read from the joined column %r", path.name, drug, joined[source])
+            source = joined[source]
         rows = long[long["drug"] == source].assign(drug=drug)
         parts.append(rows)
     out = pd.concat(parts, ignore_index=True)
