@@ -609,7 +609,9 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     )
     _add_option(p, DASK)
     p.add_argument(
-        "--cache-dir", default=None, help="distance cache folder (default $XDG_CACHE_HOME/organoidrx)"
+        "--cache-dir",
+        default=None,
+        help="distance cache folder (default $ORGANOIDRX_CACHE_DIR or $XDG_CACHE_HOME/organoidrx)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the distance cache")
     _add_option(
