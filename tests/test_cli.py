@@ -192,3 +192,21 @@ def test_a_warning_repeated_word_for_word_is_shown_once():
     assert once.filter(record(logging.INFO, "load: 0.1 s")) and once.filter(
         record(logging.INFO, "load: 0.1 s")
     )
+
+
+def test_an_interrupt_while_the_interface_imports_is_one_line(monkeypatch, capsys) -> None:
+    """Ctrl-C in the first second (the interface's imports) ends like a later one: status 130, no traceback."""
+    import builtins
+
+    from organoidrx.__main__ import run
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "organoidrx.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert run() == 130
+    assert capsys.readouterr().err == "organoidrx: interrupted\n"
