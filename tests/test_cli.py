@@ -172,6 +172,12 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
         and "drug:        DRUG_A" in out
         and "signed:      no" in out
     )
+    assert main(["inspect", str(bundles["DRUG_A"] / "manifest.json")]) == 0  # its bundle, verified
+    assert "drug:        DRUG_A" in capsys.readouterr().out
+    manifest = bundles["DRUG_A"] / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:-40])  # truncated: an error, not "a table, no problems"
+    assert main(["inspect", str(manifest)]) == 2
+    assert "organoidrx: error:" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "bundles")]) == 0
     assert f"bundles:     {', '.join(sorted(bundles))}" in capsys.readouterr().out
 

@@ -526,6 +526,8 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
     """A summary of a model bundle, a folder of bundles or a run configuration; ``None`` for any other file."""
     from organoidrx.models._bundle import MANIFEST, SIGNATURE, _is_bundle_zip, load_bundle
 
+    if path.name == MANIFEST and path.is_file():  # a bundle's manifest: inspect (and verify) its bundle
+        path = path.parent
     if path.suffix == ".toml" and path.is_file():
         from organoidrx.pipeline import read_config
 
