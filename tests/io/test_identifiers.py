@@ -175,6 +175,15 @@ def test_par_y_copies_are_left_out_beside_their_x_copy(caplog):
     assert "left out (e.g." not in caplog.text  # not counted as unmapped
 
 
+def test_a_missing_value_marker_is_no_gene_although_it_is_an_alias(caplog):
+    """R writes 'NA' for an unmapped symbol; NCBI lists NA as an alias of XK: the row must not become XK."""
+    expression = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["NA", "TP53"])
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        result = harmonize_gene_ids(expression, {"NA": "XK", "TP53": "TP53"})
+    assert result.columns.tolist() == ["TP53"]
+    assert "1 of 2 gene ids have no unambiguous symbol" in caplog.text and "'NA'" in caplog.text
+
+
 def test_harmonize_sum_for_counts(id_map):
     expression = pd.DataFrame([[1.0, 2.0]], index=["s1"], columns=["ENSG00000206503", "ENSG00000235657"])
     assert harmonize_gene_ids(expression, id_map, aggregate="sum")["HLA-A"].tolist() == [3.0]

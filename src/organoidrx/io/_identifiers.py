@@ -14,6 +14,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame
+from organoidrx.io._tables import NA_VALUES
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d+)\.\d+(_PAR_Y)?$")
 # The id type must cover at least this fraction of the non-empty ids to be reported.
 _DETECT_FRACTION = 0.6
 _AGGREGATES = ("mean", "median", "sum", "max", "first")
+_MISSING_IDS = frozenset(NA_VALUES)
 # Precedence when one id occurs under several types in a map: official symbols win over aliases.
 _TYPE_ORDER = {"symbol": 0, "entrez": 1, "ensembl": 2, "ensp": 3, "alias": 4, "other": 5}
 
@@ -329,7 +331,8 @@ def harmonize_gene_ids(
     lookup, id_types = _as_lookup(id_map)
     original = list(frame.columns)
     stripped = strip_ensembl_version(original)
-    targets = [lookup.get(g) for g in stripped]
+    # a missing-value marker ('NA', written by R for an unmapped symbol) is no gene, although 'NA' is an alias of XK
+    targets = [None if g in _MISSING_IDS else lookup.get(g) for g in stripped]
     # An outdated symbol (alias) must not be merged into a gene the matrix already measures under its own symbol.
     official = {g for g, t in zip(stripped, targets, strict=True) if t == g}
     shadowed = [
