@@ -89,7 +89,7 @@ def test_resolution_does_not_depend_on_order() -> None:
 
 def test_components_split_combinations_and_expand_regimens() -> None:
     table = DrugNameResolver().components(
-        ["FOLFOX", "Oxaliplatinum+ 5-FU", "Irinotecan + Cetuximab", "Xeloda"]
+        ["FOLFOX", "Oxaliplatinum+ 5-FU", "Irinotecan + Cetuximab", "Xeloda", "Mayo 425-20"]
     )
     by_name = table.groupby("name")["canonical"].apply(sorted).to_dict()
     assert by_name == {
@@ -97,6 +97,7 @@ def test_components_split_combinations_and_expand_regimens() -> None:
         "Oxaliplatinum+ 5-FU": ["FLUOROURACIL", "OXALIPLATIN"],
         "Irinotecan + Cetuximab": ["CETUXIMAB", "IRINOTECAN"],
         "Xeloda": ["CAPECITABINE"],
+        "Mayo 425-20": ["FLUOROURACIL", "LEUCOVORIN"],  # the Mayo Clinic 5-FU + leucovorin regimen
     }
     assert set(table.loc[table["name"] == "FOLFOX", "method"]) == {"regimen"}
 
