@@ -152,6 +152,27 @@ def test_measure_options_are_read_and_checked(tmp_path):
         assert "\n" not in str(info.value)
 
 
+def test_model_options_go_to_the_candidates_that_take_them(tmp_path: Path) -> None:
+    """[model] kernel with model = ["ridge", "kernel_ridge"]: kernel ridge gets it, ridge does not need it."""
+    from organoidrx.models import make_response_model
+
+    text = (
+        _GOOD.replace('model = "svr"', 'model = ["ridge", "kernel_ridge"]')
+        + '[model]\nkernel = "laplacian"\n'
+    )
+    cfg = read_config(_write(tmp_path, text))
+    assert cfg.options("model") == {"kernel": "laplacian"} or cfg.method_options["model"] == {
+        "kernel": "laplacian"
+    }
+    selector = make_response_model(cfg.model, cfg.top_k, model_options=cfg.method_options["model"])
+    options = {name: pipe[-1].model_options for name, pipe in selector.estimators}
+    assert options == {"ridge_top5": None, "kernel_ridge_top5": {"kernel": "laplacian"}}
+    with pytest.raises(
+        InputError, match=r"model 'kernel_ridge' has no option 'kernal' \(did you mean 'kernel'\?\)"
+    ):
+        read_config(_write(tmp_path, text.replace("kernel = ", "kernal = ")))
+
+
 def test_model_and_top_k_lists_are_candidates(tmp_path: Path) -> None:
     text = _GOOD.replace('model = "svr"', 'model = ["ridge", "svr"]').replace("top_k = 5", "top_k = [5, 10]")
     config = read_config(_write(tmp_path, text))

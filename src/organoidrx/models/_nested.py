@@ -20,6 +20,7 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from organoidrx._registry import get_method
 from organoidrx._utils import InputError
 from organoidrx.models._response import DrugResponseModel, make_response_pipeline
 
@@ -274,6 +275,8 @@ def make_nested_selector(
         Pathways kept by the model (``None``: every one).
     cv, scoring, random_state
         Passed to :class:`NestedModelSelector`; ``random_state`` also seeds the candidates.
+    model_options : dict, optional
+        Options of the models (``[model]``); each candidate gets those its model takes.
 
     Returns
     -------
@@ -303,13 +306,21 @@ def make_nested_selector(
                 model,
                 top_k=None if k is None else int(k),
                 random_state=random_state,
-                model_options=model_options,
+                model_options=_options_for(model, model_options),
             ),
         )
         for k in ks
         for model in model_list
     ]
     return NestedModelSelector(candidates, cv=cv, scoring=scoring, random_state=random_state)
+
+
+def _options_for(model: str, options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The options a candidate model takes, of the ``[model]`` options given for all candidates."""
+    if not options:
+        return None
+    takes = {o.name for o in get_method("model", model).options}
+    return {k: v for k, v in options.items() if k in takes} or None
 
 
 def candidate_settings(estimator: Any) -> tuple[str | None, int | None]:

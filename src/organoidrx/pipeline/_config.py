@@ -129,12 +129,13 @@ class PipelineConfig:
     def options(self, kind: str) -> dict[str, Any]:
         """Every option of the chosen method of ``kind``: the configured ones, the rest at their defaults.
 
-        With several candidate models, the ``[model]`` options are those of the first (every candidate accepts
-        them: the reader checks them against each).
+        With several candidate models, the configured ``[model]`` options as given: each candidate takes those it
+        knows and resolves its own defaults.
         """
         name = getattr(self, kind)
-        method = get_method(kind, name if isinstance(name, str) else name[0])
-        return method.resolve(self.method_options.get(kind, {}))
+        if not isinstance(name, str):
+            return dict(self.method_options.get(kind, {}))
+        return get_method(kind, name).resolve(self.method_options.get(kind, {}))
 
     @property
     def model_options(self) -> dict[str, Any]:
@@ -159,12 +160,14 @@ def _check_method_options(
 ) -> dict[str, dict[str, Any]]:
     checked: dict[str, dict[str, Any]] = {}
     for kind, given in method_options.items():
-        for name in _names(chosen[kind]):  # every candidate model must accept the [model] options
-            method = get_method(kind, name)
-            checked[kind] = {
-                key: method.option(key).validate(value, where=f"{where}[{kind}]")
-                for key, value in given.items()
-            }
+        methods = [get_method(kind, name) for name in _names(chosen[kind])]
+        checked[kind] = {}
+        for key, value in given.items():
+            # with candidate models, an option goes to the candidates that take it (one at least)
+            takers = [m for m in methods if any(o.name == key for o in m.options)]
+            # none takes it: the error of the first candidate with options suggests the nearest one
+            owner = takers[0] if takers else next((m for m in methods if m.options), methods[0])
+            checked[kind][key] = owner.option(key).validate(value, where=f"{where}[{kind}]")
     return checked
 
 

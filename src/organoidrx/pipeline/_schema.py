@@ -316,7 +316,7 @@ def config_reference() -> str:
         "A run is described by one TOML file (`organoidrx run CONFIG.toml --out DIR`). Paths are relative to the",
         "file's folder. `[preclinical]`, `[pathways]` and `[drugs]` are required; without `[patients]` the run is",
         "preclinical only. The options of the chosen methods go in `[scorer]`, `[measure]`, `[model]` and",
-        "`[alignment]`; when `model` lists candidates, every candidate must take the `[model]` options.",
+        "`[alignment]`; when `model` lists candidates, each gets the `[model]` options it takes.",
         "`examples/kong2020_coad/config.toml` is an annotated example; the demo's `cohort/config.toml` is a plain one.",
     ]
     for section, entries in SCHEMA.items():
