@@ -782,7 +782,7 @@ CASES = [
     ),
     case(
         predict(None, None, "--verify-key", "@long.key"),
-        "bundles.json",
+        "DRUG_A",
         "sign",
         id="predict-unsigned-bundle-with-key",
     ),

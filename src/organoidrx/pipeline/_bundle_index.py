@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from organoidrx._utils import InputError, examples
-from organoidrx.models._bundle import MANIFEST, SIGNATURE
+from organoidrx.models._bundle import MANIFEST, SIGNATURE, ModelBundle
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +32,14 @@ def _digest(body: Mapping[str, Any], key: bytes | None) -> str:
     return hmac.new(key, text, hashlib.sha256).hexdigest() if key else hashlib.sha256(text).hexdigest()
 
 
-def _manifest_sha(bundle: Path) -> str:
-    """The checksum a bundle's manifest states (verified against its content when the bundle is loaded)."""
-    try:
-        manifest = json.loads((bundle / MANIFEST).read_bytes()[: 32 * 2**20])
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{bundle / MANIFEST}: cannot be read ({exc}); the bundle is damaged.") from None
-    sha = manifest.get("sha256") if isinstance(manifest, dict) else None
-    if not isinstance(sha, str):
-        raise InputError(f"{bundle / MANIFEST}: has no checksum; the bundle is damaged.")
-    return sha
-
-
 def write_bundle_index(folder: Path, drugs: Mapping[str, str], key: bytes | None) -> None:
-    """Write ``bundles.json`` into ``folder``: every bundle folder name -> its drug and manifest checksum."""
+    """Write ``bundles.json`` into ``folder``: every bundle folder name -> its drug and manifest checksum (the
+    bundles were just written there)."""
     body = {
         "format": _FORMAT,
         "bundles": {
-            name: {"drug": drug, "sha256": _manifest_sha(folder / name)} for name, drug in drugs.items()
+            name: {"drug": drug, "sha256": json.loads((folder / name / MANIFEST).read_text())["sha256"]}
+            for name, drug in drugs.items()
         },
     }
     index = dict(body, sha256=_digest(body, None))
@@ -58,10 +48,10 @@ def write_bundle_index(folder: Path, drugs: Mapping[str, str], key: bytes | None
     (folder / INDEX).write_text(json.dumps(index, sort_keys=True, indent=1) + "\n")
 
 
-def check_bundle_index(folder: Path, found: list[Path], key: bytes | None) -> None:
-    """Refuse a folder of bundles that is not the set its training wrote.
+def check_bundle_index(folder: Path, bundles: Mapping[str, ModelBundle], key: bytes | None) -> None:
+    """Refuse a folder of bundles (folder name -> loaded, verified bundle) that is not the set its training wrote.
 
-    Without ``bundles.json`` (a folder assembled by hand) only repeated drugs are refused, with a warning that
+    Without ``bundles.json`` (a folder assembled by hand) only a drug held twice is refused, with a warning that
     the set cannot be checked; with a ``key`` the index is required and must carry the key's signature.
     """
     path = folder / INDEX
@@ -77,11 +67,12 @@ def check_bundle_index(folder: Path, found: list[Path], key: bytes | None) -> No
             folder,
             INDEX,
         )
+        _one_bundle_per_drug(folder, bundles)
         return
     try:
         index = json.loads(path.read_bytes()[:_MAX_BYTES])
         body = {"format": index["format"], "bundles": dict(index["bundles"])}
-        entries = {str(n): (str(e["drug"]), str(e["sha256"])) for n, e in body["bundles"].items()}
+        entries = {str(n): str(e["sha256"]) for n, e in body["bundles"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(
             f"{path}: is not a bundle index ({type(exc).__name__}); the folder is damaged."
@@ -94,22 +85,34 @@ def check_bundle_index(folder: Path, found: list[Path], key: bytes | None) -> No
         raise InputError(
             f"{path}: is unsigned or signed with another key; the set of bundles was not written with this key."
         )
-    names = {p.name: p for p in found}
-    missing = sorted(set(entries) - set(names))
+    missing = sorted(set(entries) - set(bundles))
     if missing:
         raise InputError(
             f"{folder}: {len(missing)} bundle(s) of its training are missing ({examples(missing)}); copy the "
             "whole folder again."
         )
-    extra = sorted(set(names) - set(entries))
+    extra = sorted(set(bundles) - set(entries))
     if extra:
         raise InputError(
             f"{folder}: {len(extra)} bundle(s) were not written by its training ({examples(extra)}); remove them "
             "or predict with them one by one."
         )
-    changed = [n for n, (_, sha) in entries.items() if not hmac.compare_digest(_manifest_sha(names[n]), sha)]
+    # a loaded bundle's checksum is verified against its content, so this compares what was written
+    changed = [
+        n for n, sha in entries.items() if not hmac.compare_digest(str(bundles[n].manifest["sha256"]), sha)
+    ]
     if changed:
         raise InputError(
             f"{folder}: {len(changed)} bundle(s) differ from those its training wrote ({examples(changed)}), e.g. a "
             "bundle of another training; train again or restore the folder."
         )
+
+
+def _one_bundle_per_drug(folder: Path, bundles: Mapping[str, ModelBundle]) -> None:
+    drugs: dict[str, str] = {}
+    for name, bundle in bundles.items():
+        if bundle.drug in drugs:
+            raise InputError(
+                f"{folder}: bundles {drugs[bundle.drug]} and {name} both hold drug {bundle.drug!r}; keep one."
+            )
+        drugs[str(bundle.drug)] = name

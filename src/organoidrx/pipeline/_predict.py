@@ -91,32 +91,41 @@ def predict_with_bundle(
                 f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
                 "its bundles, not links to them. Replace the link by the bundle folder."
             )
-        check_bundle_index(folder, found, secret)
-        tables = [
-            predict_with_bundle(
-                p, expression, gene_sets=gene_sets, key=secret, reference=reference, duplicates=duplicates
-            )
-            for p in found
-        ]
-        drugs: dict[str, Path] = {}
-        for p, t in zip(found, tables, strict=True):
-            for drug in pd.unique(t["drug"]):
-                if drug in drugs:
-                    raise InputError(
-                        f"{folder}: bundles {drugs[drug].name} and {p.name} both hold drug {drug!r}; keep one."
-                    )
-                drugs[drug] = p
-        table = pd.concat(tables, ignore_index=True)
-        table.attrs["reference"] = reference
-        if out is not None:
-            write_predictions(table, out, format, expression)
-        return table
-    model = load_bundle(bundle, key=secret)
-    stored = _stored_settings(model, str(bundle))
+        models = {p.name: load_bundle(p, key=secret) for p in found}
+        check_bundle_index(folder, models, secret)
+        labels = [str(p) for p in found]
+    else:
+        models, labels = {str(bundle): load_bundle(bundle, key=secret)}, [str(bundle)]
+    stored = [_stored_settings(m, label) for m, label in zip(models.values(), labels, strict=True)]
+    # the expression and the gene sets are read once for every bundle
     data = read_expression(expression, duplicates=duplicates)
-    sets: Any = read_gmt(gene_sets) if gene_sets is not None else stored["gene_sets"]
-    if gene_sets is not None:
-        _warn_changed_sets(str(bundle), model.feature_names, sets, stored["gene_sets"], Path(gene_sets).name)
+    given = read_gmt(gene_sets) if gene_sets is not None else None
+    table = pd.concat(
+        [
+            _predict_one(m, label, settings, data, given, gene_sets, reference)
+            for m, label, settings in zip(models.values(), labels, stored, strict=True)
+        ],
+        ignore_index=True,
+    )
+    table.attrs["reference"] = reference
+    if out is not None:
+        write_predictions(table, out, format, expression)
+    return table
+
+
+def _predict_one(
+    model: ModelBundle,
+    bundle: str,
+    stored: dict[str, Any],
+    data: pd.DataFrame,
+    given: pd.DataFrame | None,
+    gene_sets: str | os.PathLike[str] | None,
+    reference: Reference,
+) -> pd.DataFrame:
+    """One bundle's predictions of the samples in ``data`` (its stored gene sets unless ``given``)."""
+    sets: Any = stored["gene_sets"] if given is None else given
+    if given is not None and gene_sets is not None:
+        _warn_changed_sets(bundle, model.feature_names, given, stored["gene_sets"], Path(gene_sets).name)
     scoring = stored["scoring"]
     if not streams(scoring["method"], scoring["options"]):  # scores move with the samples given
         if len(data) < 3:
@@ -124,7 +133,7 @@ def predict_with_bundle(
                              f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip
         logger.warning("%s: scorer %r is cohort-dependent: these predictions depend on the %d samples given "
                        "together, whatever --reference says", model.drug, scoring["method"], len(data))  # fmt: skip
-    _warn_missing_genes(str(bundle), model.feature_names, sets, data.columns)
+    _warn_missing_genes(bundle, model.feature_names, sets, data.columns)
     scores = score(
         data,
         sets,
@@ -152,7 +161,7 @@ def predict_with_bundle(
     else:
         logger.info("the bundle holds no patient cut-off and one sample cannot be split: group left empty")
         groups = pd.Series([pd.NA] * len(predicted), index=predicted.index)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "patient": predicted.index,
             "drug": model.drug,
@@ -160,10 +169,6 @@ def predict_with_bundle(
             "group": groups.to_numpy(),
         }
     )
-    table.attrs["reference"] = reference
-    if out is not None:
-        write_predictions(table, out, format, expression)
-    return table
 
 
 def _members(sets: Any, features: list[str]) -> dict[str, frozenset[str]]:
