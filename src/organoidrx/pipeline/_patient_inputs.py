@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_patients"]
+__all__ = ["load_patients", "treated_rows"]
 
 
 def _tcga_patient_rows(expression: pd.DataFrame, patients: pd.Series, name: str) -> pd.DataFrame:
@@ -87,8 +87,7 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     treated = {}
     for drug in loaded.drugs:
         key = loaded.drug_keys[drug]
-        rows = clinical["drug_keys"].map(lambda ks, key=key: key in ks)
-        treated[drug] = int(clinical.loc[rows, "patient"].nunique())
+        treated[drug] = len(treated_rows(clinical, key))
         if treated[drug] == 0:
             raise InputError(
                 f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
@@ -108,3 +107,9 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     loaded.matching["patients_with_expression"] = int(expression.shape[0])
     loaded.matching["clinical_rows_used"] = len(clinical)
     loaded.matching["treated_patients"] = treated
+
+
+def treated_rows(clinical: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One clinical row per patient treated with the drug of matching ``key`` (any drug of a cell counts)."""
+    rows = clinical[[key in keys for keys in clinical["drug_keys"]]]
+    return rows.drop_duplicates("patient").reset_index(drop=True)

@@ -29,6 +29,7 @@ from organoidrx.models import (
 from organoidrx.models._predict import alignment_refit
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import Inputs
+from organoidrx.pipeline._patient_inputs import treated_rows
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._organoids import DrugModel
@@ -61,12 +62,7 @@ def run_patients(
         collector.context = drug
         with timer.phase(f"patients {drug}", show=False):
             predicted = predict_cohort(m.bundle, patient_scores, alignment=cfg.alignment)
-            key = loaded.drug_keys[drug]
-            treated = (
-                clinical[[key in ks for ks in clinical["drug_keys"]]]
-                .drop_duplicates("patient")
-                .reset_index(drop=True)
-            )
+            treated = treated_rows(clinical, loaded.drug_keys[drug])
             treated_pred = predicted.reindex(treated["patient"])
             # the split is learned on the treated patients and applied to everyone (and stored in the bundle)
             try:
