@@ -14,7 +14,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame
-from organoidrx.io._tables import NA_VALUES
+from organoidrx.io._tables import NA_VALUES, column_key
 
 logger = logging.getLogger(__name__)
 
@@ -218,18 +218,26 @@ def read_gene_id_map(
 _SYMBOL_COLUMNS = ("symbol", "genesymbol", "genename", "hgncsymbol", "preferredname", "name")
 
 
+def refuse_alias_columns(columns: Any, name: str, fix: str) -> None:
+    """Refuse an id map whose id or symbol column holds aliases (several genes share one: no map)."""
+    aliases = [c for c in columns if "alias" in column_key(c)]
+    if aliases:
+        raise InputError(
+            f"{name}: column {aliases[0]!r} holds aliases, which can name several genes, so it cannot be an id "
+            f"map on its own; {fix}."
+        )
+
+
 def _two_column_orientation(table: pd.DataFrame, name: str) -> tuple[Any, Any]:
     """(id column, symbol column) of a two-column map: the column named as symbols, else the one holding symbols
     when the other holds Ensembl / Entrez / STRING ids, else the first column -> the second."""
     first, second = table.columns[0], table.columns[1]
-    keys = {c: re.sub(r"[^a-z]", "", str(c).lower()) for c in (first, second)}
-    aliases = [c for c in (first, second) if "alias" in keys[c]]
-    if aliases:
-        raise InputError(
-            f"{name}: column {aliases[0]!r} holds aliases, which can name several genes, so it cannot be an id "
-            "map on its own; pass it as aliases= together with the NCBI gene table "
-            "(idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz)."
-        )
+    keys = {c: column_key(c) for c in (first, second)}
+    refuse_alias_columns(
+        (first, second),
+        name,
+        "pass it as aliases= together with the NCBI gene table (idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz)",
+    )
     for symbol_col, id_col in ((second, first), (first, second)):
         if keys[symbol_col] in _SYMBOL_COLUMNS and keys[id_col] not in _SYMBOL_COLUMNS:
             return id_col, symbol_col

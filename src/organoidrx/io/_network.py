@@ -20,6 +20,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from organoidrx._utils import InputError, examples
+from organoidrx.io._identifiers import refuse_alias_columns
 from organoidrx.io._tables import WHITESPACE, column_key, find_column, read_header, read_table
 
 logger = logging.getLogger(__name__)
@@ -168,12 +169,11 @@ def _map_table(id_map: IdMap, name: str) -> pd.DataFrame:
         raise InputError(
             f"{where}: an id map needs two columns (id and gene symbol); found columns {list(table.columns)}."
         )
-    aliases = [c for c in table.columns[:2] if "alias" in column_key(c)]
-    if aliases:
-        raise InputError(
-            f"{where}: column {aliases[0]!r} holds aliases, which can name several genes, so it cannot name network "
-            "nodes; pass STRING's protein.info, the NCBI gene table or a two-column id -> symbol table."
-        )
+    refuse_alias_columns(
+        table.columns[:2],
+        where,
+        "pass STRING's protein.info, the NCBI gene table or a two-column id -> symbol table",
+    )
     return pd.DataFrame({"a": table.iloc[:, 0].to_numpy(), "b": table.iloc[:, 1].to_numpy()}, dtype=object)
 
 
