@@ -179,20 +179,27 @@ def test_consistent_pair_that_is_not_a_distance_matrix_is_rejected(tmp_path, cap
     _assert_recomputed(graph, tmp_path, caplog, "not a distance matrix")
 
 
+def _temporaries(stale: list[Path], fresh: list[Path]) -> None:
+    """Leftover temporary files: ``stale`` ones an hour and a minute old, ``fresh`` ones just written."""
+    old = time.time() - STALE_TEMPORARY_SECONDS - 60
+    for path in (*stale, *fresh):
+        path.write_bytes(b"partial")
+    for path in stale:
+        os.utime(path, (old, old))
+
+
 def test_a_write_removes_the_stale_temporaries_of_its_own_file_only(tmp_path):
     from organoidrx._utils import atomic_write
 
     target = tmp_path / "scores.tsv"
-    old, live, other = (tmp_path / f".{n}.abcd1234.tmp" for n in ("scores.tsv", "scores.tsv2", "other.tsv"))
+    own, longer_name, other = (
+        tmp_path / f".{n}.abcd1234.tmp" for n in ("scores.tsv", "scores.tsv2", "other.tsv")
+    )
     fresh = tmp_path / ".scores.tsv.efgh5678.tmp"
-    for path in (old, live, other, fresh):
-        path.write_bytes(b"partial")
-    stale = time.time() - STALE_TEMPORARY_SECONDS - 60
-    for path in (old, live, other):
-        os.utime(path, (stale, stale))
+    _temporaries([own, longer_name, other], [fresh])
     with atomic_write(target) as handle:
         handle.write("x\n")
-    assert not old.exists() and live.exists() and other.exists() and fresh.exists()
+    assert not own.exists() and longer_name.exists() and other.exists() and fresh.exists()
     assert target.read_text() == "x\n"
 
 
@@ -203,11 +210,7 @@ def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path, caplog):
     old_json = tmp_path / f".{Path(stem).with_suffix('.json')}.a8b2c4d6.tmp"
     live = tmp_path / f".{stem}.zz11yy22.tmp"
     unrelated = tmp_path / ".results.tsv.abcdefgh.tmp"
-    for path in (old_npy, old_json, live, unrelated):
-        path.write_bytes(b"partial")
-    stale = time.time() - STALE_TEMPORARY_SECONDS - 60
-    for path in (old_npy, old_json, unrelated):
-        os.utime(path, (stale, stale))
+    _temporaries([old_npy, old_json, unrelated], [live])
     with caplog.at_level(logging.DEBUG, logger="organoidrx"):
         _matrix(graph, tmp_path)
     assert not old_npy.exists() and not old_json.exists()
