@@ -136,7 +136,8 @@ def _measure(
 def _null_blocks(
     problem: _Problem,
     bins: Any,
-    blocks: list[tuple[int, int]],
+    stream: int,
+    starts: list[int],
     block_sizes: list[int],
     observed: tuple[np.ndarray, np.ndarray],
     measure: Method,
@@ -146,16 +147,18 @@ def _null_blocks(
 ) -> list[tuple[np.ndarray, ...]]:
     """Run some blocks of random draws; return per-block sums of deviations, squares, lower-tail counts, min, max.
 
+    Block ``i`` makes draws ``starts[i]`` to ``starts[i] + block_sizes[i] - 1`` of the counter-based stream
+    ``stream`` (:class:`SetSampler`).
+
     With the measure's ``null = "targets"`` only the targets are drawn; the pathways keep their genes. The drug
     columns are measured in ``chunks`` (ranges a..b-1; default one chunk of all), which bounds the memory of one
     draw; every column's targets are drawn in each draw, so a column's numbers do not depend on the chunks.
     """
     n_nodes = problem.dist.shape[0]
-    key = blocks[0][0] if blocks else 0
-    target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes, key=key)
+    target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes, key=stream)
     draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
     gene_sampler = (
-        SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes, key=key ^ _GENE_STREAM)
+        SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes, key=stream ^ _GENE_STREAM)
         if draw_genes
         else None
     )
@@ -167,7 +170,7 @@ def _null_blocks(
             obs = obs_num / obs_den
         parts.append((slice(int(end[a]), int(end[b])), _columns(problem, a, b), obs_num, obs_den, obs))
     out: list[tuple[np.ndarray, ...]] = []
-    for (_, first_draw), size in zip(blocks, block_sizes, strict=True):
+    for first_draw, size in zip(starts, block_sizes, strict=True):
         sums = []
         for *_, obs in parts:
             shape = obs.shape
@@ -581,10 +584,8 @@ def proximity(
         tic = time.perf_counter()
         n_blocks = math.ceil(n_random / _BLOCK)
         block_sizes = [min(_BLOCK, n_random - i * _BLOCK) for i in range(n_blocks)]
-        stream = int(
-            rng.integers(2**63)
-        )  # counter-based draws (SetSampler): block i holds draws i * _BLOCK...
-        seeds = [(stream, i * _BLOCK) for i in range(n_blocks)]
+        stream = int(rng.integers(2**63))  # counter-based draws (SetSampler)
+        starts = [i * _BLOCK for i in range(n_blocks)]  # block i holds draws i * _BLOCK onwards
         done = [0]
 
         def on_block() -> None:
@@ -593,9 +594,11 @@ def proximity(
                 progress("null", min(done[0] * _BLOCK, n_random), n_random)
 
         if backend is not None:
-            shared = (measured, bins, observed, method, state)
+            shared = (measured, bins, stream, observed, method, state)
             chunks = _drug_chunks(len(measured.drug_start), n_blocks, backend.n_workers)
-            tasks = [(seed, size, c) for seed, size in zip(seeds, block_sizes, strict=True) for c in chunks]
+            tasks = [
+                (start, size, c) for start, size in zip(starts, block_sizes, strict=True) for c in chunks
+            ]
             arriving = backend.imap(_null_task, tasks, shared=shared)
             s1, s2, n_le, lo, hi = _fold_in_order(arriving, n_blocks, on_block, n_chunks=len(chunks))
         else:
@@ -605,7 +608,7 @@ def proximity(
             if workers == 1:
                 results = [
                     _null_blocks(
-                        measured, bins, seeds, block_sizes, observed, method, on_block, state, ranges
+                        measured, bins, stream, starts, block_sizes, observed, method, on_block, state, ranges
                     )
                 ]
             else:
@@ -615,7 +618,8 @@ def proximity(
                             _null_blocks,
                             measured,
                             bins,
-                            [seeds[i] for i in part],
+                            stream,
+                            [starts[i] for i in part],
                             [block_sizes[i] for i in part],
                             observed,
                             method,
@@ -784,15 +788,15 @@ def _observed_task(
     )
 
 
-def _null_task(
-    task: tuple[tuple[int, int], int, tuple[int, int]], shared: tuple[Any, ...]
-) -> tuple[np.ndarray, ...]:
+def _null_task(task: tuple[int, int, tuple[int, int]], shared: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
     """One block of null draws for some drug columns on a Dask worker (``shared``, the problem, is sent to each
     worker once)."""
-    measured, bins, observed, method, state = shared
-    seed, size, (a, b) = task
+    measured, bins, stream, observed, method, state = shared
+    start, size, (a, b) = task
     ranges = [(a + x, a + y) for x, y in _drug_ranges(_columns(measured, a, b))]
-    return _null_blocks(measured, bins, [seed], [size], observed, method, lambda: None, state, ranges)[0]
+    return _null_blocks(
+        measured, bins, stream, [start], [size], observed, method, lambda: None, state, ranges
+    )[0]
 
 
 def _drug_chunks(n_units: int, n_blocks: int, n_workers: int) -> list[tuple[int, int]]:
