@@ -12,7 +12,7 @@ from organoidrx import cli
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.models import load_bundle
 
-from .test_run import _set
+from .test_run import _set, documented_columns
 
 GRID = {"model": ["ridge", "linear"], "top_k": [2, 5]}
 SMALL = {"n_random": 200, "n_permutations": 5, "n_random_sets": 5}
@@ -29,6 +29,13 @@ def nested_run(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("run")
     assert cli.main(["--quiet", "run", str(config), "--out", str(out)]) == 0
     return config, out
+
+
+def test_every_column_of_a_nested_run_is_described_in_the_docs(nested_run):
+    _, out = nested_run
+    tables = sorted(p.name for p in out.glob("*.tsv") if p.name != "patient_drug_sensitivity.tsv")
+    assert "model_selection.tsv" in tables
+    assert documented_columns(out, tables) == {name: [] for name in tables}
 
 
 def test_the_choice_is_reported_in_every_output(nested_run):
