@@ -20,6 +20,7 @@ from organoidrx.io._drug_names import (
 from organoidrx.io._drugs import read_drug_response, read_drug_targets, response_matrix, select_drugs
 from organoidrx.io._expression import read_expression, write_expression
 from organoidrx.io._gdc import read_gdc_expression, read_gdc_sample_sheet
+from organoidrx.io._gdc_clinical import read_gdc_clinical
 from organoidrx.io._gene_sets import read_gmt, write_gmt
 from organoidrx.io._geo import read_geo_series_matrix
 from organoidrx.io._identifiers import (
@@ -53,6 +54,7 @@ __all__ = [
     "read_drug_response",
     "read_drug_targets",
     "read_expression",
+    "read_gdc_clinical",
     "read_gdc_expression",
     "read_gdc_sample_sheet",
     "read_gene_id_map",

@@ -29,6 +29,7 @@ from organoidrx.io._drug_names import DrugNameResolver
 from organoidrx.io._drugs import _DRUG_NAMES, _VALUE_NAMES, read_drug_response, read_drug_targets
 from organoidrx.io._expression import read_expression
 from organoidrx.io._gdc import read_gdc_sample_sheet
+from organoidrx.io._gdc_clinical import is_gdc_clinical, read_gdc_clinical
 from organoidrx.io._gene_sets import read_gmt
 from organoidrx.io._geo import read_geo_series_matrix
 from organoidrx.io._identifiers import detect_gene_id_type, read_gene_id_map
@@ -164,6 +165,8 @@ def _detect(path: Path, text: str) -> str:
         return "scores"
     if _clinical_columns(header) is not None and _has(columns, "patient"):
         return "clinical"
+    if is_gdc_clinical(header):
+        return "gdc_clinical"
     if _has(columns, "bcr_patient_barcode"):
         if _has(columns, "os.time", "pfi.time", "dss.time"):
             return "tcga_cdr"
@@ -439,6 +442,17 @@ def _inspect_drug_response_tcga(path: Path, report: FileReport) -> None:
     report.details["response"] = ", ".join(f"{k} {v}" for k, v in table["response"].value_counts().items())
 
 
+def _inspect_gdc_clinical(path: Path, report: FileReport) -> None:
+    table = read_gdc_clinical(path)
+    report.reader = "read_gdc_clinical"
+    _survival_report(report, table)
+    treated = table.dropna(subset=["drug"])
+    top = treated.groupby("drug")["patient"].nunique().sort_values(ascending=False)
+    report.details["drugs"] = (
+        ", ".join(f"{d} {n}" for d, n in top.head(6).items()) + " (patients)" if len(top) else "none recorded"
+    )
+
+
 def _inspect_cdr(path: Path, report: FileReport) -> None:
     table = read_tcga_cdr(path)
     report.reader = "read_tcga_cdr"
@@ -575,6 +589,7 @@ _DESCRIPTIONS = {
     "tcga_biotab_patient": "TCGA BCR biotab patient table",
     "tcga_biotab_drug": "TCGA drug-treatment records (BCR biotab / TCGAbiolinks)",
     "tcga_cdr": "TCGA Pan-Cancer Clinical Data Resource (Liu 2018)",
+    "gdc_clinical": "GDC portal clinical download (clinical.tsv)",
     "tcga_drug_response": "curated TCGA drug responses (Ding 2016)",
     "gdc_manifest": "GDC download manifest",
     "gdc_sample_sheet": "GDC sample sheet / case-file-barcode table",
@@ -601,6 +616,7 @@ _READERS = {
     "tcga_biotab_patient": "read_tcga_biotab_patient",
     "tcga_biotab_drug": "read_tcga_biotab_drug",
     "tcga_cdr": "read_tcga_cdr",
+    "gdc_clinical": "read_gdc_clinical",
     "tcga_drug_response": "read_tcga_drug_response",
 }
 
@@ -613,7 +629,7 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
     path : path
         Any input organoidrx reads: expression matrices (TSV/CSV/GSEA txt, GCT, Parquet, h5ad), GEO series
         matrices, GMT gene sets, network edge tables (STRING links and others), drug-target and drug-response
-        tables, clinical survival tables, TCGA BCR biotab tables, TCGA-CDR, GDC manifests and sample sheets,
+        tables, clinical survival tables, TCGA BCR biotab tables, TCGA-CDR, GDC clinical.tsv, GDC manifests and sample sheets,
         gene identifier maps, DrugBank vocabularies; gzipped text is decompressed. Anything else delimited is
         summarised as a plain table.
 
@@ -669,6 +685,7 @@ def inspect_file(path: str | os.PathLike[str]) -> FileReport:
         "tcga_biotab_patient": lambda: _inspect_biotab_patient(path, report),
         "tcga_biotab_drug": lambda: _inspect_biotab_drug(path, report),
         "tcga_cdr": lambda: _inspect_cdr(path, report),
+        "gdc_clinical": lambda: _inspect_gdc_clinical(path, report),
         "tcga_drug_response": lambda: _inspect_drug_response_tcga(path, report),
         "gdc_manifest": lambda: _inspect_manifest(path, report),
         "drugbank_vocabulary": lambda: _inspect_drugbank_vocabulary(path, report),

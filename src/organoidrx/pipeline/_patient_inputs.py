@@ -10,6 +10,7 @@ import pandas as pd
 from organoidrx._utils import InputError, examples
 from organoidrx.io import read_clinical, read_expression, reconcile_sample_ids, tcga_tumour_samples
 from organoidrx.io._drug_names import cell_drug_keys
+from organoidrx.io._gdc_clinical import gdc_clinical_header, is_gdc_clinical, read_gdc_clinical
 from organoidrx.pipeline._config import PipelineConfig
 
 if TYPE_CHECKING:
@@ -34,13 +35,22 @@ def _tcga_patient_rows(expression: pd.DataFrame, patients: pd.Series, name: str)
     return expression.loc[list(chosen)].rename(index=chosen)
 
 
-def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
-    """Read ``[patients]`` into ``loaded``: the expression (TCGA samples as their patients), the clinical rows
-    with expression, each row's drug keys, and the matching counts; a requested drug no patient had is an error."""
-    assert cfg.patient_expression is not None and cfg.clinical is not None
+def _read_clinical(cfg: PipelineConfig) -> pd.DataFrame:
+    """The clinical table: a GDC portal clinical.tsv when it is one and no column was named, else the generic
+    table of ``[patients]``'s columns."""
+    assert cfg.clinical is not None
     cols = cfg.clinical_columns
-    expression = read_expression(cfg.patient_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
-    clinical = read_clinical(
+    defaults = {"patient_col": "patient", "duration_col": "time", "event_col": "event", "drug_col": "drug"}
+    named = [key for key, default in defaults.items() if cols.get(key) not in (None, default)]
+    if not named and is_gdc_clinical(gdc_clinical_header(cfg.clinical)):
+        if cfg.time_unit != "days":
+            raise InputError(
+                f"{cfg.clinical.name}: a GDC clinical.tsv counts time in days; remove [patients] time_unit "
+                f"= {cfg.time_unit!r}."
+            )
+        logger.info("%s: read as a GDC portal clinical.tsv", cfg.clinical.name)
+        return read_gdc_clinical(cfg.clinical, covariates=list(cfg.covariates))
+    return read_clinical(
         cfg.clinical,
         patient_col=cols.get("patient_col") or "patient",
         duration_col=cols.get("duration_col") or "time",
@@ -50,6 +60,14 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
         time_unit=cfg.time_unit,  # type: ignore[arg-type]
         covariates=list(cfg.covariates),
     )
+
+
+def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
+    """Read ``[patients]`` into ``loaded``: the expression (TCGA samples as their patients), the clinical rows
+    with expression, each row's drug keys, and the matching counts; a requested drug no patient had is an error."""
+    assert cfg.patient_expression is not None and cfg.clinical is not None
+    expression = read_expression(cfg.patient_expression, duplicates=cfg.duplicates)  # type: ignore[arg-type]
+    clinical = _read_clinical(cfg)
     expression = _tcga_patient_rows(expression, clinical["patient"], cfg.patient_expression.name)
     mapping = reconcile_sample_ids(expression.index, clinical["patient"], what="patients")
     n_rows, given = len(clinical), list(pd.unique(clinical["patient"].astype(str)))

@@ -115,7 +115,12 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
     "patients": (
         (_path("expression", "patient expression, genes x samples", required=True), "patient_expression"),
         (
-            _path("clinical", "clinical table: patient, follow-up time, event, drug", required=True),
+            _path(
+                "clinical",
+                "clinical table: patient, follow-up time, event, drug; or the GDC portal's clinical.tsv (read as "
+                "such when no column below is named)",
+                required=True,
+            ),
             "clinical",
         ),
         (_column("patient_col", "patient", "clinical column of patient ids"), "patient_col"),
