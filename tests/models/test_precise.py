@@ -4,9 +4,10 @@ alignment through the pipeline.
 
 The reference implementation below follows the paper's recipe step by step with other tools than the code under
 test: scikit-learn's PCA for the principal axes, one principal vector at a time as a sum over the axes, the
-geodesic written as the slerp formula, and the interpolation point chosen as PRECISE's ``compute_optimal_tau``
-does (NKI-CCB/PRECISE: ``scipy.stats.ks_2samp`` of the source and target data projected on the geodesic at
-``np.linspace(0, 1, 101)``, sorted by the statistic with pandas) or, for ``interpolation="variance"``, the
+geodesic written as the slerp formula, and the interpolation point chosen as PRECISE's ``ConsensusRepresentation``
+does (NKI-CCB/PRECISE ``pipeline_routine.py``: ``scipy.stats.ks_2samp`` of the source and target data projected
+on the geodesic at ``np.linspace(0, 1, n_representations + 1)``, default 1000, and the first ``np.argmin`` of
+the statistics) or, for ``interpolation="variance"``, the
 variance-equality point found by scanning a grid of tau for a sign change of
 ``np.var(source @ g) - np.var(target @ g)`` and refining it with ``scipy.optimize.brentq``.
 """
@@ -28,24 +29,20 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from organoidrx._utils import InputError
 from organoidrx.models import precise_align, precise_consensus, precise_refit_predict, standardize_columns
+from organoidrx.models._precise import ks_statistics
 
 from ..conftest import shared_file
 
 
-def _ks_steps(source: np.ndarray, target: np.ndarray, gamma) -> pd.DataFrame:
-    """PRECISE's compute_optimal_tau: the KS statistic at every step of the grid, sorted as PRECISE sorts it."""
-    statistics = {
-        tau: scipy.stats.ks_2samp(source @ gamma(tau), target @ gamma(tau)) for tau in np.linspace(0, 1, 101)
-    }
-    table = pd.DataFrame(statistics, index=["ks", "pval"]).T.reset_index()
-    return table.sort_values("ks")
-
-
 def _reference(
-    source: np.ndarray, target: np.ndarray, n_pc: int, min_cosine: float, interpolation: str = "ks"
+    source: np.ndarray,
+    target: np.ndarray,
+    n_pc: int,
+    min_cosine: float,
+    interpolation: str = "ks",
+    n_representations: int = 1000,
 ):
-    """Cosines, tau and consensus vectors, literally, pair by pair. With ``"ks"`` the tau is the smallest of the
-    steps tied at PRECISE's smallest statistic (PRECISE takes the first of an unstable sort among them)."""
+    """Cosines, tau and consensus vectors, literally, pair by pair."""
     Ps = PCA(n_components=n_pc, svd_solver="full").fit(source).components_
     Pt = PCA(n_components=n_pc, svd_solver="full").fit(target).components_
     U, sigma, Vt = scipy.linalg.svd(Ps @ Pt.T)
@@ -70,10 +67,9 @@ def _reference(
             return 2 * (np.mean((source @ g) * (source @ dg)) - np.mean((target @ g) * (target @ dg)))
 
         if interpolation == "ks":
-            steps = _ks_steps(source, target, gamma)
-            tied = steps.loc[steps["ks"] == steps["ks"].iloc[0], "index"]
-            assert steps["index"].iloc[0] in set(tied)  # PRECISE's own pick is one of them
-            taus.append(float(tied.min()))
+            steps = np.linspace(0, 1, n_representations + 1)
+            ks = [scipy.stats.ks_2samp(source @ gamma(tau), target @ gamma(tau)).statistic for tau in steps]
+            taus.append(float(steps[int(np.argmin(ks))]))
             vectors.append(gamma(taus[-1]))
             continue
         grid = np.linspace(0.0, 1.0, 4001)
@@ -111,12 +107,38 @@ def test_principal_angles_are_scipys_subspace_angles(seed):
     np.testing.assert_allclose(fit.source_vectors @ fit.target_vectors.T, np.diag(fit.cosines), atol=1e-12)
 
 
-@pytest.mark.parametrize("interpolation", ["ks", "variance"])
+def test_ks_statistics_are_scipys_with_ties():
+    rng = np.random.default_rng(4)
+    for n_s, n_t in [(2, 3), (19, 130), (7, 7), (30, 12)]:
+        for values in (
+            rng.normal(size=(40, n_s + n_t)),
+            rng.integers(0, 4, size=(40, n_s + n_t)).astype(float),
+        ):
+            source, target = values[:, :n_s], values[:, n_s:]
+            pairs = zip(source, target, strict=True)
+            expected = [scipy.stats.ks_2samp(a, b, method="asymp").statistic for a, b in pairs]
+            ours = ks_statistics(source, target)
+            assert ours.tolist() == np.round(np.asarray(expected) * n_s * n_t).astype(int).tolist()
+            np.testing.assert_allclose(ours / (n_s * n_t), expected, rtol=1e-13)
+    # hand-worked: {1, 2} against {2, 3}: F_s - F_t is 1/2 after 1, 1/2 after 2 (both), 0 after 3
+    assert ks_statistics(np.array([[1.0, 2.0]]), np.array([[2.0, 3.0]])).tolist() == [2]
+
+
+@pytest.mark.parametrize(
+    ("interpolation", "n_representations"), [("ks", 1000), ("ks", 100), ("variance", 1000)]
+)
 @pytest.mark.parametrize("seed", range(3))
-def test_consensus_matches_the_literal_reference(seed, interpolation):
+def test_consensus_matches_the_literal_reference(seed, interpolation, n_representations):
     source, target = _two_batches(seed)
-    fit = precise_consensus(source, target, n_pc=6, min_cosine=0.3, interpolation=interpolation)
-    sigma, taus, vectors = _reference(source, target, 6, 0.3, interpolation)
+    fit = precise_consensus(
+        source,
+        target,
+        n_pc=6,
+        min_cosine=0.3,
+        interpolation=interpolation,
+        n_representations=n_representations,
+    )
+    sigma, taus, vectors = _reference(source, target, 6, 0.3, interpolation, n_representations)
     np.testing.assert_allclose(fit.cosines, sigma, rtol=1e-10)
     assert fit.kept.tolist() == np.flatnonzero(sigma >= 0.3).tolist()
     np.testing.assert_allclose(fit.tau, taus, rtol=1e-8, atol=1e-10)

@@ -709,6 +709,7 @@ def test_precise_alignment_options_reach_the_bundles_and_predict_replays_them(co
             "n_pv": None,
             "min_cosine": 0.3,
             "interpolation": "ks",
+            "n_representations": 1000,
             "refit": True,
         }
         assert len(metadata["organoid_response"]) == len(metadata["organoid_samples"])

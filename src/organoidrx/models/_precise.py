@@ -11,14 +11,13 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.base import clone
 
 from organoidrx._registry import Method, Option, register
 from organoidrx._utils import InputError
 from organoidrx.models._alignment import standardize_columns
 
-__all__ = ["PreciseConsensus", "precise_align", "precise_consensus", "precise_refit_predict"]
+__all__ = ["PreciseConsensus", "ks_statistics", "precise_align", "precise_consensus", "precise_refit_predict"]
 
 #: Angles below this (radians) are treated as 0: the two principal vectors coincide.
 _SMALL_ANGLE = 1e-9
@@ -99,16 +98,43 @@ def _crossing(s: np.ndarray, t: np.ndarray, cosine: float, delta: np.ndarray) ->
     return best / theta
 
 
-#: Interpolation points of PRECISE's search along each geodesic (``np.linspace(0, 1, 101)``).
-_KS_GRID = np.linspace(0.0, 1.0, 101)
-
 #: How the point on each geodesic is chosen: PRECISE's smallest Kolmogorov-Smirnov statistic, or equal variances.
 Interpolation = Literal["ks", "variance"]
 
+#: Steps of PRECISE's search along each geodesic (``ConsensusRepresentation(n_representations=1000)``).
+N_REPRESENTATIONS = 1000
 
-def _ks_point(zs_s: np.ndarray, zs_t: np.ndarray, zt_s: np.ndarray, zt_t: np.ndarray, theta: float) -> float:
-    """PRECISE's interpolation point: the grid step whose projected source and target samples have the smallest
-    two-sample Kolmogorov-Smirnov statistic (the smallest step among equal statistics).
+
+def ks_statistics(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Two-sample Kolmogorov-Smirnov statistics of every row pair, as exact integers ``n_s n_t D``.
+
+    ``source`` (rows x n_s) and ``target`` (rows x n_t); ``D`` is :func:`scipy.stats.ks_2samp`'s statistic,
+    the largest distance between the two empirical distribution functions, evaluated after every distinct value
+    (ties count on both sides at once, as scipy's ``searchsorted(..., side="right")``). Integers compare
+    exactly, so the smallest statistic of a search is found without rounding.
+    """
+    n_s, n_t = source.shape[1], target.shape[1]
+    values = np.concatenate([source, target], axis=1)
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    below_s = np.cumsum(order < n_s, axis=1, dtype=np.int64)  # source values <= the current one
+    below_t = np.arange(1, n_s + n_t + 1, dtype=np.int64)[None, :] - below_s
+    last = np.ones(ordered.shape, dtype=bool)  # the last of a run of tied values
+    last[:, :-1] = ordered[:, 1:] != ordered[:, :-1]
+    return np.where(last, np.abs(below_s * n_t - below_t * n_s), 0).max(axis=1)
+
+
+def _ks_point(
+    zs_s: np.ndarray,
+    zs_t: np.ndarray,
+    zt_s: np.ndarray,
+    zt_t: np.ndarray,
+    theta: float,
+    n_representations: int,
+) -> float:
+    """PRECISE's interpolation point: the step of ``np.linspace(0, 1, n_representations + 1)`` whose projected
+    source and target samples have the smallest two-sample Kolmogorov-Smirnov statistic (the first, smallest
+    step among equal statistics, as ``np.argmin``).
 
     ``zs_s`` is the source data projected on the source vector, ``zs_t`` on the target vector, likewise ``zt_*``
     for the target data; the projection on the geodesic is combined from them as PRECISE's
@@ -116,15 +142,12 @@ def _ks_point(zs_s: np.ndarray, zs_t: np.ndarray, zt_s: np.ndarray, zt_t: np.nda
     """
     if theta < _SMALL_ANGLE:
         return 0.5
-    best, best_tau = math.inf, 0.0
-    for tau in _KS_GRID:
-        a, b = math.sin((1 - tau) * theta), math.sin(tau * theta)
-        source = (a * zs_s + b * zs_t) / math.sin(theta)
-        target = (a * zt_s + b * zt_t) / math.sin(theta)
-        statistic = float(stats.ks_2samp(source, target).statistic)
-        if statistic < best:
-            best, best_tau = statistic, float(tau)
-    return best_tau
+    grid = np.linspace(0.0, 1.0, int(n_representations) + 1)
+    a = np.sin((1 - grid) * theta)[:, None]
+    b = np.sin(grid * theta)[:, None]
+    source = (a * zs_s[None, :] + b * zs_t[None, :]) / math.sin(theta)
+    target = (a * zt_s[None, :] + b * zt_t[None, :]) / math.sin(theta)
+    return float(grid[int(np.argmin(ks_statistics(source, target)))])
 
 
 def precise_consensus(
@@ -135,6 +158,7 @@ def precise_consensus(
     n_pv: int | None = None,
     min_cosine: float = 0.5,
     interpolation: Interpolation = "ks",
+    n_representations: int = N_REPRESENTATIONS,
 ) -> PreciseConsensus:
     """PRECISE's consensus features of two data sets measured on the same features.
 
@@ -154,8 +178,12 @@ def precise_consensus(
         0.5).
     interpolation : {"ks", "variance"}, default "ks"
         The point of each geodesic taken as the consensus feature: ``"ks"``, PRECISE's, the step of
-        ``0, 0.01, .., 1`` where the source and target data projected on it differ least by the two-sample
-        Kolmogorov-Smirnov statistic; ``"variance"``, the point where their variances are equal (closed form).
+        ``np.linspace(0, 1, n_representations + 1)`` where the source and target data projected on it differ
+        least by the two-sample Kolmogorov-Smirnov statistic; ``"variance"``, the point where their variances
+        are equal (closed form).
+    n_representations : int, default 1000
+        Steps of the ``"ks"`` search along each geodesic: PRECISE's ``ConsensusRepresentation`` default (its
+        figure code, ``compute_optimal_tau``, used 100).
 
     Returns
     -------
@@ -175,10 +203,11 @@ def precise_consensus(
     :math:`\\gamma_i(\\tau) = \\frac{\\sin((1 - \\tau)\\theta_i)}{\\sin\\theta_i} s_i +
     \\frac{\\sin(\\tau\\theta_i)}{\\sin\\theta_i} t_i`, :math:`\\tau \\in [0, 1]`, and the consensus feature is
     :math:`c_i = \\gamma_i(\\tau_i)`. PRECISE (``interpolation="ks"``) takes the :math:`\\tau` of the grid
-    ``np.linspace(0, 1, 101)`` where the source and target data projected on :math:`\\gamma_i(\\tau)` have
-    the smallest two-sample Kolmogorov-Smirnov statistic (its ``compute_optimal_tau``). The statistic is a
-    step function, so several steps often tie; PRECISE then takes the first of pandas' unstable sort, which
-    can depend on the platform, and the smallest :math:`\\tau` is taken here. ``"variance"`` takes instead
+    ``np.linspace(0, 1, n_representations + 1)`` where the source and target data projected on
+    :math:`\\gamma_i(\\tau)` have the smallest two-sample Kolmogorov-Smirnov statistic
+    (``ConsensusRepresentation._find_common_representation``). The statistic is a step function, so several
+    steps often tie; PRECISE's ``np.argmin`` takes the first, the smallest :math:`\\tau`, and so does this
+    function, comparing the statistics as exact integers (:func:`ks_statistics`). ``"variance"`` takes instead
     the point where the projected variances are equal, :math:`\\gamma^\\top \\Sigma_s \\gamma =
     \\gamma^\\top \\Sigma_t \\gamma` (population covariances; the first such point, or the closest to
     equality when there is none, see :func:`_crossing`), a smooth choice that needs no search. Either way
@@ -219,11 +248,15 @@ def precise_consensus(
     delta = delta - np.cov(target, rowvar=False, bias=True).reshape(target.shape[1], -1)
     if interpolation not in get_args(Interpolation):
         raise InputError(f"interpolation must be 'ks' or 'variance'; got {interpolation!r}.")
+    if int(n_representations) < 1:
+        raise InputError(f"n_representations must be an integer >= 1; got {n_representations!r}.")
     taus, consensus = [], []
     for i in kept:
         theta = math.acos(float(cosines[i]))
         if interpolation == "ks":
-            tau = _ks_point(source @ S[i], source @ T[i], target @ S[i], target @ T[i], theta)
+            tau = _ks_point(
+                source @ S[i], source @ T[i], target @ S[i], target @ T[i], theta, n_representations
+            )
         else:
             tau = _crossing(S[i], T[i], float(cosines[i]), delta)
         if theta < _SMALL_ANGLE:
@@ -252,6 +285,7 @@ def precise_align(
     n_pv: int | None = None,
     min_cosine: float = 0.5,
     interpolation: Interpolation = "ks",
+    n_representations: int = N_REPRESENTATIONS,
     refit: bool = True,
 ) -> pd.DataFrame:
     """A patient cohort's standardised scores projected onto PRECISE's consensus features, in pathway space.
@@ -264,7 +298,7 @@ def precise_align(
         The training organoids' scores of the same pathways.
     mean, scale : ndarray of shape (n_pathways,)
         The organoid model's standardisation (its ``StandardScaler``).
-    n_pc, n_pv, min_cosine, interpolation
+    n_pc, n_pv, min_cosine, interpolation, n_representations
         See :func:`precise_consensus`.
     refit : bool, default True
         Not used here: whether :func:`organoidrx.models.predict_cohort` refits the organoid regressor on the
@@ -295,7 +329,7 @@ def precise_align(
     Mourragui S. et al. (2019) Bioinformatics 35:i510-i519, doi:10.1093/bioinformatics/btz372.
     """
     _, z_patients, projection = _projected(
-        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
+        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation, n_representations
     )
     return pd.DataFrame(z_patients @ projection, index=scores.index.copy(), columns=scores.columns.copy())
 
@@ -312,6 +346,7 @@ def precise_refit_predict(
     n_pv: int | None = None,
     min_cosine: float = 0.5,
     interpolation: Interpolation = "ks",
+    n_representations: int = N_REPRESENTATIONS,
 ) -> np.ndarray:
     """PRECISE's transfer: a regressor fitted on the organoids projected onto the consensus features, predicting
     the cohort projected onto the same features.
@@ -320,7 +355,7 @@ def precise_refit_predict(
     ----------
     regressor : scikit-learn regressor
         Unfitted (cloned here), fitted on standardised features: the organoid model's last step.
-    scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
+    scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation, n_representations
         As :func:`precise_align`.
     response : array-like of shape (n_organoids,)
         The organoids' drug response, in the rows' order of ``organoids``.
@@ -340,7 +375,7 @@ def precise_refit_predict(
     never a patient outcome.
     """
     z_organoids, z_patients, projection = _projected(
-        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation
+        scores, organoids, mean, scale, n_pc, n_pv, min_cosine, interpolation, n_representations
     )
     y = np.asarray(response, dtype=float)
     if y.shape != (len(z_organoids),):
@@ -361,6 +396,7 @@ def _projected(
     n_pv: int | None,
     min_cosine: float,
     interpolation: Interpolation,
+    n_representations: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardised organoids and patients, and the projection onto their consensus features."""
     z_organoids = (organoids.loc[:, scores.columns].to_numpy(dtype=float) - np.asarray(mean)) / np.asarray(
@@ -368,7 +404,13 @@ def _projected(
     )
     z_patients = standardize_columns(scores.to_numpy(dtype=float))
     fit = precise_consensus(
-        z_organoids, z_patients, n_pc=n_pc, n_pv=n_pv, min_cosine=min_cosine, interpolation=interpolation
+        z_organoids,
+        z_patients,
+        n_pc=n_pc,
+        n_pv=n_pv,
+        min_cosine=min_cosine,
+        interpolation=interpolation,
+        n_representations=n_representations,
     )
     return z_organoids, z_patients, fit.projection
 
@@ -412,6 +454,13 @@ PRECISE = register(
                 "point of each principal-vector geodesic taken as consensus feature: ks (PRECISE's smallest "
                 "Kolmogorov-Smirnov statistic between projected organoids and patients) or variance (equal variances)",
                 choices=get_args(Interpolation),
+            ),
+            Option(
+                "n_representations",
+                N_REPRESENTATIONS,
+                int,
+                "steps of the ks search along each geodesic (PRECISE's default 1000)",
+                minimum=1,
             ),
             Option(
                 "refit",
