@@ -124,8 +124,9 @@ def gsva(
        positive deviation is :math:`a = \max(0, \max_m W_m)` and its largest negative deviation, just before a
        member, :math:`b = \min(0, \min_m (W_m - w_m / \sum_l w_l))`. The score is :math:`a + b` (``mx_diff``),
        :math:`a - b` (``mx_diff`` and ``abs_ranking``) or whichever of :math:`a, b` is larger in magnitude
-       (:math:`b` on a tie). A set whose weights are all 0 (a single gene at the middle of the ranking) scores
-       NaN.
+       (:math:`b` on a tie). A set whose weights are all 0 (its genes at the middle of the ranking: one gene,
+       or two with an odd :math:`p`, where two positions have weight 0) scores NaN; decoupler returns NaN
+       with ``mx_diff`` and :math:`\pm\infty` (a division by zero) otherwise.
 
     *Exactness.* The statistic is computed with decoupler's floating-point operations in decoupler's order:
     its normal table, its bandwidth (sums added left to right), its index arithmetic, its sum over the samples
