@@ -239,6 +239,26 @@ def test_plot_forest_of_terms_and_of_drugs(tmp_path):
         plot_forest(pd.DataFrame({"drug": ["A"]}))
 
 
+def test_plot_forest_marks_a_separated_fit_not_estimable():
+    # a Cox fit on a small cohort whose groups separate: the hazard ratio runs to 0 and its interval is (0, inf)
+    table = pd.DataFrame(
+        {
+            "drug": ["SEPARATED", "ONLY_ONE", "FINE"],
+            "hazard_ratio": [1.577044e-24, 2.0, 0.6],
+            "hr_ci_lower": [0.0, 0.0, 0.3],
+            "hr_ci_upper": [np.inf, np.inf, 1.2],
+        }
+    )
+    ax = plot_forest(table)
+    texts = [t.get_text() for t in ax.texts]
+    assert " not estimable (1.6e-24, 0-inf)" in texts and " not estimable (2, 0-inf)" in texts
+    assert "0.60 (0.30-1.20)" in texts
+    low, high = ax.get_xlim()
+    assert 0.2 < low < 0.3 and 1.4 < high < 1.6
+    ax = plot_forest(table.iloc[:1])  # nothing drawable: the default range
+    assert [t.get_text() for t in ax.texts] == [" not estimable (1.6e-24, 0-inf)"]
+
+
 def test_plot_cv_summary_has_a_row_per_drug(tmp_path):
     cv_table = pd.DataFrame(
         {

@@ -303,14 +303,16 @@ def plot_forest(
         raise InputError("nothing to plot: no hazard ratio.")
     ax = _axes(ax, (6.5, 0.32 * len(rows) + 1.3))
     positions = np.arange(len(rows))[::-1]
-    finite = [r for r in rows if np.isfinite(r[1]) and r[1] > 0]
+    # a hazard ratio is drawn when it and its interval are finite and positive; a fit that separated the groups
+    # (an interval of 0 to infinity) is as good as none
+    drawn = [r for r in rows if all(np.isfinite(v) and v > 0 for v in r[1:4])]
     for y, (_, hr, lower, upper, filled) in zip(positions, rows, strict=True):
-        if not (np.isfinite(hr) and hr > 0):
-            ax.text(1.0, y, " not estimable", fontsize="x-small", va="center", color="0.4")
+        if not all(np.isfinite(v) and v > 0 for v in (hr, lower, upper)):
+            shown = f" ({hr:.2g}, {lower:.2g}-{upper:.2g})" if np.isfinite(hr) and hr > 0 else ""
+            ax.text(1.0, y, f" not estimable{shown}", fontsize="x-small", va="center", color="0.4")
             continue
         color = "0.15" if filled else "0.45"
-        if np.isfinite(lower) and np.isfinite(upper):
-            ax.plot([max(lower, 1e-3), min(upper, 1e3)], [y, y], color=color, linewidth=1.2)
+        ax.plot([max(lower, 1e-3), min(upper, 1e3)], [y, y], color=color, linewidth=1.2)
         ax.plot(
             [hr], [y], marker="s", markersize=6, color=color, markerfacecolor=color if filled else "white"
         )
@@ -325,14 +327,9 @@ def plot_forest(
         )
     ax.axvline(1.0, color="0.5", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
-    if finite:
-        low = (
-            min(min(r[2] for r in finite if np.isfinite(r[2])), min(r[1] for r in finite)) if finite else 0.5
-        )
-        high = (
-            max(max(r[3] for r in finite if np.isfinite(r[3])), max(r[1] for r in finite)) if finite else 2.0
-        )
-        ax.set_xlim(max(min(low, 0.9) / 1.3, 1e-3), min(max(high, 1.1) * 1.3, 1e3))
+    low = min((r[2] for r in drawn), default=0.5)
+    high = max((r[3] for r in drawn), default=2.0)
+    ax.set_xlim(max(min(low, 0.9) / 1.3, 1e-3), min(max(high, 1.1) * 1.3, 1e3))
     from matplotlib.ticker import FixedLocator, NullFormatter
 
     low_x, high_x = ax.get_xlim()
