@@ -521,13 +521,43 @@ def test_patients_recorded_with_a_combination_cell_count_for_each_of_its_drugs(c
     }
     assert "DRUG_A counts" in caplog.text and "'DRUG_A + Leucovorin'" in caplog.text
     assert (
-        "1 drug cells name a drug no synonym table knows" in caplog.text
+        "1 drug cells name no drug a synonym table knows" in caplog.text
         and "'Mystery infusion'" in caplog.text
     )
+    assert "also name something" not in caplog.text
     result = run_pipeline(config, tmp_path / "run", report=False, write=False, n_permutations=0)
     predictions = result.patient_predictions
     treated = predictions[predictions["treated"]].groupby("drug")["patient"].nunique().to_dict()
     assert treated == loaded.matching["treated_patients"]
+
+
+def test_a_patient_recorded_twice_for_a_drug_gets_its_best_response(cohort_dir, tmp_path, caplog):
+    """Rows '5 FU' (no response) and 'Fluorouracil' (SD) of one patient: one treated patient, response SD; a cell
+    naming a known drug beside an unknown word counts for the known drug and is named as such."""
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+    from organoidrx.pipeline._patient_inputs import treated_rows
+
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    clinical = pd.read_csv(config.parent / "clinical.tsv", sep="\t")
+    a_rows = clinical.index[clinical["drug"] == "DRUG_A"]
+    twice = clinical.loc[a_rows[:2]].assign(drug="DRUG_A + Mysteryol", response="CR")
+    twice.loc[twice.index[1], "time"] += 1  # one patient's rows disagree on the follow-up
+    clinical.loc[a_rows[:2], "response"] = [np.nan, "PD"]
+    clinical = pd.concat([clinical, twice], ignore_index=True)
+    clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    with caplog.at_level("INFO", logger="organoidrx"):
+        loaded = load_inputs(read_config(config))
+    rows = treated_rows(loaded.clinical, loaded.drug_keys["DRUG_A"]).set_index("patient")
+    first, second = clinical.loc[a_rows[:2], "patient"]
+    assert rows.loc[first, "response"] == "CR" and rows.loc[second, "response"] == "CR"
+    assert loaded.matching["treated_patients"]["DRUG_A"] == len(a_rows)
+    assert (
+        "1 drug cells also name something no synonym table knows ('MYSTERYOL' in 'DRUG_A + Mysteryol')"
+        in (caplog.text)
+    )
+    assert "name no drug a synonym table knows" not in caplog.text
+    assert f"1 patients have rows with different follow-up times or events (e.g. {second!r})" in caplog.text
 
 
 def test_tcga_sample_barcodes_match_patient_barcodes_by_their_tumour_sample(cohort_dir, tmp_path, caplog):

@@ -204,6 +204,16 @@ def _best_response(responses: pd.Series) -> Any:
     return present[0] if present else np.nan
 
 
+def best_response(responses: pd.Series) -> Any:
+    """The best RECIST-like label of a patient's records (CR, then PR, SD, PD); without one, the first label
+    recorded; missing when there is none."""
+    best = _best_response(responses)
+    if isinstance(best, str):
+        return best
+    recorded = responses.dropna()
+    return recorded.iloc[0] if len(recorded) else np.nan
+
+
 def _require(table: pd.DataFrame, column: str | None, *, name: str, what: str, parameter: str) -> str:
     if column is None or column not in table.columns:
         raise InputError(

@@ -9,6 +9,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx.io import read_clinical, read_expression, reconcile_sample_ids, tcga_tumour_samples
+from organoidrx.io._clinical import best_response
 from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._gdc_clinical import gdc_clinical_header, is_gdc_clinical, read_gdc_clinical
 from organoidrx.pipeline._config import PipelineConfig
@@ -90,15 +91,8 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     cells = sorted(drug_values.unique())
     keys = cell_drug_keys(loaded.resolver, cells)
     known = set(loaded.resolver.canonical_names) | {loaded.drug_keys[d] for d in loaded.drugs}
-    unknown = [c for c in cells if not keys[c] <= known]
-    if unknown:
-        logger.warning(
-            "%s: %d drug cells name a drug no synonym table knows, so they count for no requested drug (e.g. %s); "
-            "if one is a requested drug, spell it as the drug tables do",
-            cfg.clinical.name,
-            len(unknown),
-            examples(unknown, 5),
-        )
+    _warn_unknown_cells(cfg.clinical.name, cells, keys, known)
+    _warn_differing_survival(cfg.clinical.name, clinical)
     clinical["drug_keys"] = clinical["drug"].map(
         lambda d: keys.get(str(d), frozenset()) if isinstance(d, str) else frozenset()
     )
@@ -127,7 +121,52 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     loaded.matching["treated_patients"] = treated
 
 
+def _warn_unknown_cells(
+    name: str, cells: list[str], keys: dict[str, frozenset[str]], known: set[str]
+) -> None:
+    """Say which drug cells count for no drug, and which count only for the part of them that is known."""
+    nothing = [c for c in cells if not keys[c] & known]
+    if nothing:
+        logger.warning(
+            "%s: %d drug cells name no drug a synonym table knows, so they count for no drug (e.g. %s); if one is "
+            "a requested drug, spell it as the drug tables do",
+            name,
+            len(nothing),
+            examples(nothing, 5),
+        )
+    partly = [c for c in cells if keys[c] & known and not keys[c] <= known]
+    if partly:
+        shown = [f"{sorted(keys[c] - known)[0]!r} in {c!r}" for c in partly[:3]]
+        logger.warning(
+            "%s: %d drug cells also name something no synonym table knows (%s%s); they count for the drugs of "
+            "theirs that are known",
+            name,
+            len(partly),
+            ", ".join(shown),
+            f" (+{len(partly) - 3} more)" if len(partly) > 3 else "",
+        )
+
+
+def _warn_differing_survival(name: str, clinical: pd.DataFrame) -> None:
+    """Warn about patients whose rows (one per drug) give different follow-up times or events."""
+    counts = clinical.groupby("patient", sort=False)[["time", "event"]].nunique()
+    differing = counts.index[(counts > 1).any(axis=1)]
+    if len(differing):
+        logger.warning(
+            "%s: %d patients have rows with different follow-up times or events (e.g. %s); each drug's analysis "
+            "uses the patient's first row of that drug",
+            name,
+            len(differing),
+            examples(list(differing)),
+        )
+
+
 def treated_rows(clinical: pd.DataFrame, key: str) -> pd.DataFrame:
-    """One clinical row per patient treated with the drug of matching ``key`` (any drug of a cell counts)."""
+    """One clinical row per patient treated with the drug of matching ``key`` (any drug of a cell counts); a
+    patient with several such rows (``5 FU`` and ``Fluorouracil``) gets the best response of them."""
     rows = clinical[[key in keys for keys in clinical["drug_keys"]]]
-    return rows.drop_duplicates("patient").reset_index(drop=True)
+    first = rows.drop_duplicates("patient")
+    if "response" in rows.columns and len(first) < len(rows):
+        best = rows.groupby("patient", sort=False)["response"].agg(best_response)
+        first = first.assign(response=first["patient"].map(best).to_numpy())
+    return first.reset_index(drop=True)
