@@ -483,6 +483,15 @@ def test_bad_config_unknown_drug_lists_close_matches(cohort_dir, tmp_path, capsy
     assert "'DRUG_AA'" in err and "DRUG_A" in err.split("close matches")[1]
 
 
+def test_bad_config_one_drug_under_two_names(cohort_dir, tmp_path, capsys):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    config.write_text(
+        config.read_text().replace('names = ["DRUG_A", "DRUG_B"]', 'names = ["DRUG_A", "drug a"]')
+    )
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "[drugs] names lists one drug under several names: 'DRUG_A' and 'drug a'" in err
+
+
 def test_bad_config_path_does_not_exist(cohort_dir, tmp_path, capsys):
     config = _copy_cohort(cohort_dir[0], tmp_path)
     config.write_text(config.read_text().replace('"clinical.tsv"', '"nowhere.tsv"'))

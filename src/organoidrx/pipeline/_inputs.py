@@ -219,6 +219,15 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
     resolver = DrugNameResolver()
     drugs = list(dict.fromkeys(cfg.drugs))
     keys = drug_keys(resolver, drugs)
+    by_key: dict[str, list[str]] = {}
+    for drug in drugs:
+        by_key.setdefault(keys[drug], []).append(drug)
+    twice = [names for names in by_key.values() if len(names) > 1]
+    if twice:
+        raise InputError(
+            f"[drugs] names lists one drug under several names: {' and '.join(repr(n) for n in twice[0])} are "
+            f"both {keys[twice[0][0]]}; keep one of them."
+        )
     unresolved = [
         d for d in drugs if keys[d] == normalize_drug_key(d) and d.upper() not in resolver.canonical_names
     ]
