@@ -275,6 +275,17 @@ def test_no_drug_with_a_target_in_the_network_is_one_line_naming_both_sides():
         _run(edges, targets, _sets()[1])
 
 
+def test_drugs_with_targets_only_in_small_components_are_told_so():
+    """TYMS in a three-node component beside the main one: the error names the component, not the identifiers."""
+    edges = pd.concat(
+        [_scale_free(), pd.DataFrame({"gene_a": ["TYMS", "DHFR"], "gene_b": ["DHFR", "DHFR2"]})],
+        ignore_index=True,
+    )
+    targets = pd.DataFrame({"drug": ["FLUOROURACIL"], "target": ["TYMS"]})
+    with pytest.raises(InputError, match=r"1 of their 1 targets are in smaller components \('TYMS'\)"):
+        _run(edges, targets, _sets()[1])
+
+
 def test_a_degenerate_null_is_said_in_the_note():
     """Two nodes: every draw gives the same distance, so sd = 0, z = 0 by convention, and the note says why."""
     edges = pd.DataFrame({"gene_a": ["A"], "gene_b": ["B"]})

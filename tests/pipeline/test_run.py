@@ -492,6 +492,25 @@ def test_bad_config_one_drug_under_two_names(cohort_dir, tmp_path, capsys):
     assert "[drugs] names lists one drug under several names: 'DRUG_A' and 'drug a'" in err
 
 
+def test_a_drug_whose_targets_are_off_the_main_component_is_skipped_with_the_reason(
+    cohort_dir, tmp_path, caplog
+):
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    with open(config.parent / "network.tsv", "a") as handle:
+        handle.write("ISLAND_1\tISLAND_2\t900\n")
+    targets = pd.read_csv(config.parent / "drug_targets.tsv", sep="\t")
+    targets = pd.concat(
+        [targets[targets["drug"] != "DRUG_B"], pd.DataFrame({"drug": ["DRUG_B"], "target": ["ISLAND_1"]})]
+    )
+    targets.to_csv(config.parent / "drug_targets.tsv", sep="\t", index=False)
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        run_pipeline(config, tmp_path / "run", report=False, write=False, n_permutations=0)
+    assert (
+        "DRUG_B: its proximity could not be computed (targets only outside the network's largest connected "
+        "component); the drug is skipped" in caplog.text
+    )
+
+
 def test_bad_config_path_does_not_exist(cohort_dir, tmp_path, capsys):
     config = _copy_cohort(cohort_dir[0], tmp_path)
     config.write_text(config.read_text().replace('"clinical.tsv"', '"nowhere.tsv"'))

@@ -468,10 +468,18 @@ def proximity(
     listed_targets = sorted({t for d in order for t in listed.get(d, [])})
     if order and listed_targets and not any(drug_nodes[d] for d in order):
         where = Path(source).name if source else "the targets table"
+        in_small = [t for t in listed_targets if t in graph.outside]
+        if in_small:
+            raise InputError(
+                f"{where}: none of the {len(order)} drugs has a target in the network's largest connected "
+                f"component; {len(in_small)} of their {len(listed_targets)} targets are in smaller components "
+                f"({examples(in_small)}), which proximity leaves out; use a denser network (a lower score "
+                "threshold) or drugs with targets in the main component."
+            )
         raise InputError(
-            f"{where}: none of the {len(order)} drugs has a target in the network's largest connected component "
-            f"(targets {examples(listed_targets)}; network nodes {examples(list(graph.nodes[:3]))}); the two "
-            "tables may name genes differently: map both to the same identifiers (e.g. gene symbols)."
+            f"{where}: none of the {len(order)} drugs has a target in the network "
+            f"(targets {examples(listed_targets)}; network nodes {examples([str(n) for n in graph.nodes[:3]])}); "
+            "the two tables may name genes differently: map both to the same identifiers (e.g. gene symbols)."
         )
     for drug, reason in drug_reason.items():
         logger.warning(

@@ -105,9 +105,20 @@ def fit_models(
                 examples([p for p in proximal if p not in organoid_scores.columns]),
             )
         if not features:
-            logger.warning(
-                "%s: no scored pathway is drug-proximal (z <= %.4f); the drug is skipped", drug, PROXIMAL_Z
-            )
+            own = prox[prox["drug"] == drug] if {"drug", "computable"} <= set(prox.columns) else prox.iloc[:0]
+            if len(own) and not own["computable"].any():
+                notes = own["note"] if "note" in own.columns else pd.Series(dtype=str)
+                logger.warning(
+                    "%s: its proximity could not be computed (%s); the drug is skipped",
+                    drug,
+                    notes.iloc[0] if len(notes) and notes.iloc[0] else "no row is computable",
+                )
+            else:
+                logger.warning(
+                    "%s: no scored pathway is drug-proximal (z <= %.4f); the drug is skipped",
+                    drug,
+                    PROXIMAL_Z,
+                )
             continue
         rows = loaded.response[loaded.response["drug"] == drug]
         y = pd.Series(
