@@ -588,6 +588,12 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
         "--edge-columns", default=None, help="endpoint and score columns, e.g. symbol_1,symbol_2,score"
     )
     p.add_argument(
+        "--id-map",
+        default=None,
+        help="table mapping the network's ids to gene symbols (e.g. STRING's protein.info file), as [network] "
+        "id_map",
+    )
+    p.add_argument(
         "--min-score",
         type=float,
         default=700,
@@ -627,7 +633,9 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     )
     _add_format(p)
     p.set_defaults(
-        handler=_cmd_proximity, output_files=("out",), input_files=("network", "targets", "gene_sets")
+        handler=_cmd_proximity,
+        output_files=("out",),
+        input_files=("network", "id_map", "targets", "gene_sets"),
     )
 
 
@@ -644,7 +652,9 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     max_memory = None if args.memory is None else memory_budget(args.memory)
     options = _method_options(args, "measure", args.measure)
     tic = time.perf_counter()
-    network = read_network(args.network, edge_columns=args.edge_columns, min_score=args.min_score)
+    network = read_network(
+        args.network, edge_columns=args.edge_columns, min_score=args.min_score, id_map=args.id_map
+    )
     targets = read_drug_targets(args.targets)
     gene_sets = read_gmt(args.gene_sets)
     read_seconds = time.perf_counter() - tic

@@ -111,3 +111,34 @@ def test_cli_writes_the_table_as_parquet_and_h5ad(tmp_path):
     np.testing.assert_array_equal(z.to_numpy(), wide.to_numpy())
     assert adata.obsm["proximity_proximal"].dtypes.eq(bool).all()
     assert "proximity_note" not in adata.obsm  # text columns stay in the long formats
+
+
+def test_cli_maps_string_protein_ids_with_id_map(tmp_path, capsys):
+    """A STRING-style network of ENSP ids with --id-map gives the table of the same network written in symbols."""
+    network, targets, gmt = _files(tmp_path)
+    links = pd.read_csv(network, sep="\t")
+    symbols = sorted(set(links["symbol_1"]) | set(links["symbol_2"]))
+    ensp = {s: f"9606.ENSP{i:011d}" for i, s in enumerate(symbols)}
+    proteins = links.assign(symbol_1=links["symbol_1"].map(ensp), symbol_2=links["symbol_2"].map(ensp))
+    proteins.columns = ["protein1", "protein2", "combined_score"]
+    proteins.to_csv(tmp_path / "protein_links.tsv", sep="\t", index=False)
+    pd.DataFrame({"symbol": symbols, "ensp": [ensp[s].removeprefix("9606.") for s in symbols]}).to_csv(
+        tmp_path / "ensp_to_symbol.tsv", sep="\t", index=False
+    )
+    common = ["--targets", str(targets), "--gene-sets", str(gmt), "--min-bin-size", "5", "--n-random", "100"]
+    common += ["--cache-dir", str(tmp_path / "cache")]
+    assert (
+        main(["proximity", "--network", str(network), *common, "--out", str(tmp_path / "by_symbol.tsv")]) == 0
+    )
+    mapped = [
+        "--network",
+        str(tmp_path / "protein_links.tsv"),
+        "--id-map",
+        str(tmp_path / "ensp_to_symbol.tsv"),
+    ]
+    assert main(["proximity", *mapped, *common, "--out", str(tmp_path / "by_ensp.tsv")]) == 0
+    assert (tmp_path / "by_ensp.tsv").read_bytes() == (tmp_path / "by_symbol.tsv").read_bytes()
+    capsys.readouterr()
+    unmapped = ["--network", str(tmp_path / "protein_links.tsv"), *common, "--out", str(tmp_path / "x.tsv")]
+    assert main(["proximity", *unmapped]) == 2
+    assert "as --id-map, [network] id_map or id_map=" in capsys.readouterr().err

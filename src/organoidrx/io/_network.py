@@ -396,8 +396,9 @@ def read_network(
         sample = labels[np.unique(ca[:1000])]
         if len(sample) and bool(pd.Series(sample, dtype=object).str.match(_STRING_PROTEIN).all()):
             raise InputError(
-                f"{path}: holds STRING protein ids ({sample[0]!r}) but no id map was given; pass "
-                "protein_info='9606.protein.info.vNN.txt.gz' or id_map=<id -> symbol table> to get gene symbols."
+                f"{path}: holds STRING protein ids ({sample[0]!r}) but no id map was given; give the id -> symbol "
+                "table (e.g. 9606.protein.info.vNN.txt.gz) as --id-map, [network] id_map or id_map=, or use the "
+                "file's symbol columns (--edge-columns / [network] edge_columns) if it has them."
             )
 
     # Relabel so that code order is the genes' lexical order: then gene_a < gene_b is a comparison of integers.
@@ -455,9 +456,14 @@ def read_network(
     summary["edges"] = len(edges)
     edges.attrs["summary"] = summary
     edges.attrs["source"] = str(path)
+    outside = (
+        f", outside the largest component {summary['outside_lcc_edges']} edges / {summary['outside_lcc_nodes']} genes"
+        if largest_component
+        else ""
+    )
     logger.info(
         "%s: %d edges read; kept %d edges on %d genes (missing id %d, below threshold %d, unmapped %d, "
-        "self-loops %d, duplicates %d, outside the largest component %d edges / %d genes)",
+        "self-loops %d, duplicates %d%s)",
         path,
         summary["edges_read"],
         summary["edges"],
@@ -467,7 +473,6 @@ def read_network(
         summary["unmapped"],
         summary["self_loops"],
         summary["duplicates"],
-        summary["outside_lcc_edges"],
-        summary["outside_lcc_nodes"],
+        outside,
     )
     return edges
