@@ -280,7 +280,7 @@ def test_gene_id_map_table_with_id_and_symbol_columns(tmp_path):
         (
             "protein1 protein2 combined_score\n9606.ENSP1 9606.ENSP2 900\n",
             {},
-            r"STRING protein ids.*protein_info=",
+            r"STRING protein ids.*as --id-map, \[network\] id_map or id_map=",
         ),
         ("A\tB\nTP53\tMDM2\n", {"edge_columns": "A"}, r"edge_columns must name two or three columns"),
     ],
