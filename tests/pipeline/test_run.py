@@ -25,6 +25,8 @@ TABLES = (
     "patient_predictions.tsv",
     "patient_drug_sensitivity.tsv",
     "survival.tsv",
+    "response_auc.tsv",
+    "interaction.tsv",
 )
 SMALL = {"n_random": 200, "n_permutations": 19, "n_random_sets": 5}
 

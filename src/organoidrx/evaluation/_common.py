@@ -159,3 +159,19 @@ def call_with_notes(fn: Callable[[], T], notes: list[str], context: str) -> T:
     """Run ``fn`` with :func:`captured_warnings`."""
     with captured_warnings(notes, context):
         return fn()
+
+
+def results_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
+    """One row per drug of per-drug result objects (their ``to_frame()``), ``drug`` first; None when empty."""
+    if not results:
+        return None
+    frames = []
+    for drug, result in results.items():
+        if not hasattr(result, "to_frame"):
+            raise InputError(
+                f"result for drug {drug!r} has no to_frame(); pass organoidrx.evaluation result objects."
+            )
+        frame = result.to_frame()
+        frame.insert(0, "drug", str(drug))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -26,6 +26,7 @@ from organoidrx._utils import (
     versions,
     write_tsv,
 )
+from organoidrx.evaluation._common import results_frame
 from organoidrx.io import output_format, write_obsm, write_table
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.pipeline._config import PipelineConfig
@@ -219,6 +220,13 @@ def write_tables(result: RunResult, folder: str | os.PathLike[str] | None = None
         write_tsv(sensitivity_matrix(result.patient_predictions), out / "patient_drug_sensitivity.tsv")
     if result.survival is not None:
         write_tsv(result.survival, out / "survival.tsv")
+    for results, name in (
+        (result.response_auc, "response_auc.tsv"),
+        (result.interactions, "interaction.tsv"),
+    ):
+        table = results_frame(results)
+        if table is not None:
+            write_tsv(table, out / name)
 
 
 def _jsonable(value: Any) -> Any:

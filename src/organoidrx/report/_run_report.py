@@ -29,6 +29,7 @@ from organoidrx._registry import KINDS, get_method
 from organoidrx._units import horizon_words
 from organoidrx._utils import InputError, atomic_write, examples, sha256_file, versions
 from organoidrx.evaluation import InteractionResult, ResponseAUCResult, SurvivalResult
+from organoidrx.evaluation._common import results_frame
 from organoidrx.report._html import HtmlReport, figure_png
 from organoidrx.report._plots import (
     PROXIMAL_Z,
@@ -377,21 +378,6 @@ def _key_table(
     return pd.DataFrame(rows).fillna("NA")
 
 
-def _result_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
-    if not results:
-        return None
-    frames = []
-    for drug, result in results.items():
-        if not hasattr(result, "to_frame"):
-            raise InputError(
-                f"result for drug {drug!r} has no to_frame(); pass organoidrx.evaluation result objects."
-            )
-        frame = result.to_frame()
-        frame.insert(0, "drug", str(drug))
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
 # the figures being drawn: set before worker processes fork, read by them by position
 _MAKERS: list[Callable[[], Any]] = []
 
@@ -563,9 +549,9 @@ def write_run_report(
     patients = (
         None if patient_predictions is None else _check_table(patient_predictions, "patient_predictions")
     )
-    surv = _check_table(survival, "survival") if survival is not None else _result_frame(survival_results)
-    interaction_table = _result_frame(interactions)
-    auc_table = _result_frame(response_auc)
+    surv = _check_table(survival, "survival") if survival is not None else results_frame(survival_results)
+    interaction_table = results_frame(interactions)
+    auc_table = results_frame(response_auc)
     km_results = {str(drug): result for drug, result in (survival_results or {}).items()}
     preclinical_only = patients is None and surv is None and not km_results
 
