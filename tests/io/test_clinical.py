@@ -112,7 +112,10 @@ def test_read_clinical_negative_time_names_the_patient(tmp_path: Path) -> None:
 
 def test_read_clinical_missing_duration_column(tmp_path: Path) -> None:
     path = _write(tmp_path, "clinical.tsv", "patient\tdays\tevent\nA\t10\t1\n")
-    with pytest.raises(InputError, match=r"clinical\.tsv: no duration column 'time'.*pass duration_col="):
+    with pytest.raises(
+        InputError,
+        match=r"clinical\.tsv: no duration column 'time'.*\[patients\] duration_col in a run config \(duration_col= in Python\)",
+    ):
         read_clinical(path)
 
 

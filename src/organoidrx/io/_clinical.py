@@ -218,7 +218,7 @@ def _require(table: pd.DataFrame, column: str | None, *, name: str, what: str, p
     if column is None or column not in table.columns:
         raise InputError(
             f"{name}: no {what} column {column!r}; the columns are {examples(list(table.columns), 8)}; "
-            f"pass {parameter}=<column name>."
+            f"name it with [patients] {parameter} in a run config ({parameter}= in Python)."
         )
     return column
 
