@@ -129,6 +129,7 @@ _ID_NAMES = {
     "ensembl": "Ensembl gene ids",
     "entrez": "Entrez ids",
     "ensp": "Ensembl protein ids",
+    "uniprot": "UniProt accessions",
 }
 
 

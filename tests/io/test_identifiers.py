@@ -54,6 +54,8 @@ def id_map(tmp_path) -> pd.DataFrame:
         (["9606.ENSP00000269305", "9606.ENSP00000275493"], "ensp"),
         (["ENSP00000269305"], "ensp"),
         (["7157", "1956", "4609"], "entrez"),
+        (["P04637", "Q9UBS8", "O00231", "A0A024RBG1", "P04637-2"], "uniprot"),
+        (["TP53", "H2AC11", "EGFR"], "symbol"),  # a histone symbol that also reads as a UniProt accession
         (["TP53", "HLA-A", "C1orf112", "MT-ND1", "7157"], "symbol"),
         (["1007_s_at", "1053_at", "117_at"], "unknown"),
         ([], "unknown"),
@@ -266,7 +268,7 @@ def test_real_id_map_harmonises_organoid_symbols(shared_data):
     info = shared_file(shared_data, "idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz")
     aliases = shared_file(shared_data, "idmap/human_alias_to_entrez.tsv.gz")
     id_map = read_gene_id_map(info, aliases=aliases)
-    assert set(id_map["id_type"]) == {"symbol", "entrez", "ensembl", "alias"}
+    assert set(id_map["id_type"]) == {"symbol", "entrez", "ensembl", "uniprot", "alias"}
     tp53 = id_map[id_map["symbol"] == "TP53"]
     assert {"7157", "ENSG00000141510", "TP53"} <= set(tp53["id"])
     expression = read_expression(
@@ -278,6 +280,31 @@ def test_real_id_map_harmonises_organoid_symbols(shared_data):
     assert result.shape[1] > 0.99 * expression.shape[1]
     assert np.isfinite(result.to_numpy()).all()
     assert detect_gene_id_type(id_map.loc[id_map["id_type"] == "ensembl", "id"]) == "ensembl"
+
+
+@pytest.mark.shared_data
+def test_uniprot_accessions_map_to_the_symbols_beside_them(shared_data, caplog):
+    """The organoid table lists each gene's UniProt accession beside its symbol: mapped through the NCBI table,
+    the accessions give back those symbols."""
+    id_map = read_gene_id_map(shared_file(shared_data, "idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz"))
+    table = pd.read_csv(
+        shared_file(shared_data, "kong2020/organoid_coad/expression_gene_median.tsv"), sep="\t", nrows=3000
+    )
+    table = table[table["uniprotID"].notna() & ~table["uniprotID"].duplicated(keep=False)]
+    assert detect_gene_id_type(table["uniprotID"]) == "uniprot"
+    by_accession = pd.DataFrame([table["P10"].to_numpy()], columns=table["uniprotID"].to_numpy())
+    with caplog.at_level("WARNING"):
+        mapped = harmonize_gene_ids(by_accession, id_map)
+    uniprot = id_map[id_map["id_type"] == "uniprot"].drop_duplicates("id", keep=False)
+    symbol = table["uniprotID"].map(uniprot.set_index("id")["symbol"])
+    # the others: symbols renamed since 2015, retired accessions
+    assert (symbol == table["geneID"]).mean() > 0.8
+    assert mapped.shape[1] > 0.9 * len(table)
+    single = symbol.notna() & ~symbol.duplicated(keep=False)  # no other accession averaged into the symbol
+    assert single.sum() > 0.8 * len(table)
+    np.testing.assert_array_equal(
+        mapped.iloc[0][symbol[single]].to_numpy(), table.loc[single, "P10"].to_numpy()
+    )
 
 
 def test_ambiguous_alias_resolves_only_to_its_suffixed_rename(caplog):

@@ -26,12 +26,14 @@ __all__ = [
     "strip_ensembl_version",
 ]
 
-GeneIdType = Literal["symbol", "ensembl", "entrez", "ensp", "unknown"]
+GeneIdType = Literal["symbol", "ensembl", "entrez", "ensp", "uniprot", "unknown"]
 
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "ensembl": re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?(_PAR_Y)?$"),
     "ensp": re.compile(r"^(\d+\.)?ENS[A-Z]*P\d{6,}(\.\d+)?$"),
     "entrez": re.compile(r"^\d+$"),
+    # UniProt accessions (uniprot.org/help/accession_numbers), with an optional isoform suffix
+    "uniprot": re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})(-\d+)?$"),
     "symbol": re.compile(r"^[A-Za-z][A-Za-z0-9\-._@/#:]*$"),
 }
 _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d+)\.\d+(_PAR_Y)?$")
@@ -40,13 +42,15 @@ _DETECT_FRACTION = 0.6
 _AGGREGATES = ("mean", "median", "sum", "max", "first")
 _MISSING_IDS = frozenset(NA_VALUES)
 # Precedence when one id occurs under several types in a map: official symbols win over aliases.
-_TYPE_ORDER = {"symbol": 0, "entrez": 1, "ensembl": 2, "ensp": 3, "alias": 4, "other": 5}
+_TYPE_ORDER = {"symbol": 0, "entrez": 1, "ensembl": 2, "ensp": 3, "uniprot": 4, "alias": 5, "other": 6}
 
 
 def _id_types(ids: pd.Series) -> pd.Series:
-    """Per-id type (vectorised; 'unknown' when no pattern matches). Order of tests matters: entrez before symbol."""
+    """Per-id type (vectorised; 'unknown' when no pattern matches). Order of tests matters: a later pattern wins,
+    so entrez and UniProt accessions are tested after symbols (a few symbols, e.g. H2AC11, also read as UniProt
+    accessions, which is why a type is reported only when it covers most ids)."""
     result = pd.Series("unknown", index=ids.index, dtype=object)
-    for kind in ("symbol", "entrez", "ensp", "ensembl"):
+    for kind in ("symbol", "entrez", "uniprot", "ensp", "ensembl"):
         result[ids.str.match(_PATTERNS[kind]).fillna(False).to_numpy(dtype=bool)] = kind
     return result
 
@@ -61,9 +65,10 @@ def detect_gene_id_type(ids: Iterable[Any]) -> GeneIdType:
 
     Returns
     -------
-    {'symbol', 'ensembl', 'entrez', 'ensp', 'unknown'}
+    {'symbol', 'ensembl', 'entrez', 'ensp', 'uniprot', 'unknown'}
         ``'ensembl'`` for Ensembl gene ids (``ENSG00000141510``, version suffix allowed), ``'ensp'`` for Ensembl
         protein ids as STRING writes them (``9606.ENSP00000269305``), ``'entrez'`` for all-digit NCBI Gene ids,
+        ``'uniprot'`` for UniProt accessions (``P04637``, ``Q9NZQ7-1``),
         ``'symbol'`` for gene symbols (``TP53``, ``HLA-A``, ``C1orf112``); ``'unknown'`` when no type covers at
         least 60% of the non-empty ids (e.g. microarray probe ids such as ``1007_s_at``) or there are none.
 
@@ -126,8 +131,8 @@ def read_gene_id_map(
     path : str, path-like or DataFrame
         One of
 
-        - the NCBI gene table (columns ``entrez_id, symbol, ensembl_gene_ids[, uniprot_ids]``, several Ensembl ids
-          joined by ``|``), e.g. ``idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz``;
+        - the NCBI gene table (columns ``entrez_id, symbol, ensembl_gene_ids[, uniprot_ids]``, several Ensembl or
+          UniProt ids joined by ``|``), e.g. ``idmap/human_gene_info_entrez_symbol_ensembl.tsv.gz``;
         - a two-column table id -> symbol with a header, e.g. Ensembl BioMart's ``Gene stable ID, Gene name``
           (the symbol column is the one named ``symbol``, ``gene name``, ``preferred_name``..., else the one holding
           symbols when the other holds Ensembl, Entrez or STRING ids, else the second);
@@ -139,8 +144,8 @@ def read_gene_id_map(
     Returns
     -------
     DataFrame
-        Columns ``id`` (str), ``id_type`` (``'symbol'``, ``'entrez'``, ``'ensembl'``, ``'ensp'``, ``'alias'`` or
-        ``'other'``) and ``symbol`` (str), one row per (id, symbol) pair, duplicates removed, in file order.
+        Columns ``id`` (str), ``id_type`` (``'symbol'``, ``'entrez'``, ``'ensembl'``, ``'ensp'``, ``'uniprot'``,
+        ``'alias'`` or ``'other'``) and ``symbol`` (str), one row per (id, symbol) pair, duplicates removed, in file order.
 
     Raises
     ------
@@ -166,6 +171,10 @@ def read_gene_id_map(
         for key in ("ensembl_gene_ids", "ensembl_gene_id", "ensembl"):
             if key in columns:
                 parts.append(_split_column(table, columns[key], symbol, "ensembl"))
+                break
+        for key in ("uniprot_ids", "uniprot_id", "uniprot"):
+            if key in columns:
+                parts.append(_split_column(table, columns[key], symbol, "uniprot"))
                 break
         result = pd.concat(parts, ignore_index=True)
     elif table.shape[1] >= 2:
@@ -324,8 +333,8 @@ def harmonize_gene_ids(
 
     Notes
     -----
-    Lookup order per id: the id itself as an official symbol, then as Entrez, Ensembl or Ensembl-protein id,
-    then as an alias/previous symbol. An alias shared by several genes is used only when one of them is the alias
+    Lookup order per id: the id itself as an official symbol, then as Entrez, Ensembl, Ensembl-protein or
+    UniProt id, then as an alias/previous symbol. An alias shared by several genes is used only when one of them is the alias
     plus a short suffix (``QARS`` -> ``QARS1``); otherwise it is ambiguous and left unmapped. An
     alias whose symbol is already a column of ``expression`` is left out (info log) rather than averaged into a
     different measured gene; Ensembl or Entrez ids that share a symbol are combined by ``aggregate``. A GENCODE
