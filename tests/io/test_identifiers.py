@@ -320,3 +320,19 @@ def test_ambiguous_alias_resolves_only_to_its_suffixed_rename(caplog):
         result = harmonize_gene_ids(expression, id_map)
     assert result.to_dict("list") == {"QARS1": [1.0]}
     assert "'NOV'" in caplog.text
+
+
+def test_an_id_shared_with_a_placeholder_or_a_read_through_is_the_genes():
+    """NCBI lists ENSG00000086200 for IPO11 and the read-through IPO11-LRRC70, ENSG00000063587 for ZNF275 and the
+    placeholder LOC105373378; ENSG00000099977 for DDT and DDTL, two genes, and stays unmapped."""
+    id_map = pd.DataFrame(
+        {
+            "id": ["ENSG00000086200"] * 2 + ["ENSG00000063587"] * 2 + ["ENSG00000099977"] * 2 + ["ACE"] * 2,
+            "id_type": ["ensembl"] * 6 + ["alias"] * 2,
+            "symbol": ["IPO11", "IPO11-LRRC70", "LOC105373378", "ZNF275", "DDT", "DDTL", "ACE", "ACE-AS1"],
+        }
+    )
+    columns = ["ENSG00000086200.17", "ENSG00000063587", "ENSG00000099977", "ACE"]
+    result = harmonize_gene_ids(pd.DataFrame([[1.0, 2.0, 3.0, 4.0]], columns=columns), id_map)
+    # an alias keeps its own rule: ambiguous unless one candidate is it with a short suffix
+    assert result.to_dict("list") == {"IPO11": [1.0], "ZNF275": [2.0]}

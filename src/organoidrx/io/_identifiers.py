@@ -286,6 +286,10 @@ def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
         extends = candidates.apply(
             lambda row: bool(re.fullmatch(re.escape(row["id"]) + r"[0-9A-Z-]{1,3}", row["symbol"])), axis=1
         )
+        # An Ensembl, Entrez or UniProt id shared with a placeholder (LOC105373378) or with a read-through or
+        # overlapping transcript named after the gene (IPO11-LRRC70, ST7-OT3) is the gene's.
+        named = candidates["id_type"] != "alias"
+        extends |= named & _the_named_gene(candidates)
         extended = candidates[extends]
         resolved = extended[~extended["id"].duplicated(keep=False)]
         n_dropped = candidates["id"].nunique() - resolved["id"].nunique()
@@ -297,6 +301,22 @@ def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
         dict(zip(ids, table["symbol"].astype(str), strict=True)),
         dict(zip(ids, table["id_type"].astype(str), strict=True)),
     )
+
+
+def _the_named_gene(candidates: pd.DataFrame) -> pd.Series:
+    """Per row of the symbols of an ambiguous id: whether it is the one symbol that is neither a placeholder
+    (``LOC<number>``) nor a read-through / overlapping name containing another candidate (``IPO11-LRRC70``)."""
+    chosen = pd.Series(False, index=candidates.index)
+    for _, rows in candidates.groupby("id", sort=False):
+        symbols = list(rows["symbol"].astype(str))
+        keep = [
+            i
+            for i, s in zip(rows.index, symbols, strict=True)
+            if not re.fullmatch(r"LOC\d+", s) and not any(o != s and o in s.split("-") for o in symbols)
+        ]
+        if len(keep) == 1:
+            chosen[keep[0]] = True
+    return chosen
 
 
 def harmonize_gene_ids(
