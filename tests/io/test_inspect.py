@@ -94,7 +94,7 @@ def test_clinical_table_with_problems_is_reported_not_fatal(tmp_path: Path) -> N
     good = tmp_path / "good.tsv"
     good.write_text("patient\ttime\tevent\nA\t10\t1\nB\t5\t0\nC\t\t1\n")
     report = inspect_file(good)
-    assert report.format == "clinical" and report.details["events"] == "1 of 2 with usable survival"
+    assert report.format == "clinical" and report.details["events"] == "1 of 2 patients with usable survival"
     assert any("dropped 1 of 3 patients" in p for p in report.problems)
 
 

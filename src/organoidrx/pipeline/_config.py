@@ -67,6 +67,7 @@ class PipelineConfig:
     max_size: int = MAX_SIZE.default
     patient_expression: Path | None = None
     clinical: Path | None = None
+    follow_up: Path | None = None
     clinical_columns: dict[str, str | None] = field(default_factory=dict)
     time_unit: str = "days"
     covariates: tuple[str, ...] = ()

@@ -51,6 +51,7 @@ def input_files(cfg: PipelineConfig) -> dict[str, Path]:
         "targets": cfg.targets,
         "patient_expression": cfg.patient_expression,
         "clinical": cfg.clinical,
+        "follow_up": cfg.follow_up,
         "config": cfg.source,
     }
     return {k: v for k, v in named.items() if v is not None}

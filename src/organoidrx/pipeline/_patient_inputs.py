@@ -43,14 +43,29 @@ def _read_clinical(cfg: PipelineConfig) -> pd.DataFrame:
     cols = cfg.clinical_columns
     defaults = {"patient_col": "patient", "duration_col": "time", "event_col": "event", "drug_col": "drug"}
     named = [key for key, default in defaults.items() if cols.get(key) not in (None, default)]
-    if not named and is_gdc_clinical(gdc_clinical_header(cfg.clinical)):
+    header = gdc_clinical_header(cfg.clinical)
+    generic = {"time", "event"} <= {h.strip().lower() for h in header}
+    if not named and not generic and is_gdc_clinical(header):
         if cfg.time_unit != "days":
             raise InputError(
                 f"{cfg.clinical.name}: a GDC clinical.tsv counts time in days; remove [patients] time_unit "
                 f"= {cfg.time_unit!r}."
             )
+        beside = cfg.clinical.parent / "follow_up.tsv"
+        if cfg.follow_up is None and beside.is_file():
+            logger.warning(
+                '%s: %s lies beside it but is not read; set [patients] follow_up = "follow_up.tsv" so that '
+                "living patients' later contacts count",
+                cfg.clinical.name,
+                beside.name,
+            )
         logger.info("%s: read as a GDC portal clinical.tsv", cfg.clinical.name)
-        return read_gdc_clinical(cfg.clinical, covariates=list(cfg.covariates))
+        return read_gdc_clinical(cfg.clinical, follow_up=cfg.follow_up, covariates=list(cfg.covariates))
+    if cfg.follow_up is not None:
+        raise InputError(
+            f"[patients] follow_up is for a GDC portal clinical.tsv; {cfg.clinical.name} is read as a plain "
+            "clinical table (its follow-up time column is the time): remove follow_up."
+        )
     return read_clinical(
         cfg.clinical,
         patient_col=cols.get("patient_col") or "patient",

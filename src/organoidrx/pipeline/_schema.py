@@ -123,6 +123,13 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
             ),
             "clinical",
         ),
+        (
+            _path(
+                "follow_up",
+                "the GDC download's follow_up.tsv beside its clinical.tsv: living patients' last contact",
+            ),
+            "follow_up",
+        ),
         (_column("patient_col", "patient", "clinical column of patient ids"), "patient_col"),
         (_column("duration_col", "time", "clinical column of follow-up time"), "duration_col"),
         (_column("event_col", "event", "clinical column of the event (1 death, 0 censored)"), "event_col"),
