@@ -327,12 +327,15 @@ def test_an_id_shared_with_a_placeholder_or_a_read_through_is_the_genes():
     placeholder LOC105373378; ENSG00000099977 for DDT and DDTL, two genes, and stays unmapped."""
     id_map = pd.DataFrame(
         {
-            "id": ["ENSG00000086200"] * 2 + ["ENSG00000063587"] * 2 + ["ENSG00000099977"] * 2 + ["ACE"] * 2,
-            "id_type": ["ensembl"] * 6 + ["alias"] * 2,
-            "symbol": ["IPO11", "IPO11-LRRC70", "LOC105373378", "ZNF275", "DDT", "DDTL", "ACE", "ACE-AS1"],
+            "id": ["ENSG00000086200"] * 2 + ["ENSG00000063587"] * 2 + ["ENSG00000099977"] * 2 + ["ACE"] * 2
+            + ["ENSG00000270011"] * 2 + ["ENSG00000188629"],
+            "id_type": ["ensembl"] * 6 + ["alias"] * 2 + ["ensembl"] * 3,
+            "symbol": ["IPO11", "IPO11-LRRC70", "LOC105373378", "ZNF275", "DDT", "DDTL", "ACE", "ACE-AS1",
+                       "ZNF177", "ZNF559-ZNF177", "ZNF177"],
         }
-    )
-    columns = ["ENSG00000086200.17", "ENSG00000063587", "ENSG00000099977", "ACE"]
-    result = harmonize_gene_ids(pd.DataFrame([[1.0, 2.0, 3.0, 4.0]], columns=columns), id_map)
+    )  # fmt: skip
+    # ENSG00000270011 is also listed for ZNF177, which has its own ENSG00000188629: it is the read-through's
+    columns = ["ENSG00000086200.17", "ENSG00000063587", "ENSG00000099977", "ACE", "ENSG00000270011"]
+    result = harmonize_gene_ids(pd.DataFrame([[1.0, 2.0, 3.0, 4.0, 5.0]], columns=columns), id_map)
     # an alias keeps its own rule: ambiguous unless one candidate is it with a short suffix
     assert result.to_dict("list") == {"IPO11": [1.0], "ZNF275": [2.0]}

@@ -286,10 +286,11 @@ def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
         extends = candidates.apply(
             lambda row: bool(re.fullmatch(re.escape(row["id"]) + r"[0-9A-Z-]{1,3}", row["symbol"])), axis=1
         )
-        # An Ensembl, Entrez or UniProt id shared with a placeholder (LOC105373378) or with a read-through or
-        # overlapping transcript named after the gene (IPO11-LRRC70, ST7-OT3) is the gene's.
-        named = candidates["id_type"] != "alias"
-        extends |= named & _the_named_gene(candidates)
+        # An Ensembl or Entrez id shared with a placeholder (LOC105373378) or with a read-through or overlapping
+        # transcript named after the gene (IPO11-LRRC70, ST7-OT3) is the gene's. Not a UniProt accession: a LOC
+        # gene with its own reviewed protein is a paralog not yet named (P0DN79, CBSL, beside CBS).
+        named = candidates["id_type"].isin(["ensembl", "entrez"])
+        extends |= named & _the_named_gene(candidates, table)
         extended = candidates[extends]
         resolved = extended[~extended["id"].duplicated(keep=False)]
         n_dropped = candidates["id"].nunique() - resolved["id"].nunique()
@@ -303,9 +304,15 @@ def _as_lookup(id_map: Any) -> tuple[dict[str, str], dict[str, str]]:
     )
 
 
-def _the_named_gene(candidates: pd.DataFrame) -> pd.Series:
+def _the_named_gene(candidates: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     """Per row of the symbols of an ambiguous id: whether it is the one symbol that is neither a placeholder
-    (``LOC<number>``) nor a read-through / overlapping name containing another candidate (``IPO11-LRRC70``)."""
+    (``LOC<number>``) nor a read-through / overlapping name containing another candidate (``IPO11-LRRC70``).
+
+    Only when that gene needs the id: if it has another id of the type while a passed-over candidate has no other,
+    the id is that candidate's own (Ensembl names ENSG00000270011 ZNF559-ZNF177; ZNF177 has ENSG00000188629), and
+    it is left ambiguous.
+    """
+    ids_per_symbol = table.groupby(["symbol", "id_type"])["id"].nunique()
     chosen = pd.Series(False, index=candidates.index)
     for _, rows in candidates.groupby("id", sort=False):
         symbols = list(rows["symbol"].astype(str))
@@ -314,8 +321,16 @@ def _the_named_gene(candidates: pd.DataFrame) -> pd.Series:
             for i, s in zip(rows.index, symbols, strict=True)
             if not re.fullmatch(r"LOC\d+", s) and not any(o != s and o in s.split("-") for o in symbols)
         ]
-        if len(keep) == 1:
-            chosen[keep[0]] = True
+        if len(keep) != 1:
+            continue
+        kind = rows["id_type"].iloc[0]
+        winner = str(rows.at[keep[0], "symbol"])
+        others = [s for s in symbols if s != winner]
+        if ids_per_symbol.get((winner, kind), 1) > 1 and any(
+            ids_per_symbol.get((o, kind), 1) == 1 for o in others
+        ):
+            continue
+        chosen[keep[0]] = True
     return chosen
 
 

@@ -317,8 +317,12 @@ def _survival_report(report: FileReport, table: pd.DataFrame) -> None:
     usable = usable.drop_duplicates("patient")  # rows per patient and drug: survival once per patient
     if len(usable):
         times = usable["time"]
-        report.details["patients"] = f"{table['patient'].nunique()} ({examples(table['patient'].unique(), 3)})"
-        report.details["events"] = f"{int(usable['event'].sum())} of {len(usable)} patients with usable survival"
+        report.details["patients"] = (
+            f"{table['patient'].nunique()} ({examples(table['patient'].unique(), 3)})"
+        )
+        report.details["events"] = (
+            f"{int(usable['event'].sum())} of {len(usable)} patients with usable survival"
+        )
         report.details["time"] = f"{times.min():g} .. {times.max():g} days (median {times.median():g})"
     if "response" in table.columns:
         counts = table["response"].value_counts().to_dict()
