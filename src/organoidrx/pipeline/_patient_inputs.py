@@ -115,11 +115,6 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     for drug in loaded.drugs:
         key = loaded.drug_keys[drug]
         treated[drug] = len(treated_rows(clinical, key))
-        if treated[drug] == 0:
-            raise InputError(
-                f"{cfg.clinical.name}: no patient with expression was treated with {drug} (drugs in the table: "
-                f"{examples(cells, 6)}); check the drug column or remove [patients]."
-            )
         combined = sorted({c for c in cells if key in keys[c] and keys[c] != frozenset([key])})
         if combined:
             logger.info(
@@ -129,6 +124,13 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
                 treated[drug],
                 examples(combined, 4),
             )
+    untreated = [drug for drug in loaded.drugs if treated[drug] == 0]
+    if untreated:
+        raise InputError(
+            f"{cfg.clinical.name}: no patient with expression was treated with {', '.join(untreated)} (drugs in the "
+            f"table: {examples(cells, 6)}); check the drug column, or leave {'it' if len(untreated) == 1 else 'them'} "
+            "out of [drugs] names (a run without [patients] covers the organoids of every drug)."
+        )
     loaded.patient_expression = expression
     loaded.clinical = clinical.reset_index(drop=True)
     loaded.matching["patients_with_expression"] = int(expression.shape[0])
