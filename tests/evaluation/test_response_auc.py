@@ -104,3 +104,23 @@ def test_needs_both_classes():
         response_auc(predicted, pd.Series(["CR", "PR"], index=["a", "b"]))
     with pytest.raises(InputError, match="ci_method must be"):
         response_auc(predicted, pd.Series(["CR", "PD"], index=["a", "b"]), ci_method="wald")  # type: ignore[arg-type]
+
+
+def test_degenerate_intervals_are_said_or_missing():
+    labels = pd.Series(["CR", "PR", "PR", "SD", "PD", "PD"], index=list("abcdef"))
+    flat = response_auc(pd.Series(1.0, index=labels.index), labels)
+    assert flat.auc == 0.5 and any("same prediction" in w for w in flat.warnings)
+    # two against two, separated: DeLong's variance is 0 (as pROC's); the interval has no width, and says so
+    separated = response_auc(
+        pd.Series([1.0, 2.0, 3.0, 4.0], index=list("abcd")), pd.Series([1, 1, 0, 0], index=list("abcd"))
+    )
+    assert (separated.ci_lower, separated.ci_upper) == (
+        1.0,
+        1.0,
+    ) and separated.mannwhitney_p == pytest.approx(1 / 3)
+    assert any("DeLong variance is 0" in w for w in separated.warnings)
+    # one responder: no interval, by either method
+    one = (pd.Series([1.0, 2.0, 3.0], index=list("abc")), pd.Series([1, 0, 0], index=list("abc")))
+    for method in ("delong", "bootstrap"):
+        result = response_auc(*one, ci_method=method)
+        assert math.isnan(result.ci_lower) and math.isnan(result.ci_upper)

@@ -335,3 +335,55 @@ def test_unadjusted_hazard_ratio_is_the_group_only_cox_model():
     assert row["adjusted_for"] == "age;stage" and row["cox_p_unadjusted"] == adjusted.cox_p_unadjusted
     plain = survival_analysis(clinical, groups, horizon=50)
     assert plain.adjusted_for == [] and plain.hazard_ratio_unadjusted == plain.hazard_ratio
+
+
+def test_a_reference_level_absent_from_an_arm_is_reparametrised_not_failed():
+    """Stage I only among the untreated (as in adjuvant 5-FU cohorts): the treated arm's model has every other
+    stage, whose dummies add up to one; one is left out (aliased), and the group's hazard ratio is the one of
+    any reference level (lifelines fitted by hand with stage II as reference)."""
+    from lifelines import CoxPHFitter
+
+    trial = _trial(4, predictive=True)
+    rng = np.random.default_rng(5)
+    stage = np.where(
+        trial["treated"],
+        rng.choice(["II", "III", "IV"], len(trial)),
+        rng.choice(["I", "II", "III", "IV"], len(trial)),
+    )
+    trial = trial.assign(stage=stage)
+    result = treatment_interaction(trial, "group", "treated", covariates=["stage"])
+    treated = trial[trial["treated"]].assign(group=lambda d: (d["group"] == RESPONDER).astype(float))
+    design = pd.concat(
+        [
+            treated[["time", "event", "group"]],
+            pd.get_dummies(treated["stage"], prefix="s", drop_first=True, dtype=float),
+        ],
+        axis=1,
+    )
+    hand = CoxPHFitter().fit(design, "time", "event")
+    assert result.hr_treated == pytest.approx(math.exp(hand.params_["group"]), rel=1e-6)
+    assert any("'stage=IV' are collinear with the others" in w for w in result.warnings)
+    # an unused first category of a Categorical: the same, in survival_analysis
+    clinical = trial.assign(stage=pd.Categorical(trial["stage"], categories=["0", "I", "II", "III", "IV"]))
+    single = survival_analysis(clinical, "group", covariates=["stage"])
+    assert math.isfinite(single.hazard_ratio) and single.cox_terms == [
+        "group",
+        "stage=I",
+        "stage=II",
+        "stage=III",
+    ]
+
+
+def test_a_group_without_events_has_no_hazard_ratio():
+    """30 censored patients as the responders: the log-rank test holds, a Cox fit would run to 0 with (0, inf)."""
+    rng = np.random.default_rng(6)
+    n = 80
+    clinical = pd.DataFrame({"patient": [f"p{i}" for i in range(n)], "time": rng.exponential(10, n) + 1,
+                             "event": np.r_[np.zeros(30, int), np.ones(50, int)]})  # fmt: skip
+    groups = pd.Series(np.r_[[RESPONDER] * 30, [NON_RESPONDER] * 50], index=clinical["patient"])
+    result = survival_analysis(clinical, groups)
+    assert result.logrank_p < 0.05 and math.isnan(result.hazard_ratio) and math.isnan(result.cox_p)
+    assert any(
+        "no events among the patients of 'group'; the hazard ratio is not estimable" in w
+        for w in result.warnings
+    )

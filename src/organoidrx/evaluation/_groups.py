@@ -82,7 +82,8 @@ def split_by_prediction(
     and responders are those with ``predicted_i >= c``. Ties rule: a prediction exactly equal to the cut-off is
     always put on the sensitive (responder) side, so the rule is deterministic, independent of patient order, and
     negating the predictions while flipping ``lower_is_sensitive`` gives the same groups. With tied predictions
-    the responder group can hold more than ``quantile`` of the patients.
+    the responder group can hold more than ``quantile`` of the patients, and so can it with an odd number of
+    patients: the median of 5 is the third prediction, which is a responder (3 of 5).
 
     Examples
     --------
@@ -127,7 +128,8 @@ class ResponderSplit(BaseEstimator):
     Parameters
     ----------
     quantile : float, default 0.5
-        Fraction of the fitted patients expected on the sensitive side, in (0, 1); 0.5 is a median split.
+        Fraction of the fitted patients expected on the sensitive side, in (0, 1); 0.5 is a median split (with an
+        odd number of patients the median one is a responder, see :func:`split_by_prediction`).
     lower_is_sensitive : bool, default True
         A low prediction means a sensitive tumour (IC50).
     require_both : bool, default True

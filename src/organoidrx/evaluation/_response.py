@@ -196,7 +196,8 @@ def response_auc(
     more sensitive than a random non-responder. The DeLong interval is :math:`\\mathrm{AUC} \\pm
     z_{1-\\alpha/2}\\sqrt{\\mathrm{Var}}` clipped to [0, 1], as in R's pROC ``ci.auc(method = "delong")``; the
     bootstrap resamples responders and non-responders separately (pROC's ``stratified = TRUE``) and takes
-    percentiles. The Mann-Whitney p is scipy's (exact for small samples without ties, otherwise normal
+    percentiles. Either interval needs two patients per class (NaN otherwise); a DeLong variance of 0
+    (separated classes) gives an interval of no width, which a warning points out. The Mann-Whitney p is scipy's (exact for small samples without ties, otherwise normal
     approximation with tie correction).
 
     References
@@ -255,13 +256,20 @@ def response_auc(
         note(f"only {m} responders and {n} non-responders; the AUROC is very uncertain", notes)
     auc, variance = delong_variance(positive, negative)
     alpha = 1.0 - ci_level
-    if ci_method == "delong":
-        if math.isnan(variance):
-            note("DeLong interval needs at least two patients per class; CI is NaN", notes)
-            lower = upper = math.nan
-        else:
-            half = stats.norm.ppf(1.0 - alpha / 2.0) * math.sqrt(variance)
-            lower, upper = max(0.0, auc - half), min(1.0, auc + half)
+    if np.ptp(values) == 0:
+        note("every patient has the same prediction: the AUROC is 0.5 by ties alone", notes)
+    if min(m, n) < 2:
+        note(f"a {ci_method} interval needs at least two patients per class; CI is NaN", notes)
+        lower = upper = math.nan
+    elif ci_method == "delong":
+        half = stats.norm.ppf(1.0 - alpha / 2.0) * math.sqrt(variance)
+        lower, upper = max(0.0, auc - half), min(1.0, auc + half)
+        if variance == 0.0:
+            note(
+                "the DeLong variance is 0 (the classes are separated, or every prediction is equal), so the "
+                "interval has no width; that is no certainty: see the Mann-Whitney p",
+                notes,
+            )
     else:
         rng = check_random_state(random_state)
         pos_idx = rng.integers(0, m, size=(int(n_bootstrap), m))

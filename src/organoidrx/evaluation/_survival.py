@@ -293,6 +293,31 @@ def _fit_cox(
     if int(data[event_col].sum()) == 0:
         note(f"{context}: no events among the {len(data)} patients; no hazard ratio", notes)
         return nan
+    values = data[term]
+    if set(values.unique()) <= {0.0, 1.0}:
+        silent = [v for v in (1.0, 0.0) if int(data.loc[values == v, event_col].sum()) == 0]
+        if silent:
+            side = "'" + term + "'" if silent[0] == 1.0 else f"the reference of '{term}'"
+            note(
+                f"{context}: no events among the patients of {side}; the hazard ratio is not estimable (a Cox fit "
+                "runs to 0 or infinity), the log-rank test still holds",
+                notes,
+            )
+            return nan
+    aliased = _aliased(data, [term, *[c for c in data.columns if c not in (duration_col, event_col, term)]])
+    if term in aliased:
+        note(
+            f"{context}: '{term}' is collinear with the covariates among these patients; no hazard ratio",
+            notes,
+        )
+        return nan
+    if aliased:
+        note(
+            f"{context}: covariate columns {examples(aliased)} are collinear with the others among these patients "
+            "(e.g. a reference level none of them has) and left out of the model",
+            notes,
+        )
+        data = data.drop(columns=aliased)
     cph = CoxPHFitter(alpha=1.0 - ci_level, penalizer=penalizer)
     try:
         with captured_warnings(notes, context):
@@ -304,6 +329,20 @@ def _fit_cox(
     lower, upper = (float(v) for v in cph.confidence_intervals_.loc[term])
     p = float(cph.summary.loc[term, "p"])
     return _exp(coef), _exp(lower), _exp(upper), p, cph
+
+
+def _aliased(data: pd.DataFrame, predictors: list[str]) -> list[str]:
+    """Predictors that are linear combinations of the ones before them and of a constant (the baseline hazard
+    absorbs a constant), taken in order, as R's ``coxph`` reports aliased coefficients."""
+    kept: list[np.ndarray] = [np.ones(len(data))]
+    aliased = []
+    for column in predictors:
+        trial = np.column_stack([*kept, data[column].to_numpy(dtype=float)])
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            kept.append(trial[:, -1])
+        else:
+            aliased.append(column)
+    return aliased
 
 
 def _exp(value: float) -> float:
@@ -554,7 +593,7 @@ def survival_analysis(
         hr_ci_upper=upper,
         cox_p=cox_p,
         cox=cph,
-        cox_terms=["group", *terms],
+        cox_terms=[str(t) for t in cph.params_.index] if cph is not None else ["group", *terms],
         n_cox=n_cox,
         events_per_variable=epv,
         c_index=c_index,
