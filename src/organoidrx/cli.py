@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import shutil
 import sys
@@ -238,12 +239,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_run_summary(result: Any) -> None:
     if result.survival is not None:
+
+        def hazard(value: float, lower: float, upper: float) -> str:
+            return f"{value:.2f} ({lower:.2f}-{upper:.2f})" if math.isfinite(value) else "not estimable"
+
         for row in result.survival.itertuples(index=False):
-            hr = f"HR = {row.hazard_ratio_unadjusted:.2f} ({row.hr_unadjusted_ci_lower:.2f}-{row.hr_unadjusted_ci_upper:.2f})"
+            hr = "HR = " + hazard(
+                row.hazard_ratio_unadjusted, row.hr_unadjusted_ci_lower, row.hr_unadjusted_ci_upper
+            )
             if isinstance(row.adjusted_for, str) and row.adjusted_for:
-                hr += (
-                    f", adjusted for {row.adjusted_for.replace(';', ', ')} {row.hazard_ratio:.2f} "
-                    f"({row.hr_ci_lower:.2f}-{row.hr_ci_upper:.2f})"
+                hr += f", adjusted for {row.adjusted_for.replace(';', ', ')} " + hazard(
+                    row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper
                 )
             permutation = (
                 f"{row.permutation_p:.3g} ({row.n_permutations} permutations)"
