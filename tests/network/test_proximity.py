@@ -293,3 +293,48 @@ def test_a_degenerate_null_is_said_in_the_note():
     row = _run(edges, targets, {"p": ["B"]}, min_bin_size=1).iloc[0]
     assert row["null_sd"] == 0 and row["z"] == 0 and row["computable"]
     assert row["note"].startswith("every random draw gave the same value")
+
+
+@pytest.mark.parametrize("measure", ["closest", "separation"])
+def test_a_targets_only_null_keeps_the_pathway_and_matches_the_exact_mean(measure):
+    """On a cycle every node has degree 2 (one degree bin), so a drawn target is a uniform node: with
+    ``null = "targets"`` the null of one target's closest distance to a fixed pathway is the distance of a
+    uniform node to it, whose mean and sd are counted by hand; the default null also redraws the pathway."""
+    n = 40
+    edges = pd.DataFrame(
+        {"gene_a": [f"n{i}" for i in range(n)], "gene_b": [f"n{(i + 1) % n}" for i in range(n)]}
+    )
+    pathway = {"arc": ["n0", "n1", "n2", "n3"]}
+    if measure == "closest":
+        targets = pd.DataFrame({"drug": ["d"], "target": ["n20"]})
+        exact = np.array(
+            [min(min(abs(u - p), n - abs(u - p)) for p in range(4)) for u in range(n)], dtype=float
+        )
+    else:  # two targets: s = d_AB - (d_AA + d_BB)/2 over all (ordered, distinct) pairs of uniform nodes
+        targets = pd.DataFrame({"drug": ["d", "d"], "target": ["n20", "n22"]})
+        graph = nx.cycle_graph(n)
+        dist = dict(nx.all_pairs_shortest_path_length(graph))
+        arc = [0, 1, 2, 3]
+        d_bb = np.mean([min(dist[b][c] for c in arc if c != b) for b in arc])
+        values = []
+        for u in range(n):
+            for v in range(n):
+                if u == v:
+                    continue
+                d_ab = (
+                    sum(min(dist[a][b] for b in arc) for a in (u, v))
+                    + sum(min(dist[b][a] for a in (u, v)) for b in arc)
+                ) / 6
+                values.append(d_ab - (dist[u][v] + d_bb) / 2)
+        exact = np.array(values)
+    kwargs = {"measure": measure, "n_random": 4000, "min_bin_size": 1, "random_state": 3}
+    fixed = _run(edges, targets, pathway, null="targets", **kwargs).iloc[0]
+    mean, sd = exact.mean(), exact.std()
+    assert abs(fixed["null_mean"] - mean) < 4 * sd / np.sqrt(4000)
+    assert fixed["null_sd"] == pytest.approx(sd, rel=0.05)
+    both = _run(edges, targets, pathway, **kwargs).iloc[0]
+    assert abs(both["null_mean"] - mean) > 8 * sd / np.sqrt(4000)  # a spread-out random 'arc' is another null
+    assert (
+        both[f"{'closest_distance' if measure == 'closest' else 'separation'}"]
+        == fixed[f"{'closest_distance' if measure == 'closest' else 'separation'}"]
+    )

@@ -20,16 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from organoidrx._registry import Method, register
+from organoidrx._registry import Method, Option, register
 from organoidrx.network._graph import Interactome
 
-__all__ = ["MEASURE_ATTRS", "DistanceView", "MeasureSetup", "Preparation"]
+__all__ = ["MEASURE_ATTRS", "NULL_OPTION", "DistanceView", "MeasureSetup", "Preparation"]
 
 #: The keys a measure's ``attrs`` may hold, with their meaning (the runner reads nothing else).
 MEASURE_ATTRS = {
     "column": "name of the output column holding the observed value (default '<name>_distance')",
     "prepare": "prepare(setup: MeasureSetup, **options) -> Preparation, run once per call",
-    "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets",
+    "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets (a "
+    "measure with the option ``null`` lets the user choose, see NULL_OPTION)",
     "higher_is_closer": "True when a larger value means closer (default False)",
     "undefined": "the note of rows where the measure is NaN (e.g. separation of a set of one node)",
     "work_factor": "cost of a null draw relative to closest (a number, or a callable of the options); the run's "
@@ -280,6 +281,17 @@ def _shortest(view: DistanceView) -> tuple[np.ndarray, Any]:
     return num, np.outer(view.n_genes, view.n_targets)
 
 
+#: The null of the distance measures: what each random draw replaces (``both`` as in Guney et al. 2016 and
+#: NetMedPy; ``targets`` keeps the pathway's genes, so that only the drug's closeness is tested).
+NULL_OPTION = Option(
+    "null",
+    "both",
+    str,
+    "what each null draw replaces: both (degree-matched targets and pathway genes, Guney et al. 2016, NetMedPy) "
+    "or targets (the pathway keeps its genes: a test of the drug's closeness alone)",
+    choices=("both", "targets"),
+)
+
 CLOSEST = register(
     Method(
         kind="measure",
@@ -287,6 +299,7 @@ CLOSEST = register(
         summary="mean over the drug's targets of the hop distance to the nearest pathway gene",
         reference="Guney E. et al. (2016) Nat Commun 7:10331, doi:10.1038/ncomms10331",
         func=_closest,
+        options=(NULL_OPTION,),
         deterministic=False,
         attrs={"column": "closest_distance"},
     )
@@ -299,6 +312,7 @@ SHORTEST = register(
         summary="mean hop distance over every target x pathway-gene pair",
         reference="Guney E. et al. (2016) Nat Commun 7:10331, doi:10.1038/ncomms10331",
         func=_shortest,
+        options=(NULL_OPTION,),
         deterministic=False,
         attrs={"column": "shortest_distance"},
     )

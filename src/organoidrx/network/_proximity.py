@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -170,6 +171,7 @@ def _null_blocks(
             obs = obs_num / obs_den
         parts.append((slice(int(end[a]), int(end[b])), _columns(problem, a, b), obs_num, obs_den, obs))
     out: list[tuple[np.ndarray, ...]] = []
+    fixed_genes: dict[str, Any] = {}
     for first_draw, size in zip(starts, block_sizes, strict=True):
         sums = []
         for *_, obs in parts:
@@ -182,9 +184,10 @@ def _null_blocks(
             all_targets, all_repeat = target_sampler.sample(draw)
             if gene_sampler is not None:
                 genes, gene_repeat = gene_sampler.sample(draw)
+                memo: dict[str, Any] = {}  # the ranges of one draw share its genes
             else:
                 genes, gene_repeat = problem.gene_slots, None
-            memo: dict[str, Any] = {}  # the ranges of one draw share its genes
+                memo = fixed_genes  # the pathways' own genes in every draw
             for (slots, part, obs_num, obs_den, obs), (s1, s2, n_le, lo, hi) in zip(parts, sums, strict=True):
                 targets, target_repeat = all_targets[slots], all_repeat[slots]
                 num, den = _measure(part, targets, target_repeat, genes, gene_repeat, measure, state, memo)
@@ -431,6 +434,12 @@ def proximity(
     N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
     method = get_method("measure", measure)
     measure_options = method.resolve(options)
+    chosen_null = measure_options.pop("null", None)  # for the runner, not the measure's prepare hook
+    if chosen_null is not None:
+        method = dataclasses.replace(
+            method,
+            attrs={**method.attrs, "null": "targets" if chosen_null == "targets" else "targets and genes"},
+        )
     if n_jobs < 1:
         raise InputError(f"n_jobs must be at least 1; got {n_jobs}.")
     rng = check_random_state(random_state)
@@ -726,7 +735,7 @@ def proximity(
         network=dict(graph.summary),
         degree_bins=bins.table(),
         measure=measure,
-        measure_options=dict(measure_options),
+        measure_options={**measure_options, **({"null": chosen_null} if chosen_null is not None else {})},
         n_random=int(n_random),
     )
     if measure_info:

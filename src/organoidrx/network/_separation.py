@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from organoidrx._registry import Method, register
-from organoidrx.network._measures import DistanceView
+from organoidrx.network._measures import NULL_OPTION, DistanceView
 
 __all__ = ["separation_parts"]
 
@@ -63,6 +63,7 @@ SEPARATION = register(
         summary="network separation s_AB = <d_AB> - (<d_AA> + <d_BB>)/2 of the targets and the pathway genes",
         reference="Menche J. et al. (2015) Science 347:1257601, doi:10.1126/science.1257601",
         func=separation_parts,
+        options=(NULL_OPTION,),
         deterministic=False,
         attrs={
             "column": "separation",
