@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["PROXIMAL_Z", "proximity"]
 
 PROXIMAL_Z = -1.2816
-"""z-score at or below which a pathway counts as drug-proximal (one-sided 10% normal quantile, Kong et al.)."""
+"""z-score at or below which a pathway counts as drug-proximal (Kong et al.'s cut-off, the one-sided 10% normal
+quantile; not a 10% error rate under the default null, see the measures' note in docs/methods.md)."""
 
 _BLOCK = 25  # draws per task: results depend on neither n_jobs nor the blocks (counter-based draws)
 _GENE_STREAM = 0x5DEECE66D  # sets the pathways' draws apart from the targets' (a set may hold the same nodes)
