@@ -111,7 +111,7 @@ def test_prepare_state_replaced_targets_and_options(plugins):
         _run("scaled_closest", sclae=3)
     with pytest.raises(InputError, match="scale must be an integer >= 1; got 0"):
         _run("scaled_closest", scale=0)
-    with pytest.raises(InputError, match="measure 'closest' has no option 'scale' \\(it takes no options\\)"):
+    with pytest.raises(InputError, match="measure 'closest' has no option 'scale' \\(known: null\\)"):
         _run("closest", scale=3)
 
 
