@@ -138,7 +138,7 @@ def test_follow_up_records_extend_the_follow_up(tmp_path):
     [
         ([RECORDS[0], ("TCGA-AA-0001", "Alive", "'--", "100", "'--", "no", "'--", "61", "'--", "primary")],
          "both dead and alive"),
-        ([("TCGA-AA-0009", "Alive", "'--", "ten", "'--", "no", "'--", "40", "'--", "primary")], "numbers of days"),
+        ([("TCGA-AA-0009", "Alive", "'--", "ten", "'--", "no", "'--", "40", "'--", "primary")], "must hold numbers"),
     ],
 )  # fmt: skip
 def test_contradictions_are_errors_naming_the_file(tmp_path, records, message):

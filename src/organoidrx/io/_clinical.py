@@ -199,6 +199,22 @@ def normalize_response(values: Iterable[Any]) -> pd.Series:
     return keys.map(_RESPONSE_MAP).astype(object).where(keys.map(_RESPONSE_MAP).notna(), np.nan)
 
 
+def _check_covariates(table: pd.DataFrame, covariates: Sequence[str], name: str) -> None:
+    absent = [c for c in covariates if c not in table.columns]
+    if absent:
+        raise InputError(
+            f"{name}: covariates {absent} are not columns (columns: {examples(list(table.columns), 10)}); "
+            "check the names in [patients] covariates."
+        )
+
+
+def _typed(cleaned: pd.Series) -> pd.Series:
+    """A covariate's cleaned cells as numbers when every present one is a number, else as text."""
+    numbers = _to_float(cleaned)
+    numeric = bool(cleaned.notna().any()) and bool((numbers.notna() == cleaned.notna()).all())
+    return numbers if numeric else cleaned
+
+
 def _best_response(responses: pd.Series) -> Any:
     present = [r for r in _RESPONSES if r in set(responses.dropna())]
     return present[0] if present else np.nan
@@ -308,17 +324,9 @@ def read_clinical(
     if response_col is not None:
         column = _require(table, response_col, name=name, what="response", parameter="response_col")
         out["response"] = _response_column(table[column], name=name, column=column)
-    absent = [c for c in covariates if c not in table.columns]
-    if absent:
-        raise InputError(
-            f"{name}: covariates {absent} are not columns (columns: {examples(list(table.columns), 10)}); "
-            "check the names in [patients] covariates."
-        )
+    _check_covariates(table, covariates, name)
     for column in covariates:
-        cleaned = _clean(table[column])
-        numbers = _to_float(cleaned)
-        numeric = bool(cleaned.notna().any()) and bool((numbers.notna() == cleaned.notna()).all())
-        out[column] = numbers if numeric else cleaned
+        out[column] = _typed(_clean(table[column]))
     negative = out[out["time"] < 0]
     if len(negative):
         first = negative.iloc[0]

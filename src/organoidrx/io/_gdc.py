@@ -47,6 +47,7 @@ def _kind(file_name: str) -> tuple[str, str | None]:
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    """The column named like the first of ``names`` that is one (case and surrounding spaces ignored)."""
     lowered = {c.strip().lower(): c for c in columns}
     return next((lowered[n] for n in names if n in lowered), None)
 

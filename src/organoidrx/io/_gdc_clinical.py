@@ -10,8 +10,16 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
-from organoidrx.io._clinical import _best_response, _clean, _read_table, _to_float, normalize_response
-from organoidrx.io._tables import default_delimiter, read_text, sniff_delimiter
+from organoidrx.io._clinical import (
+    _best_response,
+    _check_covariates,
+    _clean,
+    _numeric,
+    _read_table,
+    _typed,
+    normalize_response,
+)
+from organoidrx.io._gdc import _pick
 from organoidrx.io._tables import display_name as _display
 
 logger = logging.getLogger(__name__)
@@ -40,33 +48,19 @@ _FOLLOW_UP = {
 }
 
 
-def _pick(columns: Iterable[str], role: str) -> str | None:
-    lowered = {str(c).strip().lower(): str(c) for c in columns}
-    return next((lowered[c] for c in _COLUMNS[role] if c in lowered), None)
-
-
 def is_gdc_clinical(columns: Iterable[str]) -> bool:
     """Whether a header is that of a GDC portal ``clinical.tsv``: a case submitter id (a bare ``submitter_id``
     beside ``case_id`` or ``project_id``, as the 2019 portal and TCGAbiolinks write it) and a vital status."""
-    names = list(columns)
-    lowered = {str(c).strip().lower() for c in names}
-    patient = _pick(names, "patient")
+    names = [str(c) for c in columns]
+    lowered = {c.strip().lower() for c in names}
+    patient = _pick(names, _COLUMNS["patient"])
     if (
         patient is not None
         and patient.strip().lower() == "submitter_id"
         and not lowered & {"case_id", "project_id"}
     ):
         return False
-    return patient is not None and _pick(names, "vital_status") is not None
-
-
-def gdc_clinical_header(path: str | os.PathLike[str]) -> list[str]:
-    """The header fields of a delimited file (for :func:`is_gdc_clinical`)."""
-    lines = [line for line in read_text(path).split("\n", 20)[:20] if line.strip()]
-    if not lines:
-        return []
-    sep = sniff_delimiter(lines, default_delimiter(path))
-    return [field.strip().strip('"') for field in lines[0].split(sep)]
+    return patient is not None and _pick(names, _COLUMNS["vital_status"]) is not None
 
 
 def read_gdc_clinical(
@@ -120,7 +114,7 @@ def read_gdc_clinical(
     name = _display(path)
     table = _read_table(path)
     columns = list(table.columns)
-    found = {role: _pick(columns, role) for role in _COLUMNS}
+    found = {role: _pick(columns, names) for role, names in _COLUMNS.items()}
     lacking = [_COLUMNS[r][0] for r in ("patient", "vital_status") if found[r] is None]
     if found["days_to_death"] is None and found["last_follow_up"] is None:
         lacking.append("days_to_death or days_to_last_follow_up")
@@ -129,12 +123,7 @@ def read_gdc_clinical(
             f"{name}: a GDC clinical.tsv needs columns {lacking} (or their 'demographic.' / 'diagnoses.' / "
             f"'cases.' forms); found {examples(columns, 8)}. Download 'Clinical' as TSV from the GDC portal."
         )
-    absent = [c for c in covariates if c not in table.columns]
-    if absent:
-        raise InputError(
-            f"{name}: covariates {absent} are not columns (columns: {examples(columns, 10)}); check the names "
-            "in [patients] covariates."
-        )
+    _check_covariates(table, covariates, name)
     patient = _clean(table[found["patient"]])
     if patient.isna().any():
         lines = (np.flatnonzero(patient.isna()) + 2).tolist()
@@ -187,9 +176,7 @@ def read_gdc_clinical(
     out = out.merge(treatments, on="patient", how="left", sort=False)
     for column in covariates:
         first = _clean(table[column]).groupby(rows["patient"], sort=False).first()
-        values = _to_float(first)
-        numeric = bool(first.notna().any()) and bool((values.notna() == first.notna()).all())
-        out[column] = out["patient"].map(values if numeric else first)
+        out[column] = out["patient"].map(_typed(first))
     out["event"] = out["event"].astype(int)
     logger.info(
         "%s: %d patients with survival, %d with a recorded therapeutic agent",
@@ -201,25 +188,17 @@ def read_gdc_clinical(
 
 
 def _days(table: pd.DataFrame, column: str | None, name: str) -> pd.Series:
-    """A column of days as floats (missing when absent); a cell that is no number is an error."""
+    """A column of days as floats (missing when the file has no such column)."""
     if column is None:
         return pd.Series(np.nan, index=table.index)
-    cleaned = _clean(table[column])
-    values = _to_float(cleaned)
-    bad = cleaned[cleaned.notna() & values.isna()]
-    if len(bad):
-        raise InputError(
-            f"{name}: column {column!r} must hold numbers of days; found {examples(bad.unique())}."
-        )
-    return values
+    return _numeric(table[column], name=name, column=column)
 
 
 def _follow_ups(path: str | os.PathLike[str]) -> pd.Series:
     """The last follow-up day per case of a GDC ``follow_up.tsv``."""
     name = _display(path)
     table = _read_table(path)
-    patient = next((c for c in _FOLLOW_UP["patient"] if c in table.columns), None)
-    days = next((c for c in _FOLLOW_UP["days"] if c in table.columns), None)
+    patient, days = (_pick(list(table.columns), _FOLLOW_UP[role]) for role in ("patient", "days"))
     if patient is None or days is None:
         raise InputError(
             f"{name}: a GDC follow_up.tsv needs columns 'cases.submitter_id' and 'follow_ups.days_to_follow_up'; "

@@ -29,8 +29,8 @@ __all__ = ["MEASURE_ATTRS", "NULL_OPTION", "DistanceView", "MeasureSetup", "Prep
 MEASURE_ATTRS = {
     "column": "name of the output column holding the observed value (default '<name>_distance')",
     "prepare": "prepare(setup: MeasureSetup, **options) -> Preparation, run once per call",
-    "null": "'targets and genes' (default): both sets are drawn at random; 'targets': only the targets (a "
-    "measure with the option ``null`` lets the user choose, see NULL_OPTION)",
+    "null": "'both' (default): the targets and the pathway genes are drawn at random; 'targets': only the "
+    "targets (a measure with the option ``null``, NULL_OPTION, lets the user choose)",
     "higher_is_closer": "True when a larger value means closer (default False)",
     "undefined": "the note of rows where the measure is NaN (e.g. separation of a set of one node)",
     "work_factor": "cost of a null draw relative to closest (a number, or a callable of the options); the run's "

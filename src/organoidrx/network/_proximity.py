@@ -158,7 +158,7 @@ def _null_blocks(
     """
     n_nodes = problem.dist.shape[0]
     target_sampler = SetSampler(bins, problem.target_slots, problem.target_drug, n_nodes, key=stream)
-    draw_genes = measure.attrs.get("null", "targets and genes") != "targets"
+    draw_genes = measure.attrs.get("null", "both") != "targets"
     gene_sampler = (
         SetSampler(bins, problem.gene_slots, problem.gene_pathway, n_nodes, key=stream ^ _GENE_STREAM)
         if draw_genes
@@ -435,12 +435,8 @@ def proximity(
     N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
     method = get_method("measure", measure)
     measure_options = method.resolve(options)
-    chosen_null = measure_options.pop("null", None)  # for the runner, not the measure's prepare hook
-    if chosen_null is not None:
-        method = dataclasses.replace(
-            method,
-            attrs={**method.attrs, "null": "targets" if chosen_null == "targets" else "targets and genes"},
-        )
+    if "null" in measure_options:  # a measure whose null the user chooses (NULL_OPTION)
+        method = dataclasses.replace(method, attrs={**method.attrs, "null": measure_options["null"]})
     if n_jobs < 1:
         raise InputError(f"n_jobs must be at least 1; got {n_jobs}.")
     rng = check_random_state(random_state)
@@ -576,7 +572,9 @@ def proximity(
                 pathway_start=problem.pathway_start,
                 n_jobs=n_jobs,
             )
-            prepared: Preparation = prepare(setup, **measure_options)
+            prepared: Preparation = prepare(
+                setup, **{k: v for k, v in measure_options.items() if k != "null"}
+            )
             state, measure_info = prepared.state, dict(prepared.info)
             if prepared.target_sets is not None:
                 measured = _with_targets(problem, prepared.target_sets)
@@ -736,7 +734,7 @@ def proximity(
         network=dict(graph.summary),
         degree_bins=bins.table(),
         measure=measure,
-        measure_options={**measure_options, **({"null": chosen_null} if chosen_null is not None else {})},
+        measure_options=dict(measure_options),
         n_random=int(n_random),
     )
     if measure_info:

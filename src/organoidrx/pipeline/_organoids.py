@@ -105,13 +105,14 @@ def fit_models(
                 examples([p for p in proximal if p not in organoid_scores.columns]),
             )
         if not features:
-            own = prox[prox["drug"] == drug] if {"drug", "computable"} <= set(prox.columns) else prox.iloc[:0]
-            if len(own) and not own["computable"].any():
-                notes = own["note"] if "note" in own.columns else pd.Series(dtype=str)
+            own = prox[prox["drug"] == drug]
+            if (
+                "computable" in own and len(own) and not own["computable"].any()
+            ):  # a precomputed table has none
                 logger.warning(
                     "%s: its proximity could not be computed (%s); the drug is skipped",
                     drug,
-                    notes.iloc[0] if len(notes) and notes.iloc[0] else "no row is computable",
+                    own["note"].iloc[0] if "note" in own and own["note"].iloc[0] else "no row is computable",
                 )
             else:
                 logger.warning(

@@ -11,7 +11,8 @@ from organoidrx._utils import InputError, examples
 from organoidrx.io import read_clinical, read_expression, reconcile_sample_ids, tcga_tumour_samples
 from organoidrx.io._clinical import best_response
 from organoidrx.io._drug_names import cell_drug_keys
-from organoidrx.io._gdc_clinical import gdc_clinical_header, is_gdc_clinical, read_gdc_clinical
+from organoidrx.io._gdc_clinical import is_gdc_clinical, read_gdc_clinical
+from organoidrx.io._tables import read_header
 from organoidrx.pipeline._config import PipelineConfig
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def _read_clinical(cfg: PipelineConfig) -> pd.DataFrame:
     cols = cfg.clinical_columns
     defaults = {"patient_col": "patient", "duration_col": "time", "event_col": "event", "drug_col": "drug"}
     named = [key for key, default in defaults.items() if cols.get(key) not in (None, default)]
-    header = gdc_clinical_header(cfg.clinical)
+    header = read_header(cfg.clinical)
     generic = {"time", "event"} <= {h.strip().lower() for h in header}
     if not named and not generic and is_gdc_clinical(header):
         if cfg.time_unit != "days":
