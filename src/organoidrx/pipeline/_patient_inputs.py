@@ -14,6 +14,7 @@ from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._gdc_clinical import is_gdc_clinical, read_gdc_clinical
 from organoidrx.io._tables import read_header
 from organoidrx.pipeline._config import PipelineConfig
+from organoidrx.pipeline._schema import SCHEMA
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._inputs import Inputs
@@ -42,10 +43,11 @@ def _read_clinical(cfg: PipelineConfig) -> pd.DataFrame:
     table of ``[patients]``'s columns."""
     assert cfg.clinical is not None
     cols = cfg.clinical_columns
-    defaults = {"patient_col": "patient", "duration_col": "time", "event_col": "event", "drug_col": "drug"}
+    keys = ("patient_col", "duration_col", "event_col", "drug_col")
+    defaults = {option.name: option.default for option, _ in SCHEMA["patients"] if option.name in keys}
     named = [key for key, default in defaults.items() if cols.get(key) not in (None, default)]
     header = read_header(cfg.clinical)
-    generic = {"time", "event"} <= {h.strip().lower() for h in header}
+    generic = {defaults["duration_col"], defaults["event_col"]} <= {h.strip().lower() for h in header}
     if not named and not generic and is_gdc_clinical(header):
         if cfg.time_unit != "days":
             raise InputError(

@@ -303,11 +303,15 @@ def plot_forest(
         raise InputError("nothing to plot: no hazard ratio.")
     ax = _axes(ax, (6.5, 0.32 * len(rows) + 1.3))
     positions = np.arange(len(rows))[::-1]
+
     # a hazard ratio is drawn when it and its interval are finite and positive; a fit that separated the groups
     # (an interval of 0 to infinity) is as good as none
-    drawn = [r for r in rows if all(np.isfinite(v) and v > 0 for v in r[1:4])]
+    def estimable(values: Any) -> bool:
+        return all(np.isfinite(v) and v > 0 for v in values)
+
+    drawn = [r for r in rows if estimable(r[1:4])]
     for y, (_, hr, lower, upper, filled) in zip(positions, rows, strict=True):
-        if not all(np.isfinite(v) and v > 0 for v in (hr, lower, upper)):
+        if not estimable((hr, lower, upper)):
             shown = f" ({hr:.2g}, {lower:.2g}-{upper:.2g})" if np.isfinite(hr) and hr > 0 else ""
             ax.text(1.0, y, f" not estimable{shown}", fontsize="x-small", va="center", color="0.4")
             continue
