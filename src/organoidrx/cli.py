@@ -790,6 +790,11 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="cache folder (default $ORGANOIDRX_CACHE_DIR or $XDG_CACHE_HOME/organoidrx)",
     )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="with list: read every matrix and check its SHA-256 and shape, as its next use would",
+    )
     p.set_defaults(handler=_cmd_cache)
 
 
@@ -802,12 +807,13 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         entries, freed = clear_cache(folder)
         print(f"Removed {entries} cached distance matrices ({freed / 2**20:,.1f} MiB) from {folder}")
         return 0
-    table = cache_entries(folder)
+    table = cache_entries(folder, verify=args.verify)
     cap = cache_max_bytes()
     total = int(table["bytes"].sum()) if len(table) else 0
     print(
         f"{folder}: {len(table)} cached distance matrices, {total / 2**20:,.1f} MiB of a "
         f"{cap / 2**30:g} GiB cap ($ORGANOIDRX_CACHE_MAX_SIZE); least recently used first"
+        + ("; checksums verified" if args.verify else "; checksums not read (--verify reads them)")
     )
     for row in table.itertuples(index=False):
         status = "" if row.status == "ok" else f"  ({row.status}: recomputed on next use)"

@@ -99,6 +99,23 @@ def test_damaged_entries_are_listed_with_their_status(tmp_path):
     assert status.to_dict() == {6: "checksum file missing", 7: "truncated", 8: "ok"}
 
 
+def test_verify_reads_each_matrix_as_its_next_use_would(tmp_path, capsys):
+    table = _fill(tmp_path)
+    damaged = tmp_path / table["file"].iloc[1]
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 1  # same size, one distance changed: only the checksum can tell
+    damaged.write_bytes(bytes(data))
+    assert (cache_entries(tmp_path)["status"] == "ok").all()
+    status = cache_entries(tmp_path, verify=True).set_index("nodes")["status"]
+    assert status[6] == status[8] == "ok"
+    assert status[7].startswith("checksum mismatch")
+    assert main(["cache", "list", "--verify", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "checksums verified" in out and "(checksum mismatch" in out and "recomputed on next use" in out
+    assert main(["cache", "list", "--cache-dir", str(tmp_path)]) == 0
+    assert "checksums not read (--verify reads them)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("text", "expected"), [("4G", 4 * 2**30), ("500MB", 500 * 2**20), ("1.5GiB", 3 * 2**29), ("123", 123)]
 )

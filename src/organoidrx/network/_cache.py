@@ -64,13 +64,17 @@ def _folder(cache_dir: str | os.PathLike[str] | None) -> Path:
     return folder
 
 
-def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def cache_entries(cache_dir: str | os.PathLike[str] | None = None, *, verify: bool = False) -> pd.DataFrame:
     """One row per cached distance matrix, least recently used first.
 
     Parameters
     ----------
     cache_dir : path, optional
         Default :func:`organoidrx.network.default_cache_dir`.
+    verify : bool, default False
+        Also read every matrix and check it as its next use would (header, size, SHA-256 against the sidecar,
+        zero diagonal, symmetry); without it ``ok`` means only that the sidecar is readable and the file is not
+        short.
 
     Returns
     -------
@@ -102,6 +106,8 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFra
                 status = "checksum file unreadable"
             if status == "ok" and stat.st_size < nodes * nodes:
                 status = "truncated"
+            if status == "ok" and verify:
+                status = _verified(Path(entry.path), nodes, network)
             rows.append(
                 {
                     "file": entry.name,
@@ -120,6 +126,19 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFra
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows).sort_values(["_mtime", "file"], kind="stable").reset_index(drop=True)
     return table[columns]
+
+
+def _verified(path: Path, nodes: int, network: str) -> str:
+    """``ok``, or why the matrix's next use would recompute it (the same checks as that use)."""
+    from organoidrx.network._distances import _read_cache, _UnusableCache
+
+    try:
+        _read_cache(path, nodes, network)
+    except _UnusableCache as exc:
+        return str(exc)
+    except FileNotFoundError:
+        return "removed while being verified"
+    return "ok"
 
 
 def _remove_entry(folder: Path, name: str) -> int:
