@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -193,3 +194,23 @@ def test_save_refuses_what_it_cannot_represent_or_overwrite(tmp_path):
     save_bundle(target, DrugResponseModel("linear", top_k=1).fit(X, y))
     assert len(load_bundle(target).required_features) == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_interrupted_replacement_leaves_the_previous_bundle_whole(tmp_path, monkeypatch):
+    X, y, _ = _data()
+    target = save_bundle(tmp_path / "model", DrugResponseModel("linear", top_k=3).fit(X, y))
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    calls = []
+
+    def interrupted_fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted_fsync)
+    with pytest.raises(KeyboardInterrupt):
+        save_bundle(target, DrugResponseModel("linear", top_k=1).fit(X, y))
+    monkeypatch.undo()
+    assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    assert len(load_bundle(target).required_features) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

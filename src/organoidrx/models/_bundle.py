@@ -15,9 +15,7 @@ import math
 import os
 import re
 import reprlib
-import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from organoidrx import __version__
-from organoidrx._utils import InputError, atomic_write, examples, read_npy_header
+from organoidrx._utils import InputError, atomic_write, examples, read_npy_header, staged_folder
 from organoidrx._validation import as_expression_frame
 from organoidrx.models._alignment import standardize_columns
 from organoidrx.models._kernel import KERNELS, kernel_predict
@@ -162,7 +160,8 @@ def save_bundle(
     damage (a truncated copy, a flipped bit, a hand edit), not forgery: whoever can edit the files can recompute
     it. With ``key``, the manifest's ``hmac_sha256`` is the HMAC-SHA256 of the same content under that key,
     which only holders of the key can produce. Writing is atomic: a zip goes through a temporary file, a folder
-    is built beside ``path`` and renamed into place.
+    is built beside ``path`` and takes its place whole (:func:`organoidrx._utils.staged_folder`, one atomic
+    exchange on Linux).
     """
     path = Path(path)
     secret = None if key is None else _check_key(key)
@@ -387,29 +386,14 @@ def _write_directory(path: Path, files: Mapping[str, bytes]) -> None:
         raise InputError(
             f"{path}: is a non-empty folder that is not an organoidrx bundle; refusing to overwrite it."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    old: Path | None = None
-    try:
+    with staged_folder(path) as staging:
         for name, data in files.items():
-            target = tmp / name
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "bundle")
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (old / "bundle").exists() and not path.exists():
-            os.replace(old / "bundle", path)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- load
