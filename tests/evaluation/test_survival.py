@@ -123,6 +123,14 @@ def test_default_horizon_conversions():
         default_horizon("fortnights")  # type: ignore[arg-type]
 
 
+def test_times_implausible_in_their_unit_are_pointed_out():
+    clinical, groups = _hand_case()
+    days = clinical.assign(time=clinical["time"] * 1000.0)  # up to thousands of days, labelled months
+    result = survival_analysis(days, groups, time_unit="months")
+    assert any("longest follow-up is" in w and "if the times are not in months" in w for w in result.warnings)
+    assert not any("longest follow-up" in w for w in survival_analysis(days, groups).warnings)  # days: fine
+
+
 def test_horizon_beyond_follow_up_is_nan_with_warning():
     clinical, groups = _hand_case()
     clinical = clinical.assign(event=[1, 1, 1, 0])  # last responder censored at t=4

@@ -45,6 +45,8 @@ _PER_YEAR: dict[str, float] = {unit: per_year(unit) for unit in TIME_UNITS}
 MIN_EVENTS_PER_VARIABLE = 10
 MIN_GROUP_EVENTS = 5
 MIN_GROUP_PATIENTS = 10
+#: A longest follow-up beyond this many years is taken as a sign that the times are not in the stated unit.
+MAX_PLAUSIBLE_FOLLOW_UP_YEARS = 40.0
 
 
 def default_horizon(time_unit: TimeUnit = "days") -> float:
@@ -483,6 +485,13 @@ def survival_analysis(
     frame, labels = frame.loc[keep], labels.loc[keep]
 
     time, event = frame[duration_col], frame[event_col]
+    if len(time) and float(time.max()) > MAX_PLAUSIBLE_FOLLOW_UP_YEARS * _PER_YEAR[time_unit]:
+        note(
+            f"the longest follow-up is {float(time.max()):g} {time_unit} "
+            f"({float(time.max()) / _PER_YEAR[time_unit]:,.0f} years); if the times are not in {time_unit}, "
+            "give their unit (time_unit, [patients] time_unit in a config)",
+            notes,
+        )
     n: dict[str, int] = {}
     events: dict[str, int] = {}
     km: dict[str, KaplanMeierFitter] = {}
