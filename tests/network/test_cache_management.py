@@ -109,6 +109,13 @@ def test_verify_reads_each_matrix_as_its_next_use_would(tmp_path, capsys):
     status = cache_entries(tmp_path, verify=True).set_index("nodes")["status"]
     assert status[6] == status[8] == "ok"
     assert status[7].startswith("checksum mismatch")
+    # another network's matrix and sidecar under this one's name: intact, but not this network's distances
+    first, last = (tmp_path / table["file"].iloc[i] for i in (0, 2))
+    renamed = tmp_path / first.name.replace("-n6.npy", "-n8.npy")
+    for suffix in (".npy", ".json"):
+        renamed.with_suffix(suffix).write_bytes(last.with_suffix(suffix).read_bytes())
+    status = cache_entries(tmp_path, verify=True).set_index("file")["status"]
+    assert status[renamed.name].startswith("made from another network")
     assert main(["cache", "list", "--verify", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "checksums verified" in out and "(checksum mismatch" in out and "recomputed on next use" in out
@@ -123,10 +130,13 @@ def test_sizes_parse(text, expected):
     assert parse_size(text, name="x") == expected
 
 
-def test_a_bad_cap_names_the_variable(monkeypatch):
+def test_a_bad_cap_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("ORGANOIDRX_CACHE_MAX_SIZE", "lots")
     with pytest.raises(InputError, match=r"ORGANOIDRX_CACHE_MAX_SIZE 'lots' is not a size"):
         cache_max_bytes()
+    with pytest.raises(InputError, match=r"ORGANOIDRX_CACHE_MAX_SIZE 'lots' is not a size"):
+        shortest_path_lengths(NETWORKS[0], cache_dir=tmp_path)  # before the work, not as a failed write
+    assert not list(tmp_path.iterdir())
 
 
 def test_cli_lists_and_clears(tmp_path, capsys):

@@ -107,7 +107,7 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None, *, verify: bo
             if status == "ok" and stat.st_size < nodes * nodes:
                 status = "truncated"
             if status == "ok" and verify:
-                status = _verified(Path(entry.path), nodes, network)
+                status = _verified(Path(entry.path), nodes, network, match.group("hash"))
             rows.append(
                 {
                     "file": entry.name,
@@ -128,10 +128,15 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None, *, verify: bo
     return table[columns]
 
 
-def _verified(path: Path, nodes: int, network: str) -> str:
-    """``ok``, or why the matrix's next use would recompute it (the same checks as that use)."""
+def _verified(path: Path, nodes: int, network: str, named: str) -> str:
+    """``ok``, or why the matrix's next use would recompute it (the same checks as that use).
+
+    ``named`` is the network hash in the file name: the network whose next run reads this file.
+    """
     from organoidrx.network._distances import _read_cache, _UnusableCache
 
+    if not network.startswith(named):
+        return f"made from another network (network hash {network[:16]}..., file named for {named[:16]}...)"
     try:
         _read_cache(path, nodes, network)
     except _UnusableCache as exc:

@@ -15,7 +15,7 @@ import numpy as np
 
 from organoidrx._memory import available_memory
 from organoidrx._utils import InputError, atomic_write, read_npy_header, remove_stale_temporaries
-from organoidrx.network._cache import TEMPORARY_NAME, default_cache_dir, prune_cache, touch
+from organoidrx.network._cache import TEMPORARY_NAME, cache_max_bytes, default_cache_dir, prune_cache, touch
 from organoidrx.network._graph import Interactome
 
 logger = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ def _distance_matrix(
     check_memory(n, max_memory=max_memory)
     path = None
     if use_cache:
+        cap = cache_max_bytes()  # a bad $ORGANOIDRX_CACHE_MAX_SIZE is refused before any work, not after it
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         _remove_stale_temporaries(folder)
         path = folder / _cache_name(interactome)
@@ -226,10 +227,14 @@ def _distance_matrix(
     if path is not None:
         try:
             _write_cache(path, dist, interactome.content_hash())
-            logger.debug("distances cached in %s", path)
-            prune_cache(path.parent, keep=path.name)
         except (OSError, InputError) as exc:  # a read-only cache folder costs the cache, not the run
             logger.warning("could not write the distance cache %s (%s); continuing without it", path, exc)
+        else:
+            logger.debug("distances cached in %s", path)
+            try:
+                prune_cache(path.parent, max_bytes=cap, keep=path.name)
+            except OSError as exc:
+                logger.warning("could not keep the distance cache %s under its cap (%s)", path.parent, exc)
     return dist, False
 
 
