@@ -119,6 +119,11 @@ def check_writable_parent(path: str | os.PathLike[str], *, flag: str = "output p
             break
 
 
+#: in the names of temporary files and folders, so that cleaning up after a killed process never matches a user's
+#: own files (a backup ``.out.20240101.old`` beside ``out``)
+_TAG = "organoidrx-"
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and move it into place only if the block succeeds.
@@ -129,8 +134,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # what a killed write of the same file left behind (an hour old: younger ones may be live writes)
-    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.[^/]+\.tmp"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.{_TAG}[^/]+\.tmp"))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TAG}", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -244,7 +249,7 @@ STALE_STAGING_SECONDS = 3600.0
 
 def _staging_name(target: Path) -> re.Pattern[str]:
     """Names of the staging (``.tmp``) and set-aside (``.old``) siblings of ``target``, as ``mkdtemp`` makes them."""
-    return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.(?:tmp|old)")
+    return re.compile(rf"\.{re.escape(target.name)}\.{_TAG}[a-z0-9_]{{8}}\.(?:tmp|old)")
 
 
 #: descriptors of the staging locks this process holds; a forked child closes its copies (see below)
@@ -297,8 +302,8 @@ def remove_stale_staging(
 ) -> list[Path]:
     """Remove the staging siblings of ``target`` that killed processes left behind; return the removed paths.
 
-    A sibling is removed only when its name is one :func:`staged_folder` makes (``.NAME.XXXXXXXX.tmp`` or
-    ``.old``), it is a real folder, it was last modified more than ``max_age`` seconds ago and no live process
+    A sibling is removed only when its name is one :func:`staged_folder` makes
+    (``.NAME.organoidrx-XXXXXXXX.tmp`` or ``.old``), it is a real folder, it was last modified more than ``max_age`` seconds ago and no live process
     holds its lock (the lock of a killed process is released by the kernel).
     """
     target = Path(os.path.abspath(target))
@@ -368,7 +373,7 @@ def _swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # it now holds the previous folder
     else:
         # two renames: for a moment nothing is at target, but never a mix of the two folders
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_TAG}", suffix=".old", dir=target.parent))
         aside.rmdir()
         os.rename(target, aside)
         try:
@@ -386,8 +391,8 @@ def staged_folder(
 ) -> Iterator[Path]:
     """Yield a new empty sibling folder of ``target``; when the block succeeds it replaces ``target`` whole.
 
-    The sibling is ``.NAME.XXXXXXXX.tmp`` in the parent of ``target`` and is locked while the block runs. On
-    success ``before_swap`` is called (it may raise to refuse), then the sibling takes the place of ``target``:
+    The sibling is ``.NAME.organoidrx-XXXXXXXX.tmp`` in the parent of ``target`` and is locked while the block
+    runs. On success ``before_swap`` is called (it may raise to refuse), then the sibling takes the place of ``target``:
     atomically on Linux (``renameat2`` exchange), elsewhere by two renames, so ``target`` holds either the whole
     previous folder or the whole new one (or, between the two renames, nothing), never a mix. The previous folder
     is deleted. On any exception, including ``KeyboardInterrupt``, the sibling is removed and ``target`` is left
@@ -397,7 +402,7 @@ def staged_folder(
     target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_TAG}", suffix=".tmp", dir=target.parent))
     lock: int | None = None
     swapped = False
     try:

@@ -193,22 +193,23 @@ def test_a_write_removes_the_stale_temporaries_of_its_own_file_only(tmp_path):
 
     target = tmp_path / "scores.tsv"
     own, longer_name, other = (
-        tmp_path / f".{n}.abcd1234.tmp" for n in ("scores.tsv", "scores.tsv2", "other.tsv")
+        tmp_path / f".{n}.organoidrx-abcd1234.tmp" for n in ("scores.tsv", "scores.tsv2", "other.tsv")
     )
-    fresh = tmp_path / ".scores.tsv.efgh5678.tmp"
-    _temporaries([own, longer_name, other], [fresh])
+    fresh = tmp_path / ".scores.tsv.organoidrx-efgh5678.tmp"
+    users = tmp_path / ".scores.tsv.backup.tmp"  # the user's own file, named like a temporary one
+    _temporaries([own, longer_name, other, users], [fresh])
     with atomic_write(target) as handle:
         handle.write("x\n")
-    assert not own.exists() and longer_name.exists() and other.exists() and fresh.exists()
+    assert not own.exists() and longer_name.exists() and other.exists() and fresh.exists() and users.exists()
     assert target.read_text() == "x\n"
 
 
 def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path, caplog):
     graph = _tree()
     stem = _distances._cache_name(graph)
-    old_npy = tmp_path / f".{stem}.k3j_x9q1.tmp"
-    old_json = tmp_path / f".{Path(stem).with_suffix('.json')}.a8b2c4d6.tmp"
-    live = tmp_path / f".{stem}.zz11yy22.tmp"
+    old_npy = tmp_path / f".{stem}.organoidrx-k3j_x9q1.tmp"
+    old_json = tmp_path / f".{Path(stem).with_suffix('.json')}.organoidrx-a8b2c4d6.tmp"
+    live = tmp_path / f".{stem}.organoidrx-zz11yy22.tmp"
     unrelated = tmp_path / ".results.tsv.abcdefgh.tmp"
     _temporaries([old_npy, old_json, unrelated], [live])
     with caplog.at_level(logging.DEBUG, logger="organoidrx"):
