@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from organoidrx._utils import InputError
+from organoidrx._utils import InputError, sha256_file
 from organoidrx.cli import main
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.evaluation import bh_qvalues
@@ -81,6 +81,14 @@ def test_compare_writes_a_ranked_leaderboard_with_q_over_every_test(tmp_path):
     assert len(written) == len(board)
     record = json.loads((out / "compare.json").read_text())
     assert record["n_tests"] == result.n_tests and record["n_random_sets"] == 99
+    # docs/outputs.md: the inputs with their SHA-256, the settings and the matching, as in run.json
+    assert record["inputs"]["organoid_response"]["sha256"] == sha256_file(
+        config.parent / "organoid_response.tsv"
+    )
+    assert record["inputs"]["config"]["path"] == str(config)
+    assert (
+        record["parameters"]["seed"] == record["seed"] and "organoids_with_expression" in record["matching"]
+    )
     text = (out / "report.html").read_text()
     assert "only q &lt; 0.05 is evidence" in text
 

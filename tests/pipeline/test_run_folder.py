@@ -211,6 +211,44 @@ def test_a_failing_run_leaves_the_folder_as_it_was(configs, previous, monkeypatc
     assert _staging_siblings(previous) == []
 
 
+def test_an_input_edited_during_the_run_is_refused_and_nothing_is_written(configs, tmp_path, monkeypatch):
+    import organoidrx.pipeline._run as run_module
+
+    cohort = tmp_path / "cohort"
+    shutil.copytree(configs[1].parent, cohort)
+    response = cohort / "organoid_response.tsv"
+    original = run_module.fit_models
+
+    def fit_then_edit(*args, **kwargs):  # the inputs have been read; now someone edits one
+        models = original(*args, **kwargs)
+        response.write_text(response.read_text().replace("\t", "\t-", 1))
+        return models
+
+    monkeypatch.setattr(run_module, "fit_models", fit_then_edit)
+    with pytest.raises(InputError, match=r"organoid_response.tsv: the organoid_response file changed while"):
+        run_pipeline(cohort / "pre.toml", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _staging_siblings(tmp_path / "out") == []
+
+
+def test_run_json_records_the_checksums_of_the_bytes_read(configs, preclinical_reference):
+    from organoidrx._utils import sha256_file
+
+    inputs = _record(preclinical_reference)["inputs"]
+    assert inputs["organoid_response"]["sha256"] == sha256_file(configs[1].parent / "organoid_response.tsv")
+    assert inputs["config"]["sha256"] == sha256_file(configs[1])
+
+
+def test_train_refuses_a_signing_key_inside_its_out_folder(configs, tmp_path, capsys):
+    out = tmp_path / "bundles"
+    out.mkdir()
+    key = out / "secret.key"
+    key.write_text("ab" * 32 + "\n")
+    args = ["train", str(configs[1]), "--out", str(out), "--overwrite", "--sign-key", str(key)]
+    err = _refused(args, capsys)
+    assert "secret.key" in err and "choose another --out" in err
+    assert key.is_file()
+
+
 # --------------------------------------------------------------------------------------------- killed runs
 def _kill_when(process: subprocess.Popen, out: Path, when: float | str) -> bool:
     """SIGKILL ``process`` after ``when`` seconds or, for ``"report"``, once the staging folder has a figure.
@@ -299,12 +337,13 @@ def test_stale_staging_folders_are_removed_only_when_old_and_unlocked(tmp_path):
     out = tmp_path / "out"
     old = time.time() - 7200
     names = {
-        "stale": ".out.abcd1234.tmp",
-        "stale_old": ".out.efgh_567.old",
-        "young": ".out.young123.tmp",
-        "locked": ".out.locked12.tmp",
-        "other_run": ".other.abcd1234.tmp",
+        "stale": ".out.organoidrx-abcd1234.tmp",
+        "stale_old": ".out.organoidrx-efgh_567.old",
+        "young": ".out.organoidrx-young123.tmp",
+        "locked": ".out.organoidrx-locked12.tmp",
+        "other_run": ".other.organoidrx-abcd1234.tmp",
         "not_ours": ".out.tmp",
+        "users_backup": ".out.20240101.old",  # a user's own folder, named like a temporary one
     }
     for key, name in names.items():
         (tmp_path / name).mkdir()
@@ -319,5 +358,5 @@ def test_stale_staging_folders_are_removed_only_when_old_and_unlocked(tmp_path):
         os.close(fd)
     assert sorted(p.name for p in removed) == sorted([names["stale"], names["stale_old"]])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        names[k] for k in ("young", "locked", "other_run", "not_ours")
+        names[k] for k in ("young", "locked", "other_run", "not_ours", "users_backup")
     )

@@ -25,9 +25,16 @@ from organoidrx._registry import get_method, method_names
 from organoidrx._utils import InputError, atomic_write, examples, versions
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
-from organoidrx.pipeline._inputs import check_compare_work, input_files, load_inputs, run_proximity
+from organoidrx.pipeline._inputs import (
+    Inputs,
+    check_compare_work,
+    check_inputs_unchanged,
+    input_files,
+    load_inputs,
+    run_proximity,
+)
 from organoidrx.pipeline._leaderboard import CompareResult, rank_tests
-from organoidrx.pipeline._outputs import RunFolder, write_tsv
+from organoidrx.pipeline._outputs import RunFolder, jsonable, parameters, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
 from organoidrx.scoring import rescorer, score
 
@@ -265,13 +272,20 @@ def compare_methods(
     result.timings = dict(timer.timings)
     if folder is not None:
         with folder.staged(input_files(cfg).values()):
-            _write(cfg, result, folder, report=report, timer=timer)
+            check_inputs_unchanged(cfg, loaded.checksums)
+            _write(cfg, result, loaded, folder, report=report, timer=timer)
         result.out_dir = folder.final
     return result
 
 
 def _write(
-    cfg: PipelineConfig, result: CompareResult, folder: RunFolder, *, report: bool, timer: Timer
+    cfg: PipelineConfig,
+    result: CompareResult,
+    loaded: Inputs,
+    folder: RunFolder,
+    *,
+    report: bool,
+    timer: Timer,
 ) -> None:
     out = folder.write_dir
     with timer.phase("write"):
@@ -287,6 +301,9 @@ def _write(
         "organoidrx": __version__,
         "config": str(cfg.source),
         "seed": cfg.seed,
+        "parameters": parameters(cfg),
+        "inputs": loaded.checksums,
+        "matching": loaded.matching,
         "n_random_sets": result.n_random_sets,
         "stop_after": result.stop_after,
         "n_tests": result.n_tests,
@@ -297,6 +314,6 @@ def _write(
         "outputs": sorted(p.name for p in out.iterdir()),
     }
     with atomic_write(out / "compare.json", "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1)
+        json.dump(jsonable(folder.relocate(record)), handle, indent=1, allow_nan=False)
         handle.write("\n")
     logger.debug("compare written to %s", os.fspath(folder.final))

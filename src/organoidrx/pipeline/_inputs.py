@@ -14,7 +14,7 @@ import pandas as pd
 
 from organoidrx._memory import memory_budget
 from organoidrx._registry import get_method
-from organoidrx._utils import InputError, examples
+from organoidrx._utils import InputError, examples, sha256_file
 from organoidrx.io import (
     DrugNameResolver,
     drug_keys,
@@ -34,7 +34,14 @@ from organoidrx.pipeline._patient_inputs import load_patients
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Inputs", "input_files", "load_inputs", "run_proximity"]
+__all__ = [
+    "Inputs",
+    "check_inputs_unchanged",
+    "input_checksums",
+    "input_files",
+    "load_inputs",
+    "run_proximity",
+]
 
 MIN_ORGANOIDS = 3
 
@@ -55,6 +62,31 @@ def input_files(cfg: PipelineConfig) -> dict[str, Path]:
         "config": cfg.source,
     }
     return {k: v for k, v in named.items() if v is not None}
+
+
+def input_checksums(cfg: PipelineConfig) -> dict[str, dict[str, str]]:
+    """``{name: {"path": ..., "sha256": ...}}`` of every input file of ``cfg`` that exists, hashed now.
+
+    :func:`load_inputs` takes them before it reads anything and :func:`check_inputs_unchanged` compares them again
+    before anything is written, so the checksums a run records are those of the bytes it read.
+    """
+    return {
+        name: {"path": str(path), "sha256": sha256_file(path)}
+        for name, path in input_files(cfg).items()
+        if Path(path).is_file()
+    }
+
+
+def check_inputs_unchanged(cfg: PipelineConfig, recorded: dict[str, dict[str, str]]) -> None:
+    """Raise :class:`InputError` when an input file's bytes differ from ``recorded`` (it changed during the run)."""
+    now = input_checksums(cfg)
+    for name, entry in recorded.items():
+        if now.get(name, {}).get("sha256") != entry["sha256"]:
+            state = "was removed" if name not in now else "changed"
+            raise InputError(
+                f"{entry['path']}: the {name} file {state} while the run was using it, so the results would "
+                "not be those of the file the run records; nothing was written; rerun once it stays unchanged."
+            )
 
 
 def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameResolver) -> pd.DataFrame:
@@ -115,6 +147,8 @@ class Inputs:
     patient_expression: pd.DataFrame | None = None
     clinical: pd.DataFrame | None = None
     matching: dict[str, Any] = field(default_factory=dict)
+    #: :func:`input_checksums` taken before anything was read
+    checksums: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 #: Seconds per unit of work, from the demo's and the Kong example's phase timings on a 2-core machine (a guard's
@@ -217,6 +251,7 @@ def check_work(
 
 
 def load_inputs(cfg: PipelineConfig) -> Inputs:
+    checksums = input_checksums(cfg)
     resolver = DrugNameResolver()
     drugs = list(dict.fromkeys(cfg.drugs))
     keys = drug_keys(resolver, drugs)
@@ -304,6 +339,7 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
             "response_drug_names": spelled,
             "response_log_scale": log_scale,
         },
+        checksums=checksums,
     )
     if cfg.has_patients:
         load_patients(cfg, loaded)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from organoidrx._utils import InputError, examples, sha256_file
+from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_gene_set_dict
 from organoidrx.models import (
     ModelBundle,
@@ -47,6 +47,7 @@ def _bundle_metadata(
     gene_sets: dict[str, list[str]],
     all_pathways: list[str],
     response: pd.Series,
+    config_sha256: str,
 ) -> dict[str, Any]:
     options = cfg.options("scorer")
     # a score that depends on the whole scored table needs every pathway to be rescored the same way
@@ -68,7 +69,7 @@ def _bundle_metadata(
         "organoid_scores": {f: organoid_scores[f].tolist() for f in features},
         "organoid_samples": [str(s) for s in organoid_scores.index],
         "organoid_response": [float(v) for v in response],
-        "config_sha256": sha256_file(cfg.source),
+        "config_sha256": config_sha256,
     }
 
 
@@ -135,7 +136,14 @@ def fit_models(
             model_options=cfg.model_options,
         )
         meta = _bundle_metadata(
-            cfg, drug, features, organoid_scores.loc[y.index], gene_set_dict, list(organoid_scores.columns), y
+            cfg,
+            drug,
+            features,
+            organoid_scores.loc[y.index],
+            gene_set_dict,
+            list(organoid_scores.columns),
+            y,
+            loaded.checksums.get("config", {}).get("sha256", ""),
         )
         selector = fitted if isinstance(fitted, NestedModelSelector) else None
         if selector is not None:  # the choice made on every organoid, without the outer folds' counts

@@ -21,7 +21,6 @@ from organoidrx._utils import (
     atomic_write,
     check_writable_parent,
     examples,
-    sha256_file,
     staged_folder,
     versions,
     write_tsv,
@@ -30,7 +29,7 @@ from organoidrx.evaluation._common import results_frame
 from organoidrx.io import output_format, write_obsm, write_table
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.pipeline._config import PipelineConfig
-from organoidrx.pipeline._inputs import input_files
+from organoidrx.pipeline._inputs import check_inputs_unchanged, input_files
 
 if TYPE_CHECKING:
     from organoidrx.pipeline._progress import Timer
@@ -69,8 +68,9 @@ _FIX = "pass --overwrite (Python: overwrite=True) to replace it whole, or choose
 class RunFolder:
     """The output folder of one run, written in a temporary sibling and swapped in whole at the end.
 
-    A run never mixes with what was in the folder before: it writes into ``.NAME.XXXXXXXX.tmp`` beside ``final``
-    and, only once every file is complete, that sibling replaces ``final`` (:func:`organoidrx._utils.staged_folder`).
+    A run never mixes with what was in the folder before: it writes into ``.NAME.organoidrx-XXXXXXXX.tmp`` beside
+    ``final`` and, only once every file is complete, that sibling replaces ``final``
+    (:func:`organoidrx._utils.staged_folder`).
 
     Parameters
     ----------
@@ -229,17 +229,17 @@ def write_tables(result: RunResult, folder: str | os.PathLike[str] | None = None
             write_tsv(table, out / name)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return value
 
 
@@ -279,11 +279,7 @@ def write_run_json(
         "drugs": list(result.bundles),
         "matching": matching,
         "versions": versions(),
-        "inputs": {
-            name: {"path": str(p), "sha256": sha256_file(p)}
-            for name, p in input_files(cfg).items()
-            if Path(p).is_file()
-        },
+        "inputs": result.inputs,
         **_model_selection(result),
         "timings_seconds": {k: round(v, 4) for k, v in result.timings.items()},
         "warnings": result.warnings,
@@ -294,7 +290,7 @@ def write_run_json(
         ),
     }
     with atomic_write(out / "run.json", "w", encoding="utf-8") as handle:
-        json.dump(_jsonable(folder.relocate(record)), handle, indent=2, allow_nan=False)
+        json.dump(jsonable(folder.relocate(record)), handle, indent=2, allow_nan=False)
         handle.write("\n")
 
 
@@ -319,7 +315,12 @@ def write_run_outputs(
     *,
     report: bool,
 ) -> None:
-    """Write the tables, the report and ``run.json`` into the staged ``folder``."""
+    """Write the tables, the report and ``run.json`` into the staged ``folder``.
+
+    Raises :class:`InputError` first if an input file changed since the run read it (the checksums recorded in
+    ``result.inputs`` would not describe the results).
+    """
+    check_inputs_unchanged(cfg, result.inputs)
     out = folder.write_dir
     with timer.phase("write"):
         write_tables(result, out)
@@ -332,7 +333,7 @@ def write_run_outputs(
         inputs = {
             name: {
                 "path": shown_paths(folder.relocate(path), folder.final),
-                "sha256": sha256_file(path) if Path(path).is_file() else "file not found",
+                "sha256": result.inputs.get(name, {}).get("sha256", "file not found"),
             }
             for name, path in input_files(cfg).items()
         }

@@ -52,6 +52,8 @@ class RunResult:
     warnings : list of str
     timings : dict of phase to seconds
     report : Path or None
+    inputs : dict
+        Path and SHA-256 of every input file, taken before the run read it (``run.json``'s ``inputs``).
     """
 
     out_dir: Path
@@ -70,6 +72,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     report: Path | None = None
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------- pipeline
@@ -104,11 +107,11 @@ def run_pipeline(
         A configuration from :func:`read_config` or the path of a TOML file.
     out_dir : str or Path or RunFolder
         Output folder (created). Receives ``proximity.tsv``, ``biomarkers.tsv``, ``organoid_cv.tsv``,
-        ``organoid_cv_predictions.tsv``, ``model_selection.tsv`` (with candidate models or top-k) and, with patients, ``patient_predictions.tsv``,
-        ``patient_drug_sensitivity.tsv`` and ``survival.tsv``; then ``report.html`` with PNG figures and
-        ``run.json``. The whole run is written into a temporary sibling ``.NAME.XXXXXXXX.tmp`` and replaces the
-        folder whole at the end, so the folder never mixes two runs and a killed run leaves it as it was. A
-        :class:`~organoidrx.pipeline._outputs.RunFolder` that is already staged is written into as is and
+        ``organoid_cv_predictions.tsv``, ``model_selection.tsv`` (with candidate models or top-k) and, with
+        patients, ``patient_predictions.tsv``, ``patient_drug_sensitivity.tsv`` and ``survival.tsv``; then
+        ``report.html`` with PNG figures and ``run.json``. The whole run is written into a temporary sibling
+        ``.NAME.organoidrx-XXXXXXXX.tmp`` and replaces the folder whole at the end, so the folder never mixes two
+        runs and a killed run leaves it as it was. A :class:`~organoidrx.pipeline._outputs.RunFolder` that is already staged is written into as is and
         swapped in by its owner (the demo writes its cohort into the same folder).
     report : bool, default True
         Write ``report.html`` and the figures.
@@ -203,6 +206,7 @@ def run_pipeline(
             model_selection=selection,
             bundles={d: m.bundle for d, m in models.items()},
             models={d: m.fitted for d, m in models.items()},
+            inputs=loaded.checksums,
         )
         if patients and loaded.patient_expression is not None:
             with timer.phase(f"{cfg.scorer} patients"):

@@ -12,7 +12,7 @@ from organoidrx.models import save_bundle
 from organoidrx.models._bundle import Key, resolve_key
 from organoidrx.pipeline._bundle_index import write_bundle_index
 from organoidrx.pipeline._config import PipelineConfig, read_config
-from organoidrx.pipeline._inputs import input_files
+from organoidrx.pipeline._inputs import check_inputs_unchanged, input_files
 from organoidrx.pipeline._outputs import RunFolder
 from organoidrx.pipeline._progress import Progress
 from organoidrx.pipeline._run import run_pipeline
@@ -105,6 +105,8 @@ def train_bundles(
     cfg = config if isinstance(config, PipelineConfig) else read_config(config)
     folder = RunFolder(Path(out_dir), overwrite=overwrite)
     inputs = list(input_files(cfg).values())
+    if key is not None and not isinstance(key, bytes | bytearray):
+        inputs.append(Path(key))  # a key file inside --out would be deleted with the folder
     folder.check(inputs)  # before the work: a folder in use, a file, a read-only place
     result = run_pipeline(
         cfg,
@@ -119,6 +121,7 @@ def train_bundles(
     out = Path(out_dir)
     folders = _bundle_folders(result.models, out)
     with folder.staged(inputs) as staging:
+        check_inputs_unchanged(cfg, result.inputs)
         for drug, fitted in result.models.items():
             save_bundle(
                 staging / folders[drug].name, fitted, metadata=result.bundles[drug].metadata, key=secret
