@@ -216,3 +216,49 @@ def test_an_interrupt_while_the_interface_imports_is_one_line(monkeypatch, capsy
     monkeypatch.setattr(builtins, "__import__", interrupted)
     assert run() == 130
     assert capsys.readouterr().err == "organoidrx: interrupted\n"
+
+
+def test_a_full_disk_is_one_line_with_the_fix_not_an_internal_error(tmp_path, monkeypatch, capsys) -> None:
+    import errno
+    import os
+
+    from organoidrx.datasets import make_synthetic_cohort
+
+    paths = make_synthetic_cohort(random_state=1).write(tmp_path / "cohort")
+    out = tmp_path / "scores.tsv"
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    argv = ["--quiet", "score", "--expression", str(paths["organoid_expression"])]
+    assert main([*argv, "--gene-sets", str(paths["gene_sets"]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "organoidrx: error: could not write: No space left on device"
+    )
+    assert "free disk space" in err and "internal error" not in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["cohort"]
+
+
+def test_score_writes_its_scores_and_report_as_a_pair(tmp_path, monkeypatch, capsys) -> None:
+    import organoidrx._utils
+    from organoidrx.datasets import make_synthetic_cohort
+
+    paths = make_synthetic_cohort(random_state=1).write(tmp_path / "cohort")
+    out, report = tmp_path / "run" / "scores.tsv", tmp_path / "run" / "sets.tsv"
+    argv = ["--quiet", "score", "--expression", str(paths["organoid_expression"]), "--gene-sets"]
+    argv += [str(paths["gene_sets"]), "--out", str(out), "--report", str(report)]
+    assert main(argv) == 0
+    before = out.read_bytes(), report.read_bytes()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scores.tsv", "sets.tsv"]
+
+    def no_report(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(organoidrx._utils, "write_tsv", no_report)
+    argv[argv.index("--expression") + 1] = str(paths["patient_expression"])  # other samples, other scores
+    assert main(argv) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert (out.read_bytes(), report.read_bytes()) == before  # neither replaced
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scores.tsv", "sets.tsv"]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import math
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,10 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,
+)
+#: A full disk, a quota or a file-size limit: not the input's fault nor a bug; also one line and exit status 2.
+NO_SPACE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS") if hasattr(errno, name)
 )
 
 
@@ -469,25 +475,37 @@ def _cmd_score(args: argparse.Namespace) -> int:
     report_progress("read", 0, 1)
     gene_sets = read_gmt(args.gene_sets)
     report_progress("read", 1, 1)
-    with dask_backend(args.dask):
-        result = score_file(
-            args.expression,
-            gene_sets,
-            args.out,
-            method=args.method,
-            format=args.format,
-            min_size=args.min_size,
-            max_size=args.max_size,
-            memory=args.memory,
-            n_jobs=args.threads,
-            duplicates=args.duplicates,
-            progress=None
-            if args.progress is None
-            else (lambda done, total: report_progress("score", done, total)),
-            **options,
-        )
-    if args.report is not None:
-        write_tsv(result.report, args.report)
+    out = Path(args.out)
+    with contextlib.ExitStack() as stack:
+        # with --report, the scores are written beside out and moved into place only once the report is written
+        # too, so a failure never leaves new scores beside an old report (or the other way round)
+        written = out
+        if args.report is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            scratch = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f".{out.name}.organoidrx-", suffix=".tmp", dir=out.parent)
+            )
+            written = Path(scratch) / out.name
+        with dask_backend(args.dask):
+            result = score_file(
+                args.expression,
+                gene_sets,
+                written,
+                method=args.method,
+                format=args.format,
+                min_size=args.min_size,
+                max_size=args.max_size,
+                memory=args.memory,
+                n_jobs=args.threads,
+                duplicates=args.duplicates,
+                progress=None
+                if args.progress is None
+                else (lambda done, total: report_progress("score", done, total)),
+                **options,
+            )
+        if args.report is not None:
+            write_tsv(result.report, args.report)
+            os.replace(written, out)
     shown = ", ".join(f"{k}={v}" for k, v in options.items())
     how = f"in chunks of {result.chunk_samples} samples" if result.streamed else "read whole"
     print(
@@ -1028,6 +1046,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+            where = f" {exc.filename}" if exc.filename else ""
+            print(
+                f"organoidrx: error: could not write{where}: {exc.strerror or exc} (errno {exc.errno}); outputs "
+                "are written whole or not at all, so the file being written was discarded; free disk space, raise "
+                "the quota or file-size limit, or choose another --out, then rerun.",
+                file=sys.stderr,
+            )
+            return 2
         print(
             f"organoidrx: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
             "(rerun with --debug for the traceback and please report it)",
