@@ -124,7 +124,14 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
     parts = []
     for drug, source in spelled.items():
         if source in joined:
-            logger.info("%s: drug %r is read from the joined column %r", path.name, drug, joined[source])
+            logger.warning(
+                "%s: drug %r has no column of its own and is read from the joined column %r: its z-scores are "
+                "those of the column's pooled targets (as Kong et al. join drugs sharing their targets); give it "
+                "its own column if its targets differ",
+                path.name,
+                drug,
+                joined[source],
+            )
             source = joined[source]
         rows = long[long["drug"] == source].assign(drug=drug)
         parts.append(rows)
