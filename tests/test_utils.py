@@ -46,6 +46,24 @@ def test_atomic_write_uses_normal_permissions(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_a_replaced_folder_keeps_its_permissions_a_new_one_gets_the_umasks(tmp_path: Path) -> None:
+    import os
+
+    from organoidrx._utils import staged_folder
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "old.txt").write_text("x")
+    with staged_folder(private) as staging:
+        (staging / "new.txt").write_text("y")
+    assert private.stat().st_mode & 0o777 == 0o700 and [p.name for p in private.iterdir()] == ["new.txt"]
+    with staged_folder(tmp_path / "fresh"):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
 def test_a_forked_child_does_not_keep_a_staging_lock(tmp_path):
     """Workers forked during a run (figure drawing) must not hold the run's staging lock past its death."""
     import os

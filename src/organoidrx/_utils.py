@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -410,7 +411,11 @@ def staged_folder(
         yield staging
         if before_swap is not None:
             before_swap()
-        os.chmod(staging, 0o777 & ~_current_umask())
+        try:  # the folder keeps its permissions (a private --out stays private); a new one gets the umask's
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = 0o777 & ~_current_umask()
+        os.chmod(staging, mode)
         _swap_in(staging, target)
         swapped = True
     finally:
