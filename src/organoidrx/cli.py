@@ -206,7 +206,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         default=None,
-        help="output folder (default: ./organoidrx-demo, replaced whole when it holds a previous run)",
+        help="output folder (default: ./organoidrx-demo, replaced whole when it holds a previous demo run and "
+        "nothing else)",
     )
     p.add_argument(
         "--overwrite",
@@ -227,7 +228,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     # the default folder is the demo's own: a previous run there is replaced without --overwrite
     out = Path(args.out) if args.out is not None else Path("organoidrx-demo")
-    folder = RunFolder(out, overwrite=args.overwrite, replace_runs=args.out is None)
+    folder = RunFolder(out, overwrite=args.overwrite, replace_runs=args.out is None, run_folders=("cohort",))
     folder.check()
     cohort = make_synthetic_cohort(random_state=args.seed)
     print(cohort.summary())

@@ -187,9 +187,14 @@ def test_demo_style_run_records_its_final_paths(demo_run):
 
 
 def test_demo_default_folder_replaces_only_a_previous_run(demo_run, tmp_path):
-    RunFolder(demo_run, replace_runs=True).check()  # the demo's own folder: replaced without --overwrite
+    RunFolder(demo_run, replace_runs=True, run_folders=("cohort",)).check()  # replaced without --overwrite
     with pytest.raises(InputError, match="previous organoidrx run"):
         RunFolder(demo_run).check()
+    added = tmp_path / "added"
+    shutil.copytree(demo_run, added)
+    (added / "my_notes.txt").write_text("mine")  # a file the run did not write is never deleted unasked
+    with pytest.raises(InputError, match=r"files it did not write \('my_notes.txt'\).*--overwrite"):
+        RunFolder(added, replace_runs=True, run_folders=("cohort",)).check()
     other = tmp_path / "other"
     other.mkdir()
     (other / "run.json").write_text('{"not": "organoidrx"}')

@@ -80,8 +80,11 @@ class RunFolder:
         Replace a non-empty folder. Without it only a missing or empty folder is used, so a previous run (or any
         other file) is never deleted by accident.
     replace_runs : bool, default False
-        Replace a previous organoidrx run folder (one holding its ``run.json``) even without ``overwrite``; the
-        demo uses it for its default folder. Any other non-empty folder still needs ``overwrite``.
+        Replace a previous organoidrx run folder (one holding its ``run.json``) even without ``overwrite``, when
+        it holds nothing but that run's files (``run.json``, its ``outputs`` and the ``run_folders``); the demo
+        uses it for its default folder. Any other non-empty folder still needs ``overwrite``.
+    run_folders : tuple of str, default ()
+        Folders a previous run of this kind writes beside its files (the demo's ``cohort``).
 
     Attributes
     ----------
@@ -92,6 +95,7 @@ class RunFolder:
     final: Path
     overwrite: bool = False
     replace_runs: bool = False
+    run_folders: tuple[str, ...] = ()
     staging: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -132,8 +136,19 @@ class RunFolder:
                     "input would be deleted); choose another --out."
                 )
         previous = is_run_folder(out)
-        if self.overwrite or (previous and self.replace_runs):
+        if self.overwrite:
             return
+        if previous and self.replace_runs:
+            record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+            known = {"run.json", *map(str, record.get("outputs", [])), *self.run_folders}
+            foreign = [name for name in entries if name not in known]
+            if not foreign:
+                return
+            raise InputError(
+                f"{out}: the folder holds a previous organoidrx run and files it did not write "
+                f"({examples(foreign)}); pass --overwrite (Python: overwrite=True) to replace it whole, deleting "
+                "them, or choose another --out."
+            )
         if previous:
             raise InputError(f"{out}: the --out folder holds a previous organoidrx run (run.json); {_FIX}.")
         raise InputError(
