@@ -83,6 +83,18 @@ def test_every_output_column_is_described_in_the_docs(cli_run):
     assert documented_columns(cli_run, tables) == {name: [] for name in tables}
 
 
+def test_organoid_cv_q_is_over_the_runs_drugs(cli_run):
+    from organoidrx.evaluation import bh_qvalues
+
+    cv = pd.read_csv(cli_run / "organoid_cv.tsv", sep="\t")
+    tested = cv[cv["random_p"].notna()]
+    assert list(tested["feature_set"]) == ["proximal"] * 2  # one random-set test per drug
+    np.testing.assert_allclose(tested["random_q"], bh_qvalues(tested["random_p"].to_numpy()), rtol=1e-9)
+    assert cv.loc[cv["random_p"].isna(), "random_q"].isna().all()
+    text = (cli_run / "report.html").read_text(encoding="utf-8")
+    assert "over the drugs of this run" in text and "it is not tested against random sets" in text
+
+
 def test_run_writes_every_output(cohort_dir, cli_run):
     from organoidrx.pipeline import read_config
 

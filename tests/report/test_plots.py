@@ -69,7 +69,11 @@ def test_plot_km_from_result(tmp_path):
     shown = {t.get_text() for t in ax.texts}
     assert {f"{v:.2f}" for v in result.survival_at_horizon.values()} <= shown
     assert f"HR {RESPONDER} vs {NON_RESPONDER}" in ax.get_title() and "adjusted" not in ax.get_title()
+    assert "permutation" not in ax.get_title()
     _save(ax, tmp_path, "km")
+    _fig, ax = plt.subplots()
+    assert "log-rank p = " in plot_km(result, ax=ax, permutation_p=0.25).get_title()
+    assert ", whole-pipeline permutation p = 0.25\n" in ax.get_title()  # beside the log-rank p it qualifies
 
 
 def test_plot_km_from_clinical_with_at_risk_table(tmp_path):
@@ -143,6 +147,7 @@ def test_plot_cv_scatter(tmp_path):
     predicted = observed * 0.5 + rng.normal(scale=0.5, size=20)
     ax = plot_cv_scatter(predicted, observed)
     assert "Spearman" in ax.get_title() and "Pearson" in ax.get_title() and "n = 20" in ax.get_title()
+    assert "p =" not in ax.get_title()  # a correlation test's p would overstate held-out predictions
     assert len(ax.collections) == 1 and len(ax.get_lines()) == 1
     _save(ax, tmp_path, "cv_scatter")
     with pytest.raises(InputError, match="at least 3 samples"):

@@ -207,7 +207,7 @@ def test_summary_states_the_numbers(inputs, full_report):
             f"Log-rank p = {p_text}; whole-pipeline permutation p = {s['permutation_p']:.2g} (9 permutations; "
             "the smallest attainable p is 0.1)"
         ) in text
-    assert text.count("Trust the permutation p.") == len(inputs["drugs"])
+    assert text.count("What each p answers.") == len(inputs["drugs"])
     assert '<div class="warn">an example warning shown at the top</div>' in text
     assert text.index("an example warning") < text.index('<h2 id="summary">')
     for name in ("network", "gene_sets", "clinical"):  # inputs with their SHA-256
@@ -219,11 +219,17 @@ def test_summary_states_the_numbers(inputs, full_report):
 def test_permutation_sentences(inputs, tmp_path):
     args = _report_args(inputs)
     survival = args["survival"]
-    disagree = survival.assign(logrank_p=0.01, permutation_p=0.3)
+    disagree = survival.assign(logrank_p=0.01, permutation_p=0.3, hazard_ratio_unadjusted=0.5)
     text = html.unescape(
         write_run_report(tmp_path / "a", **(args | {"survival": disagree})).read_text("utf-8")
     )
     assert text.count("Here the two disagree") == len(survival)
+    reversed_ = disagree.assign(hazard_ratio_unadjusted=2.0)  # responders fare worse: a reversed signature
+    text = html.unescape(
+        write_run_report(tmp_path / "r", **(args | {"survival": reversed_})).read_text("utf-8")
+    )
+    assert "Here the two disagree" not in text
+    assert text.count("the direction opposite to the prediction") == len(survival)
     agree = survival.assign(logrank_p=0.01, permutation_p=0.02)
     text = html.unescape(write_run_report(tmp_path / "b", **(args | {"survival": agree})).read_text("utf-8"))
     assert "Here the two disagree" not in text
@@ -233,7 +239,7 @@ def test_permutation_sentences(inputs, tmp_path):
     )
     assert "whole-pipeline permutation p = NA" in text
     assert text.count("No whole-pipeline permutation p was computed") == len(survival)
-    assert "Trust the permutation p." not in text
+    assert "What each p answers." not in text
 
 
 def test_self_contained(full_report):

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_gene_set_dict
+from organoidrx.evaluation import bh_qvalues
 from organoidrx.models import (
     ModelBundle,
     NestedModelSelector,
@@ -234,5 +236,9 @@ def organoid_cv(
     configured = pd.DataFrame(rows).reindex(columns=baseline.columns)
     table = pd.concat([baseline, configured], ignore_index=True)
     table = table.sort_values("drug", kind="stable").reset_index(drop=True)
+    # one test per drug: the q over the run's drugs, so that the smallest of many p is not read as a finding
+    tested = table["random_p"].notna().to_numpy()
+    table["random_q"] = np.nan
+    table.loc[tested, "random_q"] = bh_qvalues(table.loc[tested, "random_p"].to_numpy(dtype=float))
     selection = pd.concat(choices, ignore_index=True) if choices else None
     return table, pd.concat(predictions, ignore_index=True), selection

@@ -67,15 +67,18 @@ _REQUIRED = {
 _ALPHA = 0.05
 
 _TRUST_PERMUTATION = (
-    "Trust the permutation p. The log-rank p treats the responder/non-responder split as if it had been fixed "
-    "before looking at any data, but the split comes out of the whole pipeline (pathway selection, model fit, "
-    "cut-off), so it is optimistic. The permutation p reruns that whole pipeline on organoid responses shuffled "
-    "among organoids and asks how often a split at least as separating arises by chance, which accounts for every "
-    "choice the pipeline made."
+    "What each p answers. The log-rank p asks whether the two groups' survival differs; no step of the pipeline "
+    "sees the patients' outcomes, so it is valid for that question, but it does not say that the drug response "
+    "learned from organoids is what separates them: pathway scores often carry prognosis of their own. The "
+    "permutation p reruns the whole pipeline (pathway selection, model fit, cut-off) on organoid responses "
+    "shuffled among organoids and asks how often the predicted responders then fare at least this much better "
+    "than the non-responders (one-sided, in the responders' favour), so a small permutation p is the evidence "
+    "that the organoid drug response, not the pathways alone, carries the separation."
 )
 _NO_PERMUTATION = (
     "No whole-pipeline permutation p was computed (set n_permutations > 0 to get one). The log-rank p alone does "
-    "not account for the pathway selection and model fitting that produced the split: read it as optimistic."
+    "not show that the organoid drug response, rather than prognosis carried by the pathways, separates the "
+    "groups."
 )
 
 
@@ -228,13 +231,15 @@ def _proximity_sentence(drug: str, rows: pd.DataFrame, threshold: float) -> str:
     )
 
 
-def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
+def _cv_sentence(
+    row: pd.Series | None, all_row: pd.Series | None, configured: pd.Series | None = None
+) -> str:
     if row is None:
         return "No organoid cross-validation result for this drug."
     name = str(row["feature_set"]).replace("_", " ")
     text = (
-        f"Organoids: cross-validated predictions from the {int(row['n_features'])} {name} features on "
-        f"{int(row['n_samples'])} organoids correlate with the observed response at Spearman "
+        f"Organoids: leave-one-out predictions of ridge regression (alpha 1) on all {int(row['n_features'])} "
+        f"{name} features of {int(row['n_samples'])} organoids correlate with the observed response at Spearman "
         f"{_fmt(row['spearman'])}"
     )
     n_random = int(row["n_random"]) if "n_random" in row and pd.notna(row["n_random"]) else 0
@@ -245,10 +250,18 @@ def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
             f"{_fmt(row.get('random_spearman_q975'))}), empirical p = {_fmt_p(row.get('random_p'))} "
             f"(the smallest attainable with {n_random} sets is {_fmt_p(1.0 / (n_random + 1))})"
         )
+        if pd.notna(row.get("random_q", np.nan)):
+            text += f", q = {_fmt_p(row.get('random_q'))} over the drugs of this run"
     else:
         text += "; no random-set null was computed"
     if all_row is not None:
         text += f". All {int(all_row['n_features'])} pathways together reach {_fmt(all_row['spearman'])}"
+    if configured is not None:
+        label = str(configured["feature_set"]).removeprefix("proximal_")
+        text += (
+            f". The configured model ({label}) reaches {_fmt(configured['spearman'])} on the same pathways (the "
+            "organoid scatter plot); it is not tested against random sets"
+        )
     return text + "."
 
 
@@ -303,11 +316,30 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     parts.append(_TRUST_PERMUTATION if pd.notna(perm) else _NO_PERMUTATION)
     logrank = float(get("logrank_p")) if pd.notna(get("logrank_p")) else np.nan
     if pd.notna(perm) and logrank < _ALPHA <= float(perm):
-        parts.append(
-            f"Here the two disagree: the log-rank p is below {_ALPHA:g} but the permutation p is not, so a "
-            "separation this large also arises from shuffled organoid responses; do not read it as evidence."
-        )
+        hr = get("hazard_ratio_unadjusted")
+        hr = get("hazard_ratio") if pd.isna(hr) else hr
+        if pd.notna(hr) and float(hr) > 1:
+            parts.append(
+                f"Here the log-rank p is below {_ALPHA:g} but the predicted responders fare worse (hazard ratio "
+                "above 1): the signature separates the patients in the direction opposite to the prediction, "
+                "which the one-sided permutation p does not count as support; read it as a reversed signature, "
+                "not as evidence for the drug."
+            )
+        else:
+            parts.append(
+                f"Here the two disagree: the log-rank p is below {_ALPHA:g} but the permutation p is not, so a "
+                "separation this large also arises from models fitted to shuffled organoid responses; do not read "
+                "it as evidence that the drug response separates the patients."
+            )
     return parts
+
+
+def _permutation_p(surv: pd.DataFrame | None, drug: str) -> float | None:
+    """The drug's whole-pipeline permutation p from the survival table, if it has one."""
+    if surv is None or "permutation_p" not in surv.columns:
+        return None
+    values = pd.to_numeric(surv.loc[surv["drug"].astype(str) == drug, "permutation_p"], errors="coerce")
+    return float(values.iloc[0]) if len(values) and pd.notna(values.iloc[0]) else None
 
 
 def _horizon(horizon: Any, unit: str) -> str:
@@ -638,9 +670,12 @@ def write_run_report(
         items = [_proximity_sentence(drug, prox[prox["drug"] == drug], threshold)]
         drug_cv = cv[cv["drug"] == drug]
         all_rows = drug_cv[drug_cv["feature_set"].astype(str) == "all_pathways"]
+        configured = drug_cv[drug_cv["feature_set"].astype(str).str.startswith(f"{primary_feature_set}_")]
         items.append(
             _cv_sentence(
-                _primary_cv_row(drug_cv, primary_feature_set), all_rows.iloc[0] if len(all_rows) else None
+                _primary_cv_row(drug_cv, primary_feature_set),
+                all_rows.iloc[0] if len(all_rows) else None,
+                configured.iloc[0] if len(configured) else None,
             )
         )
         drug_bio = bio[bio["drug"] == drug].sort_values("rank", kind="stable")
@@ -664,8 +699,9 @@ def write_run_report(
             items.append(
                 f"Treated vs untreated: hazard ratio {_fmt(row['hr_treated'])} in treated and "
                 f"{_fmt(row['hr_untreated'])} in untreated patients; interaction p = "
-                f"{_fmt_p(row['interaction_p'])} (a small p means the signature is predictive of benefit from the "
-                "drug, not only prognostic)."
+                f"{_fmt_p(row['interaction_p'])} (both hazard ratios adjusted as above; a small p says the "
+                "signature separates treated patients differently from those with no record of the drug, which "
+                "suggests benefit from the drug rather than prognosis alone; the arms are not randomised)."
             )
         report.heading(drug, level=3)
         report.bullets(items)
@@ -674,13 +710,16 @@ def write_run_report(
     report.heading("Figures per drug")
     for drug in drugs:
         stem = stems[drug]
+        labels = cv.loc[cv["drug"] == drug, "feature_set"].astype(str) if len(cv) else pd.Series(dtype=str)
+        labels = labels[labels.str.startswith(f"{primary_feature_set}_")]
+        model_label = labels.iloc[0].removeprefix(f"{primary_feature_set}_") if len(labels) else ""
         report.heading(f"{drug}: figures", level=3)
         if preclinical_only:
             pass
         elif drug in km_results:
             figure(
                 f"km_{stem}.png",
-                functools.partial(plot_km, km_results[drug]),
+                functools.partial(plot_km, km_results[drug], permutation_p=_permutation_p(surv, drug)),
                 caption=f"{drug}: survival of predicted responders vs non-responders (km_{stem}.png).",
                 alt=f"Kaplan-Meier curves of {drug}",
             )
@@ -716,9 +755,11 @@ def write_run_report(
                         plot_cv_scatter,
                         rows.set_index("sample")["predicted"],
                         rows.set_index("sample")["observed"],
-                        title=drug,
+                        title=f"{drug}: {model_label}" if model_label else drug,
                     ),
-                    caption=f"{drug}: observed vs cross-validated response of organoids (organoid_cv_{stem}.png).",
+                    caption=f"{drug}: observed response of each organoid against the leave-one-out prediction "
+                    f"of the configured model{f' ({model_label})' if model_label else ''} "
+                    f"(organoid_cv_{stem}.png). No p-value: the test is the random-set p of the summary.",
                     alt=f"Organoid cross-validation of {drug}",
                 )
             else:
