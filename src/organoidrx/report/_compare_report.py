@@ -25,7 +25,11 @@ _READING = (
     "here, so trying many combinations is paid for: only q < 0.05 is evidence. A small p with a large q is what "
     "the best of many tries looks like by chance. The combinations table asks a second, coarser question: does a "
     "combination beat random sets for more drugs than the 5% expected by chance (binomial p, corrected over "
-    "combinations). Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent scorer "
+    "combinations). Both are competitive tests: they ask whether the selected pathways beat other pathways, not "
+    "whether anything predicts the response. When nothing does, a selection of strongly correlated pathways is "
+    "not a typical random set, so its p can fall below 0.05 somewhat more often than 5% of the time, and the "
+    "drugs share organoids, so their tests are not independent as the binomial p assumes: treat a single q just "
+    "below 0.05 with caution. Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent scorer "
     "(gsva, zscore, plage, mean_z), each fold's training organoids are also scored without the held-out one."
 )
 
