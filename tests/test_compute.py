@@ -98,6 +98,15 @@ def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, 
     assert spread.to_csv() == alone.to_csv()
     assert np.array_equal(spread.to_numpy(), alone.to_numpy())
     assert done[-1] == len(alone) and len(done) > 2  # progress per task
+    # an option that makes a scorer cohort-dependent (the whole table's range) is never split into blocks
+    with _backend(None):
+        ranged = score(cohort.patient_expression, cohort.gene_sets, chunk_size=37, normalize="range")
+        ranged_progress = score(
+            cohort.patient_expression, cohort.gene_sets, chunk_size=37, normalize="range", progress=print
+        )
+    with _backend(cluster):
+        ranged_spread = score(cohort.patient_expression, cohort.gene_sets, chunk_size=37, normalize="range")
+    assert ranged_progress.to_csv() == ranged.to_csv() == ranged_spread.to_csv()
     assert prox_spread.to_csv(sep="\t") == prox_alone.to_csv(sep="\t")
 
 

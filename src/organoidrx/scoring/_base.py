@@ -231,7 +231,10 @@ def score(
         n_jobs=threads,
     )
     backend = active_backend()
-    if backend is not None and scorer.sample_independent and len(frame) > 1:
+    # only a scorer that scores each sample on its own may be split into blocks of samples: an option can make
+    # it cohort-dependent (ssGSEA's normalize="range" divides by the whole table's range)
+    independent = streams(method, resolved)
+    if backend is not None and independent and len(frame) > 1:
         block = chunk_size or _PROGRESS_BLOCK
         starts = range(0, len(frame), block)
         template = replace(data, values=values[:0], samples=data.samples[:0])
@@ -250,7 +253,7 @@ def score(
     elif progress is None:
         scores = np.asarray(scorer.func(data, **resolved), dtype=np.float64)
     else:
-        block = (chunk_size or _PROGRESS_BLOCK) if scorer.sample_independent else max(len(frame), 1)
+        block = (chunk_size or _PROGRESS_BLOCK) if independent else max(len(frame), 1)
         parts = []
         progress(0, len(frame))
         for start in range(0, len(frame), block):
