@@ -362,3 +362,11 @@ def test_kong_ssgsea_input_matrix(shared_data):
     median = read_expression(shared_file(shared_data, "kong2020/organoid_coad/expression_gene_median.tsv"))
     assert gsea.shape == (22, 12037)
     pd.testing.assert_frame_equal(gsea.loc[median.index, median.columns], median)
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_a_missing_value_in_a_duplicated_gene_is_not_left_out_of_its_mean(tmp_path, how):
+    text = "gene\tS1\tS2\nMT-ND1\t1\t10\nTP53\t5\t5\nMT-ND1\tNA\t20\n"
+    result = read_expression(_write(tmp_path / "dup.tsv", text), duplicates=how)
+    assert np.isnan(result.loc["S1", "MT-ND1"])  # stays missing, so scoring refuses it like any missing value
+    assert result.loc["S2", "MT-ND1"] == (15.0 if how == "mean" else 20.0)

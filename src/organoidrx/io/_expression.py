@@ -176,6 +176,9 @@ def _resolve_duplicates(matrix: pd.DataFrame, *, name: str, duplicates: Duplicat
     else:
         grouped = matrix.groupby(level=0, sort=False)
         result = grouped.mean() if duplicates == "mean" else grouped.max()
+        # a missing value stays missing (and is refused like any other), not silently left out of the mean
+        missing = matrix.isna().groupby(level=0, sort=False).any()
+        result = result.mask(missing.loc[result.index, result.columns])
         result = result.loc[matrix.index[~matrix.index.duplicated()]]
     logger.info(
         "%s: %d duplicated gene ids (%d rows, e.g. %s) collapsed by %s",
