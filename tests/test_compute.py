@@ -34,7 +34,7 @@ def test_specs_parse_and_bad_ones_say_the_accepted_forms():
     assert parse_dask_spec(" tcp://10.0.0.1:8786 ") == DaskSpec(
         "tcp://10.0.0.1:8786", address="tcp://10.0.0.1:8786"
     )
-    for bad in ("local", "local:0", "local:x", "8786", "http://host:1", ""):
+    for bad in ("local", "local:0", "local:x", "8786", "http://host:1", "", "tcp://127.0.0.1", "tcp://h:1/x"):
         with pytest.raises(InputError, match=r"local:N .*tcp://127.0.0.1:8786|1 <= N"):
             parse_dask_spec(bad)
     with dask_backend(None) as backend:
@@ -206,6 +206,16 @@ def test_proximity_cli_on_a_scheduler_and_two_workers_started_by_hand(cohort, tm
             except subprocess.TimeoutExpired:
                 process.kill()
     assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "spread.tsv").read_bytes()
+
+
+def test_a_scheduler_without_workers_is_one_clear_error():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        address = empty.scheduler_address
+        with pytest.raises(InputError, match=r"the scheduler there has no workers .*`dask worker "):
+            with dask_backend(address):
+                pass
 
 
 def test_an_address_with_no_scheduler_is_one_clear_line(tmp_path, capsys):

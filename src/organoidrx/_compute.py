@@ -41,7 +41,8 @@ __all__ = ["DASK", "DaskBackend", "DaskSpec", "active_backend", "dask_backend", 
 logger = logging.getLogger(__name__)
 
 _ACTIVE: ContextVar[DaskBackend | None] = ContextVar("organoidrx_dask_backend", default=None)
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
+#: a scheduler's address: HOST:PORT after tcp://, tls:// or ucx:// (IPv6 in brackets), anything after inproc://
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx)://(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):\d{1,5}|inproc://\S+)$")
 _LOCAL = re.compile(r"^local:(\d+)$")
 _EXTRA = 'pip install "organoidrx[dask]"'
 #: Times a task that raised is resubmitted (a lost worker is handled by the scheduler's own retry budget).
@@ -197,10 +198,20 @@ class DaskBackend:
         else:
             try:
                 self.client = Client(self.spec.address, timeout="10s")
-            except OSError as exc:
+            # a refused or silent port is an OSError; something else answering there can fail in other ways
+            except (OSError, ValueError, TypeError, MemoryError) as exc:
                 raise InputError(
-                    f"--dask {self.spec.text}: no Dask scheduler answers there ({exc}); start one with "
-                    "`dask scheduler` and workers with `dask worker ADDRESS`, or use local:N."
+                    f"--dask {self.spec.text}: no Dask scheduler answers there ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:200]}); start one with `dask scheduler` and workers with "
+                    "`dask worker ADDRESS`, or use local:N."
+                ) from None
+            try:
+                self.client.wait_for_workers(1, timeout="10s")
+            except (TimeoutError, OSError):
+                self.close()
+                raise InputError(
+                    f"--dask {self.spec.text}: the scheduler there has no workers (none joined within 10 s); "
+                    f"start some with `dask worker {self.spec.address}`, or use local:N."
                 ) from None
             other = {w: f for w, f in self.client.run(code_fingerprint).items() if f != code_fingerprint()}
             if other:
