@@ -32,6 +32,11 @@ _READ_BLOCK = 16 * 2**20
 #: temporary files of an interrupted cache write older than this are removed; a live write takes seconds
 
 
+def _size(n_bytes: int) -> str:
+    """Bytes as GiB, or MiB below 1 GiB (a small budget does not print as 0.00 GiB)."""
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+
+
 def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None = None) -> int:
     """Estimate the bytes the engine needs for ``n_nodes`` and raise :class:`InputError` if they do not fit.
 
@@ -53,19 +58,19 @@ def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None =
     matrix = n_nodes * n_nodes
     need = matrix + int(extra_bytes) + _OVERHEAD_BYTES
     limit = available_memory() if max_memory is None else int(max_memory)
-    budget = "is available" if max_memory is None else "is allowed (max_memory)"
+    budget = "is available" if max_memory is None else "is allowed (--memory, [settings] memory)"
     fix = "use a higher min_score or a smaller network, or run on a machine with more memory."
     if need > limit:
         raise InputError(
             f"the network's largest connected component has {n_nodes:,} nodes; its distance matrix and working "
-            f"space need {need / 2**30:.2f} GiB (n_nodes^2 bytes + overhead) but only {limit / 2**30:.2f} GiB "
+            f"space need {_size(need)} (n_nodes^2 bytes + {_size(_OVERHEAD_BYTES)} overhead) but only {_size(limit)} "
             f"{budget}; {fix}"
         )
     if matrix > _MATRIX_MEMORY_SHARE * limit:
         raise InputError(
             f"the network's largest connected component has {n_nodes:,} nodes; its distance matrix alone needs "
-            f"{matrix / 2**30:.2f} GiB (n_nodes^2 bytes), more than {_MATRIX_MEMORY_SHARE:.0%} of the "
-            f"{limit / 2**30:.2f} GiB that {budget}, which leaves too little for the search itself; {fix}"
+            f"{_size(matrix)} (n_nodes^2 bytes), more than {_MATRIX_MEMORY_SHARE:.0%} of the "
+            f"{_size(limit)} that {budget}, which leaves too little for the search itself; {fix}"
         )
     return need
 
