@@ -316,6 +316,22 @@ def test_what_a_task_logs_on_its_worker_is_logged_here_in_task_order(caplog):
     assert messages == [f"task {i}: careful" for i in range(6)]
 
 
+def _refuse_task(task, shared):
+    with open(shared, "a") as handle:  # counts the runs of each task
+        handle.write(f"{task}\n")
+    if task == 1:
+        raise InputError("bad value in task 1")
+    return task
+
+
+def test_an_input_error_on_a_worker_is_raised_here_once_not_retried(tmp_path):
+    runs = tmp_path / "runs.txt"
+    with dask_backend("local:2") as backend:
+        with pytest.raises(InputError, match=r"^bad value in task 1$"):
+            backend.map(_refuse_task, [0, 1, 2], shared=str(runs))
+    assert runs.read_text().split().count("1") == 1  # a deterministic refusal is not run again
+
+
 @pytest.mark.slow
 def test_compare_on_a_local_cluster_writes_the_single_process_tables(tmp_path):
     from organoidrx.pipeline import compare_methods

@@ -124,6 +124,14 @@ def code_fingerprint() -> str:
     return f"{organoidrx.__version__}+{digest.hexdigest()[:16]}"
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """An input error a task met on its worker, returned (not raised) so that Dask neither logs it as a failed
+    computation nor retries a deterministic refusal; :meth:`DaskBackend.imap` raises it where the run started."""
+
+    message: str
+
+
 def _call(
     fn: Callable[..., Any], task: Any, shared: Any, fingerprint: str | None = None
 ) -> tuple[Any, list[logging.LogRecord]]:
@@ -141,6 +149,8 @@ def _call(
         package.setLevel(logging.INFO)
     try:
         return fn(task, shared), handler.records
+    except InputError as exc:
+        return _Refused(str(exc)), handler.records
     finally:
         package.removeHandler(handler)
         package.setLevel(level)
@@ -311,6 +321,8 @@ class DaskBackend:
                     submit(i)
                     continue
                 result, records[i] = future.result()
+                if isinstance(result, _Refused):
+                    raise InputError(result.message)
                 for held in live.pop(i):
                     held.release()
                 del inflight[i], tries[i]
