@@ -588,6 +588,7 @@ def test_distinct_drugs_get_distinct_signed_bundles(trained, tmp_path, monkeypat
     fake = types.SimpleNamespace(
         models=dict.fromkeys(drugs, fitted),
         bundles={d: types.SimpleNamespace(metadata={**metadata, "drug": d}) for d in drugs},
+        inputs={},
     )
     monkeypatch.setattr("organoidrx.pipeline._train.run_pipeline", lambda *a, **k: fake)
     (tmp_path / "key").write_bytes(KEY)

@@ -112,9 +112,8 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
         )
     long["z"] = z
     columns = sorted(long["drug"].unique())
-    joined: dict[
-        str, str
-    ] = {}  # a drug of a joined column (CETUXIMAB_GEFITINIB: drugs with the same targets)
+    # a drug of a joined column (CETUXIMAB_GEFITINIB: drugs with the same targets)
+    joined: dict[str, str] = {}
     for column in columns:
         names = [n.strip() for n in re.split(r"[_,;+/]", column) if n.strip()]
         for name in names if len(names) > 1 else []:
@@ -127,11 +126,8 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
             logger.warning(
                 "%s: drug %r has no column of its own and is read from the joined column %r: its z-scores are "
                 "those of the column's pooled targets (as Kong et al. join drugs sharing their targets); give it "
-                "its own column if its targets differ",
-                path.name,
-                drug,
-                joined[source],
-            )
+                "its own column if its targets differ", path.name, drug, joined[source],
+            )  # fmt: skip
             source = joined[source]
         rows = long[long["drug"] == source].assign(drug=drug)
         parts.append(rows)

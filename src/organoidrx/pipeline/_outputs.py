@@ -26,8 +26,6 @@ from organoidrx._utils import (
     write_tsv,
 )
 from organoidrx.evaluation._common import results_frame
-from organoidrx.io import output_format, write_obsm, write_table
-from organoidrx.io._outputs import OutputFormat
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import check_inputs_unchanged, input_files
 
@@ -40,7 +38,6 @@ __all__ = [
     "is_run_folder",
     "parameters",
     "sensitivity_matrix",
-    "write_predictions",
     "write_run_json",
     "write_run_outputs",
     "write_tables",
@@ -376,30 +373,3 @@ def write_run_outputs(
         result.timings["report"] = time.perf_counter() - tic
         timer.report("report", 1, 1)
     write_run_json(cfg, result, matching, folder)
-
-
-def write_predictions(
-    table: pd.DataFrame, out: str | os.PathLike[str], format: OutputFormat | None, expression: Any
-) -> None:
-    """Predictions as a long TSV/Parquet table, or as h5ad with samples x drugs tables in ``.obsm``.
-
-    The h5ad holds ``.obsm["predicted_response"]`` and ``.obsm["predicted_group"]``, in a copy of ``expression``
-    when it is an h5ad file or an AnnData object (as decoupler writes its scores), else beside the samples alone.
-    """
-    chosen = output_format(out, format)
-    if chosen != "h5ad":
-        write_table(table, out, format=chosen)
-        return
-    wide = table.pivot(index="patient", columns="drug")
-    source = expression if type(expression).__name__ == "AnnData" else None
-    if isinstance(expression, str | os.PathLike) and str(expression).lower().endswith(".h5ad"):
-        source = expression
-    samples = list(dict.fromkeys(table["patient"]))
-    tables = {
-        "predicted_response": wide["predicted_response"].astype(float).loc[samples],
-        "predicted_group": wide["group"].astype(object).fillna("").astype(str).loc[samples],
-    }
-    for frame in tables.values():
-        frame.columns.name = None
-        frame.index.name = None
-    write_obsm(tables, out, source=source)

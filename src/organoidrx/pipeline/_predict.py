@@ -14,14 +14,13 @@ import pandas as pd
 from organoidrx._registry import get_method
 from organoidrx._utils import InputError, examples
 from organoidrx.evaluation import ResponderSplit, assign_groups
-from organoidrx.io import read_expression, read_gmt
+from organoidrx.io import output_format, read_expression, read_gmt, write_obsm, write_table
 from organoidrx.io._expression import Duplicates
 from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort
 from organoidrx.models._bundle import MANIFEST, Key, resolve_key
 from organoidrx.models._predict import Reference
 from organoidrx.pipeline._bundle_index import check_bundle_index
-from organoidrx.pipeline._outputs import write_predictions
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def predict_with_bundle(
     gene_sets : path, optional
         GMT file; default the gene sets stored in the bundle.
     out : path, optional
-        When given, the table is written there, atomically, as :func:`~organoidrx.pipeline._outputs.write_predictions`.
+        When given, the table is written there, atomically, as :func:`write_predictions`.
     format : {"tsv", "parquet", "h5ad"}, optional
         Default from the extension of ``out`` (:func:`organoidrx.io.output_format`), else TSV.
     key : bytes or path, optional
@@ -331,3 +330,30 @@ def _is_names(value: Any) -> bool:
 
 def _is_finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def write_predictions(
+    table: pd.DataFrame, out: str | os.PathLike[str], format: OutputFormat | None, expression: Any
+) -> None:
+    """Predictions as a long TSV/Parquet table, or as h5ad with samples x drugs tables in ``.obsm``.
+
+    The h5ad holds ``.obsm["predicted_response"]`` and ``.obsm["predicted_group"]``, in a copy of ``expression``
+    when it is an h5ad file or an AnnData object (as decoupler writes its scores), else beside the samples alone.
+    """
+    chosen = output_format(out, format)
+    if chosen != "h5ad":
+        write_table(table, out, format=chosen)
+        return
+    wide = table.pivot(index="patient", columns="drug")
+    source = expression if type(expression).__name__ == "AnnData" else None
+    if isinstance(expression, str | os.PathLike) and str(expression).lower().endswith(".h5ad"):
+        source = expression
+    samples = list(dict.fromkeys(table["patient"]))
+    tables = {
+        "predicted_response": wide["predicted_response"].astype(float).loc[samples],
+        "predicted_group": wide["group"].astype(object).fillna("").astype(str).loc[samples],
+    }
+    for frame in tables.values():
+        frame.columns.name = None
+        frame.index.name = None
+    write_obsm(tables, out, source=source)
