@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "STALE_STAGING_SECONDS",
+    "TEMPORARY_TAG",
     "InputError",
     "atomic_write",
     "check_random_state",
@@ -122,7 +123,7 @@ def check_writable_parent(path: str | os.PathLike[str], *, flag: str = "output p
 
 #: in the names of temporary files and folders, so that cleaning up after a killed process never matches a user's
 #: own files (a backup ``.out.20240101.old`` beside ``out``)
-_TAG = "organoidrx-"
+TEMPORARY_TAG = "organoidrx-"
 
 
 @contextlib.contextmanager
@@ -135,8 +136,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # what a killed write of the same file left behind (an hour old: younger ones may be live writes)
-    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.{_TAG}[^/]+\.tmp"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TAG}", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.{TEMPORARY_TAG}[^/]+\.tmp"))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -250,7 +251,7 @@ STALE_STAGING_SECONDS = 3600.0
 
 def _staging_name(target: Path) -> re.Pattern[str]:
     """Names of the staging (``.tmp``) and set-aside (``.old``) siblings of ``target``, as ``mkdtemp`` makes them."""
-    return re.compile(rf"\.{re.escape(target.name)}\.{_TAG}[a-z0-9_]{{8}}\.(?:tmp|old)")
+    return re.compile(rf"\.{re.escape(target.name)}\.{TEMPORARY_TAG}[a-z0-9_]{{8}}\.(?:tmp|old)")
 
 
 #: descriptors of the staging locks this process holds; a forked child closes its copies (see below)
@@ -304,8 +305,9 @@ def remove_stale_staging(
     """Remove the staging siblings of ``target`` that killed processes left behind; return the removed paths.
 
     A sibling is removed only when its name is one :func:`staged_folder` makes
-    (``.NAME.organoidrx-XXXXXXXX.tmp`` or ``.old``), it is a real folder, it was last modified more than ``max_age`` seconds ago and no live process
-    holds its lock (the lock of a killed process is released by the kernel).
+    (``.NAME.organoidrx-XXXXXXXX.tmp`` or ``.old``), it is a real folder, it was last modified more than
+    ``max_age`` seconds ago and no live process holds its lock (the lock of a killed process is released by the
+    kernel).
     """
     target = Path(os.path.abspath(target))
     pattern = _staging_name(target)
@@ -374,7 +376,9 @@ def _swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # it now holds the previous folder
     else:
         # two renames: for a moment nothing is at target, but never a mix of the two folders
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_TAG}", suffix=".old", dir=target.parent))
+        aside = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.{TEMPORARY_TAG}", suffix=".old", dir=target.parent)
+        )
         aside.rmdir()
         os.rename(target, aside)
         try:
@@ -393,8 +397,8 @@ def staged_folder(
     """Yield a new empty sibling folder of ``target``; when the block succeeds it replaces ``target`` whole.
 
     The sibling is ``.NAME.organoidrx-XXXXXXXX.tmp`` in the parent of ``target`` and is locked while the block
-    runs. On success ``before_swap`` is called (it may raise to refuse), then the sibling takes the place of ``target``:
-    atomically on Linux (``renameat2`` exchange), elsewhere by two renames, so ``target`` holds either the whole
+    runs. On success ``before_swap`` is called (it may raise to refuse), then the sibling takes the place of
+    ``target``: atomically on Linux (``renameat2`` exchange), elsewhere by two renames, so ``target`` holds either the whole
     previous folder or the whole new one (or, between the two renames, nothing), never a mix. The previous folder
     is deleted. On any exception, including ``KeyboardInterrupt``, the sibling is removed and ``target`` is left
     untouched. Siblings of killed runs older than :data:`STALE_STAGING_SECONDS` are removed first
@@ -403,7 +407,9 @@ def staged_folder(
     target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_TAG}", suffix=".tmp", dir=target.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=target.parent)
+    )
     lock: int | None = None
     swapped = False
     try:

@@ -23,7 +23,7 @@ from organoidrx import __version__
 from organoidrx._compute import DASK, dask_backend
 from organoidrx._memory import MEMORY
 from organoidrx._registry import KINDS, Option, get_method, list_methods, method_names
-from organoidrx._utils import InputError, check_output_file
+from organoidrx._utils import TEMPORARY_TAG, InputError, check_output_file
 from organoidrx.io._expression import DUPLICATES
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
@@ -484,7 +484,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if args.report is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             scratch = stack.enter_context(
-                tempfile.TemporaryDirectory(prefix=f".{out.name}.organoidrx-", suffix=".tmp", dir=out.parent)
+                tempfile.TemporaryDirectory(
+                    prefix=f".{out.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=out.parent
+                )
             )
             written = Path(scratch) / out.name
         with dask_backend(args.dask):

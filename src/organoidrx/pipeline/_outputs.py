@@ -45,17 +45,23 @@ __all__ = [
 ]
 
 
-def is_run_folder(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is the folder of a previous organoidrx run: it holds a ``run.json`` that organoidrx wrote."""
+def _run_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``run.json`` organoidrx wrote into ``path``, or ``None`` when there is none (or another file)."""
     record = Path(path) / "run.json"
     try:
         if not record.is_file() or record.stat().st_size > 64 << 20:  # never open a FIFO or a device
-            return False
+            return None
         with open(record, encoding="utf-8") as handle:
             content = json.load(handle)
     except (OSError, ValueError):
-        return False
-    return isinstance(content, dict) and "organoidrx" in content and "outputs" in content
+        return None
+    ours = isinstance(content, dict) and "organoidrx" in content and "outputs" in content
+    return content if ours else None
+
+
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is the folder of a previous organoidrx run: it holds a ``run.json`` that organoidrx wrote."""
+    return _run_record(path) is not None
 
 
 _FIX = "pass --overwrite (Python: overwrite=True) to replace it whole, or choose another --out"
@@ -132,12 +138,12 @@ class RunFolder:
                     f"{out}: --out holds the run's input {source}, and the run replaces its folder whole (the "
                     "input would be deleted); choose another --out."
                 )
-        previous = is_run_folder(out)
+        previous = _run_record(out)
         if self.overwrite:
             return
-        if previous and self.replace_runs:
-            record = json.loads((out / "run.json").read_text(encoding="utf-8"))
-            known = {"run.json", *map(str, record.get("outputs", [])), *self.run_folders}
+        if previous is not None and self.replace_runs:
+            listed = previous["outputs"] if isinstance(previous["outputs"], list) else []
+            known = {"run.json", *map(str, listed), *self.run_folders}
             foreign = [name for name in entries if name not in known]
             if not foreign:
                 return
@@ -146,7 +152,7 @@ class RunFolder:
                 f"({examples(foreign)}); pass --overwrite (Python: overwrite=True) to replace it whole, deleting "
                 "them, or choose another --out."
             )
-        if previous:
+        if previous is not None:
             raise InputError(f"{out}: the --out folder holds a previous organoidrx run (run.json); {_FIX}.")
         raise InputError(
             f"{out}: the --out folder is not empty ({examples(entries)}) and holds no organoidrx run "

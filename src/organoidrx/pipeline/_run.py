@@ -111,8 +111,8 @@ def run_pipeline(
         patients, ``patient_predictions.tsv``, ``patient_drug_sensitivity.tsv`` and ``survival.tsv``; then
         ``report.html`` with PNG figures and ``run.json``. The whole run is written into a temporary sibling
         ``.NAME.organoidrx-XXXXXXXX.tmp`` and replaces the folder whole at the end, so the folder never mixes two
-        runs and a killed run leaves it as it was. A :class:`~organoidrx.pipeline._outputs.RunFolder` that is already staged is written into as is and
-        swapped in by its owner (the demo writes its cohort into the same folder).
+        runs and a killed run leaves it as it was. A :class:`~organoidrx.pipeline._outputs.RunFolder` that is
+        already staged is written into as is and swapped in by its owner (the demo writes its cohort into the same folder).
     report : bool, default True
         Write ``report.html`` and the figures.
     write : bool, default True

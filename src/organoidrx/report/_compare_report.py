@@ -29,8 +29,8 @@ _READING = (
     "whether anything predicts the response. When nothing does, a selection of strongly correlated pathways is "
     "not a typical random set, so its p can fall below 0.05 somewhat more often than 5% of the time, and the "
     "drugs share organoids, so their tests are not independent as the binomial p assumes: treat a single q just "
-    "below 0.05 with caution. Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent scorer "
-    "(gsva, zscore, plage, mean_z), each fold's training organoids are also scored without the held-out one."
+    "below 0.05 with caution. Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent "
+    "scorer (gsva, zscore, plage, mean_z), each fold's training organoids are also scored without the held-out one."
 )
 
 

@@ -201,6 +201,16 @@ def _parameters_table(parameters: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "value"])
 
 
+def _configured_cv_row(cv: pd.DataFrame, primary: str | None) -> tuple[pd.Series | None, str]:
+    """The configured model's row of one drug's CV table (``<primary>_<model label>``) and that label."""
+    if cv.empty or primary is None:
+        return None, ""
+    rows = cv[cv["feature_set"].astype(str).str.startswith(f"{primary}_")]
+    if not len(rows):
+        return None, ""
+    return rows.iloc[0], str(rows.iloc[0]["feature_set"]).removeprefix(f"{primary}_")
+
+
 def _primary_cv_row(cv: pd.DataFrame, primary: str | None) -> pd.Series | None:
     if cv.empty:
         return None
@@ -232,7 +242,7 @@ def _proximity_sentence(drug: str, rows: pd.DataFrame, threshold: float) -> str:
 
 
 def _cv_sentence(
-    row: pd.Series | None, all_row: pd.Series | None, configured: pd.Series | None = None
+    row: pd.Series | None, all_row: pd.Series | None, configured: tuple[pd.Series | None, str] = (None, "")
 ) -> str:
     if row is None:
         return "No organoid cross-validation result for this drug."
@@ -256,11 +266,11 @@ def _cv_sentence(
         text += "; no random-set null was computed"
     if all_row is not None:
         text += f". All {int(all_row['n_features'])} pathways together reach {_fmt(all_row['spearman'])}"
-    if configured is not None:
-        label = str(configured["feature_set"]).removeprefix("proximal_")
+    configured_row, label = configured
+    if configured_row is not None:
         text += (
-            f". The configured model ({label}) reaches {_fmt(configured['spearman'])} on the same pathways (the "
-            "organoid scatter plot); it is not tested against random sets"
+            f". The configured model ({label}) reaches {_fmt(configured_row['spearman'])} on the same pathways "
+            "(the organoid scatter plot); it is not tested against random sets"
         )
     return text + "."
 
@@ -670,12 +680,11 @@ def write_run_report(
         items = [_proximity_sentence(drug, prox[prox["drug"] == drug], threshold)]
         drug_cv = cv[cv["drug"] == drug]
         all_rows = drug_cv[drug_cv["feature_set"].astype(str) == "all_pathways"]
-        configured = drug_cv[drug_cv["feature_set"].astype(str).str.startswith(f"{primary_feature_set}_")]
         items.append(
             _cv_sentence(
                 _primary_cv_row(drug_cv, primary_feature_set),
                 all_rows.iloc[0] if len(all_rows) else None,
-                configured.iloc[0] if len(configured) else None,
+                _configured_cv_row(drug_cv, primary_feature_set),
             )
         )
         drug_bio = bio[bio["drug"] == drug].sort_values("rank", kind="stable")
@@ -699,7 +708,7 @@ def write_run_report(
             items.append(
                 f"Treated vs untreated: hazard ratio {_fmt(row['hr_treated'])} in treated and "
                 f"{_fmt(row['hr_untreated'])} in untreated patients; interaction p = "
-                f"{_fmt_p(row['interaction_p'])} (both hazard ratios adjusted as above; a small p says the "
+                f"{_fmt_p(row['interaction_p'])} (with the run's covariates, if any, in every model; a small p says the "
                 "signature separates treated patients differently from those with no record of the drug, which "
                 "suggests benefit from the drug rather than prognosis alone; the arms are not randomised)."
             )
@@ -710,9 +719,7 @@ def write_run_report(
     report.heading("Figures per drug")
     for drug in drugs:
         stem = stems[drug]
-        labels = cv.loc[cv["drug"] == drug, "feature_set"].astype(str) if len(cv) else pd.Series(dtype=str)
-        labels = labels[labels.str.startswith(f"{primary_feature_set}_")]
-        model_label = labels.iloc[0].removeprefix(f"{primary_feature_set}_") if len(labels) else ""
+        model_label = _configured_cv_row(cv[cv["drug"] == drug] if len(cv) else cv, primary_feature_set)[1]
         report.heading(f"{drug}: figures", level=3)
         if preclinical_only:
             pass
