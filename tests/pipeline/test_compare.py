@@ -312,7 +312,8 @@ def test_a_selection_empty_for_every_drug_ranks_without_numpy_warnings():
         {"scorer": "s", "selection": sel, "model": "ridge", "drug": d, "n_features": 0 if sel == "none" else 3,
          "n_samples": 19, "spearman": np.nan if sel == "none" else 0.5, "random_spearman_median": np.nan
          if sel == "none" else 0.1, "random_spearman_q975": np.nan, "n_random": 0 if sel == "none" else 99,
-         "random_p": np.nan if sel == "none" else 0.01}
+         "random_p": np.nan if sel == "none" else 0.01, "n_shuffles": 0 if sel == "none" else 99,
+         "shuffled_p": np.nan if sel == "none" else 0.02}
         for sel in ("none", "closest") for d in ("A", "B")
     ]  # fmt: skip
     result = rank_tests(pd.DataFrame(rows), 99, 10)  # warnings are errors here
@@ -332,3 +333,23 @@ def test_an_empty_method_list_on_the_command_line_is_refused(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert "--models names no model; give one or more of ridge" in error and "\n" not in error
     assert not (tmp_path / "o").exists()
+
+
+def test_a_test_must_beat_both_random_sets_and_permuted_responses():
+    """The leaderboard's p is the larger of random_p and shuffled_p: a selection that beats random sets doing
+    even worse (negative Spearman, tiny random_p) but not chance is no finding; a missing p of either is none."""
+    from organoidrx.pipeline._leaderboard import rank_tests
+
+    rows = [
+        {"scorer": "s", "selection": "closest", "model": "ridge", "drug": drug, "n_features": 5, "n_samples": 19,
+         "spearman": rho, "random_spearman_median": -0.7, "random_spearman_q975": -0.6, "n_random": 999,
+         "random_p": random_p, "n_shuffles": n_perm, "shuffled_p": perm_p}
+        for drug, rho, random_p, n_perm, perm_p in [
+            ("NEGATIVE", -0.4, 0.001, 999, 0.93), ("BOTH", 0.7, 0.002, 999, 0.001), ("NO_PERM", 0.5, 0.01, 0, np.nan)
+        ]
+    ]  # fmt: skip
+    board = rank_tests(pd.DataFrame(rows), 999, None).leaderboard.set_index("drug")
+    assert board.loc["NEGATIVE", "p"] == 0.93 and board.loc["BOTH", "p"] == 0.002
+    assert np.isnan(board.loc["NO_PERM", "p"]) and np.isnan(board.loc["NO_PERM", "shuffled_p"])
+    assert list(board.index[:2]) == ["BOTH", "NEGATIVE"]
+    assert board.loc["BOTH", "q"] == pytest.approx(0.004)  # two tests with a p

@@ -63,7 +63,12 @@ _COLUMNS = [
     "random_pearson_q025",
     "random_pearson_q975",
     "random_p",
+    "n_shuffles",
+    "shuffled_p",
 ]
+
+#: the stream of the shuffled responses, beside each set's random sets (``zlib.crc32(b"shuffles")``)
+_SHUFFLE_STREAM = zlib.crc32(b"shuffles")
 
 
 def cross_validate_response(
@@ -82,6 +87,7 @@ def cross_validate_response(
     random_state: int = 0,
     rescore: Rescorer | None = None,
     stop_after: int | None = None,
+    n_shuffles: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Cross-validated correlation between predicted and observed drug response, per drug and feature set.
@@ -136,6 +142,10 @@ def cross_validate_response(
         Clifford, :func:`organoidrx.evaluation.monte_carlo_p`); ``n_random`` is then the most drawn. The sets
         drawn are the first ones of the full draw, so a set that does not stop has the same numbers as without
         ``stop_after``. Default: fit all ``n_random``.
+    n_shuffles : int, default 0
+        Also test every set in ``random_sets_for`` against itself with the responses shuffled among the samples
+        (at most this many permutations, stopping as ``stop_after`` says): the self-contained null, that the set
+        predicts no better than chance. 0 skips it.
     progress : callable, optional
         Called as ``progress(done, total)`` before each drug and once all drugs are done.
 
@@ -149,6 +159,8 @@ def cross_validate_response(
         :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)` of the set's Spearman :math:`r` against the :math:`B` random
         sets' Spearman correlations (with ``stop_after`` = :math:`h` reached at the :math:`L`-th set,
         :math:`h / L`); ``n_random`` is the number of random sets drawn, and the quantiles are theirs.
+        ``shuffled_p`` is the same p of :math:`r` against the Spearman correlations of the same set
+        cross-validated with the responses permuted (``n_shuffles`` drawn; NaN and 0 without them).
 
     Raises
     ------
@@ -163,6 +175,15 @@ def cross_validate_response(
     standardised (:math:`z = (x - \\bar x_{train}) / s_{train}`, ``ddof=0``) and
     :math:`w = Z^\\top (Z Z^\\top + \\alpha I)^{-1} (y - \\bar y)` (or the primal form when there are fewer
     features than training samples), which is exactly scikit-learn's Ridge on the standardised data.
+
+    The two p-values answer different questions. ``random_p`` is competitive: does the set predict better than
+    sets of the same size drawn from the same matrix? A set is not exchangeable with random sets (its members are
+    correlated, so it behaves like fewer, stronger features), which makes this p miscalibrated when nothing
+    predicts: on organoids with shuffled responses it falls below 0.05 more often than 5% of the time, and a set
+    whose Spearman is negative can beat random sets that do even worse. ``shuffled_p`` is self-contained and
+    exact under the null that the responses are exchangeable among the samples, whatever the features' structure.
+    In leave-one-out the permuted fits are the set's samples reordered, which the batched solvers fit as one
+    stack; in K folds each permutation is fitted on the set's fixed folds.
 
     Leave-one-out correlations of an uninformative model are biased *below* zero: the held-out prediction leans
     towards the mean of the other samples, which moves against the held-out value. Judge a feature set against
@@ -184,6 +205,8 @@ def cross_validate_response(
             )
     if isinstance(n_random, bool) or not isinstance(n_random, int | np.integer) or n_random < 0:
         raise InputError(f"n_random must be a non-negative integer; got {n_random!r}.")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, int | np.integer) or n_shuffles < 0:
+        raise InputError(f"n_shuffles must be a non-negative integer; got {n_shuffles!r}.")
     if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
         raise InputError(f"random_state must be an integer seed; got {random_state!r}.")
     if not feature_sets:
@@ -210,7 +233,7 @@ def cross_validate_response(
     drugs = list(dict.fromkeys(table["drug"]))
     settings = _DrugSettings(
         table, scores, genes, samples, feature_sets, randomised, model, alpha, cv, n_random, include_all,
-        min_samples, int(random_state), check_stop_after(stop_after),
+        min_samples, int(random_state), check_stop_after(stop_after), int(n_shuffles),
     )  # fmt: skip
     if rescore is not None:
         settings = replace(settings, fold_scores=_fold_scores(drugs, settings, rescore))
@@ -298,6 +321,7 @@ class _DrugSettings:
     min_samples: int
     random_state: int
     stop_after: int | None
+    n_shuffles: int
     #: scores of every sample but each held-out group (``rescore``), by the held-out sample ids
     fold_scores: dict[frozenset[str], pd.DataFrame] | None = None
 
@@ -381,6 +405,7 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
             "n_features": len(features),
             "n_samples": len(matched),
             "n_random": 0,
+            "n_shuffles": 0,
         }
         if not features:
             logger.warning(
@@ -405,6 +430,13 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
             row |= _random_summary(
                 universe, len(features), y, folds, model, alpha, n_random, spearman[0], pearson[0],
                 seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode())),
+                stop_after=settings.stop_after,
+            )  # fmt: skip
+        if set_name in settings.randomised and settings.n_shuffles > 0:
+            row |= _shuffle_summary(
+                X, y, folds, model, alpha, settings.n_shuffles, spearman[0],
+                seed=(int(random_state), zlib.crc32(str(drug).encode()), zlib.crc32(set_name.encode()),
+                      _SHUFFLE_STREAM),
                 stop_after=settings.stop_after,
             )  # fmt: skip
         rows.append(row)
@@ -718,6 +750,87 @@ def _random_summary(
         }
     summary["random_p"] = outcome.p
     return summary
+
+
+def _shuffle_summary(
+    X: np.ndarray | PickedColumns,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    model: Any,
+    alpha: float,
+    n_shuffles: int,
+    spearman: float,
+    *,
+    seed: tuple[int, ...],
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """The set's p against its own cross-validation with the responses permuted (blocks as :func:`_random_summary`).
+
+    In leave-one-out, giving sample ``order[j]`` the response ``y[j]`` is the same as moving sample ``order[j]`` to
+    position ``j`` with its features (and, with one table per fold, the table that holds it out): the folds move
+    with the samples, so every permutation is one more set of the stack and the correlation is taken with ``y``.
+    """
+    if np.isnan(spearman):  # constant predictions: nothing to test
+        return {"n_shuffles": 0, "shuffled_p": np.nan}
+    n = len(y)
+    rng = np.random.default_rng(list(seed))
+    reorder = is_leave_one_out(folds, n) and _order_free(model, X.shape[-1])
+    found: list[np.ndarray] = []
+    outcome = None
+    for block in [n_shuffles] if stop_after is None else _blocks(n_shuffles):
+        orders = np.stack([rng.permutation(n) for _ in range(block)])
+        if reorder:
+            preds = _reordered_predict(X, y, orders, model, alpha, folds)
+            found.append(np.concatenate([_correlations(pred, y)[0] for pred in preds]))
+        else:  # any other estimator may depend on the samples' order (an inner K-fold search): shuffle y,
+            # sample order[j] taking y[j] as above
+            shuffled = [y[np.argsort(o)] for o in orders]
+            found.append(
+                np.array([_correlations(_cv_predict(X, r, folds, model, alpha), r)[0][0] for r in shuffled])
+            )
+        outcome = monte_carlo_p(spearman, np.concatenate(found), stop_after=stop_after)
+        if outcome.stopped:
+            break
+    assert outcome is not None
+    return {"n_shuffles": outcome.n_draws, "shuffled_p": outcome.p}
+
+
+def _order_free(model: Any, n_features: int) -> bool:
+    """Whether ``model``'s held-out predictions follow its samples when they are reordered: the batched models
+    (ridge, least squares, kernel ridge, linear SVR), whose fits do not depend on the samples' order."""
+    return (
+        isinstance(model, str)
+        or svr_estimator(model) is not None
+        or linear_tolerance(model, n_features) is not None
+        or kernel_ridge_estimator(model, n_features) is not None
+    )
+
+
+def _reordered_predict(
+    X: np.ndarray | PickedColumns,
+    y: np.ndarray,
+    orders: np.ndarray,
+    model: Any,
+    alpha: float,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> list[np.ndarray]:
+    """Leave-one-out predictions of the set ``X`` with its samples in each of ``orders`` (b, n), in chunks of at
+    most 32 MB of stacked features."""
+    if isinstance(X, PickedColumns):
+        tables = X[0]  # (n folds, n, p); fold j of order o is the table that holds out sample o[j]
+        n, p = tables.shape[1], tables.shape[2]
+        chunk = max(1, 2**22 // (n * n * max(p, 1)))
+        return [
+            _cv_predict(tables[o[:, :, None], o[:, None, :]], y, folds, model, alpha)
+            for o in np.array_split(orders, -(-len(orders) // chunk))
+        ]
+    values = X[0]
+    n, p = values.shape
+    chunk = max(1, 2**22 // (n * max(p, 1)))
+    return [
+        _cv_predict(values[o], y, folds, model, alpha)
+        for o in np.array_split(orders, -(-len(orders) // chunk))
+    ]
 
 
 def _blocks(n_random: int) -> list[int]:

@@ -150,11 +150,15 @@ def compare_methods(
     never from the responses, so no held-out organoid informs its own prediction. A cohort-dependent scorer
     (:func:`organoidrx.scoring.streams` is False) scores each fold's training organoids without the held-out one
     (:func:`organoidrx.scoring.rescorer`), for the selection and its random sets alike. The same model is fitted to
-    up to ``B`` random pathway sets of the same size, in a fixed order; the p-value is the share of random sets
-    doing at least as well, :math:`p = (1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or, once ``stop_after`` =
-    :math:`h` of them have (at the :math:`L`-th set), :math:`p = h / L` (Besag and Clifford's sequential p, as
+    up to ``B`` random pathway sets of the same size, in a fixed order; ``random_p`` is the share of random sets
+    doing at least as well, :math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or, once ``stop_after`` =
+    :math:`h` of them have (at the :math:`L`-th set), :math:`h / L` (Besag and Clifford's sequential p, as
     valid as the full one: a test far from significance stops after about :math:`h / p` sets, a test that does
-    not stop has the full-draw p). Baselines: ``all_pathways`` (every scored pathway; no
+    not stop has the full-draw p). ``shuffled_p`` is the same p against up to ``B`` refits of the selection
+    itself with the organoids' responses permuted. A test's ``p`` is the larger of the two: it is small only
+    when the selection beats both random sets of its size (which alone is miscalibrated when nothing predicts,
+    as a selection is not exchangeable with random sets) and chance (exact under exchangeable responses), so
+    :math:`P(p \\le \\alpha) \\le \\alpha` when the responses carry no signal. Baselines: ``all_pathways`` (every scored pathway; no
     random sets, as they would be the same set) and ``target_genes`` (the drug's target genes' own expression,
     against random genes) and ``all_genes`` (the whole transcriptome). The q-values are Benjamini-Hochberg over every finite p of the comparison. Model
     ``ridge`` here is Ridge(``[compare] alpha``) on all selected pathways, solved exactly for all random sets at
@@ -260,6 +264,7 @@ def compare_methods(
                     random_state=cfg.seed,
                     rescore=rescore,
                     stop_after=h or None,
+                    n_shuffles=B,
                     progress=timer.callback(phase),
                 )
                 table = table.rename(columns={"feature_set": "selection"}).assign(scorer=scorer, model=model)

@@ -207,9 +207,9 @@ def check_compare_work(
     stop_after: int = 0,
 ) -> None:
     """:func:`check_work` of a ``compare``: the proximity of every measure and, per model, the cross-validation of
-    every drug x scorer x selection (each measure and the target genes) against ``n_random_sets`` random sets, at
-    the model's registered ``cv_seconds`` per random set (its leave-one-out cost on about 19 organoids). With
-    ``stop_after`` = h, a test without signal fits about h (1 + ln(n_random_sets / h)) sets on average."""
+    every drug x scorer x selection (each measure and the target genes) against ``n_random_sets`` random sets and
+    as many permutations, each at the model's registered ``cv_seconds`` (its leave-one-out cost on about 19
+    organoids). With ``stop_after`` = h, a test without signal fits about h (1 + ln(n_random_sets / h)) of each."""
     fitted = float(n_random_sets)
     if 0 < stop_after < n_random_sets:
         fitted = stop_after * (1 + math.log(n_random_sets / stop_after))
@@ -222,7 +222,7 @@ def check_compare_work(
         per_set = float(
             get_method("model", model).attrs.get("cv_seconds", SECONDS_PER_UNIT["random pathway sets"])
         )
-        seconds[f"cv: {model}"] = tests * fitted * per_set
+        seconds[f"cv: {model}"] = 2 * tests * fitted * per_set  # random sets and permutations
     settings = (
         f"{len(scorers)} scorers x {len(measures)} measures x models {', '.join(models)}, n_random={cfg.n_random}, "
         f"n_random_sets={n_random_sets}, stop_after={stop_after}"

@@ -20,7 +20,7 @@ __all__ = ["LEVEL", "CompareResult", "rank_tests"]
 LEVEL = 0.05
 _LEADERBOARD = [
     "rank", "scorer", "selection", "model", "drug", "n_features", "n_organoids", "spearman", "random_median",
-    "random_q975", "n_random", "p", "q",
+    "random_q975", "n_random", "random_p", "n_shuffles", "shuffled_p", "p", "q",
 ]  # fmt: skip
 
 
@@ -33,9 +33,11 @@ class CompareResult:
     leaderboard : DataFrame
         One row per scorer x selection x model x drug, ranked by p (``rank`` 1 = smallest): ``n_features``,
         ``n_organoids``, the cross-validated ``spearman``, the ``random_median`` and ``random_q975`` of the
-        ``n_random`` random sets fitted, the empirical ``p`` (:math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`, or
-        :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th) and the
-        Benjamini-Hochberg ``q`` over every test of the comparison that has a p. ``all_pathways`` rows have no
+        ``n_random`` random sets fitted, their empirical ``random_p`` (:math:`(1 + \\#\\{r_b \\ge r\\}) / (1 + B)`,
+        or :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th), the same
+        ``shuffled_p`` against ``n_shuffles`` refits of the selection with the responses permuted, the
+        test's ``p`` (the larger of the two) and the Benjamini-Hochberg ``q`` over every test of the comparison
+        that has a p. ``all_pathways`` rows have no
         random sets (they hold every pathway), so no p; neither has a test whose selection or random sets give
         no Spearman (constant predictions), and such rows are not counted among the tests.
     combinations : DataFrame
@@ -79,12 +81,15 @@ class CompareResult:
             f"{self.n_tests} tests: {n_tested} combinations x up to {board['drug'].nunique()} drugs (a drug with "
             f"nothing selected is not tested), each against "
             + (
-                f"up to {self.n_random_sets} random sets of its own size, stopping once {self.stop_after} do at "
-                f"least as well (median {int(tested['n_random'].median()) if len(tested) else 0} fitted; "
+                f"up to {self.n_random_sets} random sets of its own size and as many shuffles of the "
+                f"responses, each stopping once {self.stop_after} do at least as well (median "
+                f"{int(tested['n_random'].median()) if len(tested) else 0} and "
+                f"{int(tested['n_shuffles'].median()) if len(tested) else 0} fitted; "
                 if self.stop_after
-                else f"{self.n_random_sets} random sets of its own size ("
+                else f"{self.n_random_sets} random sets of its own size and as many shuffles of the responses ("
             )
-            + f"smallest attainable p {1 / (self.n_random_sets + 1):.2g})"
+            + f"smallest attainable p {1 / (self.n_random_sets + 1):.2g}). A test's p is the larger of the two: "
+            "it must beat both random sets and chance"
             + (
                 f"; {n_baselines} baseline combinations without random sets are ranked beside them."
                 if n_baselines
@@ -144,8 +149,14 @@ def rank_tests(table: pd.DataFrame, n_random: int, stop_after: int | None = None
             "random_median": table["random_spearman_median"],
             "random_q975": table["random_spearman_q975"],
             "n_random": table["n_random"],
-            "p": table["random_p"].where(table["n_random"] > 0),
+            "random_p": table["random_p"].where(table["n_random"] > 0),
+            "n_shuffles": table["n_shuffles"],
+            "shuffled_p": table["shuffled_p"].where(table["n_shuffles"] > 0),
         }
+    )
+    # beating random sets and beating chance: the larger p (NaN when either is missing)
+    board["p"] = np.fmax(board["random_p"], board["shuffled_p"]).where(
+        board["random_p"].notna() & board["shuffled_p"].notna()
     )
     board["q"] = bh_qvalues(board["p"].to_numpy())
     board = board.sort_values(

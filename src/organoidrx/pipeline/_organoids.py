@@ -189,7 +189,8 @@ def organoid_cv(
     timer: Timer,
     rescore: Callable[[pd.Index], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """Leave-one-organoid-out CV of every drug: proximal pathways against random sets (batched ridge), then the
+    """Leave-one-organoid-out CV of every drug: proximal pathways against random sets and against permuted
+    responses (batched ridge), then the
     configured model on the proximal pathways, with its held-out predictions and, for a nested selection, the
     choice of each fold. ``rescore`` (cohort-dependent scorers, :func:`organoidrx.scoring.rescorer`) rescores
     each fold's training organoids without the held-out one; a nested selection's inner folds use their outer
@@ -203,6 +204,7 @@ def organoid_cv(
         used,
         feature_sets={"proximal": proximal},
         n_random=cfg.n_random_sets,
+        n_shuffles=cfg.n_random_sets,
         min_samples=MIN_ORGANOIDS,
         random_state=cfg.seed,
         rescore=rescore,

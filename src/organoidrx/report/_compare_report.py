@@ -19,18 +19,20 @@ __all__ = ["write_compare_report"]
 _READING = (
     "How to read this: every row of the leaderboard is one test (a drug and a combination of scorer, network "
     "selection and model) of whether the network-selected pathways predict the organoids' response better than "
-    "random pathway sets of the same size fitted the same way (n_random of them: a test stops drawing once "
-    "stop_after sets do at least as well, which leaves its p valid and only spends fewer sets on tests far from "
-    "significance). The q-value corrects each p for every test run "
-    "here, so trying many combinations is paid for: only q < 0.05 is evidence. A small p with a large q is what "
-    "the best of many tries looks like by chance. The combinations table asks a second, coarser question: does a "
-    "combination beat random sets for more drugs than the 5% expected by chance (binomial p, corrected over "
-    "combinations). Both are competitive tests: they ask whether the selected pathways beat other pathways, not "
-    "whether anything predicts the response. When nothing does, a selection of strongly correlated pathways is "
-    "not a typical random set, so its p can fall below 0.05 somewhat more often than 5% of the time, and the "
-    "drugs share organoids, so their tests are not independent as the binomial p assumes: treat a single q just "
-    "below 0.05 with caution. Every model is fitted inside leave-one-organoid-out folds; with a cohort-dependent "
-    "scorer (gsva, zscore, plage, mean_z), each fold's training organoids are also scored without the held-out one."
+    "random pathway sets of the same size fitted the same way (random_p, over n_random sets) and better than "
+    "chance, the same selection refitted with the organoids' responses permuted (shuffled_p, over "
+    "n_shuffles). A test's p is the larger of the two. Either alone misleads: a selection of strongly "
+    "correlated pathways is not a typical random set, so random_p falls below 0.05 more often than 5% of the time "
+    "when nothing predicts, and beats random sets whenever they do even worse (a negative Spearman can have a "
+    "small random_p); shuffled_p alone would credit any informative pathways, not the network's choice. A test "
+    "stops drawing once stop_after draws do at least as well, which leaves its p valid and only spends less on "
+    "tests far from significance. The q-value corrects each p for every test run here, so trying many "
+    "combinations is paid for: only q < 0.05 is evidence. A small p with a large q is what the best of many tries "
+    "looks like by chance. The combinations table asks a second, coarser question: does a combination reach "
+    "p < 0.05 for more drugs than the 5% expected by chance (binomial p, corrected over combinations)? The drugs "
+    "share organoids, so their tests are not independent as the binomial p assumes: read it as a screen. Every "
+    "model is fitted inside leave-one-organoid-out folds; with a cohort-dependent scorer (gsva, zscore, plage, "
+    "mean_z), each fold's training organoids are also scored without the held-out one."
 )
 
 
@@ -58,7 +60,7 @@ def write_compare_report(
         result.combinations,
         max_rows=200,
         caption="One row per scorer x selection x model, by binomial p: drugs with p < 0.05 against random sets "
-        "(n_p05) and expected by chance (expected_p05); n_q05: drugs with q < 0.05 over every test.",
+        "and shuffled responses (n_p05) and expected by chance (expected_p05); n_q05: drugs with q < 0.05 over every test.",
     )
     report.heading("Heat map")
     report.image_placeholder(

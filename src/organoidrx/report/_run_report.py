@@ -262,6 +262,11 @@ def _cv_sentence(
         )
         if pd.notna(row.get("random_q", np.nan)):
             text += f", q = {_fmt_p(row.get('random_q'))} over the drugs of this run"
+        if pd.notna(row.get("shuffled_p", np.nan)):
+            text += (
+                f"; against the same pathways refitted with the organoids' responses shuffled "
+                f"({int(row['n_shuffles'])} shuffles), p = {_fmt_p(row.get('shuffled_p'))}"
+            )
     else:
         text += "; no random-set null was computed"
     if all_row is not None:
