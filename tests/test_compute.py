@@ -436,3 +436,22 @@ def test_observed_values_of_a_large_problem_on_the_cluster_are_the_driver_s(
     with _backend(cluster):
         assert _proximity_table(cohort, measure) == alone
     assert sent == ["_observed_task"]
+
+
+def test_a_server_that_accepts_but_never_answers_is_refused_in_bounded_time(monkeypatch):
+    """distributed's Client timeout does not cover its handshake: a port that accepts and stays silent (a web
+    server waiting for a request) would hang forever; it is one clear error after twice the connect time."""
+    import socket
+    import time
+
+    from organoidrx import _compute
+
+    monkeypatch.setattr(_compute, "_CONNECT_SECONDS", 1)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        start = time.perf_counter()
+        with pytest.raises(InputError, match=r"did not answer as a Dask scheduler within 2 s .*local:N"):
+            with dask_backend(f"tcp://127.0.0.1:{server.getsockname()[1]}"):
+                pass
+        assert time.perf_counter() - start < 15

@@ -207,7 +207,9 @@ class DaskBackend:
             self.client = Client(self._cluster)
         else:
             try:
-                self.client = Client(self.spec.address, timeout="10s")
+                self.client = _connect(self.spec, Client)
+            except InputError:
+                raise
             # a refused or silent port is an OSError; something else answering there can fail in other ways
             except (OSError, ValueError, TypeError, MemoryError) as exc:
                 raise InputError(
@@ -349,6 +351,36 @@ class DaskBackend:
 def active_backend() -> DaskBackend | None:
     """The backend of the innermost :func:`dask_backend` block, or None (run in this process)."""
     return _ACTIVE.get()
+
+
+#: seconds a scheduler address has to complete Dask's handshake
+_CONNECT_SECONDS = 10
+
+
+def _connect(spec: DaskSpec, client_class: Any) -> Any:
+    """``Client(address)``, bounded in time: distributed's own timeout covers the TCP connection but not its
+    handshake, which waits forever on a server that accepts and never answers in Dask's protocol (a web server,
+    the dashboard's port). The attempt runs in a daemon thread; one that is still waiting is left behind."""
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = client_class(spec.address, timeout=f"{_CONNECT_SECONDS}s")
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="organoidrx-dask-connect", daemon=True)
+    thread.start()
+    thread.join(2 * _CONNECT_SECONDS)
+    if thread.is_alive():
+        raise InputError(
+            f"--dask {spec.text}: something accepts connections there but did not answer as a Dask scheduler "
+            f"within {2 * _CONNECT_SECONDS} s (a web server, or the dashboard's port rather than the scheduler's, "
+            "usually 8786?); give the address `dask scheduler` prints, or use local:N."
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["client"]
 
 
 @contextlib.contextmanager
