@@ -474,8 +474,11 @@ def parse_table(
             f"make {what} ids unique."
         )
     labels = [f"\x00col{i}" for i in range(width)]
+    # as UTF-8 bytes: a StringIO holds 4 bytes per character, a BytesIO shares the encoded text (1 byte)
+    content = "\n".join(lines).encode("utf-8")
+    del lines
     table = _read_csv(
-        io.StringIO("\n".join(lines)),
+        io.BytesIO(content),
         name=name,
         sep=delimiter,
         labels=labels,
@@ -487,7 +490,7 @@ def parse_table(
 
 
 def _read_csv(
-    source: IO[str],
+    source: IO[str] | IO[bytes],
     *,
     name: str,
     sep: str,
