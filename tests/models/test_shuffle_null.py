@@ -146,3 +146,37 @@ def test_n_shuffles_must_be_a_non_negative_integer(bad):
     scores, response = _cohort(8)
     with pytest.raises(InputError, match="n_shuffles must be a non-negative integer"):
         cross_validate_response(scores, response, feature_sets={"sel": ["P0"]}, n_shuffles=bad)
+
+
+@pytest.mark.parametrize("per_fold", [False, True])
+@pytest.mark.parametrize("n_features", [4, 40])  # primal and dual ridge
+def test_ridge_shuffles_from_its_hat_matrix_equal_the_refits(per_fold, n_features, monkeypatch):
+    """Ridge's held-out predictions are H y: every shuffle is one product, with the same Spearman to the bit as
+    refitting the reordered stack (centred ranks are multiples of 1/2, so the sums are exact)."""
+    rng = np.random.default_rng(4)
+    n = 15
+    X = rng.normal(size=(1, n, n_features))
+    y = X[0, :, 0] + rng.normal(size=n)
+    if per_fold:
+        X = PickedColumns(X[0][None] + 0.1 * rng.normal(size=(n, n, n_features)), np.arange(n_features)[None])
+    folds = _folds(n, "loo", 0)
+    hat = _crossval._hat_matrix(X, folds, "ridge", 0.7)
+    np.testing.assert_allclose(hat @ y, _crossval._cv_predict(X, y, folds, "ridge", 0.7)[0], rtol=1e-12)
+    orders = np.stack([rng.permutation(n) for _ in range(500)])
+    shuffled = y[np.argsort(orders, axis=1)]
+    from_hat = _crossval._rowwise_spearman(shuffled @ hat.T, shuffled)
+    refits = np.concatenate(
+        [
+            _crossval._correlations(p, y)[0]
+            for p in _crossval._reordered_predict(X, y, orders, "ridge", 0.7, folds)
+        ]
+    )
+    np.testing.assert_array_equal(from_hat, refits)
+    args = (X, y, folds, "ridge", 0.7, 299, 0.1)
+    fast = _summary_of(args)
+    monkeypatch.setattr(_crossval, "_linear_in_y", lambda *a: False)
+    assert _summary_of(args) == fast
+
+
+def _summary_of(args):
+    return _shuffle_summary(*args, seed=(3, 2, 1), stop_after=5)

@@ -775,11 +775,15 @@ def _shuffle_summary(
     n = len(y)
     rng = np.random.default_rng(list(seed))
     reorder = is_leave_one_out(folds, n) and _order_free(model, X.shape[-1])
+    hat = _hat_matrix(X, folds, model, alpha) if _linear_in_y(model, X.shape[-1]) else None
     found: list[np.ndarray] = []
     outcome = None
     for block in [n_shuffles] if stop_after is None else _blocks(n_shuffles):
         orders = np.stack([rng.permutation(n) for _ in range(block)])
-        if reorder:
+        if hat is not None:  # a linear smoother: every shuffle's predictions are one product
+            shuffled = y[np.argsort(orders, axis=1)]
+            found.append(_rowwise_spearman(shuffled @ hat.T, shuffled))
+        elif reorder:
             preds = _reordered_predict(X, y, orders, model, alpha, folds)
             found.append(np.concatenate([_correlations(pred, y)[0] for pred in preds]))
         else:  # any other estimator may depend on the samples' order (an inner K-fold search): shuffle y,
@@ -793,6 +797,38 @@ def _shuffle_summary(
             break
     assert outcome is not None
     return {"n_shuffles": outcome.n_draws, "shuffled_p": outcome.p}
+
+
+def _linear_in_y(model: Any, n_features: int) -> bool:
+    """Whether ``model``'s held-out predictions are a fixed linear map of the responses: the built-in ridge, whose
+    fits are ``w = A (y - mean(y))`` with ``A`` from the features and the fixed penalty alone. (Least squares is
+    linear too, but near rank deficiency its pseudo-inverse does not hold to rounding across response vectors;
+    kernel ridge chooses its penalty from the responses; SVR is not linear.)"""
+    return isinstance(model, str)
+
+
+def _hat_matrix(
+    X: np.ndarray | PickedColumns, folds: list[tuple[np.ndarray, np.ndarray]], model: Any, alpha: float
+) -> np.ndarray:
+    """``H`` (n, n) with held-out predictions ``H @ y`` for every response vector ``y`` of a linear smoother:
+    column ``j`` is the cross-validation of the responses ``e_j``."""
+    n = X.shape[-2]
+    return np.stack([_cv_predict(X, np.eye(n)[j], folds, model, alpha)[0] for j in range(n)], axis=1)
+
+
+def _rowwise_spearman(pred: np.ndarray, responses: np.ndarray) -> np.ndarray:
+    """Spearman of each row of ``pred`` with the same row of ``responses``; NaN for constant predictions. The
+    same bits as :func:`_correlations` for the same ranks: centred ranks are multiples of 1/2, so their sums of
+    products are exact in any order, and the norm is formed as there."""
+    a = rankdata(pred, axis=1)
+    b = rankdata(responses, axis=1)
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((a * a).sum(axis=1)) * np.sqrt((b * b).sum(axis=1))
+    r = np.full(len(a), np.nan)
+    ok = norm > 0
+    r[ok] = (a[ok] * b[ok]).sum(axis=1) / norm[ok]
+    return np.clip(r, -1.0, 1.0)
 
 
 def _order_free(model: Any, n_features: int) -> bool:
