@@ -194,8 +194,9 @@ def test_null_cohorts_reach_q_below_005_in_at_most_5_percent_of_seeds(tmp_path):
 
     200 null cohorts, each a full comparison (closest and shortest selections, target and gene baselines, two
     drugs, up to 199 random sets with the default early stop after 10 at least as good: 42 fitted per test on
-    average). Benjamini-Hochberg holds the chance of any rejection under the complete null at 5%; 9 of these 200
-    reach q < 0.05 (4.5%; 9 also with all 199 sets fitted). The test fails above 17 of 200, the 99th percentile of Binomial(200,
+    average). Benjamini-Hochberg holds the chance of any rejection under the complete null at 5%; with the
+    random-set p alone, 9 of these 200 reached q < 0.05 (4.5%; 9 also with all 199 sets fitted), and compare's p,
+    the larger of that and the shuffled-response p, can only reach it in fewer. The test fails above 17 of 200, the 99th percentile of Binomial(200,
     0.05) (a calibrated comparison fails with probability 0.012), and a miscalibrated rate of 12% would pass with
     probability 0.07, 15% with 0.004.
     """
