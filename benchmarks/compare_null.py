@@ -72,7 +72,9 @@ def main() -> None:
     )  # fmt: skip
     sets = {"closest": {d: [p for p in selection.get(d, []) if p in scores.columns] for d in loaded.drugs}}
     response = loaded.response.loc[:, ["sample", "drug", "value"]]
-    print(f"setup {time.perf_counter() - start:.1f} s; {sum(bool(v) for v in sets['closest'].values())} drugs")
+    print(
+        f"setup {time.perf_counter() - start:.1f} s; {sum(bool(v) for v in sets['closest'].values())} drugs"
+    )
     rows = []
     for model in args.models.split(","):
         t0 = time.perf_counter()
@@ -88,7 +90,9 @@ def main() -> None:
     found = found[found["random_p"].notna() & found["shuffled_p"].notna()]
     found["p"] = np.fmax(found["random_p"], found["shuffled_p"])
     print(f"\n{args.datasets} null datasets x 42 drugs, {args.sets} random sets and shuffles per test")
-    print("| model | tests | random_p <= 0.05 | shuffled_p <= 0.05 | p <= 0.05 | datasets with q < 0.05: random_p | p |")
+    print(
+        "| model | tests | random_p <= 0.05 | shuffled_p <= 0.05 | p <= 0.05 | datasets with q < 0.05: random_p | p |"
+    )
     print("|---|---|---|---|---|---|---|")
     for model, group in found.groupby("model", sort=False):
         any_q = {
