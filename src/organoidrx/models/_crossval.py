@@ -781,8 +781,8 @@ def _shuffle_summary(
     for block in [n_shuffles] if stop_after is None else _blocks(n_shuffles):
         orders = np.stack([rng.permutation(n) for _ in range(block)])
         if hat is not None:  # a linear smoother: every shuffle's predictions are one product
-            shuffled = y[np.argsort(orders, axis=1)]
-            found.append(_rowwise_spearman(shuffled @ hat.T, shuffled))
+            responses = y[np.argsort(orders, axis=1)]
+            found.append(_rowwise_spearman(responses @ hat.T, responses))
         elif reorder:
             preds = _reordered_predict(X, y, orders, model, alpha, folds)
             found.append(np.concatenate([_correlations(pred, y)[0] for pred in preds]))
