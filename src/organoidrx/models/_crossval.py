@@ -769,13 +769,18 @@ def _shuffle_summary(
     In leave-one-out, giving sample ``order[j]`` the response ``y[j]`` is the same as moving sample ``order[j]`` to
     position ``j`` with its features (and, with one table per fold, the table that holds it out): the folds move
     with the samples, so every permutation is one more set of the stack and the correlation is taken with ``y``.
+    Ridge's permutations are products with its hat matrix, and least squares and kernel ridge fit all of them
+    from each fold's one decomposition; these correlate with the permuted responses.
     """
     if np.isnan(spearman):  # constant predictions: nothing to test
         return {"n_shuffles": 0, "shuffled_p": np.nan}
-    n = len(y)
+    n, p = len(y), X.shape[-1]
     rng = np.random.default_rng(list(seed))
-    reorder = is_leave_one_out(folds, n) and _order_free(model, X.shape[-1])
-    hat = _hat_matrix(X, folds, model, alpha) if _linear_in_y(model, X.shape[-1]) else None
+    reorder = is_leave_one_out(folds, n) and _order_free(model, p)
+    shared = reorder and (
+        linear_tolerance(model, p) is not None or kernel_ridge_estimator(model, p) is not None
+    )
+    hat = _hat_matrix(X, folds, model, alpha) if _linear_in_y(model) else None
     found: list[np.ndarray] = []
     outcome = None
     for block in [n_shuffles] if stop_after is None else _blocks(n_shuffles):
@@ -783,6 +788,9 @@ def _shuffle_summary(
         if hat is not None:  # a linear smoother: every shuffle's predictions are one product
             responses = y[np.argsort(orders, axis=1)]
             found.append(_rowwise_spearman(responses @ hat.T, responses))
+        elif shared:  # least squares, kernel ridge: each fold's decomposition fits every shuffle at once
+            responses = y[np.argsort(orders, axis=1)]
+            found.append(_rowwise_spearman(_shuffled_predict(X, responses, folds, model, alpha), responses))
         elif reorder:
             preds = _reordered_predict(X, y, orders, model, alpha, folds)
             found.append(np.concatenate([_correlations(pred, y)[0] for pred in preds]))
@@ -799,7 +807,7 @@ def _shuffle_summary(
     return {"n_shuffles": outcome.n_draws, "shuffled_p": outcome.p}
 
 
-def _linear_in_y(model: Any, n_features: int) -> bool:
+def _linear_in_y(model: Any) -> bool:
     """Whether ``model``'s held-out predictions are a fixed linear map of the responses: the built-in ridge, whose
     fits are ``w = A (y - mean(y))`` with ``A`` from the features and the fixed penalty alone. (Least squares is
     linear too, but near rank deficiency its pseudo-inverse does not hold to rounding across response vectors;
@@ -814,6 +822,29 @@ def _hat_matrix(
     column ``j`` is the cross-validation of the responses ``e_j``."""
     n = X.shape[-2]
     return np.stack([_cv_predict(X, np.eye(n)[j], folds, model, alpha)[0] for j in range(n)], axis=1)
+
+
+def _shuffled_predict(
+    X: np.ndarray | PickedColumns,
+    responses: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    model: Any,
+    alpha: float,
+) -> np.ndarray:
+    """Leave-one-out predictions (B, n) of the one set ``X`` for each response vector of ``responses`` (B, n),
+    by least squares or kernel ridge: one decomposition per fold for all of them; a response vector whose fit
+    rounding could change is refitted by the estimator, as in :func:`_cv_predict`."""
+    p = X.shape[-1]
+    tol = linear_tolerance(model, p)
+    if tol is not None:
+        pred, unsure = loo_linear_predict(X, responses, tol)
+    else:
+        kernel = kernel_ridge_estimator(model, p)
+        assert kernel is not None
+        pred, unsure = loo_kernel_ridge_predict(X, responses, kernel)
+    for r in np.flatnonzero(unsure):
+        pred[r] = _cv_predict(X, responses[r], folds, model, alpha)[0]
+    return pred
 
 
 def _rowwise_spearman(pred: np.ndarray, responses: np.ndarray) -> np.ndarray:

@@ -102,7 +102,9 @@ def loo_linear_predict(
     ----------
     X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
         As :func:`loo_ridge_predict`.
-    y : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,) or (n_responses, n_samples)
+        With several response vectors (e.g. permutations), ``X`` holds one set; each fold's decomposition is
+        shared by them and ``pred`` and ``unsure`` have one row per response vector.
     tol : float
         ``LinearRegression``'s ``tol``: ``scipy.linalg.lstsq``'s ``cond``, singular values below
         ``tol`` times the largest are dropped.
@@ -132,7 +134,7 @@ def loo_linear_predict(
         near = (values > cut * top / 2) & (values < cut * top * 2)
         inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
         along = (k_test[:, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m)
-        response = (yc[None, :, None, :] @ vectors)[:, :, 0, :]
+        response = (yc[..., None, :] @ vectors)[..., 0, :]
         return (along * response * inverse).sum(axis=2), np.asarray(near.any(axis=(1, 2)))
 
     return _loo_predict(X, y, solve)
@@ -147,7 +149,8 @@ def loo_kernel_ridge_predict(
     ----------
     X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
         As :func:`loo_ridge_predict`.
-    y : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,) or (n_responses, n_samples)
+        As :func:`loo_linear_predict`.
     estimator : KernelRidgeLOO
         Unfitted; its kernel, penalties and kernel parameters are used (``gamma=None``: 1 / n_features).
 
@@ -190,7 +193,7 @@ def loo_kernel_ridge_predict(
                 k_train = np.exp(-gamma * np.maximum(squared, 0.0))
                 k_test = np.exp(-gamma * np.maximum(squared_test, 0.0))
         values, vectors = np.linalg.eigh(k_train)
-        along = (yc[None, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m): Q' y per fold
+        along = (yc[..., None, :] @ vectors)[..., 0, :]  # (b, n, m): Q' y per fold (or per response)
         squares = vectors * vectors
         duals, errors = [], []
         for alpha in alphas:
@@ -213,7 +216,8 @@ def loo_kernel_ridge_predict(
 
 #: ``solve(folds, yc) -> (fitted, unsure)``: the fold kernels of a block of b sets, each fold's centred training
 #: response (n, m); the held-out predictions minus the fold's mean response (b, n) and the sets whose result
-#: rounding could change (b,)
+#: rounding could change (b,). With one set and B response vectors, ``yc`` is (B, n, m) and both outputs have B
+#: rows.
 Solver = Callable[["_Folds", np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -319,11 +323,18 @@ def _loo_predict(
     if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[1] != X.shape[2]):
         raise ValueError(f"X must be (n_sets, n, p) or (n_sets, n folds, n, p); got shape {X.shape}.")
     n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
-    pred = np.empty((n_sets, n))
-    unsure = np.zeros(n_sets, dtype=bool)
     train = np.array([np.delete(np.arange(n), i) for i in range(n)])  # (n, m)
-    y_mean = np.array([y[t].mean() for t in train])
-    yc = y[train] - y_mean[:, None]  # (n, m)
+    if y.ndim == 2:  # one set, many response vectors: the fold decompositions are shared by all of them
+        if n_sets != 1:
+            raise ValueError(f"several response vectors need one set; got {n_sets} sets.")
+        y_mean = y[:, train].mean(axis=2)  # (B, n)
+        yc = y[:, train] - y_mean[..., None]  # (B, n, m)
+    else:
+        y_mean = np.array([y[t].mean() for t in train])
+        yc = y[train] - y_mean[:, None]  # (n, m)
+    n_rows = n_sets if y.ndim == 1 else y.shape[0]
+    pred = np.empty((n_rows, n))
+    unsure = np.zeros(n_rows, dtype=bool)
     first, second = np.triu_indices(n)
     pair = np.empty((n, n), dtype=np.intp)
     pair[first, second] = np.arange(first.size)
@@ -351,6 +362,10 @@ def _loo_predict(
         else:
             folds = _Folds(pairs, (columns[0], columns[1][start : start + chunk]))
         fitted, doubtful = solve(folds, yc)
+        if y.ndim == 2:  # the one set's fit of every response vector
+            pred[:] = y_mean + fitted
+            unsure[:] = doubtful
+            return
         pred[start : start + chunk] = y_mean + fitted
         unsure[start : start + chunk] = doubtful
 
