@@ -96,6 +96,10 @@ def test_cross_drug_study(reproduction: dict[str, Any]) -> None:
     ).all()
     assert ((table["random_p"] >= 1 / 101) & (table["random_p"] <= 1)).all()
     assert summary["n_beat_random"] == int((table["random_p"] < 0.05).sum())
+    assert ((table["shuffled_p"] >= 1 / 101) & (table["shuffled_p"] <= 1)).all()
+    both = (table["random_p"] < 0.05) & (table["shuffled_p"] < 0.05)
+    assert summary["n_beat_both"] == int(both.sum()) <= summary["n_beat_random"]
+    assert summary["n_beat_random_not_shuffled"] == summary["n_beat_random"] - summary["n_beat_both"]
     assert summary["expected_by_chance"] == pytest.approx(0.05 * len(table))
     assert 0 < summary["binomial_tail"] <= 1
 
