@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import string
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -370,3 +371,36 @@ def test_a_missing_value_in_a_duplicated_gene_is_not_left_out_of_its_mean(tmp_pa
     result = read_expression(_write(tmp_path / "dup.tsv", text), duplicates=how)
     assert np.isnan(result.loc["S1", "MT-ND1"])  # stays missing, so scoring refuses it like any missing value
     assert result.loc["S2", "MT-ND1"] == (15.0 if how == "mean" else 20.0)
+
+
+@pytest.mark.parametrize("duplicates", ["error", "mean", "max", "first"])
+def test_h5ad_duplicated_genes_follow_duplicates_as_text_files(tmp_path, duplicates):
+    """An AnnData file with a repeated gene is collapsed (or refused) exactly as the same table in a TSV, read
+    whole or streamed."""
+    anndata = pytest.importorskip("anndata")
+    from organoidrx.io import open_expression
+
+    values = np.arange(12, dtype=float).reshape(3, 4) ** 1.5
+    genes = ["G1", "G2", "G1", "G3"]
+    samples = ["s1", "s2", "s3"]
+    adata = anndata.AnnData(values)
+    adata.obs_names = samples
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anndata warns that var names are not unique
+        adata.var_names = genes
+        adata.write_h5ad(tmp_path / "e.h5ad")
+    text = tmp_path / "e.tsv"
+    pd.DataFrame(values.T, index=pd.Index(genes, name="gene"), columns=samples).to_csv(text, sep="\t")
+    if duplicates == "error":
+        for path in (tmp_path / "e.h5ad", text):
+            with pytest.raises(InputError, match="1 duplicated gene ids"):
+                read_expression(path, duplicates=duplicates)
+        with pytest.raises(InputError, match="1 duplicated gene ids"):
+            open_expression(tmp_path / "e.h5ad", duplicates=duplicates)
+        return
+    expected = read_expression(text, duplicates=duplicates)
+    assert list(expected.columns) == ["G1", "G2", "G3"]
+    pd.testing.assert_frame_equal(read_expression(tmp_path / "e.h5ad", duplicates=duplicates), expected)
+    with open_expression(tmp_path / "e.h5ad", duplicates=duplicates) as source:
+        assert list(source.genes) == ["G1", "G2", "G3"]
+        np.testing.assert_array_equal(np.vstack([v for _, v in source.chunks(2)]), expected.to_numpy())

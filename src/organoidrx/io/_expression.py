@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -233,7 +234,11 @@ def _read_parquet(path: str | os.PathLike[str], *, name: str) -> pd.DataFrame:
     return table
 
 
-def _read_h5ad(path: str | os.PathLike[str], *, name: str) -> pd.DataFrame:
+#: anndata's warning about repeated obs or var names, which the readers collapse or refuse themselves
+NOT_UNIQUE = r"(Variable|Observation) names are not unique"
+
+
+def _read_h5ad(path: str | os.PathLike[str], *, name: str, duplicates: Duplicates) -> pd.DataFrame:
     try:
         import anndata
     except ImportError:
@@ -244,9 +249,16 @@ def _read_h5ad(path: str | os.PathLike[str], *, name: str) -> pd.DataFrame:
     if not Path(path).is_file():
         raise InputError(f"{path}: file not found; check the path.")
     try:
-        adata = anndata.read_h5ad(path)
+        with warnings.catch_warnings():  # repeated ids are handled below, as in every format
+            warnings.filterwarnings("ignore", message=NOT_UNIQUE)
+            adata = anndata.read_h5ad(path)
     except Exception as exc:  # h5py/anndata raise many classes for corrupt files
         raise InputError(f"{name}: not a readable .h5ad file ({type(exc).__name__}: {exc}).") from None
+    genes = pd.Index(adata.var_names.astype(str))
+    if genes.duplicated().any():  # collapsed (or refused) as in every other format
+        matrix = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X, dtype=float)
+        frame = pd.DataFrame(matrix.T, index=genes, columns=pd.Index(adata.obs_names.astype(str)))
+        return as_expression_frame(_resolve_duplicates(frame, name=name, duplicates=duplicates).T, name=name)
     return as_expression_frame(adata, name=name)
 
 
@@ -345,7 +357,7 @@ def _read_file(
     check_regular_file(path)
     fmt = format or _guess_format(path)
     if fmt == "h5ad":
-        return _read_h5ad(path, name=name)
+        return _read_h5ad(path, name=name, duplicates=duplicates)
     if fmt == "parquet":
         table = _read_parquet(path, name=name)
         return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)

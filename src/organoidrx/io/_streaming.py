@@ -29,6 +29,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ import pandas as pd
 from organoidrx._utils import InputError, examples
 from organoidrx.io._expression import (
     _ANNOTATION_NAMES,
+    NOT_UNIQUE,
     Duplicates,
     _guess_format,
     _resolve_duplicates,
@@ -284,29 +286,31 @@ def _optional_anndata(name: str, what: str) -> Any:
 class _AnnDataSource(ExpressionSource):
     """Rows of ``X`` of an AnnData store: an h5ad file opened in backed mode, or a Zarr store."""
 
-    def __init__(self, path: Path, *, name: str, format: str) -> None:
+    def __init__(self, path: Path, *, name: str, format: str, duplicates: Duplicates = "error") -> None:
         anndata = _optional_anndata(name, ".h5ad" if format == "h5ad" else "a Zarr store")
         self.path, self.name, self.format = path, name, format
         self._handle: Any = None
         try:
-            if format == "h5ad":
-                adata = anndata.read_h5ad(path, backed="r")
-                self._handle = adata
-                x, obs_names, var_names = adata.X, adata.obs_names, adata.var_names
-            else:
-                try:
-                    import zarr
-                except ImportError:
-                    raise InputError(
-                        f"{name}: reading a Zarr store needs the optional dependency zarr; install it with "
-                        "`pip install 'organoidrx[anndata]'`."
-                    ) from None
-                group = zarr.open_group(str(path), mode="r")
-                obs_names = anndata.io.read_elem(group["obs"]).index
-                var_names = anndata.io.read_elem(group["var"]).index
-                x = group["X"]
-                if not hasattr(x, "shape"):  # a sparse matrix is a group
-                    x = anndata.io.sparse_dataset(x)
+            with warnings.catch_warnings():  # repeated ids are handled below, as in every format
+                warnings.filterwarnings("ignore", message=NOT_UNIQUE)
+                if format == "h5ad":
+                    adata = anndata.read_h5ad(path, backed="r")
+                    self._handle = adata
+                    x, obs_names, var_names = adata.X, adata.obs_names, adata.var_names
+                else:
+                    try:
+                        import zarr
+                    except ImportError:
+                        raise InputError(
+                            f"{name}: reading a Zarr store needs the optional dependency zarr; install it with "
+                            "`pip install 'organoidrx[anndata]'`."
+                        ) from None
+                    group = zarr.open_group(str(path), mode="r")
+                    obs_names = anndata.io.read_elem(group["obs"]).index
+                    var_names = anndata.io.read_elem(group["var"]).index
+                    x = group["X"]
+                    if not hasattr(x, "shape"):  # a sparse matrix is a group
+                        x = anndata.io.sparse_dataset(x)
         except InputError:
             raise
         except Exception as exc:  # h5py/zarr/anndata raise many classes for corrupt stores
@@ -325,9 +329,15 @@ class _AnnDataSource(ExpressionSource):
                 x.format.upper(),
             )
         self.samples = pd.Index(np.asarray(obs_names).astype(str), dtype=object)
-        self.genes = pd.Index(np.asarray(var_names).astype(str), dtype=object)
+        self._raw_genes = pd.Index(np.asarray(var_names).astype(str), dtype=object)
+        self._duplicates: Duplicates = duplicates
+        self.genes = self._raw_genes
+        if self._raw_genes.duplicated().any():  # collapsed (or refused) as in every other format
+            probe = pd.DataFrame(np.zeros((len(self._raw_genes), 1)), index=self._raw_genes)
+            self.genes = pd.Index(
+                _resolve_duplicates(probe, name=name, duplicates=duplicates).index, dtype=object
+            )
         _check_ids(self.samples, name=name, what="sample", fix="make sample ids unique")
-        _check_ids(self.genes, name=name, what="gene", fix="aggregate them before scoring")
         if len(self.samples) == 0 or len(self.genes) == 0:
             raise InputError(
                 f"{name} is empty (shape {self.shape}); it needs at least one sample and one gene."
@@ -336,9 +346,11 @@ class _AnnDataSource(ExpressionSource):
 
     @property
     def read_bytes_per_sample(self) -> int:
-        n_genes = len(self.genes)
-        # a dense row as stored (at most float64), or a CSR row: values and indices, then densified
-        return 8 * n_genes + (12 * n_genes if self._sparse else 0)
+        n_genes = len(self._raw_genes)
+        # a dense row as stored (at most float64), or a CSR row: values and indices, then densified; plus the
+        # genes x chunk frame when duplicates are collapsed
+        collapsed = 16 * n_genes if len(self.genes) < n_genes else 0
+        return 8 * n_genes + (12 * n_genes if self._sparse else 0) + collapsed
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if not self.streams:
@@ -351,6 +363,10 @@ class _AnnDataSource(ExpressionSource):
         if hasattr(block, "toarray"):
             block = block.toarray()
         values = np.require(np.asarray(block), dtype=np.float64, requirements="C")
+        if len(self.genes) < len(self._raw_genes):
+            frame = pd.DataFrame(values.T, index=self._raw_genes, columns=samples)
+            resolved = _resolve_duplicates(frame, name=self.name, duplicates=self._duplicates)
+            values = np.ascontiguousarray(resolved.to_numpy(dtype=float).T)
         return _finite(values, samples, self.genes, name=self.name)
 
     def close(self) -> None:
@@ -472,10 +488,10 @@ def open_expression(
     if fmt == "zarr":
         if not path.is_dir():
             raise InputError(f"{path}: no Zarr store (a folder) here; check the path.")
-        return _AnnDataSource(path, name=name, format="zarr")
+        return _AnnDataSource(path, name=name, format="zarr", duplicates=duplicates)
     check_regular_file(path)
     if fmt == "h5ad":
-        return _AnnDataSource(path, name=name, format="h5ad")
+        return _AnnDataSource(path, name=name, format="h5ad", duplicates=duplicates)
     if fmt == "parquet":
         return _ParquetSource(path, name=name, gene_column=gene_column, duplicates=duplicates)
     return _TextSource(
