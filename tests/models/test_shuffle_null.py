@@ -182,10 +182,12 @@ def _summary_of(args):
     return _shuffle_summary(*args, seed=(3, 2, 1), stop_after=5)
 
 
-@pytest.mark.parametrize("model", ["linear", "kernel_ridge"])
+@pytest.mark.parametrize(
+    "model, options", [("linear", {}), ("kernel_ridge", {}), ("kernel_ridge", {"kernel": "laplacian"})]
+)
 @pytest.mark.parametrize("per_fold", [False, True])
 @pytest.mark.parametrize("n_features", [4, 30])
-def test_shared_fold_decompositions_fit_every_shuffle_as_scikit_learn(model, per_fold, n_features):
+def test_shared_fold_decompositions_fit_every_shuffle_as_scikit_learn(model, options, per_fold, n_features):
     """Least squares and kernel ridge fit all shuffles of a set from one decomposition per fold: each shuffle's
     held-out predictions equal scikit-learn's pipeline refitted in every fold with the shuffled responses."""
     rng = np.random.default_rng(5)
@@ -196,13 +198,15 @@ def test_shared_fold_decompositions_fit_every_shuffle_as_scikit_learn(model, per
     if per_fold:
         tables = X[0][None] + 0.1 * rng.normal(size=(n, n, n_features))
         X = PickedColumns(tables, np.arange(n_features)[None])
-    estimator = make_pipeline(StandardScaler(), DrugResponseModel(model, top_k=None))
+    estimator = make_pipeline(StandardScaler(), DrugResponseModel(model, top_k=None, model_options=options))
     folds = _folds(n, "loo", 0)
     responses = y[np.argsort(np.stack([rng.permutation(n) for _ in range(30)]), axis=1)]
     fast = _crossval._shuffled_predict(X, responses, folds, estimator, 1.0)
     for r, response in enumerate(responses):
         for i, (train, test) in enumerate(folds):  # fold i: its own table, sample i held out
-            fitted = make_pipeline(StandardScaler(), DrugResponseModel(model, top_k=None))
+            fitted = make_pipeline(
+                StandardScaler(), DrugResponseModel(model, top_k=None, model_options=options)
+            )
             fitted.fit(tables[i][train], response[train])
             np.testing.assert_allclose(fast[r, i], fitted.predict(tables[i][test])[0], rtol=1e-8, atol=1e-10)
 
