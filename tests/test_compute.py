@@ -332,6 +332,19 @@ def test_an_input_error_on_a_worker_is_raised_here_once_not_retried(tmp_path):
     assert runs.read_text().split().count("1") == 1  # a deterministic refusal is not run again
 
 
+def _kill_the_worker(task: int, shared: object) -> int:
+    if task == 1:
+        os._exit(1)  # the worker process dies, as one killed for its memory
+    return task
+
+
+def test_a_task_that_kills_every_worker_is_one_clear_error():
+    with dask_backend("local:2") as backend:
+        assert backend is not None
+        with pytest.raises(InputError, match=r"^every Dask worker that ran task 1 of this run died .*memory"):
+            backend.map(_kill_the_worker, [0, 1, 2])
+
+
 @pytest.mark.slow
 def test_compare_on_a_local_cluster_writes_the_single_process_tables(tmp_path):
     from organoidrx.pipeline import compare_methods

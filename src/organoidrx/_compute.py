@@ -322,7 +322,16 @@ class DaskBackend:
                     logger.info("task %d lost its input with a worker; sending it again", i)
                     submit(i)
                     continue
-                result, records[i] = future.result()
+                try:
+                    result, records[i] = future.result()
+                except Exception as exc:
+                    if type(exc).__name__ != "KilledWorker":
+                        raise
+                    raise InputError(
+                        f"every Dask worker that ran task {i} of this run died ({' '.join(str(exc).split()[:12])}"
+                        " ...); a worker running out of memory is the usual cause: give the workers more memory"
+                        " (dask worker --memory-limit), fewer threads each, or run without --dask."
+                    ) from None
                 if isinstance(result, _Refused):
                     raise InputError(result.message)
                 for held in live.pop(i):
