@@ -178,6 +178,26 @@ def test_ridge_shuffles_from_its_hat_matrix_equal_the_refits(per_fold, n_feature
     assert _summary_of(args) == fast
 
 
+@pytest.mark.parametrize("cv", ["loo", 4])
+@pytest.mark.parametrize("per_fold", [False, True])
+@pytest.mark.parametrize("n_features", [4, 40])
+def test_ridge_hat_matrix_from_one_solve_per_fold_predicts_any_response(cv, per_fold, n_features):
+    """Every e_j solved at once per fold gives the hat matrix: H y equals the held-out predictions of y."""
+    rng = np.random.default_rng(6)
+    n = 15
+    X = rng.normal(size=(1, n, n_features))
+    folds = _folds(n, cv, 0)
+    if per_fold:
+        X = PickedColumns(
+            X[0][None] + 0.1 * rng.normal(size=(len(folds), n, n_features)), np.arange(n_features)[None]
+        )
+        if cv != "loo":
+            X = np.stack([X.universe[:, :, :]])  # K folds: one table per fold, as (1, n folds, n, p)
+    hat = _crossval._hat_matrix(X, folds, "ridge", 0.7)
+    for y in rng.normal(size=(5, n)):
+        np.testing.assert_allclose(hat @ y, _crossval._cv_predict(X, y, folds, "ridge", 0.7)[0], rtol=1e-10)
+
+
 def _summary_of(args):
     return _shuffle_summary(*args, seed=(3, 2, 1), stop_after=5)
 

@@ -612,7 +612,8 @@ def _cv_predict(
     alpha: float,
 ) -> np.ndarray:
     """Held-out predictions for a stack of feature matrices ``X`` of shape (n_sets, n_samples, n_features), or
-    (n_sets, n_folds, n_samples, n_features) with one matrix per fold (``X[:, f]`` holds fold ``f``'s features)."""
+    (n_sets, n_folds, n_samples, n_features) with one matrix per fold (``X[:, f]`` holds fold ``f``'s features).
+    For ``"ridge"``, ``y`` may be (B, n_samples) with one set: one row of predictions per response vector."""
     n, p = X.shape[-2:]
     per_fold = X.ndim == 4
     loo = is_leave_one_out(folds, n)
@@ -654,11 +655,13 @@ def _cv_predict(
 def _ridge_cv_predict(
     X: np.ndarray | PickedColumns, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], alpha: float
 ) -> np.ndarray:
-    """Exact batched ``StandardScaler -> Ridge(alpha)`` held-out predictions for every set of the stack at once."""
+    """Exact batched ``StandardScaler -> Ridge(alpha)`` held-out predictions for every set of the stack at once
+    (or, for one set and ``y`` of shape (B, n), for each of the B response vectors)."""
     if not alpha > 0:
         raise InputError(f"alpha must be positive; got {alpha!r}.")
     n_sets, n_samples, n_features = X.shape[0], X.shape[-2], X.shape[-1]
-    pred = np.empty((n_sets, n_samples))
+    several = y.ndim == 2  # one set and B response vectors: B right-hand sides of each fold's solve
+    pred = np.empty((len(y) if several else n_sets, n_samples))
     for f, (train, test) in enumerate(folds):
         Xf = X[:, f] if X.ndim == 4 else X
         Xtr = Xf[:, train, :]
@@ -667,17 +670,20 @@ def _ridge_cv_predict(
         scale = np.where(scaler_constant(var, mean, len(train)), 1.0, np.sqrt(var))  # as StandardScaler
         Z = (Xtr - mean) / scale
         Zte = (Xf[:, test, :] - mean) / scale
-        y_mean = y[train].mean()
-        yc = y[train] - y_mean
+        y_mean = y[:, train].mean(axis=1) if several else y[train].mean()
+        yc = (y[:, train] - y_mean[:, None]).T if several else y[train] - y_mean  # (m, B) or (m,)
         n_train = len(train)
         if n_features >= n_train:  # dual: (Z Z' + a I) c = y, w = Z' c
             gram = Z @ Z.transpose(0, 2, 1) + alpha * np.eye(n_train)
-            dual = np.linalg.solve(gram, np.broadcast_to(yc, (n_sets, n_train))[..., None])
-            w = Z.transpose(0, 2, 1) @ dual
+            rhs = yc[None] if several else np.broadcast_to(yc, (n_sets, n_train))[..., None]
+            w = Z.transpose(0, 2, 1) @ np.linalg.solve(gram, rhs)
         else:  # primal: (Z'Z + a I) w = Z' y
             gram = Z.transpose(0, 2, 1) @ Z + alpha * np.eye(n_features)
-            w = np.linalg.solve(gram, Z.transpose(0, 2, 1) @ yc[:, None])
-        pred[:, test] = (Zte @ w)[..., 0] + y_mean
+            w = np.linalg.solve(gram, Z.transpose(0, 2, 1) @ (yc if several else yc[:, None]))
+        if several:
+            pred[:, test] = (Zte[0] @ w[0]).T + y_mean[:, None]
+        else:
+            pred[:, test] = (Zte @ w)[..., 0] + y_mean
     return pred
 
 
@@ -775,6 +781,8 @@ def _shuffle_summary(
     if np.isnan(spearman):  # constant predictions: nothing to test
         return {"n_shuffles": 0, "shuffled_p": np.nan}
     n, p = len(y), X.shape[-1]
+    if isinstance(X, PickedColumns):  # the set's own columns of the fold tables, not every pathway's
+        X = PickedColumns(np.ascontiguousarray(X.universe[:, :, X.picks[0]]), np.arange(p)[None])
     rng = np.random.default_rng(list(seed))
     reorder = is_leave_one_out(folds, n) and _order_free(model, p)
     shared = reorder and (
@@ -821,6 +829,8 @@ def _hat_matrix(
     """``H`` (n, n) with held-out predictions ``H @ y`` for every response vector ``y`` of a linear smoother:
     column ``j`` is the cross-validation of the responses ``e_j``."""
     n = X.shape[-2]
+    if model == "ridge":  # each fold's kernel or solve once, with every e_j as a right-hand side
+        return _cv_predict(X, np.eye(n), folds, model, alpha).T
     return np.stack([_cv_predict(X, np.eye(n)[j], folds, model, alpha)[0] for j in range(n)], axis=1)
 
 

@@ -54,7 +54,8 @@ def loo_ridge_predict(X: np.ndarray | PickedColumns, y: np.ndarray, alpha: float
     ----------
     X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_samples, n_samples, n_features)
         One matrix per set, or one per set and fold (``X[s, i]``: fold ``i``'s matrix, sample ``i`` held out).
-    y : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,) or (n_responses, n_samples)
+        As :func:`loo_linear_predict` (with several response vectors, one row of predictions per vector).
     alpha : float
         Ridge penalty, positive.
 
@@ -87,6 +88,10 @@ def loo_ridge_predict(X: np.ndarray | PickedColumns, y: np.ndarray, alpha: float
     def solve(folds: _Folds, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k_train, k_test, _ = folds.gram()
         k_train += eye
+        if yc.ndim == 3:  # one set, B response vectors: each fold's solve takes them as B right-hand sides
+            dual = np.linalg.solve(k_train, yc.transpose(1, 2, 0)[None])  # (1, n, m, B)
+            fitted = (k_test[:, :, None, :] @ dual)[0, :, 0, :].T  # (B, n)
+            return fitted, np.zeros(len(fitted), dtype=bool)
         dual = np.linalg.solve(k_train, np.broadcast_to(yc[..., None], (*k_train.shape[:2], yc.shape[-1], 1)))
         return (k_test[:, :, None, :] @ dual)[:, :, 0, 0], np.zeros(k_train.shape[0], dtype=bool)
 
