@@ -826,12 +826,9 @@ def _linear_in_y(model: Any) -> bool:
 def _hat_matrix(
     X: np.ndarray | PickedColumns, folds: list[tuple[np.ndarray, np.ndarray]], model: Any, alpha: float
 ) -> np.ndarray:
-    """``H`` (n, n) with held-out predictions ``H @ y`` for every response vector ``y`` of a linear smoother:
-    column ``j`` is the cross-validation of the responses ``e_j``."""
-    n = X.shape[-2]
-    if model == "ridge":  # each fold's kernel or solve once, with every e_j as a right-hand side
-        return _cv_predict(X, np.eye(n), folds, model, alpha).T
-    return np.stack([_cv_predict(X, np.eye(n)[j], folds, model, alpha)[0] for j in range(n)], axis=1)
+    """``H`` (n, n) with held-out predictions ``H @ y`` for every response vector ``y`` of the built-in ridge:
+    column ``j`` is the cross-validation of the responses ``e_j``, all of them from each fold's one solve."""
+    return _cv_predict(X, np.eye(X.shape[-2]), folds, model, alpha).T
 
 
 def _shuffled_predict(
