@@ -14,6 +14,7 @@ import pytest
 from organoidrx import cli
 from organoidrx._utils import InputError
 from organoidrx.datasets import make_synthetic_cohort
+from organoidrx.evaluation import bh_qvalues
 from organoidrx.io import read_expression
 from organoidrx.models import load_bundle
 from organoidrx.pipeline import predict_with_bundle, run_pipeline, train_bundles
@@ -127,6 +128,10 @@ def test_run_writes_every_output(cohort_dir, cli_run):
         assert survival[column].notna().all(), column
     # smallest attainable permutation p is 1 / (B + 1)
     assert (survival["permutation_p"] >= 1 / (SMALL["n_permutations"] + 1) - 1e-12).all()
+    for p_column in ("logrank_p", "permutation_p"):  # q over the run's drugs, beside each p
+        q_column = p_column.replace("_p", "_q")
+        assert list(survival.columns).index(q_column) == list(survival.columns).index(p_column) + 1
+        np.testing.assert_allclose(survival[q_column], bh_qvalues(survival[p_column].to_numpy()), rtol=1e-12)
     predictions = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
     assert list(predictions.columns[:4]) == ["patient", "drug", "predicted_response", "group"]
     wide = pd.read_csv(cli_run / "patient_drug_sensitivity.tsv", sep="\t", index_col="patient")

@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from organoidrx._utils import InputError
 from organoidrx.datasets import make_synthetic_cohort
 from organoidrx.evaluation import (
+    bh_qvalues,
     permutation_test,
     response_auc,
     split_by_prediction,
@@ -136,7 +137,11 @@ def _build_inputs(tmp_root: Path) -> dict:
         "organoid_cv": organoid_cv,
         "cv_predictions": pd.concat(cv_predictions, ignore_index=True),
         "patient_predictions": pd.concat(predictions, ignore_index=True),
-        "survival": pd.concat(survival_rows, ignore_index=True),
+        "survival": pd.concat(survival_rows, ignore_index=True).pipe(
+            lambda t: t.assign(
+                logrank_q=bh_qvalues(t["logrank_p"]), permutation_q=bh_qvalues(t["permutation_p"])
+            )
+        ),  # as the run writes it: q over its drugs beside each p
         "survival_results": survival_results,
         "interactions": interactions,
         "response_auc": aucs,
@@ -202,10 +207,14 @@ def test_summary_states_the_numbers(inputs, full_report):
         assert f"empirical p = {row['random_p']:.2g} (the smallest attainable with 20 sets is 0.048)" in text
         assert "5-year survival: " in text
         s = surv[surv["drug"] == drug].iloc[0]
-        p_text = f"{s['logrank_p']:.2g}" if s["logrank_p"] >= 1e-3 else f"{s['logrank_p']:.1e}"
+
+        def p_text(p: float) -> str:
+            return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
         assert (
-            f"Log-rank p = {p_text}; whole-pipeline permutation p = {s['permutation_p']:.2g} (9 permutations; "
-            "the smallest attainable p is 0.1)"
+            f"Log-rank p = {p_text(s['logrank_p'])} (q = {p_text(s['logrank_q'])} over the drugs of this run); "
+            f"whole-pipeline permutation p = {s['permutation_p']:.2g} (9 permutations; the smallest attainable p "
+            f"is 0.1; q = {p_text(s['permutation_q'])} over the drugs of this run)"
         ) in text
     assert text.count("What each p answers.") == len(inputs["drugs"])
     assert '<div class="warn">an example warning shown at the top</div>' in text

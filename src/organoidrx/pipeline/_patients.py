@@ -14,6 +14,7 @@ from organoidrx._utils import InputError
 from organoidrx.evaluation import (
     LogrankKernel,
     ResponderSplit,
+    bh_qvalues,
     permutation_test,
     response_auc,
     survival_analysis,
@@ -150,6 +151,12 @@ def run_patients(
     collector.context = None
     result.patient_predictions = pd.concat(prediction_rows, ignore_index=True)
     survival = pd.concat(survival_rows, ignore_index=True)
+    # one test per drug: q over the run's drugs, so that the smallest of many p is not read as a finding
+    for column in ("logrank_p", "permutation_p"):
+        p = pd.to_numeric(survival[column], errors="coerce")
+        q = np.full(len(survival), np.nan)
+        q[p.notna().to_numpy()] = bh_qvalues(p[p.notna()].to_numpy(dtype=float))
+        survival.insert(survival.columns.get_loc(column) + 1, column.replace("_p", "_q"), q)
     first = ["drug"]
     result.survival = survival.loc[:, first + [c for c in survival.columns if c not in first]]
 

@@ -297,11 +297,15 @@ def _survival_sentences(row: pd.Series) -> list[str]:
             f"'{reference}' {int(get('n_non_responder'))} ({int(get('events_non_responder'))} events)."
         )
     perm = get("permutation_p")
-    p_text = f"log-rank p = {_fmt_p(get('logrank_p'))}; whole-pipeline permutation p = {_fmt_p(perm)}"
+    p_text = f"log-rank p = {_fmt_p(get('logrank_p'))}"
+    if pd.notna(get("logrank_q")):
+        p_text += f" (q = {_fmt_p(get('logrank_q'))} over the drugs of this run)"
+    p_text += f"; whole-pipeline permutation p = {_fmt_p(perm)}"
     n_perm = get("n_permutations")
     if pd.notna(perm) and pd.notna(n_perm) and int(n_perm) > 0:
         p_text += (
-            f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))})"
+            f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))}; "
+            f"q = {_fmt_p(get('permutation_q'))} over the drugs of this run)"
         )
     if pd.notna(get("hazard_ratio")):
         adjusted_for = get("adjusted_for")
