@@ -258,14 +258,17 @@ def _print_run_summary(result: Any) -> None:
                 hr += f", adjusted for {row.adjusted_for.replace(';', ', ')} " + hazard(
                     row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper
                 )
+            several = len(result.survival) > 1  # q over the run's drugs beside each p
             permutation = (
-                f"{row.permutation_p:.3g} ({row.n_permutations} permutations)"
+                f"{row.permutation_p:.3g} ({row.n_permutations} permutations"
+                + (f"; q = {row.permutation_q:.3g})" if several else ")")
                 if row.n_permutations
                 else "not run"
             )
+            logrank = f"{row.logrank_p:.3g}" + (f" (q = {row.logrank_q:.3g})" if several else "")
             print(
                 f"{row.drug}: {row.n_responder} predicted responders vs {row.n_non_responder} non-responders, "
-                f"log-rank p = {row.logrank_p:.3g}, {hr}, whole-pipeline permutation p = {permutation}"
+                f"log-rank p = {logrank}, {hr}, whole-pipeline permutation p = {permutation}"
             )
     else:
         print(f"Preclinical-only run: {', '.join(result.bundles)}")
