@@ -221,7 +221,7 @@ def test_shared_fold_decompositions_fit_every_shuffle_as_scikit_learn(model, opt
     estimator = make_pipeline(StandardScaler(), DrugResponseModel(model, top_k=None, model_options=options))
     folds = _folds(n, "loo", 0)
     responses = y[np.argsort(np.stack([rng.permutation(n) for _ in range(30)]), axis=1)]
-    fast = _crossval._shuffled_predict(X, responses, folds, estimator, 1.0)
+    fast = _crossval._cv_predict(X, responses, folds, estimator, 1.0)
     for r, response in enumerate(responses):
         for i, (train, test) in enumerate(folds):  # fold i: its own table, sample i held out
             fitted = make_pipeline(
@@ -231,7 +231,10 @@ def test_shared_fold_decompositions_fit_every_shuffle_as_scikit_learn(model, opt
             np.testing.assert_allclose(fast[r, i], fitted.predict(tables[i][test])[0], rtol=1e-8, atol=1e-10)
 
 
-def test_several_response_vectors_need_one_set():
+def test_several_response_vectors_need_one_set_and_a_model_that_shares_its_folds():
     X = np.zeros((2, 6, 3))
     with pytest.raises(ValueError, match="one set"):
         _crossval.loo_linear_predict(X, np.zeros((4, 6)), 1e-6)
+    svr = make_pipeline(StandardScaler(), DrugResponseModel("svr", top_k=None))
+    with pytest.raises(ValueError, match="several response vectors"):
+        _crossval._cv_predict(X[:1], np.zeros((4, 6)), _folds(6, "loo", 0), svr, 1.0)

@@ -613,10 +613,18 @@ def _cv_predict(
 ) -> np.ndarray:
     """Held-out predictions for a stack of feature matrices ``X`` of shape (n_sets, n_samples, n_features), or
     (n_sets, n_folds, n_samples, n_features) with one matrix per fold (``X[:, f]`` holds fold ``f``'s features).
-    For ``"ridge"``, ``y`` may be (B, n_samples) with one set: one row of predictions per response vector."""
+    For ridge, and for least squares and kernel ridge in leave-one-out, ``y`` may be (B, n_samples) with one set:
+    one row of predictions per response vector, each fold decomposed once for all of them."""
     n, p = X.shape[-2:]
     per_fold = X.ndim == 4
     loo = is_leave_one_out(folds, n)
+    tol = linear_tolerance(model, p)
+    kernel = kernel_ridge_estimator(model, p)
+    several = y.ndim == 2
+    if several and not (isinstance(model, str) or (loo and (tol is not None or kernel is not None))):
+        raise ValueError(
+            "several response vectors need ridge, or least squares or kernel ridge in leave-one-out."
+        )
     if isinstance(model, str):
         if model != "ridge":
             raise InputError(f"model must be 'ridge' or a scikit-learn regressor; got {model!r}.")
@@ -630,8 +638,6 @@ def _cv_predict(
         return svr_cv_predict(X, y, folds, svr[0], top_k=svr[1], refit=svr[2])
     pred = np.empty((X.shape[0], n))
     sets: Any = range(X.shape[0])
-    tol = linear_tolerance(model, p)
-    kernel = kernel_ridge_estimator(model, p)
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
@@ -639,15 +645,16 @@ def _cv_predict(
         pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
         sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
-    for s in sets:
+    for s in sets:  # a set, or with several response vectors the one set fitted to response vector s
+        ys, x = (y[s], 0) if several else (y, s)
         for f, (train, test) in enumerate(folds):
-            Xs = X[s, f] if per_fold else X[s]
+            Xs = X[x, f] if per_fold else X[x]
             if regressor is not None:
                 scaler = StandardScaler().fit(Xs[train])
-                fitted = clone(regressor).fit(scaler.transform(Xs[train]), y[train])
+                fitted = clone(regressor).fit(scaler.transform(Xs[train]), ys[train])
                 pred[s, test] = fitted.predict(scaler.transform(Xs[test]))
                 continue
-            fitted = clone(model).fit(Xs[train], y[train])
+            fitted = clone(model).fit(Xs[train], ys[train])
             pred[s, test] = fitted.predict(Xs[test])
     return pred
 
@@ -798,7 +805,7 @@ def _shuffle_summary(
             found.append(_rowwise_spearman(responses @ hat.T, responses))
         elif shared:  # least squares, kernel ridge: each fold's decomposition fits every shuffle at once
             responses = y[np.argsort(orders, axis=1)]
-            found.append(_rowwise_spearman(_shuffled_predict(X, responses, folds, model, alpha), responses))
+            found.append(_rowwise_spearman(_cv_predict(X, responses, folds, model, alpha), responses))
         elif reorder:
             preds = _reordered_predict(X, y, orders, model, alpha, folds)
             found.append(np.concatenate([_correlations(pred, y)[0] for pred in preds]))
@@ -829,29 +836,6 @@ def _hat_matrix(
     """``H`` (n, n) with held-out predictions ``H @ y`` for every response vector ``y`` of the built-in ridge:
     column ``j`` is the cross-validation of the responses ``e_j``, all of them from each fold's one solve."""
     return _cv_predict(X, np.eye(X.shape[-2]), folds, model, alpha).T
-
-
-def _shuffled_predict(
-    X: np.ndarray | PickedColumns,
-    responses: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    model: Any,
-    alpha: float,
-) -> np.ndarray:
-    """Leave-one-out predictions (B, n) of the one set ``X`` for each response vector of ``responses`` (B, n),
-    by least squares or kernel ridge: one decomposition per fold for all of them; a response vector whose fit
-    rounding could change is refitted by the estimator, as in :func:`_cv_predict`."""
-    p = X.shape[-1]
-    tol = linear_tolerance(model, p)
-    if tol is not None:
-        pred, unsure = loo_linear_predict(X, responses, tol)
-    else:
-        kernel = kernel_ridge_estimator(model, p)
-        assert kernel is not None
-        pred, unsure = loo_kernel_ridge_predict(X, responses, kernel)
-    for r in np.flatnonzero(unsure):
-        pred[r] = _cv_predict(X, responses[r], folds, model, alpha)[0]
-    return pred
 
 
 def _rowwise_spearman(pred: np.ndarray, responses: np.ndarray) -> np.ndarray:
