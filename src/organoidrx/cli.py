@@ -250,6 +250,7 @@ def _print_run_summary(result: Any) -> None:
         def hazard(value: float, lower: float, upper: float) -> str:
             return f"{value:.2f} ({lower:.2f}-{upper:.2f})" if math.isfinite(value) else "not estimable"
 
+        several = len(result.survival) > 1  # q over the run's drugs beside each p
         for row in result.survival.itertuples(index=False):
             hr = "HR = " + hazard(
                 row.hazard_ratio_unadjusted, row.hr_unadjusted_ci_lower, row.hr_unadjusted_ci_upper
@@ -258,7 +259,6 @@ def _print_run_summary(result: Any) -> None:
                 hr += f", adjusted for {row.adjusted_for.replace(';', ', ')} " + hazard(
                     row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper
                 )
-            several = len(result.survival) > 1  # q over the run's drugs beside each p
             permutation = (
                 f"{row.permutation_p:.3g} ({row.n_permutations} permutations"
                 + (f"; q = {row.permutation_q:.3g})" if several else ")")

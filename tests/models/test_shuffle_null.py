@@ -238,3 +238,5 @@ def test_several_response_vectors_need_one_set_and_a_model_that_shares_its_folds
     svr = make_pipeline(StandardScaler(), DrugResponseModel("svr", top_k=None))
     with pytest.raises(ValueError, match="several response vectors"):
         _crossval._cv_predict(X[:1], np.zeros((4, 6)), _folds(6, "loo", 0), svr, 1.0)
+    with pytest.raises(ValueError, match="one set"):  # ridge's per-fold solve too, with K folds
+        _crossval._cv_predict(X, np.zeros((4, 6)), _folds(6, 3, 0), "ridge", 1.0)

@@ -618,12 +618,10 @@ def _cv_predict(
     n, p = X.shape[-2:]
     per_fold = X.ndim == 4
     loo = is_leave_one_out(folds, n)
-    tol = linear_tolerance(model, p)
-    kernel = kernel_ridge_estimator(model, p)
     several = y.ndim == 2
-    if several and not (isinstance(model, str) or (loo and (tol is not None or kernel is not None))):
+    if several and (X.shape[0] != 1 or not _fits_several_responses(model, p, loo)):
         raise ValueError(
-            "several response vectors need ridge, or least squares or kernel ridge in leave-one-out."
+            "several response vectors need one set and ridge, or least squares or kernel ridge in leave-one-out."
         )
     if isinstance(model, str):
         if model != "ridge":
@@ -638,6 +636,8 @@ def _cv_predict(
         return svr_cv_predict(X, y, folds, svr[0], top_k=svr[1], refit=svr[2])
     pred = np.empty((X.shape[0], n))
     sets: Any = range(X.shape[0])
+    tol = linear_tolerance(model, p)
+    kernel = kernel_ridge_estimator(model, p)
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
@@ -792,9 +792,7 @@ def _shuffle_summary(
         X = PickedColumns(np.ascontiguousarray(X.universe[:, :, X.picks[0]]), np.arange(p)[None])
     rng = np.random.default_rng(list(seed))
     reorder = is_leave_one_out(folds, n) and _order_free(model, p)
-    shared = reorder and (
-        linear_tolerance(model, p) is not None or kernel_ridge_estimator(model, p) is not None
-    )
+    shared = reorder and _fits_several_responses(model, p, loo=True)
     hat = _hat_matrix(X, folds, model, alpha) if _linear_in_y(model) else None
     found: list[np.ndarray] = []
     outcome = None
@@ -851,6 +849,18 @@ def _rowwise_spearman(pred: np.ndarray, responses: np.ndarray) -> np.ndarray:
     ok = norm > 0
     r[ok] = (a[ok] * b[ok]).sum(axis=1) / norm[ok]
     return np.clip(r, -1.0, 1.0)
+
+
+def _fits_several_responses(model: Any, n_features: int, loo: bool) -> bool:
+    """Whether :func:`_cv_predict` fits one set to several response vectors at once (each fold decomposed once):
+    the built-in ridge, and least squares and kernel ridge in leave-one-out."""
+    return isinstance(model, str) or (
+        loo
+        and (
+            linear_tolerance(model, n_features) is not None
+            or kernel_ridge_estimator(model, n_features) is not None
+        )
+    )
 
 
 def _order_free(model: Any, n_features: int) -> bool:

@@ -304,9 +304,11 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     n_perm = get("n_permutations")
     if pd.notna(perm) and pd.notna(n_perm) and int(n_perm) > 0:
         p_text += (
-            f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))}; "
-            f"q = {_fmt_p(get('permutation_q'))} over the drugs of this run)"
+            f" ({int(n_perm)} permutations; the smallest attainable p is {_fmt_p(1.0 / (int(n_perm) + 1))}"
         )
+        if pd.notna(get("permutation_q")):
+            p_text += f"; q = {_fmt_p(get('permutation_q'))} over the drugs of this run"
+        p_text += ")"
     if pd.notna(get("hazard_ratio")):
         adjusted_for = get("adjusted_for")
         adjusted_for = (
