@@ -38,6 +38,8 @@ from organoidrx.models._loo import (
     scaled_regressor,
     svr_estimator,
 )
+from organoidrx.models._nested import NestedModelSelector, nested_cv_predict
+from organoidrx.models._topk import topk_cv_predict, topk_estimator
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +114,10 @@ def cross_validate_response(
         :class:`~sklearn.pipeline.Pipeline` ending in :class:`~organoidrx.models.DrugResponseModel` with
         ``top_k``) is cloned and refitted in every fold, except the registered ``StandardScaler ->
         DrugResponseModel`` pipelines that keep every feature with ``linear`` or ``kernel_ridge`` (closed forms,
-        batched like ridge) or ``svr`` (libsvm's solver, compiled): these give the refitted pipeline's
-        predictions for whole stacks of sets at once.
+        batched like ridge), ``ridge`` (RidgeCV) or ``linear`` with any ``top_k`` (one batched
+        eigendecomposition per fold), ``svr`` (libsvm's solver, compiled) and a :class:`NestedModelSelector`
+        (each candidate as above, inside every outer fold): these give the refitted estimator's predictions for
+        whole stacks of sets at once, and leave a set whose result a tie at rounding decides to the estimator.
     alpha : float, default 1.0
         Ridge penalty of the built-in model.
     cv : "loo" or int, default "loo"
@@ -638,12 +642,26 @@ def _cv_predict(
     sets: Any = range(X.shape[0])
     tol = linear_tolerance(model, p)
     kernel = kernel_ridge_estimator(model, p)
+    topk = topk_estimator(model)
     if tol is not None and loo:  # least squares: batched like ridge
         pred, unsure = loo_linear_predict(X, y, tol)
         sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
     elif kernel is not None and loo:  # kernel ridge: batched like ridge
         pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
         sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
+    elif type(model) is NestedModelSelector:  # every candidate batched over the stack in each outer fold (a
+        # subclass may fit otherwise: it is fitted itself)
+        pred, unsure = nested_cv_predict(
+            X, y, folds, model, lambda Xs, ys, fs, candidate: _cv_predict(Xs, ys, fs, candidate, alpha)
+        )
+        sets = np.flatnonzero(
+            unsure
+        )  # a choice within rounding of the selector's tie rule: the selector decides
+    elif topk is not None:  # RidgeCV, least squares with top-k: one eigendecomposition per fold for the stack
+        pred, unsure = topk_cv_predict(X, y, folds, topk[0], top_k=topk[1], refit=topk[2])
+        sets = np.flatnonzero(
+            unsure
+        )  # a penalty or a kept pathway decided by rounding: the estimator decides
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
     for s in sets:  # a set, or with several response vectors the one set fitted to response vector s
         ys, x = (y[s], 0) if several else (y, s)
@@ -865,10 +883,14 @@ def _fits_several_responses(model: Any, n_features: int, loo: bool) -> bool:
 
 def _order_free(model: Any, n_features: int) -> bool:
     """Whether ``model``'s held-out predictions follow its samples when they are reordered: the batched models
-    (ridge, least squares, kernel ridge, linear SVR), whose fits do not depend on the samples' order."""
+    (ridge, RidgeCV and least squares with top-k, least squares, kernel ridge, linear SVR, and a nested choice among them in
+    leave-one-out), whose fits do not depend on the samples' order."""
+    if type(model) is NestedModelSelector:  # leave-one-out inner folds follow the samples too
+        return model.cv is None and all(_order_free(c, n_features) for _, c in model.estimators)
     return (
         isinstance(model, str)
         or svr_estimator(model) is not None
+        or topk_estimator(model) is not None
         or linear_tolerance(model, n_features) is not None
         or kernel_ridge_estimator(model, n_features) is not None
     )

@@ -9,7 +9,7 @@ fold, so the held-out organoid never influences which model predicts it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -254,6 +254,70 @@ def _first_best(score: np.ndarray) -> int:
         return 0
     tied = np.flatnonzero(score >= top - _TIE_RTOL * max(abs(top), 1e-300))
     return int(tied[0])
+
+
+def nested_cv_predict(
+    X: Any,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    selector: NestedModelSelector,
+    cv_predict: Callable[[Any, np.ndarray, list[tuple[np.ndarray, np.ndarray]], Any], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out predictions of ``selector`` refitted in every outer fold, for a stack of feature sets at once.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sets, n_samples, n_features) or (n_sets, n_folds, n_samples, n_features), or a
+        :class:`~organoidrx.models._loo.PickedColumns`
+        One matrix per set, or one per set and outer fold (the inner folds use their outer fold's matrix).
+    y : ndarray of shape (n_samples,)
+    folds : list of (train, test) index arrays
+        The outer folds.
+    selector : NestedModelSelector
+        Unfitted; its candidates, inner folds and scoring are used.
+    cv_predict : callable
+        ``cv_predict(X, y, folds, estimator) -> (n_sets, n_samples)`` held-out predictions of one candidate for a
+        stack (e.g. the batched kernels of :func:`organoidrx.models.cross_validate_response`).
+
+    Returns
+    -------
+    pred : ndarray of shape (n_sets, n_samples)
+    unsure : ndarray of bool, shape (n_sets,)
+        Sets where, in some outer fold, a candidate's inner score lies within rounding of the tie tolerance, so
+        that the selector itself could choose otherwise: refit those with it.
+
+    Notes
+    -----
+    In each outer fold every candidate is cross-validated on the training rows of every set at once (the inner
+    folds of :meth:`NestedModelSelector.fit`) and fitted on all of them to predict the held-out rows; each set
+    then takes the held-out predictions of the candidate its inner scores choose, by the selector's rule.
+    """
+    candidates = [estimator for _, estimator in selector._check_params()]
+    n_sets, n = X.shape[0], X.shape[-2]
+    pred = np.empty((n_sets, n))
+    unsure = np.zeros(n_sets, dtype=bool)
+    rows = np.arange(n_sets)
+    for f, (train, test) in enumerate(folds):
+        Xf = np.asarray(X[:, f] if X.ndim == 4 else X, dtype=float)
+        inner = selector._folds(len(train))
+        scores = np.empty((len(candidates), n_sets))
+        held_out = np.empty((len(candidates), n_sets, len(test)))
+        for c, estimator in enumerate(candidates):
+            inner_pred = cv_predict(Xf[:, train], y[train], inner, estimator)
+            if selector.scoring == "mse":
+                scores[c] = -np.mean((inner_pred - y[train]) ** 2, axis=1)
+            else:
+                rho = np.array([_spearman(row, y[train]) for row in inner_pred])
+                scores[c] = np.where(np.isnan(rho), -np.inf, rho)
+            held_out[c] = cv_predict(Xf, y, [(train, test)], estimator)[:, test]
+        top = scores.max(axis=0)
+        threshold = top - _TIE_RTOL * np.maximum(np.abs(top), 1e-300)
+        chosen = np.where(np.isfinite(top), np.argmax(scores >= threshold, axis=0), 0)
+        # a score this close to the tie threshold could fall on its other side with the selector's rounding
+        near = np.abs(scores - threshold) <= 1e-3 * _TIE_RTOL * np.maximum(np.abs(top), 1e-300)
+        unsure |= np.isfinite(top) & near.any(axis=0)
+        pred[:, test] = held_out[chosen, rows]
+    return pred, unsure
 
 
 def make_nested_selector(
