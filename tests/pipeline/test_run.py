@@ -35,12 +35,14 @@ SMALL = {"n_random": 200, "n_permutations": 19, "n_random_sets": 5}
 def _set(config: Path, **settings) -> Path:
     """Rewrite [settings] keys of a written config (other sections untouched)."""
     text = config.read_text()
+    head, _, rest = text.partition("[settings]\n")
+    body, bracket, tail = rest.partition("\n[")  # [settings] only: [compare] has keys of the same name
     for key, value in settings.items():
         line = f"{key} = {json.dumps(value)}"
-        text, n = re.subn(rf"(?m)^{key} = .*$", line, text)
+        body, n = re.subn(rf"(?m)^{key} = .*$", line, body)
         if n == 0:
-            text = text.replace("[settings]\n", f"[settings]\n{line}\n")
-    config.write_text(text)
+            body = f"{line}\n{body}"
+    config.write_text(f"{head}[settings]\n{body}{bracket}{tail}")
     return config
 
 
@@ -90,10 +92,13 @@ def test_organoid_cv_q_is_over_the_runs_drugs(cli_run):
     cv = pd.read_csv(cli_run / "organoid_cv.tsv", sep="\t")
     tested = cv[cv["random_p"].notna()]
     assert list(tested["feature_set"]) == ["proximal"] * 2  # one random-set test per drug
+    # the configured model (ridge, top 10) is what is tested, on the proximal set and on every random set
+    assert set(cv["model"]) == {"ridge_top10"}
     np.testing.assert_allclose(tested["random_q"], bh_qvalues(tested["random_p"].to_numpy()), rtol=1e-9)
     assert cv.loc[cv["random_p"].isna(), "random_q"].isna().all()
     text = (cli_run / "report.html").read_text(encoding="utf-8")
-    assert "over the drugs of this run" in text and "it is not tested against random sets" in text
+    assert "over the drugs of this run" in text and "the configured model (ridge_top10)" in text
+    assert re.search(r"the same model on \d+ random pathway sets", text)
 
 
 def test_run_writes_every_output(cohort_dir, cli_run):
@@ -675,6 +680,11 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
     seconds = _inputs.estimate_work(cfg, loaded)
     assert seconds["permutations"] == pytest.approx(2 * 10**6 * _inputs.SECONDS_PER_UNIT["permutations"])
     assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _inputs.SECONDS_PER_UNIT["proximity"])
+    # the configured model on every random set and shuffle: ridge at the floor, a slow model at its cv_seconds
+    assert seconds["random pathway sets"] == pytest.approx(2 * 2 * 10**5 * 1e-3)
+    _set(config, model="elasticnet")
+    slow = _inputs.estimate_work(_config.read_config(config), loaded)["random pathway sets"]
+    assert slow == pytest.approx(2 * 2 * 10**5 * 2 * 0.44)
     # a costlier measure scales the proximity estimate by its work factor
     _set(config, measure="separation")
     separation = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]
@@ -686,11 +696,13 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
     # a nested choice of model and k repeats candidates x inner folds in every outer fold and permutation
     assert seconds["nested model selection"] == 0
     _set(config, model=["ridge", "svr"], top_k=[5, 10])
-    nested = _inputs.estimate_work(_config.read_config(config), loaded)["nested model selection"]
+    nested = _inputs.estimate_work(_config.read_config(config), loaded)
     n = len(loaded.organoid_expression)
-    assert nested == pytest.approx(
+    assert nested["nested model selection"] == pytest.approx(
         2 * 4 * n * (n + 10**6) * _inputs.SECONDS_PER_UNIT["nested model selection"]
     )
+    # every random set repeats the choice in each outer fold: each candidate on all features and on its top k
+    assert nested["random pathway sets"] == pytest.approx(2 * 2 * 10**5 * (1e-3 + 4e-3) * 2 * n)
     _set(config, model="ridge", top_k=10)
     _set(config, **SMALL)
     # with a guard of a millisecond even the small run is refused, and --force runs it

@@ -116,9 +116,7 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
     joined: dict[str, str] = {}
     for column in columns:
         names = [n.strip() for n in re.split(r"[_,;+/]", column) if n.strip()]
-        for name in names if len(names) > 1 else []:
-            if name not in columns:
-                joined.setdefault(name, column)
+        joined.update({n: column for n in names if len(names) > 1 and n not in columns and n not in joined})
     spelled = match_drugs(drugs, [*columns, *sorted(joined)], resolver, where=path.name)
     parts = []
     for drug, source in spelled.items():
@@ -129,8 +127,7 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
                 "its own column if its targets differ", path.name, drug, joined[source],
             )  # fmt: skip
             source = joined[source]
-        rows = long[long["drug"] == source].assign(drug=drug)
-        parts.append(rows)
+        parts.append(long[long["drug"] == source].assign(drug=drug))
     out = pd.concat(parts, ignore_index=True)
     out["proximal"] = out["z"] <= PROXIMAL_Z
     return out
@@ -156,12 +153,13 @@ class Inputs:
 
 #: Seconds per unit of work, from the demo's and the Kong example's phase timings on a 2-core machine (a guard's
 #: order of magnitude, not a benchmark): one null draw of one drug x pathway pair (closest distance; another
-#: measure scales it by its ``work_factor``), one whole-pipeline permutation of one drug, one random pathway set of
-#: one drug in the organoid CV.
+#: measure scales it by its ``work_factor``), one whole-pipeline permutation of one drug, one random pathway set
+#: (or shuffle) of one drug in the organoid CV per fit of the model on all features and on its top k (at least
+#: this, else twice the model's registered ``cv_seconds``; a nested choice: per candidate and outer fold).
 SECONDS_PER_UNIT = {
     "proximity": 1.2e-6,
     "permutations": 0.015,
-    "random pathway sets": 0.01,
+    "random pathway sets": 1e-3,
     # one candidate fitted on one inner training set: 2 drugs x 4 candidates x 30 x 30 folds took 115 s (precise)
     "nested model selection": 0.016,
 }
@@ -183,14 +181,16 @@ def _proximity_units(cfg: PipelineConfig, loaded: Inputs, measure: str) -> float
 
 def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
     """Estimated seconds of each heavy phase of a run, from the inputs' sizes and :data:`SECONDS_PER_UNIT`."""
-    n_drugs = len(loaded.drugs)
+    n_drugs, n_organoids = len(loaded.drugs), len(loaded.organoid_expression)
     n_candidates = len(cfg.model_candidates) * len(cfg.top_k_candidates)
-    n_organoids = len(loaded.organoid_expression)
     refits = n_organoids + (cfg.n_permutations if cfg.has_patients else 0)  # outer folds, then permutations
+    floor = SECONDS_PER_UNIT["random pathway sets"]
+    fits = [max(2 * get_method("model", m).attrs.get("cv_seconds", 0), floor) for m in cfg.model_candidates]
+    per_set = sum(fits) * len(cfg.top_k_candidates) * n_organoids if cfg.selects_model else fits[0]
     units = {
         "proximity": _proximity_units(cfg, loaded, cfg.measure) if cfg.proximity is None else 0,
         "permutations": n_drugs * cfg.n_permutations if cfg.has_patients else 0,
-        "random pathway sets": n_drugs * cfg.n_random_sets,
+        "random pathway sets": 2 * n_drugs * cfg.n_random_sets * per_set / floor,  # and as many shuffles
         # each outer fold and each permutation repeats the choice: candidates x inner leave-one-out fits
         "nested model selection": n_drugs * n_candidates * n_organoids * refits if cfg.selects_model else 0,
     }

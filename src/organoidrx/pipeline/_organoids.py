@@ -26,7 +26,7 @@ from organoidrx.models import (
     selection_record,
     selection_table,
 )
-from organoidrx.models._crossval import _correlations, loo_fold_features
+from organoidrx.models._crossval import loo_fold_features
 from organoidrx.network import PROXIMAL_Z
 from organoidrx.pipeline._config import PipelineConfig
 from organoidrx.pipeline._inputs import (
@@ -189,54 +189,46 @@ def organoid_cv(
     timer: Timer,
     rescore: Callable[[pd.Index], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """Leave-one-organoid-out CV of every drug: proximal pathways against random sets and against permuted
-    responses (batched ridge), then the
-    configured model on the proximal pathways, with its held-out predictions and, for a nested selection, the
-    choice of each fold. ``rescore`` (cohort-dependent scorers, :func:`organoidrx.scoring.rescorer`) rescores
-    each fold's training organoids without the held-out one; a nested selection's inner folds use their outer
-    fold's scores (an inner held-out organoid's expression enters that fold's choice, the outer one's never)."""
+    """Leave-one-organoid-out CV of every drug's configured model (its top-k selection and, for a nested
+    selection, its choice refitted in every fold) on the proximal pathways, tested against size-matched random
+    pathway sets and against permuted responses, and on every pathway; with the held-out predictions and the
+    nested selection's choice in each fold. ``rescore`` (cohort-dependent scorers,
+    :func:`organoidrx.scoring.rescorer`) rescores each fold's training organoids without the held-out one; a
+    nested selection's inner folds use their outer fold's scores (an inner held-out organoid's expression enters
+    that fold's choice, the outer one's never)."""
     used = response[response["drug"].isin(list(models))].loc[:, ["sample", "drug", "value"]]
-    proximal = {d: m.features for d, m in models.items()}
-    # Random feature sets are compared with the exact batched ridge (fast); the configured model itself is
-    # cross-validated on the proximal pathways in a second row per drug.
-    baseline = cross_validate_response(
+    estimator = make_response_model(
+        cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
+    )
+    table = cross_validate_response(
         organoid_scores,
         used,
-        feature_sets={"proximal": proximal},
+        feature_sets={"proximal": {d: m.features for d, m in models.items()}},
+        model=estimator,
         n_random=cfg.n_random_sets,
         n_shuffles=cfg.n_random_sets,
         min_samples=MIN_ORGANOIDS,
         random_state=cfg.seed,
         rescore=rescore,
-        progress=timer.callback("organoid cv: proximal vs random sets"),
+        progress=timer.callback(f"organoid cv: {cfg.model_label} vs random sets"),
     )
-    model_progress = timer.callback(f"organoid cv: {cfg.model_label if cfg.selects_model else cfg.model}")
-    name = f"proximal_{cfg.model_label}"
-    predictions, rows, choices = [], [], []
-    model_progress(0, len(models))
-    for done, (drug, m) in enumerate(models.items(), start=1):
+    table.insert(table.columns.get_loc("feature_set") + 1, "model", cfg.model_label)
+    predictions, choices = [], []
+    for drug, m in models.items():  # the held-out predictions and each fold's choice, for the outputs
         X = organoid_scores.loc[m.y.index, m.features]
-        y = m.y.to_numpy()
         folds = None
         if rescore is not None:
             folds = [
                 t.loc[:, m.features] for t in loo_fold_features(organoid_scores, list(m.y.index), rescore)
             ]
-        estimator = make_response_model(
-            cfg.model, cfg.top_k, random_state=cfg.seed, model_options=cfg.model_options
-        )
-        held_out, fitted = loo_predict(estimator, X, y, fold_features=folds)
+        held_out, fitted = loo_predict(estimator, X, m.y.to_numpy(), fold_features=folds)
         if m.selector is not None and isinstance(estimator, NestedModelSelector):
             choices.append(selection_table(drug, m.selector, [f.best_name_ for f in fitted]))
-        spearman, pearson = _correlations(held_out[None], y)
-        rows.append({"drug": drug, "feature_set": name, "n_features": len(m.features),
-                     "spearman": spearman[0], "pearson": pearson[0], "n_samples": len(y), "n_random": 0})  # fmt: skip
         predictions.append(
-            pd.DataFrame({"drug": drug, "sample": m.y.index, "observed": y, "predicted": held_out})
+            pd.DataFrame(
+                {"drug": drug, "sample": m.y.index, "observed": m.y.to_numpy(), "predicted": held_out}
+            )
         )
-        model_progress(done, len(models))
-    configured = pd.DataFrame(rows).reindex(columns=baseline.columns)
-    table = pd.concat([baseline, configured], ignore_index=True)
     table = table.sort_values("drug", kind="stable").reset_index(drop=True)
     # one test per drug: the q over the run's drugs, so that the smallest of many p is not read as a finding
     tested = table["random_p"].notna().to_numpy()

@@ -219,7 +219,8 @@ SCHEMA: dict[str, tuple[tuple[Option, str], ...]] = {
                 "n_random_sets",
                 100,
                 int,
-                "random pathway sets of matched size in the organoid CV baseline",
+                "random pathway sets of matched size, and as many shuffles of the responses, on which the configured "
+                "model is cross-validated as on the proximal pathways (its test in organoid_cv.tsv)",
                 minimum=0,
                 maximum=10**5,
             ),

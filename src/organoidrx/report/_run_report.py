@@ -201,14 +201,11 @@ def _parameters_table(parameters: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "value"])
 
 
-def _configured_cv_row(cv: pd.DataFrame, primary: str | None) -> tuple[pd.Series | None, str]:
-    """The configured model's row of one drug's CV table (``<primary>_<model label>``) and that label."""
-    if cv.empty or primary is None:
-        return None, ""
-    rows = cv[cv["feature_set"].astype(str).str.startswith(f"{primary}_")]
-    if not len(rows):
-        return None, ""
-    return rows.iloc[0], str(rows.iloc[0]["feature_set"]).removeprefix(f"{primary}_")
+def _model_label(row: pd.Series | None) -> str:
+    """The model a CV row was fitted with (``ridge_top10``, ...); empty for a table without a ``model`` column."""
+    if row is None or "model" not in row.index or not isinstance(row["model"], str):
+        return ""
+    return row["model"]
 
 
 def _primary_cv_row(cv: pd.DataFrame, primary: str | None) -> pd.Series | None:
@@ -241,21 +238,21 @@ def _proximity_sentence(drug: str, rows: pd.DataFrame, threshold: float) -> str:
     )
 
 
-def _cv_sentence(
-    row: pd.Series | None, all_row: pd.Series | None, configured: tuple[pd.Series | None, str] = (None, "")
-) -> str:
+def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
     if row is None:
         return "No organoid cross-validation result for this drug."
     name = str(row["feature_set"]).replace("_", " ")
+    label = _model_label(row)
+    model = f"the configured model ({label})" if label else "the model"
     text = (
-        f"Organoids: leave-one-out predictions of ridge regression (alpha 1) on all {int(row['n_features'])} "
-        f"{name} features of {int(row['n_samples'])} organoids correlate with the observed response at Spearman "
+        f"Organoids: leave-one-out predictions of {model} on the {int(row['n_features'])} {name} features of "
+        f"{int(row['n_samples'])} organoids correlate with the observed response at Spearman "
         f"{_fmt(row['spearman'])}"
     )
     n_random = int(row["n_random"]) if "n_random" in row and pd.notna(row["n_random"]) else 0
     if n_random > 0:
         text += (
-            f"; {n_random} random pathway sets of the same size reach a median of "
+            f"; the same model on {n_random} random pathway sets of the same size reaches a median of "
             f"{_fmt(row.get('random_spearman_median'))} (95% range {_fmt(row.get('random_spearman_q025'))} to "
             f"{_fmt(row.get('random_spearman_q975'))}), empirical p = {_fmt_p(row.get('random_p'))} "
             f"(the smallest attainable with {n_random} sets is {_fmt_p(1.0 / (n_random + 1))})"
@@ -270,13 +267,7 @@ def _cv_sentence(
     else:
         text += "; no random-set null was computed"
     if all_row is not None:
-        text += f". All {int(all_row['n_features'])} pathways together reach {_fmt(all_row['spearman'])}"
-    configured_row, label = configured
-    if configured_row is not None:
-        text += (
-            f". The configured model ({label}) reaches {_fmt(configured_row['spearman'])} on the same pathways "
-            "(the organoid scatter plot); it is not tested against random sets"
-        )
+        text += f". On all {int(all_row['n_features'])} pathways it reaches {_fmt(all_row['spearman'])}"
     return text + "."
 
 
@@ -659,10 +650,9 @@ def write_run_report(
         max_rows=len(drugs) + 1,
         css_class="key",
         caption="One row per drug; the full tables are below and in the TSV files. 'organoid CV rho': "
-        "cross-validated Spearman of ridge on all the drug's proximal pathways; 'vs random sets p': its empirical p "
-        "against random pathway sets of the same size. The configured model carried to the patients (e.g. its top "
-        "k pathways) is cross-validated in the organoid CV table below but not tested against random sets; "
-        "'organoidrx compare' tests each model so." + horizon_note,
+        "cross-validated Spearman of the configured model (the one carried to the patients, its top k pathways "
+        "chosen again in every fold) on the drug's proximal pathways; 'vs random sets p': its empirical p against "
+        "the same model on random pathway sets of the same size." + horizon_note,
     )
     if (
         surv is not None
@@ -693,9 +683,7 @@ def write_run_report(
         all_rows = drug_cv[drug_cv["feature_set"].astype(str) == "all_pathways"]
         items.append(
             _cv_sentence(
-                _primary_cv_row(drug_cv, primary_feature_set),
-                all_rows.iloc[0] if len(all_rows) else None,
-                _configured_cv_row(drug_cv, primary_feature_set),
+                _primary_cv_row(drug_cv, primary_feature_set), all_rows.iloc[0] if len(all_rows) else None
             )
         )
         drug_bio = bio[bio["drug"] == drug].sort_values("rank", kind="stable")
@@ -730,7 +718,9 @@ def write_run_report(
     report.heading("Figures per drug")
     for drug in drugs:
         stem = stems[drug]
-        model_label = _configured_cv_row(cv[cv["drug"] == drug] if len(cv) else cv, primary_feature_set)[1]
+        model_label = _model_label(
+            _primary_cv_row(cv[cv["drug"] == drug] if len(cv) else cv, primary_feature_set)
+        )
         report.heading(f"{drug}: figures", level=3)
         if preclinical_only:
             pass
