@@ -49,6 +49,11 @@ def test_threshold_is_strict_and_none_keeps_all():
     edges = pd.DataFrame({"gene_a": ["A", "B"], "gene_b": ["B", "C"], "score": [700, 701]})
     assert build_interactome(edges, min_score=700).n_nodes == 2
     assert build_interactome(edges.drop(columns="score"), min_score=None).n_nodes == 3
+    # a negative threshold keeps every edge, as read_network and the config's min_score = -1 do
+    unscored = edges.assign(score=np.nan)  # read_network's table of a file without scores
+    assert build_interactome(unscored, min_score=-1).n_nodes == 3
+    with pytest.raises(InputError, match=r"no edge has a score .* min_score=None or a negative value"):
+        build_interactome(unscored, min_score=700)
 
 
 def test_build_errors_name_the_problem():

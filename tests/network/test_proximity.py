@@ -188,7 +188,20 @@ def test_identical_target_sets_get_identical_rows():
     )
 
 
-@pytest.mark.parametrize("measure", ["closest", "separation"])
+def test_integer_ids_are_the_same_genes_as_their_strings():
+    """Entrez ids given as numbers (also as floats beside a missing target) name the same nodes as strings do."""
+    edges = pd.DataFrame({"gene_a": [1, 2, 3, 4], "gene_b": [2, 3, 4, 5]})
+    as_text = _run(edges.astype(str), pd.DataFrame({"drug": ["x"], "target": ["1"]}), {"p": ["4", "5"]})
+    for target in ([1], [1.0], np.array([1], dtype=np.int64)):
+        table = pd.DataFrame({"drug": ["x"], "target": target})
+        numeric = _run(edges, table, {"p": [4, 5]})
+        pd.testing.assert_frame_equal(numeric, as_text)
+    with_missing = pd.DataFrame({"drug": ["x", "x"], "target": [1, np.nan]})  # pandas stores 1.0
+    assert with_missing["target"].dtype == float
+    pd.testing.assert_frame_equal(_run(edges, with_missing, {"p": [4, 5]}), as_text)
+
+
+@pytest.mark.parametrize("measure", ["closest", "separation", "rwr"])
 def test_a_drug_s_rows_do_not_depend_on_the_other_drugs_or_pathways_of_the_call(measure):
     """Same seed, same draws: a drug measured alone, with other drugs, or on fewer pathways gets the same z."""
     edges = _scale_free()

@@ -96,6 +96,26 @@ def test_same_seed_is_byte_identical_whatever_n_jobs():
     assert runs[0] == runs[1] == runs[2]
 
 
+def test_a_pathway_s_column_is_the_same_bits_alone_or_among_others():
+    """Each pathway's solve is independent of the pathways solved beside it, to the last bit (numpy sums a lone
+    column in another order than a column of a wider array)."""
+    from organoidrx.network import propagation_matrix
+
+    graph = build_interactome(_scale_free(n=3000, seed=4)[1], min_score=None)
+    rng = np.random.default_rng(1)
+    sets = [rng.choice(graph.n_nodes, size=int(rng.integers(3, 40)), replace=False) for _ in range(12)]
+
+    def solve(chosen):
+        genes = np.concatenate(chosen).astype(np.int64)
+        start = np.concatenate([[0], np.cumsum([len(c) for c in chosen])[:-1]]).astype(np.int64)
+        return propagation_matrix(graph, genes, start)
+
+    together = solve(sets)
+    for j in (0, 5, 11):
+        np.testing.assert_array_equal(solve([sets[j]])[:, 0], together[:, j])
+    np.testing.assert_array_equal(solve(sets[1:]), together[:, 1:])
+
+
 @pytest.mark.parametrize("value", [0, 1, 1.5, -0.1, float("nan")])
 def test_restart_outside_zero_one_is_refused(value):
     _, edges, targets, sets = _inputs()

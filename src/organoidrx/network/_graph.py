@@ -104,7 +104,8 @@ def build_interactome(
         :func:`organoidrx.io.read_network`). Direction, duplicated pairs and self-loops are ignored.
     min_score : float or None, default 700
         Keep edges with ``score > min_score`` (strictly greater, STRING's "combined score > 700" of Kong et al.).
-        ``None`` keeps every edge and does not need a ``score`` column.
+        ``None`` or a negative value keeps every edge and does not need a ``score`` column (as
+        :func:`organoidrx.io.read_network`).
     name : str, default "network"
         Name of the input, for messages.
 
@@ -119,6 +120,8 @@ def build_interactome(
     InputError
         When columns are missing, scores are not numeric, or no edge passes the threshold.
     """
+    if min_score is not None and float(min_score) < 0:
+        min_score = None  # every edge, as read_network and the config's min_score = -1
     columns = ["gene_a", "gene_b"] + (["score"] if min_score is not None else [])
     edges = as_long_table(network, columns, name=name)
     summary: dict[str, Any] = {"edges_read": len(edges)}
@@ -130,6 +133,12 @@ def build_interactome(
     if min_score is not None:
         scores = pd.to_numeric(edges["score"], errors="coerce")
         bad = scores.isna()
+        if bad.all() and edges["score"].isna().all():
+            raise InputError(
+                f"{name}: no edge has a score (a file without a score column reads as missing scores), so "
+                f"min_score = {min_score:g} cannot be applied; give min_score=None or a negative value to keep every "
+                "edge ([network] min_score = -1 in a config, --min-score -1), or an edge file with a score column."
+            )
         if bad.any():
             raise InputError(
                 f"{name}: column 'score' must be numeric; found {examples(edges.loc[bad, 'score'].unique())}."

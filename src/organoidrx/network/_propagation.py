@@ -115,13 +115,14 @@ def propagation_matrix(
 def _conjugate_gradient(normalised: sp.csr_matrix, b: np.ndarray, damping: float) -> tuple[np.ndarray, int]:
     """Solve (I - damping * normalised) y = b column by column; a converged column is no longer updated.
 
-    Every column's arithmetic is the same whatever the other columns of ``b`` (products and sums run per column,
-    the sums down the rows in order), so a column's result does not depend on how columns are grouped.
+    Every column's arithmetic is the same whatever the other columns of ``b`` (products run per column and each
+    column's sum is taken over its own contiguous copy, see :func:`_column_sums`), so a column's result does not
+    depend on how columns are grouped.
     """
     y = np.zeros_like(b)
     r = b.copy()
     p = r.copy()
-    rr = (r * r).sum(axis=0)
+    rr = _column_sums(r, r)
     threshold = (_TOL**2) * rr
     active = np.flatnonzero(rr > threshold)
     iteration = 0
@@ -129,17 +130,23 @@ def _conjugate_gradient(normalised: sp.csr_matrix, b: np.ndarray, damping: float
         iteration += 1
         pa = p[:, active]
         ap = pa - damping * (normalised @ pa)
-        alpha = rr[active] / (pa * ap).sum(axis=0)
+        alpha = rr[active] / _column_sums(pa, ap)
         y[:, active] += alpha * pa
         ra = r[:, active] - alpha * ap
         r[:, active] = ra
-        rr_new = (ra * ra).sum(axis=0)
+        rr_new = _column_sums(ra, ra)
         p[:, active] = ra + (rr_new / rr[active]) * pa
         rr[active] = rr_new
         active = active[rr_new > threshold[active]]
     if len(active):  # pragma: no cover - the system is well conditioned (eigenvalues in [r, 2 - r])
         raise RuntimeError(f"propagation did not converge in {_MAX_ITER} iterations")
     return y, iteration
+
+
+def _column_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a * b).sum(axis=0)`` with every column summed alone: numpy sums a lone column pairwise but the columns
+    of a wider array row by row, so the last bit of a column's sum would depend on its neighbours."""
+    return np.ascontiguousarray((a * b).T).sum(axis=1)
 
 
 def _prepare(setup: MeasureSetup, *, restart: float) -> Preparation:

@@ -275,6 +275,16 @@ def _absent_reason(names: Sequence[str], outside: frozenset[str], what: str, tab
     return f"no {what} in the network"
 
 
+def _as_id(value: Any) -> str | None:
+    """A target id as the network's node names are (strings; an integer id such as an Entrez id, also when pandas
+    stored it as a float beside missing values, without a decimal point); None for a missing or empty value."""
+    if value is None or (np.ndim(value) == 0 and not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip() or None
+
+
 def _resolve_drugs(
     table: pd.DataFrame, drugs: Sequence[str] | None, name: str
 ) -> tuple[list[str], dict[str, list[str]]]:
@@ -282,8 +292,9 @@ def _resolve_drugs(
     listed: dict[str, list[str]] = {}
     for drug, target in zip(table["drug"].astype(str), table["target"], strict=True):
         genes = listed.setdefault(drug, [])
-        if isinstance(target, str) and target and target not in genes:
-            genes.append(target)
+        gene = _as_id(target)
+        if gene and gene not in genes:
+            genes.append(gene)
     if drugs is None:
         return list(listed), listed
     if isinstance(drugs, str):
