@@ -215,6 +215,18 @@ def test_registry_refuses_duplicates_and_unknown_names() -> None:
         get_method("scorer", "ssgsea").resolve({"wieght": 1.0})
 
 
+def test_numpy_scalars_are_the_numbers_they_hold() -> None:
+    """np.int64(5) read from an array is the integer 5 (and a numpy bool is not a number)."""
+    import numpy as np
+
+    from organoidrx.scoring._base import MIN_SIZE
+
+    assert MIN_SIZE.validate(np.int64(5)) == 5 and type(MIN_SIZE.validate(np.int64(5))) is int
+    assert get_method("scorer", "ssgsea").resolve({"weight": np.float32(0.5)})["weight"] == 0.5
+    with pytest.raises(InputError, match="must be an integer"):
+        MIN_SIZE.validate(np.bool_(True))
+
+
 # ------------------------------------------------------------------------------------------- overrides
 @pytest.fixture(scope="module")
 def demo_config(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]

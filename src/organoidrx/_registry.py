@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+import numpy as np
+
 from organoidrx._utils import InputError
 
 __all__ = [
@@ -147,6 +149,8 @@ class Option:
         label = f"{where} {self.name}".strip()
         if value is None and self.nullable:
             return None
+        if isinstance(value, np.generic):  # numpy's scalars (np.int64(5) from an array) as the Python ones
+            value = value.item()
         kinds = self.type if isinstance(self.type, tuple) else (self.type,)
         if isinstance(value, bool) and bool not in kinds:
             ok = False

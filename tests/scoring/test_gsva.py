@@ -357,6 +357,14 @@ def test_one_sample_is_ranked_on_its_expression_with_a_warning_and_still_checked
         alone = gsva(expression.iloc[[0]], gene_sets, kcdf="poisson")
     assert "gsva on a single sample ranks its expression itself" in caplog.text
     assert np.isfinite(alone.to_numpy()).all()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        gsva(expression.iloc[:2], gene_sets, kcdf="poisson")  # two values per sample: ties in gene order
+    assert "gsva on 2 samples" in caplog.text and "score 3 or more samples together" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        gsva(expression.iloc[:3], gene_sets, kcdf="poisson")
+    assert "gsva on" not in caplog.text
     negative = expression.iloc[[0]].copy()
     negative.iloc[0, 4] = -2.5
     with pytest.raises(InputError, match=r"kcdf='poisson' needs counts .* \(first: -2.5 at sample 'S00'"):

@@ -213,6 +213,20 @@ def test_normalizations(cohort: tuple[pd.DataFrame, dict[str, list[str]]]) -> No
     assert ranged.to_numpy().max() - ranged.to_numpy().min() == pytest.approx(1.0)
 
 
+def test_range_of_one_sample_warns_that_it_is_not_on_its_cohort_s_scale(
+    cohort: tuple[pd.DataFrame, dict[str, list[str]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    expression, gene_sets = cohort
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        ssgsea(expression.iloc[[0]], gene_sets, min_size=1, normalize="range")
+    assert "a single sample's scores are on its own scale" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        ssgsea(expression.iloc[[0]], gene_sets, min_size=1)  # each sample on its own: nothing to say
+        ssgsea(expression.iloc[:2], gene_sets, min_size=1, normalize="range")
+    assert "own scale" not in caplog.text
+
+
 def test_range_of_constant_scores_is_an_error() -> None:
     with pytest.raises(InputError, match="all 1 scores equal"):
         ssgsea(HAND, {"AC": ["A", "C"]}, min_size=1, normalize="range")

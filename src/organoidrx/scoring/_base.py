@@ -194,8 +194,8 @@ def score(
     flat = np.ptp(values, axis=1) == 0 if values.size and n_genes > 1 else np.zeros(len(frame), dtype=bool)
     if flat.any():
         logger.warning(
-            "%d of %d samples have the same value for every gene (first: %s); their genes cannot be ranked, so "
-            "their scores reflect only the order of tied genes: check the expression file",
+            "%d of %d samples have the same value for every gene (first: %s); no gene stands out "
+            "in them (a rank-based score reflects only the order of tied genes): check the expression file",
             int(flat.sum()),
             len(frame),
             examples(frame.index[flat]),

@@ -126,7 +126,8 @@ def gsva(
        :math:`a - b` (``mx_diff`` and ``abs_ranking``) or whichever of :math:`a, b` is larger in magnitude
        (:math:`b` on a tie). A set whose weights are all 0 (its genes at the middle of the ranking: one gene,
        or two with an odd :math:`p`, where two positions have weight 0) scores NaN; decoupler returns NaN
-       with ``mx_diff`` and :math:`\pm\infty` (a division by zero) otherwise.
+       with ``mx_diff`` alone and :math:`\pm\infty` (a division by zero) with ``abs_ranking`` or without
+       ``mx_diff``.
 
     *Exactness.* The statistic is computed with decoupler's floating-point operations in decoupler's order:
     its normal table, its bandwidth (sums added left to right), its index arithmetic, its sum over the samples
@@ -426,6 +427,12 @@ def _check_values(data: ScoringInput, kcdf: str) -> None:
         logger.warning(
             "gsva on a single sample ranks its expression itself (a kernel CDF needs a cohort, as in decoupler); "
             "its scores are not on the scale of a cohort's: score the sample together with its cohort"
+        )
+    elif values.shape[0] == 2:
+        logger.warning(
+            "gsva on 2 samples: every gene's CDF statistic takes one of two values in each sample, so most genes "
+            "tie and their order in the walk is the order of the gene columns (as in decoupler): the scores change "
+            "when the genes are reordered; score 3 or more samples together"
         )
     if kcdf == "gaussian" and values.shape[0] >= 2:
         constant = np.flatnonzero(np.ptp(values, axis=0) == 0)

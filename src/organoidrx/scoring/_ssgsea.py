@@ -196,6 +196,12 @@ def _ssgsea_kernel(data: ScoringInput, *, weight: float, normalize: str, ties: T
                 f"normalize='range' divides by max - min of the scores, but all {scores.size} scores equal "
                 f"{scores.flat[0]!r}; use normalize='none'."
             )
+        if scores.shape[0] == 1:
+            logger.warning(
+                "ssgsea with normalize='range' divides by the range of the whole table: a single sample's "
+                "scores are on its own scale, not on its cohort's; score it together with its cohort, or use "
+                "normalize='none' (each sample on its own)"
+            )
         scores /= spread
     return scores
 

@@ -682,8 +682,8 @@ def score_file(
             )
         if flat:
             logger.warning(
-                "%d of %d samples have the same value for every gene; their genes cannot be ranked, so their "
-                "scores reflect only the order of tied genes: check the expression file",
+                "%d of %d samples have the same value for every gene; no gene stands out in "
+                "them (a rank-based score reflects only the order of tied genes): check the expression file",
                 flat,
                 n_samples,
             )
