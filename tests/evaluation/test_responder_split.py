@@ -32,6 +32,17 @@ def test_higher_is_sensitive_and_quantile() -> None:
             assert flipped.transform(-treated).tolist() == expected.tolist()
 
 
+def test_negated_predictions_split_the_same_to_the_last_bit() -> None:
+    """A patient tied at the cut-off stays a responder when the predictions are negated and the direction flipped:
+    1 - 0.7 is 0.30000000000000004, which once moved a tied cut-off of 0.7 to 0.6999999999999998."""
+    x = pd.Series([0.9, 0.6, -0.4, -0.6, 0.7, 0.2, 0.5, 1.2, 1.2, 0.8, 0.6, -1.3, -1.1, 0.8, 0.6, 0.5, 0.8, -0.6,
+                   0.6, -1.0, 0.1])  # fmt: skip
+    for quantile in (0.3, 0.5, 0.7, 0.9):
+        lower = split_by_prediction(x, quantile=quantile)
+        higher = split_by_prediction(-x, quantile=quantile, lower_is_sensitive=False)
+        assert lower.tolist() == higher.tolist(), quantile
+
+
 def test_one_sided_predictions() -> None:
     same = pd.Series([1.0, 1.0, 1.0])
     with pytest.raises(InputError, match="fall on one side of the cut-off"):

@@ -187,6 +187,7 @@ def test_c_index_direction():
             r"column 'event' must be 0/1 or boolean; found values \{2, 3\}",
         ),
         (lambda c: c.assign(time=[-1.0, 2, 3, 4]), "negative times"),
+        (lambda c: c.assign(time=[np.inf, 2, 3, 4]), r"1 infinite times \(patients 'a'\)"),
         (lambda c: c.drop(columns="event"), r"missing columns \['event'\]"),
         (lambda c: c.assign(patient=["a", "a", "c", "d"]), "duplicated patient ids"),
     ],
@@ -256,6 +257,41 @@ def test_interaction_needs_both_arms():
         treatment_interaction(trial, "group", "treated")
     with pytest.raises(InputError, match="treated must be 0/1 or boolean"):
         treatment_interaction(trial.assign(treated="yes"), "group", "treated")
+
+
+def test_an_interaction_the_data_cannot_estimate_has_no_hazard_ratio():
+    """Every untreated patient in one group: the interaction is aliased with the main effects, which R's coxph
+    keeps (the interaction is NA); the interaction must not be reported as the group's effect among the treated."""
+    trial = _trial(6, predictive=True)
+    trial = trial[trial["treated"] | (trial["group"] == NON_RESPONDER)]
+    result = treatment_interaction(trial, "group", "treated")
+    assert math.isnan(result.interaction_hr) and math.isnan(result.interaction_p)
+    assert math.isfinite(result.hr_treated)
+    assert any("'interaction' is collinear with the model's other terms" in w for w in result.warnings)
+
+
+def test_an_arm_emptied_by_missing_covariates_is_refused():
+    trial = _trial(7, predictive=True).assign(age=lambda d: np.where(d["treated"], 60.0, np.nan))
+    with pytest.raises(InputError, match=r"found \d+ treated and 0 untreated with a time, an event"):
+        treatment_interaction(trial, "group", "treated", covariates=["age"])
+
+
+def test_a_covariate_s_unit_does_not_make_it_collinear():
+    """A count in units of 1e-12 beside age in days is kept, as lifelines keeps it (same hazard ratio)."""
+    from lifelines import CoxPHFitter
+
+    trial = _trial(8, predictive=False, n=400)
+    rng = np.random.default_rng(9)
+    trial = trial.assign(
+        age=rng.normal(60, 10, len(trial)) * 365.25, marker=rng.poisson(3, len(trial)) * 1e-12
+    )
+    result = survival_analysis(trial, "group", covariates=["age", "marker"])
+    assert result.cox_terms == ["group", "age", "marker"]
+    design = trial.assign(group=(trial["group"] == RESPONDER).astype(float))[
+        ["time", "event", "group", "age", "marker"]
+    ]
+    hand = CoxPHFitter().fit(design.assign(marker=design["marker"] * 1e12), "time", "event")
+    assert result.hazard_ratio == pytest.approx(math.exp(hand.params_["group"]), rel=1e-6)
 
 
 def test_interaction_with_covariate_and_tidy_row():

@@ -99,6 +99,12 @@ def clinical_frame(
         raise InputError(
             f"{name}: column {duration_col!r} must be numeric; found values {examples(bad.unique())}."
         )
+    infinite = time[np.isinf(time.to_numpy(dtype=float))]
+    if len(infinite):
+        raise InputError(
+            f"{name}: column {duration_col!r} has {len(infinite)} infinite times (patients "
+            f"{examples(infinite.index)}); give the follow-up in days or months, or leave it empty when unknown."
+        )
     negative = time[time < 0]
     if len(negative):
         raise InputError(

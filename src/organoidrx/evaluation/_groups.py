@@ -28,9 +28,14 @@ __all__ = [
 
 def prediction_cutoff(predicted: Any, *, quantile: float = 0.5, lower_is_sensitive: bool = True) -> float:
     """The cut-off of :func:`split_by_prediction`: ``Q(quantile)`` (or ``Q(1 - quantile)`` when higher is
-    sensitive), the empirical quantile with linear interpolation (``numpy.quantile``, R type 7)."""
-    q = quantile if lower_is_sensitive else 1.0 - quantile
-    return float(np.quantile(np.asarray(predicted, dtype=float), q))
+    sensitive), the empirical quantile with linear interpolation (``numpy.quantile``, R type 7). Higher-is-sensitive
+    takes ``-Q(quantile)`` of the negated predictions: the same value, without the rounding of ``1 - quantile``
+    (0.30000000000000004 for 0.7), so that negating the predictions and flipping the direction gives the same
+    groups to the last bit."""
+    values = np.asarray(predicted, dtype=float)
+    return (
+        float(np.quantile(values, quantile)) if lower_is_sensitive else -float(np.quantile(-values, quantile))
+    )
 
 
 def responder_mask(predicted: Any, cutoff: float, *, lower_is_sensitive: bool = True) -> np.ndarray:

@@ -197,7 +197,9 @@ def permutation_test(
     :math:`p = (1 + \\#\\{b : T_b \\ge T_{obs}\\}) / (1 + B)` (Phipson & Smyth 2010): counting the observed
     permutation keeps the test exact and p never zero. A permutation whose statistic is not finite (a failed
     fit) counts as at least as extreme as the observation, which keeps p conservative, and is reported. Values
-    within a relative 1e-9 of the observed statistic count as ties (floating-point rounding).
+    within :math:`10^{-9} \\max(1, |T_{obs}|)` of the observed statistic count as ties (floating-point rounding;
+    relative for statistics above 1, absolute below, so give statistics on a scale near 1, as a log-rank
+    chi-square or a hazard-ratio difference is).
 
     The p-value is honest only if ``statistic_fn`` reruns *everything* that saw the responses: model fitting,
     any choice of the number of pathways k or of the model type the user optimised, the patient predictions and

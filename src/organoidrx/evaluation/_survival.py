@@ -306,10 +306,10 @@ def _fit_cox(
                 notes,
             )
             return nan
-    aliased = _aliased(data, [term, *[c for c in data.columns if c not in (duration_col, event_col, term)]])
+    aliased = _aliased(data, [c for c in data.columns if c not in (duration_col, event_col)])
     if term in aliased:
         note(
-            f"{context}: '{term}' is collinear with the covariates among these patients; no hazard ratio",
+            f"{context}: '{term}' is collinear with the model's other terms among these patients; no hazard ratio",
             notes,
         )
         return nan
@@ -335,11 +335,15 @@ def _fit_cox(
 
 def _aliased(data: pd.DataFrame, predictors: list[str]) -> list[str]:
     """Predictors that are linear combinations of the ones before them and of a constant (the baseline hazard
-    absorbs a constant), taken in order, as R's ``coxph`` reports aliased coefficients."""
+    absorbs a constant), taken in the model's order (main effects before an interaction), as R's ``coxph``
+    reports aliased coefficients. Each column is scaled to a largest magnitude of 1 first, so that a covariate's
+    unit (age in days beside a count in millions) does not decide."""
     kept: list[np.ndarray] = [np.ones(len(data))]
     aliased = []
     for column in predictors:
-        trial = np.column_stack([*kept, data[column].to_numpy(dtype=float)])
+        values = data[column].to_numpy(dtype=float)
+        largest = float(np.max(np.abs(values))) if len(values) else 0.0
+        trial = np.column_stack([*kept, values / largest if largest > 0 else values])
         if np.linalg.matrix_rank(trial) == trial.shape[1]:
             kept.append(trial[:, -1])
         else:
@@ -716,12 +720,6 @@ def treatment_interaction(
     report_dropped(incomplete, what="patients", reason="have a missing time, event or treatment", notes=notes)
     keep = frame.index.difference(incomplete, sort=False)
     frame, labels, arm = frame.loc[keep], labels.loc[keep], arm.loc[keep]
-    n_treated, n_untreated = int((arm == 1).sum()), int((arm == 0).sum())
-    if n_untreated == 0 or n_treated == 0:
-        raise InputError(
-            f"treatment_interaction needs treated and untreated patients; found {n_treated} treated and "
-            f"{n_untreated} untreated. Use survival_analysis() for a single arm."
-        )
     design, terms = _design(frame, list(covariates or []), notes)
     group = pd.Series((labels == comparison).to_numpy(dtype=float), index=frame.index, name="group")
     base = pd.concat([frame[[duration_col, event_col]], group, design], axis=1)
@@ -729,7 +727,22 @@ def treatment_interaction(
     report_dropped(incomplete_cov, what="patients", reason="have a missing covariate", notes=notes)
     base = base.dropna()
     arm = arm.loc[base.index]
-    joint = base.assign(treated=arm, interaction=arm * base["group"])
+    n_treated, n_untreated = int((arm == 1).sum()), int((arm == 0).sum())
+    if n_untreated == 0 or n_treated == 0:
+        raise InputError(
+            f"treatment_interaction needs treated and untreated patients; found {n_treated} treated and "
+            f"{n_untreated} untreated with a time, an event, a treatment and every covariate. Use "
+            "survival_analysis() for a single arm."
+        )
+    # the model's order: main effects, covariates, then the interaction (aliased terms are taken from the end)
+    joint = pd.concat(
+        [
+            base[[duration_col, event_col]],
+            arm.rename("treated"),
+            base.drop(columns=[duration_col, event_col]),
+        ],
+        axis=1,
+    ).assign(interaction=arm * base["group"])
     kwargs: dict[str, Any] = {
         "duration_col": duration_col,
         "event_col": event_col,
