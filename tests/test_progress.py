@@ -66,7 +66,7 @@ def test_a_run_reports_every_phase_and_drug(cohort, tmp_path):
     drugs = list(result.bundles)
     phases = list(dict.fromkeys(phase for phase, _, _ in calls))
     expected = ["load", "proximity: distances", "proximity: null", "ssgsea organoids", "organoid models"]
-    expected += ["organoid cv: proximal vs random sets", "organoid cv: ridge", "ssgsea patients", "patients"]
+    expected += ["organoid cv: ridge_top10 vs random sets", "ssgsea patients", "patients"]
     expected += [f"permutations {d}" for d in drugs] + ["write", "report"]
     assert sorted(phases) == sorted(expected)
     for phase in phases:

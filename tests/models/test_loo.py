@@ -162,7 +162,10 @@ def test_pipeline_steps_on_arrays_give_the_pipelines_numbers(name):
     pred = _cv_predict(X, y, folds, model, 1.0)
     for s in range(2):
         slow = cross_val_predict(model, pd.DataFrame(X[s]), y, cv=folds)
-        np.testing.assert_array_equal(pred[s], slow)
+        if name == "elasticnet":  # refitted per fold on arrays: the pipeline's own bits
+            np.testing.assert_array_equal(pred[s], slow)
+        else:  # RidgeCV, least squares: batched over the stack (tests/models/test_topk_stack.py), to rounding
+            np.testing.assert_allclose(pred[s], slow, rtol=1e-9, atol=1e-12)
     assert scaled_regressor(make_pipeline(StandardScaler(with_mean=False), Ridge())) is None
 
 
