@@ -3,6 +3,7 @@ solves they replace, on the same stacks, in one run.
 
     .venv/bin/python benchmarks/crossval.py              # 1,000 random sets per size, 19 organoids
     .venv/bin/python benchmarks/crossval.py --sets 200
+    .venv/bin/python benchmarks/crossval.py --run-models   # only the models of `organoidrx run` (top k, nested)
 
 The organoid pathway scores are those of ``organoidrx compare`` on the Kong et al. organoids (ssGSEA,
 ``normalize="n_genes"``, MSigDB v6.1 Reactome sets, 19 organoids with an IC50 for FLUOROURACIL); each size draws
@@ -11,6 +12,9 @@ random pathway sets as ``compare`` does. Ridge: ``_ridge_cv_predict`` (one batch
 before) against the batched kernels (libsvm's solver compiled, for SVR), on a few sets. Then the same with a
 cohort-dependent scorer (z-score), whose training organoids are rescored without the held-out one in each fold:
 the column-pick kernels against the explicit per-fold stack and the pipeline refitted on each fold's matrix.
+``--run-models``: the models ``organoidrx run`` tests against its random sets, with their top k refitted in
+every fold (RidgeCV and least squares top 10, and a nested choice among ridge and least squares with top 5 or
+10), refitted per fold against the batched stack.
 Times are CPU seconds of this process (both BLAS and the kernel's threads included) and wall seconds.
 """
 
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fitted-sets", type=int, default=20, help="sets for the refitted models (default 20)"
     )
+    parser.add_argument("--run-models", action="store_true", help="only the run's configured models")
     args = parser.parse_args(argv)
 
     from organoidrx.models._crossval import _ridge_cv_predict
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     folds = list(LeaveOneOut().split(universe))
     rng = np.random.default_rng(0)
     print(f"{len(samples)} organoids x {universe.shape[1]} pathways; {args.sets} random sets per size")
+    if args.run_models:
+        run_models(universe, y, folds, args.fitted_sets)
+        print(f"load average after: {os.getloadavg()}")
+        return 0
     for size in (20, 80, 160, 360):
         picks = np.stack([rng.choice(universe.shape[1], size=size, replace=False) for _ in range(args.sets)])
         stack = universe[:, picks].transpose(1, 0, 2)
@@ -92,6 +101,25 @@ def main(argv: list[str] | None = None) -> int:
     per_fold(loaded, samples, y, folds, args)
     print(f"load average after: {os.getloadavg()}")
     return 0
+
+
+def run_models(universe: np.ndarray, y: np.ndarray, folds: list, n_sets: int) -> None:
+    """The models ``organoidrx run`` cross-validates on every random set: top k refitted in every fold."""
+    from organoidrx.models import make_response_model
+
+    rng = np.random.default_rng(2)
+    picks = np.stack([rng.choice(universe.shape[1], size=80, replace=False) for _ in range(n_sets)])
+    stack = universe[:, picks].transpose(1, 0, 2)
+    for label, model, sets in (
+        ("ridge top 10 (RidgeCV, the run's default)", make_response_model("ridge", 10), n_sets),
+        ("linear top 10", make_response_model("linear", 10), n_sets),
+        (
+            "nested ridge/linear x top 5/10",
+            make_response_model(["ridge", "linear"], [5, 10]),
+            max(1, n_sets // 4),
+        ),
+    ):
+        against_pipeline(f"{label}, {sets} sets of 80 pathways", model, stack[:sets], y, folds)
 
 
 def per_fold(loaded, samples: list[str], y: np.ndarray, folds: list, args: argparse.Namespace) -> None:
@@ -131,13 +159,13 @@ def per_fold(loaded, samples: list[str], y: np.ndarray, folds: list, args: argpa
         against_pipeline(label, name, columns, y, folds)
 
 
-def against_pipeline(label: str, name: str, X, y: np.ndarray, folds: list) -> None:
-    """The registered pipeline refitted per set and fold against ``_cv_predict`` on the same stack (one matrix
-    per set, or per set and fold)."""
+def against_pipeline(label: str, name, X, y: np.ndarray, folds: list) -> None:
+    """The registered pipeline (of every feature; or the estimator ``name``) refitted per set and fold against
+    ``_cv_predict`` on the same stack (one matrix per set, or per set and fold)."""
     from organoidrx.models import make_response_pipeline
     from organoidrx.models._crossval import _cv_predict
 
-    model = make_response_pipeline(name, top_k=None)
+    model = make_response_pipeline(name, top_k=None) if isinstance(name, str) else name
     start = clock()
     before = np.empty((X.shape[0], len(y)))
     for s in range(X.shape[0]):
