@@ -218,6 +218,41 @@ def test_an_interrupt_while_the_interface_imports_is_one_line(monkeypatch, capsy
     assert capsys.readouterr().err == "organoidrx: interrupted\n"
 
 
+def test_sigterm_while_a_run_writes_leaves_nothing_behind(tmp_path, monkeypatch, capsys) -> None:
+    """A scheduler's kill (SIGTERM) in the middle of the outputs unwinds as Ctrl-C does: no --out folder, no
+    staging folder beside it, status 143."""
+    import os
+    import signal
+
+    from organoidrx.datasets import make_synthetic_cohort
+    from organoidrx.pipeline import _outputs
+
+    config = make_synthetic_cohort(random_state=1).write(tmp_path / "cohort")["config"]
+    real, calls = _outputs.write_tsv, []
+
+    def killed_midway(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:  # two tables written, the third one's turn
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_outputs, "write_tsv", killed_midway)
+    argv = [
+        "--quiet",
+        "run",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+        "--n-permutations",
+        "2",
+        "--no-report",
+    ]
+    assert main(argv) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.endswith("\norganoidrx: terminated; nothing was written\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the caller's again
+
+
 def test_a_full_disk_is_one_line_with_the_fix_not_an_internal_error(tmp_path, monkeypatch, capsys) -> None:
     import errno
     import os

@@ -13,8 +13,10 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -1014,6 +1016,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
         seen[real] = name
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's kill, ``timeout``): unwound as an interrupt, so that staged outputs are removed."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``organoidrx`` command; returns the exit status."""
     parser = build_parser()
@@ -1023,6 +1033,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _configure_logging(args.debug, args.quiet)
     handler: Handler = args.handler
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _check_outputs(args)  # refused before any work, not after it
         with _ProgressBars.on_terminal(quiet=args.quiet) as bars:
@@ -1030,6 +1043,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = handler(args)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handling below, not at exit
         return status
+    except _Terminated:
+        print("organoidrx: terminated; nothing was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
         return 130
@@ -1067,6 +1083,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
