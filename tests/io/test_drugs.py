@@ -80,6 +80,14 @@ def test_long_response_with_replicates_reduced_by_median(tmp_path, caplog):
     assert mean.loc[0, "value"] == pytest.approx((1.5 + 2.5 + 4.0) / 3)
 
 
+def test_the_metric_names_the_column_read_when_there_are_several(tmp_path):
+    both = "sample\tdrug\tAUC\tIC50\nP1\t5-FU\t0.8\t2.5\nP2\t5-FU\t0.3\t4.0\n"
+    path = _write(tmp_path / "r.tsv", both)
+    auc = read_drug_response(path, metric="AUC", lower_is_sensitive=False)
+    assert auc["value"].tolist() == [0.8, 0.3] and auc.attrs["metric"] == "AUC"
+    assert read_drug_response(path)["value"].tolist() == [2.5, 4.0]  # IC50, the default metric
+
+
 def test_conflicting_replicates_are_an_error_by_default(tmp_path):
     with pytest.raises(
         InputError,

@@ -173,7 +173,8 @@ def read_drug_response(
     sample_column, drug_column, value_column : str, optional
         Column names of the long form, when they are not recognised automatically.
     metric : str, default="IC50"
-        What the values measure; recorded in ``attrs``.
+        What the values measure; recorded in ``attrs``. In a long table with a column of that name (e.g.
+        ``AUC`` beside ``IC50``), that column is read.
     lower_is_sensitive : bool, default=True
         Whether a lower value means a more sensitive sample (true for IC50, false for AUC of viability above 0).
     log_scale : bool, optional
@@ -220,7 +221,8 @@ def read_drug_response(
             )
     sample_col = sample_column or find_column(columns, _SAMPLE_NAMES)
     drug_col = drug_column or find_column(columns, _DRUG_NAMES)
-    value_col = value_column or find_column(columns, _VALUE_NAMES)
+    # a column named as the metric (``AUC`` beside ``IC50``) holds it; else the usual value columns
+    value_col = value_column or find_column(columns, (metric,)) or find_column(columns, _VALUE_NAMES)
     if drug_col is not None and value_col is not None and len(columns) >= 3:
         if sample_col is None:
             others = [c for c in columns if c not in (drug_col, value_col)]
