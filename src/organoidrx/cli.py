@@ -691,6 +691,10 @@ def _cmd_proximity(args: argparse.Namespace) -> int:
     gene_sets = read_gmt(args.gene_sets)
     read_seconds = time.perf_counter() - tic
     drugs = None if args.drugs is None else [d.strip() for d in args.drugs.split(",") if d.strip()]
+    if drugs == []:
+        raise InputError(
+            f"--drugs {args.drugs!r} names no drug; give comma-separated names, or leave it out for all."
+        )
     with dask_backend(args.dask):
         table = proximity(
             network,

@@ -73,6 +73,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
             "GAMA,ZZZ",
             "targets.tsv: 2 drug(s) from the requested drugs not in this table: 'GAMA' (close matches: GAMMA); 'ZZZ'",
         ),
+        ("--drugs", ",", "--drugs ',' names no drug"),
     ]:
         out = tmp_path / "y.tsv"
         assert main([*args, flag, value, "--out", str(out)]) == 2

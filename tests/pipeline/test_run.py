@@ -440,6 +440,11 @@ def test_a_drug_of_a_joined_column_of_a_wide_proximity_table_is_read_from_it(tmp
         "drug 'Gefitinib' has no column of its own and is read from the joined column 'CETUXIMAB_GEFITINIB'"
         in (caplog.text)
     )
+    # a long table without its z column is one line naming the file, not a wide table read wrong
+    long = tmp_path / "long.tsv"
+    long.write_text("drug\tpathway\tn_targets\nFLUOROURACIL\tP1\t1\n")
+    with pytest.raises(InputError, match=r"long.tsv: has drug and pathway columns but no 'z'"):
+        _read_proximity_table(long, drug_keys(resolver, ["5-FU"]), resolver)
 
 
 @pytest.mark.parametrize("alignment", ["combat", "quantile", "precise"])

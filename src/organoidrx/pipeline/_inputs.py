@@ -93,6 +93,9 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
     """A precomputed proximity table, long (drug, pathway, z) or wide (pathways x drug columns)."""
     raw = read_table(path)
     lower = {str(c).strip().lower(): c for c in raw.columns}
+    if {"drug", "pathway"} <= set(lower) and "z" not in lower:
+        raise InputError(f"{path.name}: has drug and pathway columns but no 'z' (columns {examples(list(raw.columns), 8)}); "
+                         "a long proximity table holds drug, pathway, z, as 'organoidrx proximity' writes it.")  # fmt: skip
     if {"drug", "pathway", "z"} <= set(lower):
         long = raw.rename(columns={lower["drug"]: "drug", lower["pathway"]: "pathway", lower["z"]: "z"})
         long = long.loc[:, ["drug", "pathway", "z"]]
@@ -151,11 +154,9 @@ class Inputs:
     checksums: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-#: Seconds per unit of work, from the demo's and the Kong example's phase timings on a 2-core machine (a guard's
-#: order of magnitude, not a benchmark): one null draw of one drug x pathway pair (closest distance; another
-#: measure scales it by its ``work_factor``), one whole-pipeline permutation of one drug, one random pathway set
-#: (or shuffle) of one drug in the organoid CV per fit of the model on all features and on its top k (at least
-#: this, else twice the model's registered ``cv_seconds``; a nested choice: per candidate and outer fold).
+#: Seconds per unit of work on 2 cores (a guard's order of magnitude): one null draw of a drug x pathway pair
+#: (closest; other measures scale by ``work_factor``), one permutation of one drug, one random set or shuffle in
+#: the organoid CV (at least this, else twice the model's ``cv_seconds``; nested: per candidate and outer fold).
 SECONDS_PER_UNIT = {
     "proximity": 1.2e-6,
     "permutations": 0.015,
@@ -309,11 +310,8 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
             )
     no_response = sorted(set(expression.index) - set(response["sample"]))
     if no_response:
-        logger.warning(
-            "%d organoids have expression but no response and are not used: %s",
-            len(no_response),
-            examples(no_response),
-        )
+        logger.warning("%d organoids have expression but no response and are not used: %s",
+                       len(no_response), examples(no_response))  # fmt: skip
 
     gene_sets = read_gmt(cfg.gene_sets)
     targets = read_drug_targets(cfg.targets)
