@@ -81,6 +81,23 @@ def test_missing_markers_and_nothing_left(tmp_path):
         read_network(only_loops, edge_columns="A,B")
 
 
+def test_an_edge_without_its_score_is_said_and_a_header_alone_is_no_network(tmp_path, caplog):
+    short = _write(tmp_path / "s.tsv", "A\tB\tSCORE\nTP53\tMDM2\t900\nEGFR\tGRB2\t\nKRAS\tBRAF\t999\n")
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        network = read_network(short, edge_columns="A,B,SCORE", min_score=700)
+    assert len(network) == 2 and network.attrs["summary"]["missing_score"] == 1
+    assert "s.tsv: 1 edges have no SCORE (first: EGFR-GRB2 at data row 2); they are dropped" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="organoidrx"):
+        assert len(read_network(short, edge_columns="A,B,SCORE", min_score=-1)) == 3
+    assert "they are kept (no threshold)" in caplog.text
+    header = _write(tmp_path / "h.tsv", "A\tB\tSCORE\n")
+    with pytest.raises(
+        InputError, match=r"h\.tsv: has a header but no edge; give a file with one edge per row"
+    ):
+        read_network(header, edge_columns="A,B,SCORE", min_score=700)
+
+
 def test_largest_component_by_hand(tmp_path):
     network = read_network(
         _write(tmp_path / "e.tsv", EDGES), edge_columns="A,B,SCORE", largest_component=True

@@ -338,6 +338,13 @@ def read_network(
         score = numeric.to_numpy(dtype=float)
     keep = ~missing
     summary["missing_score"] = int((np.isnan(score) & keep).sum()) if score_col is not None else 0
+    if summary["missing_score"]:  # an empty cell or a short row: said, not folded into the threshold's count
+        row = int(np.flatnonzero(np.isnan(score) & keep)[0])
+        logger.warning(
+            "%s: %d edges have no %s (first: %s-%s at data row %d); they are %s",
+            path, summary["missing_score"], score_col, table[a_col].iloc[row], table[b_col].iloc[row], row + 1,
+            "dropped (below any min_score)" if min_score is not None else "kept (no threshold)",
+        )  # fmt: skip
     if min_score is not None:
         if score_col is None:
             raise InputError(
@@ -348,6 +355,8 @@ def read_network(
         passing = score > float(min_score)
         summary["below_threshold"] = int((keep & ~passing).sum())
         keep &= passing
+        if not len(score):
+            raise InputError(f"{path}: has a header but no edge; give a file with one edge per row.")
         if not keep.any():
             largest = np.nanmax(score) if np.isfinite(score).any() else np.nan
             raise InputError(
