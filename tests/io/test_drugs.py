@@ -217,7 +217,7 @@ def test_select_drugs_on_real_targets(shared_data):
             read_drug_response,
             {"log_scale": False},
             r"IC50 must be positive on a linear scale; found -0.3 for sample 'P10', drug 'X' \(line 3\); "
-            r"pass log_scale=True",
+            r"if the values are log-transformed, say so \(\[preclinical\] log_scale = true in a config",
         ),
         (
             "sample\tdrug\tIC50\nP9\tX\t1\nP10\tX\tresistant\n",

@@ -319,8 +319,8 @@ def read_drug_response(
         row = long.loc[non_positive].iloc[0]
         raise InputError(
             f"{path}: {metric} must be positive on a linear scale; found {row['value']:g} for sample "
-            f"{row['sample']!r}, drug {row['drug']!r} (line {row['row']}); pass log_scale=True if values are "
-            "log-transformed."
+            f"{row['sample']!r}, drug {row['drug']!r} (line {row['row']}); if the values are log-transformed, say so "
+            "([preclinical] log_scale = true in a config, log_scale=True in Python)."
         )
     if log_scale is None and non_positive.any():
         log_scale = True

@@ -437,7 +437,8 @@ def parse_table(
         shown = non_empty[0] if len(non_empty[0]) <= 60 else non_empty[0][:57] + "..."
         raise InputError(
             f"{name} parses as a single column with delimiter {delimiter!r} (header line {shown!r}); "
-            "the delimiter looks wrong: pass sep='\\t', sep=',' or sep=';'."
+            "the delimiter looks wrong: write the file with tabs, commas or semicolons between the fields (in Python, "
+            "sep='\\t', ',' or ';' names it)."
         )
     if len(non_empty) == 1:
         raise InputError(f"{name} has a header line but no data rows; it needs one row per gene.")
