@@ -140,6 +140,19 @@ def test_nested_choice_equals_the_selector_refitted_in_every_fold(models, ks, sc
     )
 
 
+def test_nested_choice_on_one_table_per_fold_uses_the_outer_fold_s_table_inside():
+    """Rescored features (one table per outer fold): the inner folds use their outer fold's table, as the
+    selector fitted on that table does."""
+    X, y = _stack(2, 8, seed=11, n=9)
+    rng = np.random.default_rng(12)
+    per_fold = X[:, None] + 0.3 * rng.normal(size=(2, 9, 9, 8))
+    selector = make_response_model(["ridge", "linear"], [2, 4])
+    folds = _loo(9)
+    expected = _reference(selector, per_fold, y, folds)
+    for stack in (per_fold, PickedColumns.from_stack(per_fold)):
+        np.testing.assert_allclose(_cv_predict(stack, y, folds, selector, 1.0), expected, rtol=1e-8, atol=1e-12)
+
+
 def test_nested_candidates_that_tie_choose_the_first_as_the_selector_does():
     """top_k 12 and 30 of 12 features are one model: their inner errors tie exactly and the first is chosen."""
     X, y = _stack(2, 12, seed=7, n=10)
