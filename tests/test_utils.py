@@ -64,6 +64,23 @@ def test_a_replaced_folder_keeps_its_permissions_a_new_one_gets_the_umasks(tmp_p
     assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o777 & ~mask
 
 
+def test_a_previous_folder_that_cannot_be_deleted_is_said(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Read-only files of the replaced run (rmtree fails quietly): the new folder is in place and a warning
+    names where the old files are."""
+    import shutil
+
+    from organoidrx import _utils
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("x")
+    monkeypatch.setattr(shutil, "rmtree", lambda path, ignore_errors=False: None)
+    with caplog.at_level("WARNING", logger="organoidrx"), _utils.staged_folder(target) as staging:
+        (staging / "new.txt").write_text("y")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert "could not all be deleted" in caplog.text and _utils.TEMPORARY_TAG in caplog.text
+
+
 def test_a_forked_child_does_not_keep_a_staging_lock(tmp_path):
     """Workers forked during a run (figure drawing) must not hold the run's staging lock past its death."""
     import os

@@ -373,7 +373,7 @@ def _swap_in(staging: Path, target: Path) -> None:
     if not os.path.lexists(target):
         os.rename(staging, target)
     elif _exchange(staging, target):
-        shutil.rmtree(staging, ignore_errors=True)  # it now holds the previous folder
+        _remove_previous(staging, target)  # it now holds the previous folder
     else:
         # two renames: for a moment nothing is at target, but never a mix of the two folders
         aside = Path(
@@ -386,8 +386,20 @@ def _swap_in(staging: Path, target: Path) -> None:
         except BaseException:
             os.rename(aside, target)
             raise
-        shutil.rmtree(aside, ignore_errors=True)
+        _remove_previous(aside, target)
     _fsync_folder(target.parent)
+
+
+def _remove_previous(previous: Path, target: Path) -> None:
+    """Delete the replaced folder; what cannot be deleted (e.g. read-only files) is said, not left silently."""
+    shutil.rmtree(previous, ignore_errors=True)
+    if os.path.lexists(previous):
+        logger.warning(
+            "%s: the new outputs are in place, but the previous folder's files could not all be deleted; they "
+            "are in %s: delete it by hand (check its permissions)",
+            target,
+            previous,
+        )
 
 
 @contextlib.contextmanager

@@ -150,7 +150,9 @@ def test_nested_choice_on_one_table_per_fold_uses_the_outer_fold_s_table_inside(
     folds = _loo(9)
     expected = _reference(selector, per_fold, y, folds)
     for stack in (per_fold, PickedColumns.from_stack(per_fold)):
-        np.testing.assert_allclose(_cv_predict(stack, y, folds, selector, 1.0), expected, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(
+            _cv_predict(stack, y, folds, selector, 1.0), expected, rtol=1e-8, atol=1e-12
+        )
 
 
 def test_nested_candidates_that_tie_choose_the_first_as_the_selector_does():
