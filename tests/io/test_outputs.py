@@ -46,11 +46,20 @@ def inputs(tmp_path: Path):
         ("a.PQ", None, "parquet"),
         ("a.h5ad", None, "h5ad"),
         ("a.out", None, "tsv"),
-        ("a.tsv", "h5ad", "h5ad"),
+        ("a.out", "h5ad", "h5ad"),
+        ("a.tsv", "tsv", "tsv"),
     ],
 )
 def test_the_format_comes_from_the_option_else_the_extension(path, format, expected):
     assert output_format(path, format) == expected
+
+
+def test_a_format_the_name_contradicts_is_refused():
+    """A .parquet file holding TSV text (or a .tsv holding h5ad) would mislead whoever reads it."""
+    with pytest.raises(InputError, match=r"a\.parquet: the name says parquet but the format asked is tsv"):
+        output_format("a.parquet", "tsv")
+    with pytest.raises(InputError, match=r"a\.tsv: the name says tsv but the format asked is h5ad"):
+        output_format("a.tsv", "h5ad")
 
 
 def test_unknown_format_is_one_line():
