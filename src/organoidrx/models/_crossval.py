@@ -26,7 +26,6 @@ from organoidrx._utils import InputError, examples
 from organoidrx._validation import as_expression_frame, as_long_table
 from organoidrx.evaluation import monte_carlo_p
 from organoidrx.evaluation._monte_carlo import check_stop_after
-from organoidrx.models._alignment import scaler_constant
 from organoidrx.models._loo import (
     PickedColumns,
     is_leave_one_out,
@@ -39,7 +38,7 @@ from organoidrx.models._loo import (
     svr_estimator,
 )
 from organoidrx.models._nested import NestedModelSelector, nested_cv_predict
-from organoidrx.models._topk import topk_cv_predict, topk_estimator
+from organoidrx.models._topk import standardised_fold, topk_cv_predict, topk_estimator
 
 logger = logging.getLogger(__name__)
 
@@ -649,19 +648,16 @@ def _cv_predict(
     elif kernel is not None and loo:  # kernel ridge: batched like ridge
         pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
         sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
-    elif type(model) is NestedModelSelector:  # every candidate batched over the stack in each outer fold (a
-        # subclass may fit otherwise: it is fitted itself)
+    elif type(model) is NestedModelSelector:  # each candidate batched per outer fold (a subclass: refitted)
         pred, unsure = nested_cv_predict(
             X, y, folds, model, lambda Xs, ys, fs, candidate: _cv_predict(Xs, ys, fs, candidate, alpha)
         )
-        sets = np.flatnonzero(
-            unsure
-        )  # a choice within rounding of the selector's tie rule: the selector decides
+        # a choice within rounding of the selector's tie rule: the selector decides
+        sets = np.flatnonzero(unsure)
     elif topk is not None:  # RidgeCV, least squares with top-k: one eigendecomposition per fold for the stack
         pred, unsure = topk_cv_predict(X, y, folds, topk[0], top_k=topk[1], refit=topk[2])
-        sets = np.flatnonzero(
-            unsure
-        )  # a penalty or a kept pathway decided by rounding: the estimator decides
+        # a penalty or a kept pathway decided by rounding: the estimator decides
+        sets = np.flatnonzero(unsure)
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
     for s in sets:  # a set, or with several response vectors the one set fitted to response vector s
         ys, x = (y[s], 0) if several else (y, s)
@@ -688,13 +684,7 @@ def _ridge_cv_predict(
     several = y.ndim == 2  # one set and B response vectors: B right-hand sides of each fold's solve
     pred = np.empty((len(y) if several else n_sets, n_samples))
     for f, (train, test) in enumerate(folds):
-        Xf = X[:, f] if X.ndim == 4 else X
-        Xtr = Xf[:, train, :]
-        mean = Xtr.mean(axis=1, keepdims=True)
-        var = Xtr.var(axis=1, keepdims=True)
-        scale = np.where(scaler_constant(var, mean, len(train)), 1.0, np.sqrt(var))  # as StandardScaler
-        Z = (Xtr - mean) / scale
-        Zte = (Xf[:, test, :] - mean) / scale
+        Z, Zte = standardised_fold(np.asarray(X[:, f] if X.ndim == 4 else X), train, test)
         y_mean = y[:, train].mean(axis=1) if several else y[train].mean()
         yc = (y[:, train] - y_mean[:, None]).T if several else y[train] - y_mean  # (m, B) or (m,)
         n_train = len(train)
@@ -883,8 +873,8 @@ def _fits_several_responses(model: Any, n_features: int, loo: bool) -> bool:
 
 def _order_free(model: Any, n_features: int) -> bool:
     """Whether ``model``'s held-out predictions follow its samples when they are reordered: the batched models
-    (ridge, RidgeCV and least squares with top-k, least squares, kernel ridge, linear SVR, and a nested choice among them in
-    leave-one-out), whose fits do not depend on the samples' order."""
+    (ridge; RidgeCV and least squares with top-k; least squares, kernel ridge, linear SVR; a nested choice among
+    them in leave-one-out), whose fits do not depend on the samples' order."""
     if type(model) is NestedModelSelector:  # leave-one-out inner folds follow the samples too
         return model.cv is None and all(_order_free(c, n_features) for _, c in model.estimators)
     return (

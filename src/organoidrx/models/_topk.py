@@ -125,12 +125,7 @@ def topk_cv_predict(
         block = slice(start, min(start + chunk, n_sets))
         for f, (train, test) in enumerate(folds):
             Xf = np.asarray(X[block, f] if X.ndim == 4 else X[block], dtype=float)
-            Xtr = Xf[:, train, :]
-            mean = Xtr.mean(axis=1, keepdims=True)
-            var = Xtr.var(axis=1, keepdims=True)
-            scale = np.where(scaler_constant(var, mean, len(train)), 1.0, np.sqrt(var))
-            Z = (Xtr - mean) / scale
-            Zte = (Xf[:, test, :] - mean) / scale
+            Z, Zte = standardised_fold(Xf, train, test)
             coef, intercept, close = fit(Z, y[train])
             if k < p:
                 order = np.argsort(-np.abs(coef), axis=1, kind="stable")  # ties keep input order
@@ -147,6 +142,16 @@ def topk_cv_predict(
             pred[block, test] = (Zte @ coef[:, :, None])[..., 0] + intercept[:, None]
             unsure[block] |= close
     return pred, unsure
+
+
+def standardised_fold(Xf: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A fold's training and held-out rows of a stack (b, n, p) standardised on the training rows, as
+    ``StandardScaler`` does (a constant column keeps scale 1, :func:`scaler_constant`)."""
+    Xtr = Xf[:, train, :]
+    mean = Xtr.mean(axis=1, keepdims=True)
+    var = Xtr.var(axis=1, keepdims=True)
+    scale = np.where(scaler_constant(var, mean, len(train)), 1.0, np.sqrt(var))
+    return (Xtr - mean) / scale, (Xf[:, test, :] - mean) / scale
 
 
 def _gram(
