@@ -440,6 +440,10 @@ def test_a_drug_of_a_joined_column_of_a_wide_proximity_table_is_read_from_it(tmp
         "drug 'Gefitinib' has no column of its own and is read from the joined column 'CETUXIMAB_GEFITINIB'"
         in (caplog.text)
     )
+    # a drug in no column lists the table's columns, not the names read out of the joined one
+    with pytest.raises(InputError, match=r"it has 'CETUXIMAB_GEFITINIB', 'FLUOROURACIL'\. Fix") as missing:
+        _read_proximity_table(path, drug_keys(resolver, ["Irinotecan"]), resolver)
+    assert "'CETUXIMAB'" not in str(missing.value)
     # a long table without its z column is one line naming the file, not a wide table read wrong
     long = tmp_path / "long.tsv"
     long.write_text("drug\tpathway\tn_targets\nFLUOROURACIL\tP1\t1\n")

@@ -500,6 +500,7 @@ def match_drugs(
     *,
     where: str,
     what: str = "[drugs] names",
+    listed: Iterable[str] | None = None,
 ) -> dict[str, str]:
     """Requested drug -> its spelling among ``available`` (matched by :func:`drug_keys`).
 
@@ -514,6 +515,9 @@ def match_drugs(
         The table's name, for messages.
     what : str
         Where the requested names come from, for messages.
+    listed : iterable of str, optional
+        The table's own drug names, listed when a drug is missing (default ``available``; differs when
+        ``available`` also holds names read out of joined columns).
 
     Raises
     ------
@@ -552,6 +556,7 @@ def match_drugs(
     if unknown:
         raise InputError(
             f"{where}: {len(unknown)} drug(s) from {what} not in this table: {'; '.join(unknown)}; "
-            f"it has {examples(available, 5)}. Fix the names or add the drugs."
+            f"it has {examples(sorted(set(available if listed is None else listed)), 5)}. Fix the names or add "
+            "the drugs."
         )
     return matched

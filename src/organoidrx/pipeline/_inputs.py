@@ -120,7 +120,7 @@ def _read_proximity_table(path: Path, drugs: dict[str, str], resolver: DrugNameR
     for column in columns:
         names = [n.strip() for n in re.split(r"[_,;+/]", column) if n.strip()]
         joined.update({n: column for n in names if len(names) > 1 and n not in columns and n not in joined})
-    spelled = match_drugs(drugs, [*columns, *sorted(joined)], resolver, where=path.name)
+    spelled = match_drugs(drugs, [*columns, *sorted(joined)], resolver, where=path.name, listed=columns)
     parts = []
     for drug, source in spelled.items():
         if source in joined:
