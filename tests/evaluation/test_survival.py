@@ -69,6 +69,25 @@ def test_colon_adjusted_cox_with_categorical_covariate(shared_data):
     assert 0.5 < result.hazard_ratio < 0.9 and result.cox_p < 0.01
 
 
+def test_events_per_parameter_count_only_the_fitted_coefficients(shared_data):
+    """A constant covariate and a dummy collinear with the others are left out of the Cox fit, so they do not
+    count as parameters (the colon trial: group, age and a constant site; extent given twice)."""
+    colon = _colon(shared_data).assign(site=1.0, extent2=lambda d: d["extent"])
+    result = survival_analysis(
+        colon,
+        "rx",
+        duration_col="Stime",
+        reference_group="Obs",
+        covariates=["age", "site", "extent", "extent2"],
+    )
+    assert result.n_cox == 619 and result.events_per_variable == pytest.approx(291 / 3)
+    joint = _trial(2, predictive=True, n=40).assign(site=1.0)  # treatment, group, interaction; site constant
+    events = int(joint["event"].sum())
+    assert events / 3 < 10
+    interaction = treatment_interaction(joint, "group", "treated", covariates=["site"])
+    assert any(f"has {events / 3:.1f} events per parameter" in w for w in interaction.warnings)
+
+
 def _hand_case() -> tuple[pd.DataFrame, pd.Series]:
     clinical = pd.DataFrame(
         {"patient": ["a", "b", "c", "d"], "time": [1.0, 2.0, 3.0, 4.0], "event": [1, 1, 1, 1]}

@@ -351,6 +351,12 @@ def _aliased(data: pd.DataFrame, predictors: list[str]) -> list[str]:
     return aliased
 
 
+def _n_parameters(data: pd.DataFrame, predictors: list[str]) -> int:
+    """The number of coefficients a Cox fit of ``predictors`` estimates: constant and collinear columns are left
+    out of the fit, so they do not count against the events (at least one, for the events-per-parameter note)."""
+    return max(1, len(predictors) - len(_aliased(data, predictors)))
+
+
 def _exp(value: float) -> float:
     """``exp`` that returns inf instead of raising for the huge coefficients of a separated Cox fit."""
     return math.inf if value > 709.0 else math.exp(value)
@@ -540,7 +546,7 @@ def survival_analysis(
         incomplete_cov, what="patients", reason="have a missing covariate (Cox model only)", notes=notes
     )
     cox_data = cox_data.dropna()
-    n_params = 1 + len(terms)
+    n_params = _n_parameters(cox_data, ["group", *terms])
     n_cox = len(cox_data)
     epv = float(cox_data[event_col].sum()) / n_params
     if epv < MIN_EVENTS_PER_VARIABLE:
@@ -720,7 +726,7 @@ def treatment_interaction(
     report_dropped(incomplete, what="patients", reason="have a missing time, event or treatment", notes=notes)
     keep = frame.index.difference(incomplete, sort=False)
     frame, labels, arm = frame.loc[keep], labels.loc[keep], arm.loc[keep]
-    design, terms = _design(frame, list(covariates or []), notes)
+    design, _ = _design(frame, list(covariates or []), notes)
     group = pd.Series((labels == comparison).to_numpy(dtype=float), index=frame.index, name="group")
     base = pd.concat([frame[[duration_col, event_col]], group, design], axis=1)
     incomplete_cov = base.index[base.isna().any(axis=1)]
@@ -750,7 +756,7 @@ def treatment_interaction(
         "penalizer": penalizer,
         "notes": notes,
     }
-    n_params = 3 + len(terms)
+    n_params = _n_parameters(joint, [c for c in joint.columns if c not in (duration_col, event_col)])
     epv = float(joint[event_col].sum()) / n_params
     if epv < MIN_EVENTS_PER_VARIABLE:
         note(
