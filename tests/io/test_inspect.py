@@ -39,6 +39,19 @@ def test_log_expression_matrix(tmp_path: Path) -> None:
     assert report.problems == []
 
 
+def test_what_scoring_refuses_or_warns_of_is_a_problem(tmp_path: Path) -> None:
+    """Missing values (every scorer refuses them) and samples flat over every gene (every scorer warns)."""
+    rng = np.random.default_rng(0)
+    values = rng.uniform(2, 14, size=(30, 4))
+    values[3, 2] = np.nan
+    values[:, 1] = 5.0
+    report = inspect_file(_expression(tmp_path, values))
+    assert report.problems == [
+        "1 missing values (first at sample 'S2', gene 'GENE3'); scoring refuses them: impute or drop them first",
+        "1 samples have the same value for every gene ('S1'); no gene stands out in them",
+    ]
+
+
 def test_linear_counts_are_flagged_as_linear(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     report = inspect_file(_expression(tmp_path, rng.poisson(500, size=(30, 4)).astype(float)))

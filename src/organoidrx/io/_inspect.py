@@ -256,10 +256,24 @@ def _matrix_report(report: FileReport, matrix: pd.DataFrame) -> None:
     report.scale = _scale(values)
     report.details["samples"] = examples(matrix.index, 4)
     report.details["features"] = examples(matrix.columns, 4)
+    if report.n_missing:  # as the scorers refuse them
+        row, col = np.argwhere(np.isnan(values))[0]
+        report.problems.append(
+            f"{report.n_missing} missing values (first at sample {matrix.index[row]!r}, gene "
+            f"{matrix.columns[col]!r}); scoring refuses them: impute or drop them first"
+        )
     constant = int((np.nanstd(values, axis=0) == 0).sum()) if values.shape[0] > 1 else 0
     if constant:
         report.problems.append(
             f"{constant} features are constant across samples (no information for scoring)"
+        )
+    missing = np.isnan(values)
+    highest = np.where(missing, -np.inf, values).max(axis=1, initial=-np.inf)
+    flat = (highest == np.where(missing, np.inf, values).min(axis=1, initial=np.inf)) & (values.shape[1] > 1)
+    if flat.any():  # as the scorers warn
+        report.problems.append(
+            f"{int(flat.sum())} samples have the same value for every gene ({examples(matrix.index[flat])}); "
+            "no gene stands out in them"
         )
 
 
