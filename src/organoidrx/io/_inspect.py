@@ -16,6 +16,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx.io._clinical import (
+    _MISSING_STRINGS,
     _PLACEHOLDER,
     _read_table,
     _to_float,
@@ -281,7 +282,9 @@ def _table_problems(report: FileReport, table: pd.DataFrame) -> None:
     """Generic checks on a string table: placeholders, blank cells, duplicated rows, mostly-numeric columns."""
     report.shape = table.shape
     cells = table.astype("string")
-    blank = cells.isna() | (cells.apply(lambda s: s.str.strip()) == "")
+    blank = cells.isna() | cells.apply(lambda s: s.str.strip().str.upper().isin(_MISSING_STRINGS)).astype(
+        bool
+    )
     placeholder = cells.apply(lambda s: s.str.match(_PLACEHOLDER)).fillna(False).astype(bool)
     report.n_missing = int(blank.to_numpy().sum() + placeholder.to_numpy().sum())
     if placeholder.to_numpy().any():
@@ -497,8 +500,19 @@ def _inspect_manifest(path: Path, report: FileReport) -> None:
     report.shape = table.shape
     _table_problems(report, table)
     report.details["files"] = str(len(table))
-    if "id" in table.columns and table["id"].duplicated().any():
-        report.problems.append(f"{int(table['id'].duplicated().sum())} duplicated file ids")
+    if "id" in table.columns:
+        missing = table["id"].isna() | table["id"].str.strip().str.upper().isin(_MISSING_STRINGS)
+        ids = table.loc[~missing, "id"]
+        if ids.duplicated().any():
+            report.problems.append(f"{int(ids.duplicated().sum())} duplicated file ids")
+        no_id = table[missing]
+        if len(no_id):
+            named = no_id["filename"].dropna() if "filename" in table.columns else pd.Series([], dtype=object)
+            report.problems.append(
+                f"{len(no_id)} files have no id"
+                + (f" ({examples(named.tolist(), 2)})" if len(named) else "")
+                + "; they cannot be downloaded by id"
+            )
     if "state" in table.columns:
         report.details["state"] = ", ".join(f"{k} {v}" for k, v in table["state"].value_counts().items())
 

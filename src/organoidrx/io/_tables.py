@@ -33,6 +33,7 @@ NA_VALUES: tuple[str, ...] = (
     "",
     "'--",  # GDC portal exports (clinical.tsv)
     "--",
+    "\\N",  # SQL NULL of database dumps (the annotation rows of GDC manifests)
     ".",
     "#N/A",
     "#N/A N/A",
