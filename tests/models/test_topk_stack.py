@@ -97,20 +97,54 @@ def test_one_table_per_fold_is_used_fold_by_fold():
 
 
 def test_ties_are_left_to_the_estimator():
-    """Three identical columns tie for the top-2 cut, and constant responses tie every penalty: the sets are
-    flagged and _cv_predict returns the estimator's own predictions, bit for bit."""
+    """Three identical columns tie for the top-2 cut in the folds where they hold the largest coefficients, and
+    constant responses tie every penalty in every fold: those folds are flagged and _cv_predict returns the
+    estimator's own predictions there, bit for bit."""
     X, y = _stack(2, 5, seed=4)
     X[:, :, 3] = X[:, :, 2]
     X[:, :, 4] = X[:, :, 2]
-    X[:, :, 2] *= 50  # the largest coefficients: the three copies (equal after standardising)
+    X[:, :, 2] *= 50  # three copies (equal after standardising)
     model = make_response_pipeline("ridge", top_k=2)
     folds = _loo(N)
     fit, k, refit = topk_estimator(model)
-    assert topk_cv_predict(X, y, folds, fit, top_k=k, refit=refit)[1].all()
-    np.testing.assert_array_equal(_cv_predict(X, y, folds, model, 1.0), _reference(model, X, y, folds))
+    unsure = topk_cv_predict(X, y, folds, fit, top_k=k, refit=refit)[1]
+    assert unsure.any(axis=1).all()
+    pred, expected = _cv_predict(X, y, folds, model, 1.0), _reference(model, X, y, folds)
+    held_out = np.array([test[0] for _, test in folds])
+    for s in range(2):
+        np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
+    np.testing.assert_allclose(pred, expected, rtol=1e-8)
     flat = np.full(N, 2.0)
     assert topk_cv_predict(X, flat, folds, fit, top_k=k, refit=refit)[1].all()
     np.testing.assert_array_equal(_cv_predict(X, flat, folds, model, 1.0), _reference(model, X, flat, folds))
+
+
+def test_a_tie_in_one_fold_leaves_only_that_fold_to_the_estimator(monkeypatch):
+    """Two columns equal except at sample 5 tie for the top-2 cut only in the fold that holds sample 5 out
+    (duplicated pathways do this in real scores): that fold is refitted by the estimator, bit for bit, and the
+    other folds stay batched (to rounding)."""
+    X, y = _stack(2, 5, seed=4)
+    X[0, :, 2] = y + 0.1 * np.random.default_rng(5).normal(size=N)  # the largest coefficient ...
+    X[0, :, 3] = X[0, :, 2]
+    X[0, 5, 3] += 3.0  # ... and its copy but at sample 5: the top-1 cut falls between them without sample 5
+    model = make_response_pipeline("ridge", top_k=1)
+    folds = _loo(N)
+    fit, k, refit = topk_estimator(model)
+    _, unsure = topk_cv_predict(X, y, folds, fit, top_k=k, refit=refit)
+    assert unsure.shape == (2, N) and unsure.sum() == 1 and unsure[0, 5]
+    fitted = []
+    original = clone
+
+    def counted(estimator):
+        fitted.append(estimator)
+        return original(estimator)
+
+    monkeypatch.setattr("organoidrx.models._crossval.clone", counted)
+    pred = _cv_predict(X, y, folds, model, 1.0)
+    assert len(fitted) == 1  # one fold of one set
+    expected = _reference(model, X, y, folds)
+    np.testing.assert_array_equal(pred[0, 5], expected[0, 5])
+    np.testing.assert_allclose(pred, expected, rtol=1e-8)
 
 
 def test_other_settings_are_not_taken_for_the_stack():

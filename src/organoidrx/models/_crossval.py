@@ -638,38 +638,39 @@ def _cv_predict(
 
         return svr_cv_predict(X, y, folds, svr[0], top_k=svr[1], refit=svr[2])
     pred = np.empty((X.shape[0], n))
-    sets: Any = range(X.shape[0])
+    unsure = np.ones(X.shape[0], dtype=bool)  # the sets (or folds of a set) the estimator fits
     tol = linear_tolerance(model, p)
     kernel = kernel_ridge_estimator(model, p)
     topk = topk_estimator(model)
     if tol is not None and loo:  # least squares: batched like ridge
+        # a singular value at the cut-off: the estimator decides
         pred, unsure = loo_linear_predict(X, y, tol)
-        sets = np.flatnonzero(unsure)  # a singular value at the cut-off: the estimator decides
     elif kernel is not None and loo:  # kernel ridge: batched like ridge
+        # two penalties tie to rounding: the estimator decides
         pred, unsure = loo_kernel_ridge_predict(X, y, kernel)
-        sets = np.flatnonzero(unsure)  # two penalties tie to rounding: the estimator decides
     elif type(model) is NestedModelSelector:  # each candidate batched per outer fold (a subclass: refitted)
         pred, unsure = nested_cv_predict(
             X, y, folds, model, lambda Xs, ys, fs, candidate: _cv_predict(Xs, ys, fs, candidate, alpha)
         )
         # a choice within rounding of the selector's tie rule: the selector decides
-        sets = np.flatnonzero(unsure)
     elif topk is not None:  # RidgeCV, least squares with top-k: one eigendecomposition per fold for the stack
+        # a penalty or a kept pathway decided by rounding in a fold: the estimator decides that fold
         pred, unsure = topk_cv_predict(X, y, folds, topk[0], top_k=topk[1], refit=topk[2])
-        # a penalty or a kept pathway decided by rounding: the estimator decides
-        sets = np.flatnonzero(unsure)
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
-    for s in sets:  # a set, or with several response vectors the one set fitted to response vector s
+    if unsure.ndim == 1:  # every fold of the set
+        unsure = np.repeat(unsure[:, None], len(folds), axis=1)
+    # a set, or with several response vectors the one set fitted to response vector s
+    for s, f in zip(*np.nonzero(unsure), strict=True):
         ys, x = (y[s], 0) if several else (y, s)
-        for f, (train, test) in enumerate(folds):
-            Xs = X[x, f] if per_fold else X[x]
-            if regressor is not None:
-                scaler = StandardScaler().fit(Xs[train])
-                fitted = clone(regressor).fit(scaler.transform(Xs[train]), ys[train])
-                pred[s, test] = fitted.predict(scaler.transform(Xs[test]))
-                continue
-            fitted = clone(model).fit(Xs[train], ys[train])
-            pred[s, test] = fitted.predict(Xs[test])
+        train, test = folds[f]
+        Xs = X[x, f] if per_fold else X[x]
+        if regressor is not None:
+            scaler = StandardScaler().fit(Xs[train])
+            fitted = clone(regressor).fit(scaler.transform(Xs[train]), ys[train])
+            pred[s, test] = fitted.predict(scaler.transform(Xs[test]))
+            continue
+        fitted = clone(model).fit(Xs[train], ys[train])
+        pred[s, test] = fitted.predict(Xs[test])
     return pred
 
 

@@ -94,10 +94,10 @@ def topk_cv_predict(
     -------
     pred : ndarray of shape (n_sets, n_samples)
         Sample ``i``'s prediction from the fold that holds it out.
-    unsure : ndarray of bool, shape (n_sets,)
-        Sets where, in some fold, two penalties' leave-one-out errors or the last kept and first dropped
+    unsure : ndarray of bool, shape (n_sets, n_folds)
+        The folds of each set where two penalties' leave-one-out errors or the last kept and first dropped
         ``|coefficient|`` are equal within 1e-9 (relative), or an eigenvalue lies within a factor 2 of least
-        squares' cut-off, so that rounding could decide either way: refit those with the estimator.
+        squares' cut-off, so that rounding could decide either way: refit those folds with the estimator.
 
     Notes
     -----
@@ -119,7 +119,7 @@ def topk_cv_predict(
     n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
     k = p if top_k is None else min(int(top_k), p)
     pred = np.empty((n_sets, n))
-    unsure = np.zeros(n_sets, dtype=bool)
+    unsure = np.zeros((n_sets, len(folds)), dtype=bool)
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n * p))
     for start in range(0, n_sets, chunk):
         block = slice(start, min(start + chunk, n_sets))
@@ -140,7 +140,7 @@ def topk_cv_predict(
                 else:
                     coef = np.take_along_axis(coef, kept, axis=1)
             pred[block, test] = (Zte @ coef[:, :, None])[..., 0] + intercept[:, None]
-            unsure[block] |= close
+            unsure[block, f] = close
     return pred, unsure
 
 
