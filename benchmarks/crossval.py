@@ -14,7 +14,8 @@ cohort-dependent scorer (z-score), whose training organoids are rescored without
 the column-pick kernels against the explicit per-fold stack and the pipeline refitted on each fold's matrix.
 ``--run-models``: the models ``organoidrx run`` tests against its random sets, with their top k refitted in
 every fold (RidgeCV and least squares top 10, and a nested choice among ridge and least squares with top 5 or
-10), refitted per fold against the batched stack.
+10), refitted per fold against the batched stack; then every registered model's CPU seconds per random set with
+its top 10 refitted in every fold (the ``topk_cv_seconds`` of its registration, which the run's work guard reads).
 Times are CPU seconds of this process (both BLAS and the kernel's threads included) and wall seconds.
 """
 
@@ -120,6 +121,20 @@ def run_models(universe: np.ndarray, y: np.ndarray, folds: list, n_sets: int) ->
         ),
     ):
         against_pipeline(f"{label}, {sets} sets of 80 pathways", model, stack[:sets], y, folds)
+    # the registered topk_cv_seconds: one set's cross-validation with its top 10 refitted in every fold
+    from organoidrx._registry import method_names
+    from organoidrx.models._crossval import _cv_predict
+
+    # 200 sets, as a run's block of random sets: the batched kernels' fixed costs are shared by the block
+    picks = np.stack([rng.choice(universe.shape[1], size=80, replace=False) for _ in range(200)])
+    stack = universe[:, picks].transpose(1, 0, 2)
+    for name in method_names("model"):
+        sets = {"elasticnet": 1, "kernel_ridge": 10}.get(name, 200)
+        _cv_predict(stack[:1], y, folds, make_response_model(name, 10), 1.0)  # compiled kernels load first
+        start = time.process_time()
+        _cv_predict(stack[:sets], y, folds, make_response_model(name, 10), 1.0)
+        per_set = (time.process_time() - start) / sets
+        print(f"{name} top 10: {per_set:.2g} CPU s per set of 80 pathways ({sets} sets)")
 
 
 def per_fold(loaded, samples: list[str], y: np.ndarray, folds: list, args: argparse.Namespace) -> None:

@@ -34,7 +34,8 @@ The four kinds and the callable each ``Method.func`` must be:
     ``coef0`` that bundles replay (see :class:`organoidrx.models.DrugResponseModel`,
     :class:`organoidrx.models.KernelRidgeLOO`). Optional ``attrs``: ``cv_seconds``, the seconds one random set of
     one drug costs in the leave-one-out cross-validation of ``compare`` on about 19 organoids (its work guard's
-    estimate, from ``benchmarks/crossval.py``; default 0.01).
+    estimate, from ``benchmarks/crossval.py``; default 0.01), and ``topk_cv_seconds``, the same with the top 10 of
+    80 pathways kept and refitted in every fold, as ``run`` tests its model (default ``cv_seconds``).
 """
 
 from __future__ import annotations

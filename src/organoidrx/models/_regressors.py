@@ -48,7 +48,7 @@ RIDGE = register(
         summary="ridge regression, penalty chosen over alphas (default 0.1, 1, 10) by efficient leave-one-out",
         reference="Hoerl A. E., Kennard R. W. (1970) Technometrics 12:55-67, doi:10.1080/00401706.1970.10488634",
         func=_ridge,
-        attrs={"cv_seconds": 2e-4},
+        attrs={"cv_seconds": 2e-4, "topk_cv_seconds": 2e-3},
     )
 )
 SVR_LINEAR = register(
@@ -58,7 +58,7 @@ SVR_LINEAR = register(
         summary="linear support vector regression (epsilon-insensitive loss, C = 1)",
         reference="Drucker H. et al. (1997) Adv Neural Inf Process Syst 9:155-161",
         func=_svr,
-        attrs={"cv_seconds": 2e-3},
+        attrs={"cv_seconds": 2e-3, "topk_cv_seconds": 4e-3},
     )
 )
 LINEAR = register(
@@ -68,7 +68,7 @@ LINEAR = register(
         summary="least squares (minimum-norm solution when there are more pathways than organoids)",
         reference=_SKLEARN,
         func=_linear,
-        attrs={"cv_seconds": 3.5e-4},
+        attrs={"cv_seconds": 3.5e-4, "topk_cv_seconds": 2e-3},
     )
 )
 ELASTICNET = register(
@@ -79,6 +79,6 @@ ELASTICNET = register(
         reference="Zou H., Hastie T. (2005) J R Stat Soc B 67:301-320, doi:10.1111/j.1467-9868.2005.00503.x",
         func=_elasticnet,
         deterministic=False,
-        attrs={"cv_seconds": 0.44},
+        attrs={"cv_seconds": 0.44, "topk_cv_seconds": 2.2},
     )
 )

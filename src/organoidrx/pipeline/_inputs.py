@@ -156,7 +156,7 @@ class Inputs:
 
 #: Seconds per unit of work on 2 cores (a guard's order of magnitude): one null draw of a drug x pathway pair
 #: (closest; other measures scale by ``work_factor``), one permutation of one drug, one random set or shuffle in
-#: the organoid CV (at least this, else twice the model's ``cv_seconds``; nested: per candidate and outer fold).
+#: the organoid CV (at least this, else twice the model's ``topk_cv_seconds``; nested: per candidate and outer fold).
 SECONDS_PER_UNIT = {
     "proximity": 1.2e-6,
     "permutations": 0.015,
@@ -186,7 +186,8 @@ def estimate_work(cfg: PipelineConfig, loaded: Inputs) -> dict[str, float]:
     n_candidates = len(cfg.model_candidates) * len(cfg.top_k_candidates)
     refits = n_organoids + (cfg.n_permutations if cfg.has_patients else 0)  # outer folds, then permutations
     floor = SECONDS_PER_UNIT["random pathway sets"]
-    fits = [max(2 * get_method("model", m).attrs.get("cv_seconds", 0), floor) for m in cfg.model_candidates]
+    costs = [get_method("model", m).attrs for m in cfg.model_candidates]  # a top k is refitted in every fold
+    fits = [max(2 * c.get("topk_cv_seconds", c.get("cv_seconds", 0)), floor) for c in costs]
     per_set = sum(fits) * len(cfg.top_k_candidates) * n_organoids if cfg.selects_model else fits[0]
     units = {
         "proximity": _proximity_units(cfg, loaded, cfg.measure) if cfg.proximity is None else 0,
