@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -234,32 +233,18 @@ def _read_parquet(path: str | os.PathLike[str], *, name: str) -> pd.DataFrame:
     return table
 
 
-#: anndata's warning about repeated obs or var names, which the readers collapse or refuse themselves
-NOT_UNIQUE = r"(Variable|Observation) names are not unique"
-
-
 def _read_h5ad(path: str | os.PathLike[str], *, name: str, duplicates: Duplicates) -> pd.DataFrame:
-    try:
-        import anndata
-    except ImportError:
-        raise InputError(
-            f"{name}: reading .h5ad needs the optional dependency anndata; "
-            "install it with `pip install 'organoidrx[anndata]'`."
-        ) from None
+    """The whole matrix through the streaming reader's rows of ``X``: one loader of the format."""
+    from organoidrx.io._streaming import _AnnDataSource
+
     if not Path(path).is_file():
         raise InputError(f"{path}: file not found; check the path.")
+    source = _AnnDataSource(Path(path), name=name, format="h5ad", duplicates=duplicates)
     try:
-        with warnings.catch_warnings():  # repeated ids are handled below, as in every format
-            warnings.filterwarnings("ignore", message=NOT_UNIQUE)
-            adata = anndata.read_h5ad(path)
-    except Exception as exc:  # h5py/anndata raise many classes for corrupt files
-        raise InputError(f"{name}: not a readable .h5ad file ({type(exc).__name__}: {exc}).") from None
-    genes = pd.Index(adata.var_names.astype(str))
-    if genes.duplicated().any():  # collapsed (or refused) as in every other format
-        matrix = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X, dtype=float)
-        frame = pd.DataFrame(matrix.T, index=genes, columns=pd.Index(adata.obs_names.astype(str)))
-        return as_expression_frame(_resolve_duplicates(frame, name=name, duplicates=duplicates).T, name=name)
-    return as_expression_frame(adata, name=name)
+        values = source.read(0, len(source.samples))
+    finally:
+        source.close()
+    return as_expression_frame(pd.DataFrame(values, index=source.samples, columns=source.genes), name=name)
 
 
 def _guess_format(path: Path) -> ExpressionFormat:

@@ -40,7 +40,6 @@ import pandas as pd
 from organoidrx._utils import InputError, examples
 from organoidrx.io._expression import (
     _ANNOTATION_NAMES,
-    NOT_UNIQUE,
     Duplicates,
     _guess_format,
     _resolve_duplicates,
@@ -281,6 +280,10 @@ def _optional_anndata(name: str, what: str) -> Any:
             "install it with `pip install 'organoidrx[anndata]'`."
         ) from None
     return anndata
+
+
+#: anndata's warning about repeated obs or var names, which the reader collapses or refuses itself
+NOT_UNIQUE = r"(Variable|Observation) names are not unique"
 
 
 class _AnnDataSource(ExpressionSource):
