@@ -210,36 +210,17 @@ def _read_gct(text: str, *, name: str) -> tuple[pd.DataFrame, tuple[int, int]]:
     return table, (n_rows, n_cols)
 
 
-def _read_parquet(path: str | os.PathLike[str], *, name: str) -> pd.DataFrame:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise InputError(
-            f"{name}: reading Parquet needs the optional dependency pyarrow; "
-            "install it with `pip install 'organoidrx[parquet]'`."
-        ) from None
-    try:
-        table = pd.read_parquet(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; check the path.") from None
-    except Exception as exc:  # pyarrow raises its own exception classes for corrupt files
-        raise InputError(f"{name}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
-    if not isinstance(table.index, pd.RangeIndex):
-        table = table.reset_index()
-    if table.shape[1] < 2:
-        raise InputError(f"{name} has {table.shape[1]} column(s); expected a gene column and sample columns.")
-    first = table.columns[0]
-    table[first] = table[first].astype(str)
-    return table
+def _read_whole(
+    path: str | os.PathLike[str], *, name: str, fmt: str, gene_column: str | None, duplicates: Duplicates
+) -> pd.DataFrame:
+    """An h5ad or Parquet matrix read whole through its streaming reader: one loader per format."""
+    from organoidrx.io._streaming import _AnnDataSource, _ParquetSource
 
-
-def _read_h5ad(path: str | os.PathLike[str], *, name: str, duplicates: Duplicates) -> pd.DataFrame:
-    """The whole matrix through the streaming reader's rows of ``X``: one loader of the format."""
-    from organoidrx.io._streaming import _AnnDataSource
-
-    if not Path(path).is_file():
-        raise InputError(f"{path}: file not found; check the path.")
-    source = _AnnDataSource(Path(path), name=name, format="h5ad", duplicates=duplicates)
+    source = (
+        _AnnDataSource(Path(path), name=name, format="h5ad", duplicates=duplicates)
+        if fmt == "h5ad"
+        else _ParquetSource(Path(path), name=name, gene_column=gene_column, duplicates=duplicates)
+    )
     try:
         values = source.read(0, len(source.samples))
     finally:
@@ -341,11 +322,8 @@ def _read_file(
     name = display_name(path)
     check_regular_file(path)
     fmt = format or _guess_format(path)
-    if fmt == "h5ad":
-        return _read_h5ad(path, name=name, duplicates=duplicates)
-    if fmt == "parquet":
-        table = _read_parquet(path, name=name)
-        return _to_samples_by_genes(table, name=name, gene_column=gene_column, duplicates=duplicates)
+    if fmt in ("h5ad", "parquet"):
+        return _read_whole(path, name=name, fmt=fmt, gene_column=gene_column, duplicates=duplicates)
     text = read_text(path)
     if text.lstrip().startswith(("!Series_", "!Sample_", "!series_matrix")):  # a GEO series matrix
         from organoidrx.io._geo import read_geo_series_matrix
