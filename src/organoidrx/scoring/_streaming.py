@@ -639,6 +639,7 @@ def score_file(
                 if n_genes > 1:
                     flat += int((np.ptp(values, axis=1) == 0).sum())
                 yield samples, values
+                del values  # freed before the next chunk's read starts: two chunks at most, as planned
 
         def parts() -> Iterator[pd.DataFrame]:
             if backend is None:
