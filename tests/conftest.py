@@ -33,20 +33,24 @@ def shared_file(root: Path, relative: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _fresh_log_once():
-    """Each test sees its own first occurrence of a log-once line, and the package logger as the test started.
+    """Each test sees its own first occurrence of a log-once line, and the package logger as an import leaves it.
 
     ``organoidrx.cli.main`` points the package logger at the ``sys.stderr`` of its test (a capture stream that is
-    closed afterwards) and stops its propagation; restoring it keeps a later test's records reaching ``caplog``
-    instead of a closed stream.
+    closed afterwards), sets its level (WARNING with ``--quiet``) and stops its propagation. A module-scoped
+    fixture that runs the CLI does so before this fixture starts, so the logger is reset before each test, not
+    restored to what it found: a later test's INFO records reach ``caplog`` whatever ran before it.
     """
     import logging
 
     from organoidrx import _utils
 
+    def reset() -> None:
+        package = logging.getLogger("organoidrx")
+        package.handlers.clear()
+        package.setLevel(logging.NOTSET)
+        package.propagate = True
+
     _utils._LOGGED.clear()
-    package = logging.getLogger("organoidrx")
-    handlers, level, propagate = package.handlers[:], package.level, package.propagate
+    reset()
     yield
-    package.handlers[:] = handlers
-    package.setLevel(level)
-    package.propagate = propagate
+    reset()
