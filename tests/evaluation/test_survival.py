@@ -13,6 +13,7 @@ from organoidrx._utils import InputError
 from organoidrx.evaluation import (
     NON_RESPONDER,
     RESPONDER,
+    LogrankKernel,
     default_horizon,
     survival_analysis,
     treatment_interaction,
@@ -67,6 +68,21 @@ def test_colon_adjusted_cox_with_categorical_covariate(shared_data):
     assert result.cox_terms == ["group", "age", "extent=II", "extent=III", "extent=IV", "node4"]
     assert result.n_cox == 619 and result.events_per_variable == pytest.approx(291 / 6)
     assert 0.5 < result.hazard_ratio < 0.9 and result.cox_p < 0.01
+
+
+def test_a_log_rank_without_information_is_not_estimable():
+    """Every event happens after the other group's follow-up has ended: at each event time one group alone is at
+    risk, so O - E = 0 and V = 0. lifelines reports chi2 0 (p 1) from 0 / 0; the test has no information, as
+    the permutation test's kernel says (NaN)."""
+    clinical = pd.DataFrame(
+        {"time": [10.0, 11.0, 12.0, 1.0, 2.0, 3.0], "event": [1, 1, 1, 0, 0, 0]}, index=list("abcdef")
+    )
+    groups = pd.Series([RESPONDER] * 3 + [NON_RESPONDER] * 3, index=list("abcdef"))
+    result = survival_analysis(clinical, groups, horizon=5)
+    assert math.isnan(result.logrank_chi2) and math.isnan(result.logrank_p)
+    assert any("no event time has patients of both groups at risk" in w for w in result.warnings)
+    kernel = LogrankKernel(clinical["time"].to_numpy(), clinical["event"].to_numpy())
+    assert math.isnan(kernel.signed(np.array([True] * 3 + [False] * 3)))
 
 
 def test_events_per_parameter_count_only_the_fitted_coefficients(shared_data):

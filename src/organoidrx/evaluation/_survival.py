@@ -27,6 +27,7 @@ from organoidrx.evaluation._common import (
     note,
     report_dropped,
 )
+from organoidrx.evaluation._logrank import LogrankKernel
 
 logger = logging.getLogger(__name__)
 
@@ -530,6 +531,13 @@ def survival_analysis(
     chi2, p = float(test.test_statistic), float(test.p_value)
     if not int(event.sum()):
         note(f"no events among the {len(frame)} patients; the log-rank test is not estimable (NaN)", notes)
+        chi2 = p = math.nan
+    elif math.isnan(LogrankKernel(time.to_numpy(), event.to_numpy()).signed(a)):  # 0 / 0: no information
+        note(
+            "no event time has patients of both groups at risk (one group's follow-up ends before the other's "
+            "first event); the log-rank test is not estimable (NaN)",
+            notes,
+        )
         chi2 = p = math.nan
 
     design, terms = _design(frame, list(covariates or []), notes)
