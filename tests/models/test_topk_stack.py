@@ -1,5 +1,6 @@
 """Whole stacks of feature sets cross-validated at once for the run's configured models: ``StandardScaler ->
-DrugResponseModel("ridge" / "linear")`` with top-k and refit, and a nested choice among candidates.
+DrugResponseModel("ridge" / "linear" / "kernel_ridge")`` with top-k and refit, and a nested choice among
+candidates.
 
 References: scikit-learn's own pipeline (``RidgeCV``, ``LinearRegression``) and :class:`NestedModelSelector`
 cloned and fitted in every fold; for the penalty choice, ridge refitted by hand without each sample.
@@ -13,10 +14,17 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
+from organoidrx._utils import InputError
 from organoidrx.models import cross_validate_response, make_response_model, make_response_pipeline
 from organoidrx.models._crossval import _cv_predict, _order_free
 from organoidrx.models._loo import PickedColumns
-from organoidrx.models._topk import _ridge_gcv, topk_cv_predict, topk_estimator
+from organoidrx.models._topk import (
+    _ridge_gcv,
+    kernel_topk_cv_predict,
+    kernel_topk_estimator,
+    topk_cv_predict,
+    topk_estimator,
+)
 
 N = 17
 
@@ -221,3 +229,67 @@ def test_cross_validate_response_tests_the_configured_model_against_random_sets_
     )
     assert row["n_random"] == 20 and row["n_shuffles"] == 20
     assert 0 < row["random_p"] <= 1 and 0 < row["shuffled_p"] <= 1
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear", "polynomial"])
+@pytest.mark.parametrize(("p", "top_k"), [(40, 10), (8, 3), (30, 1), (5, 10)])
+@pytest.mark.parametrize("kfold", [False, True])
+def test_kernel_ridge_stack_equals_the_pipeline_refitted_in_every_fold(kernel, p, top_k, kfold):
+    """Kernel ridge ranks pathways by their sensitivity (the linear kernel: its coefficients), keeps the top k and
+    refits on them (gamma 1 / k): batched per fold for the stack, equal to the estimator refitted per fold."""
+    X, y = _stack(4, p, seed=p + top_k)
+    model = make_response_pipeline("kernel_ridge", top_k=top_k, model_options={"kernel": kernel})
+    folds = list(KFold(4, shuffle=True, random_state=0).split(np.arange(N))) if kfold else _loo(N)
+    estimator, k, refit = kernel_topk_estimator(model)
+    pred, unsure = kernel_topk_cv_predict(X, y, folds, estimator, top_k=k, refit=refit)
+    assert not unsure.any()
+    expected = _reference(model, X, y, folds)
+    np.testing.assert_allclose(pred, expected, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(_cv_predict(X, y, folds, model, 1.0), expected, rtol=1e-8, atol=1e-12)
+
+
+def test_kernel_ridge_options_per_fold_tables_and_the_full_fit_s_coefficients():
+    """A set gamma and penalty grid, one table per fold, and the linear kernel's refit=False (the full fit's
+    coefficients of the kept pathways); the rbf kernel cannot drop pathways without a refit: left to the
+    estimator, which refuses it."""
+    X, y = _stack(3, 12, seed=7)
+    options = {"kernel": "rbf", "gamma": 0.3}
+    model = make_response_pipeline("kernel_ridge", top_k=4, alphas=[0.5, 5.0], model_options=options)
+    rng = np.random.default_rng(8)
+    per_fold = X[:, None] + 0.3 * rng.normal(size=(3, N, N, 12))
+    folds = _loo(N)
+    expected = _reference(model, per_fold, y, folds)
+    for stack in (per_fold, PickedColumns.from_stack(per_fold)):
+        np.testing.assert_allclose(_cv_predict(stack, y, folds, model, 1.0), expected, rtol=1e-8)
+    linear = make_response_pipeline("kernel_ridge", top_k=4, model_options={"kernel": "linear"})
+    linear.set_params(model__refit=False)
+    np.testing.assert_allclose(
+        _cv_predict(X, y, folds, linear, 1.0), _reference(linear, X, y, folds), rtol=1e-8, atol=1e-12
+    )
+    rbf = make_response_pipeline("kernel_ridge", top_k=4)
+    rbf.set_params(model__refit=False)
+    estimator, k, refit = kernel_topk_estimator(rbf)
+    assert kernel_topk_cv_predict(X, y, folds, estimator, top_k=k, refit=refit)[1].all()
+    with pytest.raises(InputError, match="cannot be restricted to the top 4"):
+        _cv_predict(X, y, folds, rbf, 1.0)
+    laplacian = make_response_pipeline("kernel_ridge", top_k=4, model_options={"kernel": "laplacian"})
+    assert kernel_topk_estimator(laplacian) is None  # refitted per fold
+
+
+def test_kernel_ridge_ties_are_left_to_the_estimator():
+    """Three identical columns tie for the top-2 cut of the sensitivities, and constant responses tie every
+    penalty: those folds are the estimator's own, bit for bit."""
+    X, y = _stack(2, 5, seed=4)
+    X[:, :, 3] = X[:, :, 2]
+    X[:, :, 4] = X[:, :, 2]
+    model = make_response_pipeline("kernel_ridge", top_k=2)
+    folds = _loo(N)
+    estimator, k, refit = kernel_topk_estimator(model)
+    for response in (y, np.full(N, 2.0)):
+        unsure = kernel_topk_cv_predict(X, response, folds, estimator, top_k=k, refit=refit)[1]
+        assert unsure.any(axis=1).all()
+        pred, expected = _cv_predict(X, response, folds, model, 1.0), _reference(model, X, response, folds)
+        held_out = np.array([test[0] for _, test in folds])
+        for s in range(2):
+            np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
+        np.testing.assert_allclose(pred, expected, rtol=1e-8, atol=1e-12)

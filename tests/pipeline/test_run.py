@@ -690,11 +690,11 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
     assert seconds["permutations"] == pytest.approx(2 * 10**6 * _inputs.SECONDS_PER_UNIT["permutations"])
     assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _inputs.SECONDS_PER_UNIT["proximity"])
     # the configured model on every random set and shuffle, its top k refitted in every fold: twice its
-    # registered topk_cv_seconds (ridge 2e-3, kernel ridge 0.11, measured by benchmarks/crossval.py --run-models)
+    # registered topk_cv_seconds (ridge 2e-3, elastic net 2.2, measured by benchmarks/crossval.py --run-models)
     assert seconds["random pathway sets"] == pytest.approx(2 * 2 * 10**5 * 2 * 2e-3)
-    _set(config, model="kernel_ridge")
+    _set(config, model="elasticnet")
     slow = _inputs.estimate_work(_config.read_config(config), loaded)["random pathway sets"]
-    assert slow == pytest.approx(2 * 2 * 10**5 * 2 * 0.11)
+    assert slow == pytest.approx(2 * 2 * 10**5 * 2 * 2.2)
     # a costlier measure scales the proximity estimate by its work factor
     _set(config, measure="separation")
     separation = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]

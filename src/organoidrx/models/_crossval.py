@@ -38,7 +38,13 @@ from organoidrx.models._loo import (
     svr_estimator,
 )
 from organoidrx.models._nested import NestedModelSelector, nested_cv_predict
-from organoidrx.models._topk import standardised_fold, topk_cv_predict, topk_estimator
+from organoidrx.models._topk import (
+    kernel_topk_cv_predict,
+    kernel_topk_estimator,
+    standardised_fold,
+    topk_cv_predict,
+    topk_estimator,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -642,6 +648,7 @@ def _cv_predict(
     tol = linear_tolerance(model, p)
     kernel = kernel_ridge_estimator(model, p)
     topk = topk_estimator(model)
+    kernel_topk = kernel_topk_estimator(model)
     if tol is not None and loo:  # least squares: batched like ridge
         # a singular value at the cut-off: the estimator decides
         pred, unsure = loo_linear_predict(X, y, tol)
@@ -656,6 +663,9 @@ def _cv_predict(
     elif topk is not None:  # RidgeCV, least squares with top-k: one eigendecomposition per fold for the stack
         # a penalty or a kept pathway decided by rounding in a fold: the estimator decides that fold
         pred, unsure = topk_cv_predict(X, y, folds, topk[0], top_k=topk[1], refit=topk[2])
+    elif kernel_topk is not None:  # kernel ridge with top-k: its two fits of each fold batched for the stack
+        estimator, k, refit = kernel_topk
+        pred, unsure = kernel_topk_cv_predict(X, y, folds, estimator, top_k=k, refit=refit)
     regressor = scaled_regressor(model)  # its two steps on arrays: the pipeline's numbers without DataFrames
     if unsure.ndim == 1:  # every fold of the set
         unsure = np.repeat(unsure[:, None], len(folds), axis=1)
@@ -874,14 +884,15 @@ def _fits_several_responses(model: Any, n_features: int, loo: bool) -> bool:
 
 def _order_free(model: Any, n_features: int) -> bool:
     """Whether ``model``'s held-out predictions follow its samples when they are reordered: the batched models
-    (ridge; RidgeCV and least squares with top-k; least squares, kernel ridge, linear SVR; a nested choice among
-    them in leave-one-out), whose fits do not depend on the samples' order."""
+    (ridge; RidgeCV, least squares and kernel ridge with top-k; least squares, kernel ridge, linear SVR; a nested
+    choice among them in leave-one-out), whose fits do not depend on the samples' order."""
     if type(model) is NestedModelSelector:  # leave-one-out inner folds follow the samples too
         return model.cv is None and all(_order_free(c, n_features) for _, c in model.estimators)
     return (
         isinstance(model, str)
         or svr_estimator(model) is not None
         or topk_estimator(model) is not None
+        or kernel_topk_estimator(model) is not None
         or linear_tolerance(model, n_features) is not None
         or kernel_ridge_estimator(model, n_features) is not None
     )

@@ -1,6 +1,6 @@
-"""``StandardScaler -> DrugResponseModel("ridge" or "linear")`` (RidgeCV with its leave-one-out penalty choice, or
-least squares; top-k selection by |coefficient| and refit) cross-validated for a whole stack of feature sets at
-once."""
+"""``StandardScaler -> DrugResponseModel("ridge", "linear" or "kernel_ridge")`` (RidgeCV with its leave-one-out
+penalty choice, least squares, or kernel ridge; top-k selection by |coefficient| or sensitivity, and refit)
+cross-validated for a whole stack of feature sets at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, RidgeCV
 
 from organoidrx.models._alignment import scaler_constant
+from organoidrx.models._kernel import KernelRidgeLOO
 from organoidrx.models._loo import scaled_regressor
 from organoidrx.models._response import valid_top_k
 
@@ -215,3 +216,150 @@ def _ridge_gcv(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.nda
     dual = np.stack(duals)[best, np.arange(len(best))]
     coef, intercept = _primal(dual, x_mean, centred, y_mean)
     return coef, intercept, close
+
+
+# ------------------------------------------------------------------------------------------- kernel ridge, top k
+def kernel_topk_estimator(model: Any) -> tuple[KernelRidgeLOO, int, bool] | None:
+    """``(estimator, top_k, refit)`` of a ``StandardScaler -> DrugResponseModel("kernel_ridge", top_k)`` pipeline
+    that :func:`kernel_topk_cv_predict` computes for a whole stack: a :class:`KernelRidgeLOO` with the linear, rbf
+    or polynomial kernel and an integer ``top_k``; else None (the laplacian kernel, whose pairwise absolute
+    differences are a (samples x samples x pathways) array per set, is refitted per fold)."""
+    regressor = scaled_regressor(model)
+    if regressor is None or regressor.top_k is None or not valid_top_k(regressor.top_k):
+        return None
+    estimator = regressor._make_estimator()
+    if type(estimator) is not KernelRidgeLOO or estimator.kernel not in ("linear", "rbf", "polynomial"):
+        return None
+    alphas = np.asarray(list(estimator.alphas), dtype=float)
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
+        return None  # the estimator's own error
+    return estimator, int(regressor.top_k), bool(regressor.refit)
+
+
+def kernel_topk_cv_predict(
+    X: Any,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    estimator: KernelRidgeLOO,
+    *,
+    top_k: int,
+    refit: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out predictions of ``StandardScaler -> DrugResponseModel("kernel_ridge", top_k)`` refitted in every
+    fold, for a stack (shapes as :func:`topk_cv_predict`).
+
+    In each fold, as :class:`~organoidrx.models.DrugResponseModel` does on the standardised training rows: the
+    :class:`KernelRidgeLOO` fit on every pathway (penalty by closed-form leave-one-out error, dual coefficients
+    :math:`c` from the eigendecomposition of the kernel), each pathway's sensitivity sign(mean) x mean
+    :math:`|\\partial \\hat f / \\partial x_j|` over the training rows (for the linear kernel its coefficient
+    :math:`Z^\\top c`), the ``top_k`` largest kept, and the model fitted again on them (``gamma=None``: 1 / top_k)
+    to predict the held-out rows. ``refit=False`` keeps the full fit's coefficients (linear kernel only; the
+    estimator refuses it otherwise, so such a call returns every fold unsure).
+
+    Returns
+    -------
+    pred : ndarray of shape (n_sets, n_samples)
+    unsure : ndarray of bool, shape (n_sets, n_folds)
+        Folds where two penalties' leave-one-out errors, or the last kept and first dropped sensitivities, are
+        equal within 1e-9 (relative): the estimator decides those.
+    """
+    n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
+    k = min(int(top_k), p)
+    pred = np.full((n_sets, n), np.nan)
+    unsure = np.zeros((n_sets, len(folds)), dtype=bool)
+    if not refit and k < p and estimator.kernel != "linear":
+        unsure[:] = True
+        return pred, unsure
+    alphas = np.asarray(list(estimator.alphas), dtype=float)
+    params = {"kernel": estimator.kernel, "degree": int(estimator.degree), "coef0": float(estimator.coef0)}
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, n * max(n, p)))
+    for start in range(0, n_sets, chunk):
+        block = slice(start, min(start + chunk, n_sets))
+        for f, (train, test) in enumerate(folds):
+            Xf = np.asarray(X[block, f] if X.ndim == 4 else X[block], dtype=float)
+            Z, Zte = standardised_fold(Xf, train, test)
+            y_mean = float(np.mean(y[train]))
+            gamma = 1.0 / p if estimator.gamma is None else float(estimator.gamma)
+            K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
+            dual, close = _kernel_dual(K, y[train] - y_mean, alphas)
+            if k < p:
+                sensitivity = _sensitivity(Z, K, dual, gamma=gamma, **params)
+                order = np.argsort(-np.abs(sensitivity), axis=1, kind="stable")  # ties keep input order
+                kept = order[:, :k]
+                size = np.abs(np.take_along_axis(sensitivity, order[:, k - 1 : k + 1], axis=1))
+                close |= size[:, 0] - size[:, 1] <= _TIE * size[:, 0]
+                Zte = np.take_along_axis(Zte, kept[:, None, :], axis=2)
+                if not refit:  # linear kernel: the full fit's coefficients of the kept pathways
+                    coef = np.take_along_axis(sensitivity, kept, axis=1)
+                    pred[block, test] = (Zte @ coef[:, :, None])[..., 0] + y_mean
+                    unsure[block, f] = close
+                    continue
+                Z = np.take_along_axis(Z, kept[:, None, :], axis=2)
+                gamma = 1.0 / k if estimator.gamma is None else float(estimator.gamma)
+                K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
+                dual, again = _kernel_dual(K, y[train] - y_mean, alphas)
+                close |= again
+            K_test = _block_kernel(Zte, Z, gamma=gamma, same=False, **params)
+            pred[block, test] = (K_test @ dual[:, :, None])[..., 0] + y_mean
+            unsure[block, f] = close
+    return pred, unsure
+
+
+def _block_kernel(
+    A: np.ndarray, B: np.ndarray, *, kernel: str, gamma: float, degree: int, coef0: float, same: bool
+) -> np.ndarray:
+    """:func:`~organoidrx.models._kernel.kernel_matrix` of each pair of matrices (b, r, p) x (b, m, p): the rbf's
+    squared distances as scikit-learn's ``euclidean_distances`` forms them (clipped at 0, a zero diagonal when
+    ``A`` is ``B``)."""
+    inner = A @ B.transpose(0, 2, 1)
+    if kernel == "linear":
+        return inner
+    if kernel == "polynomial":
+        return (gamma * inner + coef0) ** degree
+    squared = (
+        np.einsum("brp,brp->br", A, A)[:, :, None] - 2.0 * inner + np.einsum("bmp,bmp->bm", B, B)[:, None]
+    )
+    np.maximum(squared, 0.0, out=squared)
+    if same:
+        squared.reshape(len(squared), -1)[:, :: squared.shape[-1] + 1] = 0.0
+    return np.exp(-gamma * squared)
+
+
+def _kernel_dual(K: np.ndarray, yc: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:class:`KernelRidgeLOO`'s dual coefficients (b, m) for kernels (b, m, m) and centred responses: the first
+    penalty with the smallest closed-form leave-one-out error; and whether two penalties tie (b,)."""
+    values, vectors = np.linalg.eigh(K)
+    along = yc @ vectors  # (b, m): Q' y
+    squares = vectors * vectors
+    duals, errors = [], []
+    for alpha in alphas:
+        inverse = 1.0 / (values + alpha)
+        dual = (vectors @ (inverse * along)[..., None])[..., 0]
+        residual = dual / (squares @ inverse[..., None])[..., 0]
+        duals.append(dual)
+        errors.append(np.mean(residual * residual, axis=1))
+    error = np.stack(errors)  # (alphas, b)
+    best = np.argmin(error, axis=0)
+    if len(alphas) > 1:
+        ordered = np.sort(error, axis=0)
+        close = ordered[1] - ordered[0] <= _TIE * ordered[0]
+    else:
+        close = np.zeros(len(best), dtype=bool)
+    return np.stack(duals)[best, np.arange(len(best))], close
+
+
+def _sensitivity(
+    Z: np.ndarray, K: np.ndarray, dual: np.ndarray, *, kernel: str, gamma: float, degree: int, coef0: float
+) -> np.ndarray:
+    """Each pathway's ranking value (b, p), as ``DrugResponseModel`` ranks a kernel model: the linear kernel's
+    coefficients :math:`Z^\\top c`; else sign(mean) x mean |partial derivative| over the training rows
+    (:func:`~organoidrx.models._kernel.kernel_partial_derivatives`)."""
+    if kernel == "linear":
+        return (dual[:, None, :] @ Z)[:, 0, :]
+    if kernel == "polynomial":
+        inner = gamma * (Z @ Z.transpose(0, 2, 1)) + coef0
+        gradient = gamma * degree * ((inner ** (degree - 1)) * dual[:, None, :]) @ Z
+    else:  # rbf
+        M = K * dual[:, None, :]
+        gradient = -2.0 * gamma * (M.sum(axis=2)[:, :, None] * Z - M @ Z)
+    return np.where(gradient.mean(axis=1) < 0, -1.0, 1.0) * np.abs(gradient).mean(axis=1)
