@@ -152,6 +152,19 @@ def test_series_response_and_sample_warnings(caplog):
     assert "1 of 3 features are neither pathways nor genes" in caplog.text
 
 
+def test_a_drug_with_one_response_for_every_sample_is_skipped_with_a_warning(caplog):
+    """Equal responses leave nothing to predict (no Spearman for any set): the drug is skipped, not fitted on
+    every random set and shuffle."""
+    scores, _, response, feature_sets = _problem()
+    flat = response.assign(value=lambda d: d["value"].where(d["drug"] != "A", 2.5))
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        out = cross_validate_response(scores, flat, feature_sets=feature_sets, n_random=50, n_shuffles=50)
+    assert "A" not in set(out["drug"]) and set(out["drug"]) == set(response["drug"]) - {"A"}
+    assert "drug 'A': all 24 samples have the same response (2.5); there is nothing to predict: skipped" in (
+        caplog.text
+    )
+
+
 def test_input_errors():
     scores, genes, response, feature_sets = _problem()
     with pytest.raises(InputError, match=r"duplicated \(sample, drug\) rows"):

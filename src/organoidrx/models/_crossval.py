@@ -403,6 +403,14 @@ def _drug_rows(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
         )
         return rows
     y = y_all.loc[matched].to_numpy(dtype=float)
+    if np.ptp(y) == 0:  # no Spearman for any set: every random set and shuffle would be fitted for nothing
+        logger.warning(
+            "drug %r: all %d samples have the same response (%g); there is nothing to predict: skipped",
+            drug,
+            len(y),
+            y[0],
+        )
+        return rows
     folds = _folds(len(matched), cv, random_state)
     sets = _sets_for_drug(drug, settings.feature_sets, scores, genes, settings.include_all)
     pathway_universe: pd.DataFrame | list[pd.DataFrame] | None = None
