@@ -679,44 +679,44 @@ def test_predictions_that_cannot_split_name_the_drug(cohort_dir, tmp_path, capsy
 
 
 def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_dir, tmp_path, capsys):
-    from organoidrx.pipeline import _config, _inputs
+    from organoidrx.pipeline import _config, _inputs, _work
 
     config = _copy_cohort(cohort_dir[0], tmp_path)
     _set(config, n_permutations=10**6, n_random=10**6, n_random_sets=10**5)
     # 2 drugs x 40 sets x 1e6 draws, 2 x 1e6 permutations, 2 x 1e5 random sets: about 9 hours by the table
     cfg = _config.read_config(config)
     loaded = _inputs.load_inputs(cfg)
-    seconds = _inputs.estimate_work(cfg, loaded)
-    assert seconds["permutations"] == pytest.approx(2 * 10**6 * _inputs.SECONDS_PER_UNIT["permutations"])
-    assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _inputs.SECONDS_PER_UNIT["proximity"])
+    seconds = _work.estimate_work(cfg, loaded)
+    assert seconds["permutations"] == pytest.approx(2 * 10**6 * _work.SECONDS_PER_UNIT["permutations"])
+    assert seconds["proximity"] == pytest.approx(2 * 40 * 10**6 * _work.SECONDS_PER_UNIT["proximity"])
     # the configured model on every random set and shuffle, its top k refitted in every fold: twice its
     # registered topk_cv_seconds (ridge 2e-3, elastic net 2.2, measured by benchmarks/crossval.py --run-models)
     assert seconds["random pathway sets"] == pytest.approx(2 * 2 * 10**5 * 2 * 2e-3)
     _set(config, model="elasticnet")
-    slow = _inputs.estimate_work(_config.read_config(config), loaded)["random pathway sets"]
+    slow = _work.estimate_work(_config.read_config(config), loaded)["random pathway sets"]
     assert slow == pytest.approx(2 * 2 * 10**5 * 2 * 2.2)
     # a costlier measure scales the proximity estimate by its work factor
     _set(config, measure="separation")
-    separation = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]
+    separation = _work.estimate_work(_config.read_config(config), loaded)["proximity"]
     assert separation == pytest.approx(3.5 * seconds["proximity"])  # benchmarks/RESULTS.md: 3.5x closest
     _set(config, measure="diamond")
-    diamond = _inputs.estimate_work(_config.read_config(config), loaded)["proximity"]
+    diamond = _work.estimate_work(_config.read_config(config), loaded)["proximity"]
     assert diamond == pytest.approx((2 + 50) / 2 * seconds["proximity"])
     _set(config, measure="closest")
     # a nested choice of model and k repeats candidates x inner folds in every outer fold and permutation
     assert seconds["nested model selection"] == 0
     _set(config, model=["ridge", "svr"], top_k=[5, 10])
-    nested = _inputs.estimate_work(_config.read_config(config), loaded)
+    nested = _work.estimate_work(_config.read_config(config), loaded)
     n = len(loaded.organoid_expression)
     assert nested["nested model selection"] == pytest.approx(
-        2 * 4 * n * (n + 10**6) * _inputs.SECONDS_PER_UNIT["nested model selection"]
+        2 * 4 * n * (n + 10**6) * _work.SECONDS_PER_UNIT["nested model selection"]
     )
     # every random set repeats the choice in each outer fold: each candidate on all features and on its top k
     assert nested["random pathway sets"] == pytest.approx(2 * 2 * 10**5 * (4e-3 + 8e-3) * 2 * n)
     _set(config, model="ridge", top_k=10)
     _set(config, **SMALL)
     # with a guard of a millisecond even the small run is refused, and --force runs it
-    _inputs.MAX_HOURS, saved = 1e-9, _inputs.MAX_HOURS
+    _work.MAX_HOURS, saved = 1e-9, _work.MAX_HOURS
     try:
         err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
         assert "this run is estimated to take" in err and "--force" in err and "n_permutations=19" in err
@@ -726,7 +726,7 @@ def test_work_beyond_the_guard_is_refused_before_it_starts_unless_forced(cohort_
             == 0
         )
     finally:
-        _inputs.MAX_HOURS = saved
+        _work.MAX_HOURS = saved
 
 
 def test_predict_writes_parquet_and_h5ad_obsm(cohort_dir, tmp_path):

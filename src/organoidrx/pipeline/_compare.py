@@ -27,7 +27,6 @@ from organoidrx.models import cross_validate_response, make_response_pipeline, p
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import (
     Inputs,
-    check_compare_work,
     check_inputs_unchanged,
     input_files,
     load_inputs,
@@ -36,6 +35,7 @@ from organoidrx.pipeline._inputs import (
 from organoidrx.pipeline._leaderboard import CompareResult, rank_tests
 from organoidrx.pipeline._outputs import RunFolder, jsonable, parameters, write_tsv
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
+from organoidrx.pipeline._work import check_compare_work
 from organoidrx.scoring import rescorer, score
 
 logger = logging.getLogger(__name__)

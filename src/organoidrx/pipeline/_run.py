@@ -16,7 +16,6 @@ from organoidrx.models import (
 )
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import (
-    check_work,
     input_files,
     load_inputs,
     run_proximity,
@@ -25,6 +24,7 @@ from organoidrx.pipeline._organoids import biomarker_table, fit_models, organoid
 from organoidrx.pipeline._outputs import RunFolder, write_run_outputs
 from organoidrx.pipeline._patients import run_patients
 from organoidrx.pipeline._progress import Progress, Timer, collect_warnings
+from organoidrx.pipeline._work import check_work
 from organoidrx.scoring import rescorer, score
 
 logger = logging.getLogger(__name__)
