@@ -666,6 +666,18 @@ def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
     response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
     err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
     assert "only 2 organoids have both expression and a DRUG_B response (need at least 3)" in err
+    # a nested choice of model leaves 2 organoids in its inner leave-one-out with 3: refused before any work
+    keep = (response["drug"] == "DRUG_A") | response["sample"].isin(["ORG001", "ORG002", "ORG003"])
+    response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
+    _set(config, model=["ridge", "linear"])
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "only 3 organoids have both expression and a DRUG_B response (need at least 4 for a nested" in err
+    # one response for every organoid: nothing to learn, said before any work
+    _set(config, model="ridge")
+    flat = np.where(response["drug"] == "DRUG_A", 1.5, response["value"].abs() + 0.1)
+    response.assign(value=flat).to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
+    err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert "all 20 organoids have the same DRUG_A response (1.5); there is nothing to learn" in err
 
 
 def test_predictions_that_cannot_split_name_the_drug(cohort_dir, tmp_path, capsys):

@@ -199,12 +199,21 @@ def load_inputs(cfg: PipelineConfig) -> Inputs:
             cfg.organoid_expression.name,
         )
     response = response.dropna(subset=["value"]).reset_index(drop=True)
+    # a nested choice of model refits its candidates by leave-one-out inside each leave-one-out training set
+    need, nested = (
+        (MIN_ORGANOIDS + 1, " for a nested choice of model") if cfg.selects_model else (MIN_ORGANOIDS, "")
+    )
     for drug in drugs:
-        n = int((response["drug"] == drug).sum())
-        if n < MIN_ORGANOIDS:
+        values = response.loc[response["drug"] == drug, "value"]
+        if len(values) < need:
             raise InputError(
-                f"{cfg.organoid_response.name}: only {n} organoids have both expression and a {drug} response "
-                f"(need at least {MIN_ORGANOIDS}); check the sample ids of the two files."
+                f"{cfg.organoid_response.name}: only {len(values)} organoids have both expression and a {drug} "
+                f"response (need at least {need}{nested}); check the sample ids of the two files."
+            )
+        if values.nunique() == 1:
+            raise InputError(
+                f"{cfg.organoid_response.name}: all {len(values)} organoids have the same {drug} response "
+                f"({values.iloc[0]:g}); there is nothing to learn: check the file, or leave {drug} out of [drugs]."
             )
     no_response = sorted(set(expression.index) - set(response["sample"]))
     if no_response:
