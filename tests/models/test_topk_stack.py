@@ -293,3 +293,23 @@ def test_kernel_ridge_ties_are_left_to_the_estimator():
         for s in range(2):
             np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
         np.testing.assert_allclose(pred, expected, rtol=1e-8, atol=1e-12)
+
+
+def test_ill_conditioned_fits_are_left_to_the_estimator():
+    """A pathway equal to another but for noise of 1e-5 (least squares: the Gram matrix squares its condition
+    number), and penalties far below the Gram's largest eigenvalue (swamped by the rounding of its smallest):
+    the batched solve would lose digits, so those folds are the estimator's own."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1, 15, 6))
+    X[0, :, 1] = X[0, :, 0] + 1e-5 * rng.normal(size=15)
+    y = X[0, :, 0] + rng.normal(size=15)
+    folds = _loo(15)
+    linear = make_response_pipeline("linear", top_k=5)
+    fit, k, refit = topk_estimator(linear)
+    assert topk_cv_predict(X, y, folds, fit, top_k=k, refit=refit)[1].all()
+    np.testing.assert_array_equal(_cv_predict(X, y, folds, linear, 1.0), _reference(linear, X, y, folds))
+    X, y = _stack(2, 40, seed=9)
+    tiny = make_response_pipeline("ridge", top_k=10, alphas=[1e-9])
+    fit, k, refit = topk_estimator(tiny)
+    assert topk_cv_predict(X, y, _loo(N), fit, top_k=k, refit=refit)[1].all()
+    np.testing.assert_array_equal(_cv_predict(X, y, _loo(N), tiny, 1.0), _reference(tiny, X, y, _loo(N)))

@@ -98,6 +98,19 @@ def loo_ridge_predict(X: np.ndarray | PickedColumns, y: np.ndarray, alpha: float
     return _loo_predict(X, y, solve)[0]
 
 
+#: A kept eigenvalue of a fold's Gram matrix below this fraction of the largest is solved to fewer than about 8
+#: digits (the Gram squares the training matrix's condition number; ``lstsq`` works on the matrix itself).
+_ILL_CONDITIONED = 1e-7
+
+
+def unsure_least_squares(values: np.ndarray, cut: float) -> np.ndarray:
+    """Where the eigenvalues (..., m, ascending) of Gram matrices leave least squares to rounding: within a factor 2
+    of the cut-off ``cut`` x the largest (``lstsq`` could keep or drop it), or kept but below
+    :data:`_ILL_CONDITIONED` x the largest (nearly collinear pathways): a boolean array of the same shape."""
+    top = values[..., -1:]
+    return (values > cut * top / 2) & (values < max(2 * cut, _ILL_CONDITIONED) * top)
+
+
 def loo_linear_predict(
     X: np.ndarray | PickedColumns, y: np.ndarray, tol: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +131,8 @@ def loo_linear_predict(
     -------
     pred : ndarray of shape (n_sets, n_samples)
     unsure : ndarray of bool, shape (n_sets,)
-        Sets with a singular value within a factor 2 of the cut-off in some fold, where rounding could decide
-        differently from ``lstsq``: refit those with the estimator.
+        Sets where, in some fold, rounding could decide differently from ``lstsq`` (:func:`unsure_least_squares`):
+        refit those with the estimator.
 
     Notes
     -----
@@ -136,7 +149,7 @@ def loo_linear_predict(
         values, vectors = np.linalg.eigh(k_train)  # ascending
         top = values[..., -1:]
         keep = values > cut * top
-        near = (values > cut * top / 2) & (values < cut * top * 2)
+        near = unsure_least_squares(values, cut)
         inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
         along = (k_test[:, :, None, :] @ vectors)[:, :, 0, :]  # (b, n, m)
         response = (yc[..., None, :] @ vectors)[..., 0, :]

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression, RidgeCV
 
 from organoidrx.models._alignment import scaler_constant
 from organoidrx.models._kernel import KernelRidgeLOO
-from organoidrx.models._loo import scaled_regressor
+from organoidrx.models._loo import scaled_regressor, unsure_least_squares
 from organoidrx.models._response import valid_top_k
 
 __all__: list[str] = []
@@ -21,6 +21,9 @@ __all__: list[str] = []
 #: two penalties' leave-one-out errors, or the k-th and (k+1)-th |coefficient|, this close (relative) are a tie
 #: that rounding could break either way: such sets are refitted by the estimator
 _TIE = 1e-9
+#: a penalty below this fraction of the largest eigenvalue of the Gram matrix (or kernel) is swamped by the
+#: rounding of its smallest eigenvalues (~1e-16 x the largest): such fits are left to the estimator
+_SMALL_PENALTY = 1e-6
 #: elements of one block of standardised training matrices (~32 MB of float64)
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -97,8 +100,9 @@ def topk_cv_predict(
         Sample ``i``'s prediction from the fold that holds it out.
     unsure : ndarray of bool, shape (n_sets, n_folds)
         The folds of each set where two penalties' leave-one-out errors or the last kept and first dropped
-        ``|coefficient|`` are equal within 1e-9 (relative), or an eigenvalue lies within a factor 2 of least
-        squares' cut-off, so that rounding could decide either way: refit those folds with the estimator.
+        ``|coefficient|`` are equal within 1e-9 (relative), a penalty is below :data:`_SMALL_PENALTY` x the
+        largest eigenvalue, or an eigenvalue leaves least squares to rounding
+        (:func:`~organoidrx.models._loo.unsure_least_squares`): refit those folds with the estimator.
 
     Notes
     -----
@@ -177,11 +181,11 @@ def _primal(
 
 def _least_squares(Z: np.ndarray, y: np.ndarray, cut: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimum-norm least squares on each matrix of ``Z`` (b, m, p): coefficients, intercepts and whether an
-    eigenvalue lies within a factor 2 of the cut-off (b,)."""
+    eigenvalue leaves it to rounding (b,)."""
     x_mean, centred, y_mean, yc, values, vectors = _gram(Z, y)
     top = values[:, -1:]
     keep = values > cut * top
-    near = np.asarray(((values > cut * top / 2) & (values < cut * top * 2)).any(axis=1))
+    near = unsure_least_squares(values, cut).any(axis=1)
     inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
     dual = (vectors @ (inverse * (yc @ vectors))[..., None])[..., 0]
     coef, intercept = _primal(dual, x_mean, centred, y_mean)
@@ -206,16 +210,22 @@ def _ridge_gcv(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.nda
         residual = dual / diagonal
         duals.append(dual)
         errors.append(np.mean(residual * residual, axis=1))
-    error = np.stack(errors)  # (alphas, b)
-    best = np.argmin(error, axis=0)  # the first of equal errors, as RidgeCV keeps a penalty unless beaten
-    if len(alphas) > 1:
-        ordered = np.sort(error, axis=0)
-        close = ordered[1] - ordered[0] <= _TIE * ordered[0]
-    else:
-        close = np.zeros(len(best), dtype=bool)
+    best, close = _best_penalty(np.stack(errors), alphas, values)
     dual = np.stack(duals)[best, np.arange(len(best))]
     coef, intercept = _primal(dual, x_mean, centred, y_mean)
     return coef, intercept, close
+
+
+def _best_penalty(error: np.ndarray, alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first penalty with the smallest leave-one-out error (errors (alphas, b)), as RidgeCV and
+    KernelRidgeLOO keep a penalty unless beaten; and whether rounding could decide it (b,): two errors within
+    :data:`_TIE`, or a penalty below :data:`_SMALL_PENALTY` x the largest eigenvalue (eigenvalues (b, m))."""
+    best = np.argmin(error, axis=0)
+    close = alphas.min() < _SMALL_PENALTY * values[:, -1]
+    if len(alphas) > 1:
+        ordered = np.sort(error, axis=0)
+        close |= ordered[1] - ordered[0] <= _TIE * ordered[0]
+    return best, close
 
 
 # ------------------------------------------------------------------------------------------- kernel ridge, top k
@@ -338,13 +348,7 @@ def _kernel_dual(K: np.ndarray, yc: np.ndarray, alphas: np.ndarray) -> tuple[np.
         residual = dual / (squares @ inverse[..., None])[..., 0]
         duals.append(dual)
         errors.append(np.mean(residual * residual, axis=1))
-    error = np.stack(errors)  # (alphas, b)
-    best = np.argmin(error, axis=0)
-    if len(alphas) > 1:
-        ordered = np.sort(error, axis=0)
-        close = ordered[1] - ordered[0] <= _TIE * ordered[0]
-    else:
-        close = np.zeros(len(best), dtype=bool)
+    best, close = _best_penalty(np.stack(errors), alphas, values)
     return np.stack(duals)[best, np.arange(len(best))], close
 
 
