@@ -13,8 +13,8 @@ before) against the batched kernels (libsvm's solver compiled, for SVR), on a fe
 cohort-dependent scorer (z-score), whose training organoids are rescored without the held-out one in each fold:
 the column-pick kernels against the explicit per-fold stack and the pipeline refitted on each fold's matrix.
 ``--run-models``: the models ``organoidrx run`` tests against its random sets, with their top k refitted in
-every fold (RidgeCV and least squares top 10, and a nested choice among ridge and least squares with top 5 or
-10), refitted per fold against the batched stack; then every registered model's CPU seconds per random set with
+every fold (RidgeCV, least squares and rbf kernel ridge top 10, and a nested choice among ridge and least squares
+with top 5 or 10), refitted per fold against the batched stack; then every registered model's CPU seconds per random set with
 its top 10 refitted in every fold (the ``topk_cv_seconds`` of its registration, which the run's work guard reads).
 Times are CPU seconds of this process (both BLAS and the kernel's threads included) and wall seconds.
 """
@@ -114,6 +114,7 @@ def run_models(universe: np.ndarray, y: np.ndarray, folds: list, n_sets: int) ->
     for label, model, sets in (
         ("ridge top 10 (RidgeCV, the run's default)", make_response_model("ridge", 10), n_sets),
         ("linear top 10", make_response_model("linear", 10), n_sets),
+        ("kernel ridge (rbf) top 10", make_response_model("kernel_ridge", 10), n_sets),
         (
             "nested ridge/linear x top 5/10",
             make_response_model(["ridge", "linear"], [5, 10]),

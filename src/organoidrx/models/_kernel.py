@@ -292,6 +292,6 @@ KERNEL_RIDGE = register(
             Option("degree", 3, int, "degree of the polynomial kernel", minimum=1, maximum=10),
             Option("coef0", 1.0, float, "constant term of the polynomial kernel"),
         ),
-        attrs={"cv_seconds": 3.5e-4, "topk_cv_seconds": 5e-3},
+        attrs={"cv_seconds": 3.5e-4, "topk_cv_seconds": 2e-3},
     )
 )
