@@ -185,7 +185,7 @@ def _least_squares(Z: np.ndarray, y: np.ndarray, cut: float) -> tuple[np.ndarray
     x_mean, centred, y_mean, yc, values, vectors = _gram(Z, y)
     top = values[:, -1:]
     keep = values > cut * top
-    near = unsure_least_squares(values, cut).any(axis=1)
+    near = np.asarray(unsure_least_squares(values, cut).any(axis=1))
     inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
     dual = (vectors @ (inverse * (yc @ vectors))[..., None])[..., 0]
     coef, intercept = _primal(dual, x_mean, centred, y_mean)
@@ -281,7 +281,11 @@ def kernel_topk_cv_predict(
         unsure[:] = True
         return pred, unsure
     alphas = np.asarray(list(estimator.alphas), dtype=float)
-    params = {"kernel": estimator.kernel, "degree": int(estimator.degree), "coef0": float(estimator.coef0)}
+    params: dict[str, Any] = {
+        "kernel": estimator.kernel,
+        "degree": int(estimator.degree),
+        "coef0": float(estimator.coef0),
+    }
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n * max(n, p)))
     for start in range(0, n_sets, chunk):
         block = slice(start, min(start + chunk, n_sets))
