@@ -180,6 +180,8 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
     assert "organoidrx: error:" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "bundles")]) == 0
     assert f"bundles:     {', '.join(sorted(bundles))}" in capsys.readouterr().out
+    assert main(["inspect", str(tmp_path / "bundles" / "bundles.json")]) == 0  # the index: its folder
+    assert f"bundles:     {', '.join(sorted(bundles))}" in capsys.readouterr().out
 
 
 def test_a_warning_repeated_word_for_word_is_shown_once():

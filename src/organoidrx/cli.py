@@ -530,7 +530,9 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
         help="say what a data file is, how organoidrx reads it, and what is wrong with it",
         description="Detect the format of FILE (expression matrix, GEO series matrix, GMT, network, drug targets or "
         "responses, clinical table, TCGA biotab / CDR, GDC manifest ...), read it with the matching organoidrx "
-        "reader and print its shape, identifier type, value range and scale, missing values and problems.",
+        "reader and print its shape, identifier type, value range and scale, missing values and problems. The "
+        "package's own files are summarised too: a run configuration, a model bundle or a folder of them, and a "
+        "distance cache entry (checked in full).",
     )
     p.add_argument("file", help="the file to inspect (gzipped text is fine)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -555,11 +557,38 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_own_format(path: Path) -> dict[str, Any] | None:
-    """A summary of a model bundle, a folder of bundles or a run configuration; ``None`` for any other file."""
+    """A summary of a model bundle (or its manifest), a folder of bundles (or its index), a run configuration or a
+    distance cache entry (read and checked in full); ``None`` for any other file."""
     from organoidrx.models._bundle import MANIFEST, SIGNATURE, _is_bundle_zip, load_bundle
+    from organoidrx.network._cache import _ENTRY
+    from organoidrx.pipeline._bundle_index import INDEX
 
-    if path.name == MANIFEST and path.is_file():  # a bundle's manifest: inspect (and verify) its bundle
+    if (
+        path.name in (MANIFEST, INDEX) and path.is_file()
+    ):  # a bundle's manifest, a folder's index: inspect those
         path = path.parent
+    matrix = path.with_suffix(".npy")
+    if path.suffix in (".npy", ".json") and _ENTRY.fullmatch(matrix.name) and path.is_file():
+        from organoidrx.network import cache_entries
+        from organoidrx.network._cache import _verified
+
+        entries = cache_entries(path.parent)  # the folder's listing; this matrix alone is read in full below
+        entry = entries[entries["file"] == matrix.name]
+        if entry.empty:  # a checksum file without its matrix
+            return {"file": str(path), "format": "distance cache checksum file, without its matrix"}
+        row = entry.iloc[0].to_dict()
+        if row["status"] == "ok":
+            named = _ENTRY.fullmatch(matrix.name).group("hash")  # type: ignore[union-attr]
+            row["status"] = _verified(matrix, int(row["nodes"]), row["network_sha256"], named)
+        return {
+            "file": str(path),
+            "format": "distance cache - shortest-path lengths organoidrx stored (organoidrx cache list)",
+            "nodes": f"{row['nodes']:,}",
+            "bytes": f"{row['bytes']:,} (matrix and checksum file)",
+            "network": row["network_sha256"] or "unknown (checksum file missing or unreadable)",
+            "last used": row["last_used"],
+            "status": f"{row['status']} (read and checked in full)",
+        }
     if path.suffix == ".toml" and path.is_file():
         from organoidrx.pipeline import read_config
 

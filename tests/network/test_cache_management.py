@@ -154,3 +154,19 @@ def test_cli_refuses_a_file_as_cache_folder(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["cache", "list", "--cache-dir", str(tmp_path / "file")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_inspect_reads_a_cached_matrix_in_full_and_says_if_it_is_damaged(tmp_path, capsys):
+    """A cache matrix or its checksum file is not a table: inspect names it and checks that matrix (only) as its
+    next use would; a flipped byte is said."""
+    table = _fill(tmp_path)
+    npy = tmp_path / table["file"].iloc[0]
+    for path in (npy, npy.with_suffix(".json")):
+        assert main(["inspect", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "format:      distance cache" in out and "status:      ok (read and checked in full)" in out
+    data = bytearray(npy.read_bytes())
+    data[-1] ^= 1
+    npy.write_bytes(bytes(data))
+    assert main(["inspect", str(npy)]) == 0
+    assert "status:      checksum mismatch" in capsys.readouterr().out
