@@ -178,7 +178,9 @@ def test_input_errors():
             scores, response, feature_sets=feature_sets, expression=genes.rename(columns={"G0": "P0"})
         )
     shifted = response.assign(sample=response["sample"] + "_x")
-    with pytest.raises(InputError, match="no drug has at least min_samples=5 samples"):
+    with pytest.raises(
+        InputError, match="no drug could be tested: each has fewer than min_samples=5 samples"
+    ):
         cross_validate_response(scores, shifted, feature_sets=feature_sets)
     with pytest.raises(InputError, match="mixes pathways"):
         cross_validate_response(scores, response, feature_sets={"m": ["P0", "G0"]}, expression=genes)
@@ -223,16 +225,15 @@ def test_stop_after_must_be_a_positive_integer():
         cross_validate_response(scores, response, feature_sets=feature_sets, stop_after=0)
 
 
-def test_stop_after_fits_one_block_when_the_set_has_no_correlation():
-    """A drug whose response does not vary has no Spearman and so no p: its random sets stop after the first
-    block (32) instead of fitting all n_random."""
+def test_a_lone_drug_without_varying_response_leaves_nothing_to_test():
+    """A drug whose response does not vary has no Spearman, so nothing to test: alone, it is an error that says
+    why (not fitted on every random set)."""
     scores, _, _, _ = _problem(seed=4)
     flat = pd.Series(2.0, index=scores.index, name="FLAT")
-    out = cross_validate_response(
-        scores, flat, feature_sets={"set": ["P0", "P1"]}, include_all=False, n_random=10_000, stop_after=3
-    )
-    assert out["spearman"].isna().all() and out["random_p"].isna().all()
-    assert (out["n_random"] == 32).all()
+    with pytest.raises(InputError, match=r"no drug could be tested: .* or the same response for all of them"):
+        cross_validate_response(
+            scores, flat, feature_sets={"set": ["P0", "P1"]}, include_all=False, n_random=10_000, stop_after=3
+        )
 
 
 def test_an_empty_feature_set_is_said_and_not_tested(caplog):

@@ -266,8 +266,9 @@ def cross_validate_response(
             rows.extend(_drug_rows(drug, settings))
     if not rows:
         raise InputError(
-            f"no drug has at least min_samples={min_samples} samples with both a response and scores; response "
-            f"samples look like {examples(table['sample'].unique())}, scores has {examples(scores.index)}."
+            f"no drug could be tested: each has fewer than min_samples={min_samples} samples with both a response "
+            "and scores, or the same response for all of them (the warnings name them); response samples look "
+            f"like {examples(table['sample'].unique())}, scores has {examples(scores.index)}."
         )
     if progress is not None:
         progress(len(drugs), len(drugs))

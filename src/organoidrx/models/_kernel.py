@@ -101,6 +101,45 @@ def kernel_partial_derivatives(
     raise InputError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}.")
 
 
+#: two penalties' leave-one-out errors this close (relative) are a tie that rounding could break either way
+PENALTY_TIE = 1e-9
+#: a penalty below this fraction of the largest eigenvalue of the Gram matrix (or kernel) is swamped by the
+#: rounding of its smallest eigenvalues (~1e-16 x the largest)
+SMALL_PENALTY = 1e-6
+
+
+def best_penalty(error: np.ndarray, alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first penalty with the smallest leave-one-out error (``error`` of shape (n_alphas, ...)), as RidgeCV and
+    :class:`KernelRidgeLOO` keep a penalty unless beaten; and whether rounding could decide it (shape ``...``):
+    two distinct penalties' errors within :data:`PENALTY_TIE`, or a penalty below :data:`SMALL_PENALTY` x the
+    largest eigenvalue (``values`` of shape (..., m), ascending). Batched fits leave those to the estimator."""
+    best = np.argmin(error, axis=0)
+    close = alphas.min() < SMALL_PENALTY * values[..., -1]
+    distinct = np.sort(np.unique(alphas, return_index=True)[1])  # a penalty given twice ties with itself only
+    if len(distinct) > 1:
+        ordered = np.sort(error[distinct], axis=0)
+        close = close | (ordered[1] - ordered[0] <= PENALTY_TIE * ordered[0])
+    return best, np.asarray(close)
+
+
+def kernel_dual(K: np.ndarray, yc: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:class:`KernelRidgeLOO`'s dual coefficients for kernels ``K`` (..., m, m) and centred responses ``yc``
+    (..., m), from one eigendecomposition each: the penalty of :func:`best_penalty` over the closed-form
+    leave-one-out errors (see :func:`loo_residuals`); with whether rounding could decide it (shape ``...``)."""
+    values, vectors = np.linalg.eigh(K)
+    along = (yc[..., None, :] @ vectors)[..., 0, :]  # Q' y
+    squares = vectors * vectors
+    duals, errors = [], []
+    for alpha in alphas:
+        inverse = 1.0 / (values + alpha)
+        dual = (vectors @ (inverse * along)[..., None])[..., 0]
+        residual = dual / (squares @ inverse[..., None])[..., 0]
+        duals.append(dual)
+        errors.append(np.mean(residual * residual, axis=-1))
+    best, close = best_penalty(np.stack(errors), alphas, values)
+    return np.take_along_axis(np.stack(duals), best[None, ..., None], axis=0)[0], close
+
+
 def loo_residuals(K: np.ndarray, y: np.ndarray, alphas: Sequence[float] | np.ndarray) -> np.ndarray:
     """Exact leave-one-out residuals of kernel ridge for every penalty: an array of shape (n_alphas, n_samples).
 

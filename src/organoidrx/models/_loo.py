@@ -24,7 +24,7 @@ from sklearn.svm import SVR
 from threadpoolctl import ThreadpoolController
 
 from organoidrx.models._alignment import scaler_constant
-from organoidrx.models._kernel import KernelRidgeLOO
+from organoidrx.models._kernel import KernelRidgeLOO, kernel_dual
 from organoidrx.models._response import DrugResponseModel, valid_top_k
 
 __all__: list[str] = []
@@ -210,23 +210,7 @@ def loo_kernel_ridge_predict(
                 squared.reshape(*squared.shape[:2], -1)[..., :: m + 1] = 0.0  # a sample's distance to itself
                 k_train = np.exp(-gamma * np.maximum(squared, 0.0))
                 k_test = np.exp(-gamma * np.maximum(squared_test, 0.0))
-        values, vectors = np.linalg.eigh(k_train)
-        along = (yc[..., None, :] @ vectors)[..., 0, :]  # (b, n, m): Q' y per fold (or per response)
-        squares = vectors * vectors
-        duals, errors = [], []
-        for alpha in alphas:
-            inverse = 1.0 / (values + alpha)
-            dual = (vectors @ (inverse * along)[..., None])[..., 0]
-            residual = dual / (squares @ inverse[..., None])[..., 0]
-            duals.append(dual)
-            errors.append(np.mean(residual * residual, axis=-1))
-        error = np.stack(errors)  # (alphas, b, n)
-        best = np.argmin(error, axis=0)
-        ordered = np.sort(error, axis=0)
-        close = (
-            (ordered[1] - ordered[0] <= 1e-9 * ordered[0]) if len(alphas) > 1 else np.zeros_like(best, bool)
-        )
-        dual = np.take_along_axis(np.stack(duals), best[None, ..., None], axis=0)[0]
+        dual, close = kernel_dual(k_train, yc, alphas)  # (b, n, m): per fold (or per response)
         return np.sum(k_test * dual, axis=-1), np.asarray(close.any(axis=1))
 
     return _loo_predict(X, y, solve)

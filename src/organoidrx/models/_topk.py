@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, RidgeCV
 
 from organoidrx.models._alignment import scaler_constant
-from organoidrx.models._kernel import KernelRidgeLOO
+from organoidrx.models._kernel import KernelRidgeLOO, best_penalty, kernel_dual
 from organoidrx.models._loo import scaled_regressor, unsure_least_squares
 from organoidrx.models._response import valid_top_k
 
@@ -21,9 +21,6 @@ __all__: list[str] = []
 #: two penalties' leave-one-out errors, or the k-th and (k+1)-th |coefficient|, this close (relative) are a tie
 #: that rounding could break either way: such sets are refitted by the estimator
 _TIE = 1e-9
-#: a penalty below this fraction of the largest eigenvalue of the Gram matrix (or kernel) is swamped by the
-#: rounding of its smallest eigenvalues (~1e-16 x the largest): such fits are left to the estimator
-_SMALL_PENALTY = 1e-6
 #: elements of one block of standardised training matrices (~32 MB of float64)
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -100,7 +97,7 @@ def topk_cv_predict(
         Sample ``i``'s prediction from the fold that holds it out.
     unsure : ndarray of bool, shape (n_sets, n_folds)
         The folds of each set where two penalties' leave-one-out errors or the last kept and first dropped
-        ``|coefficient|`` are equal within 1e-9 (relative), a penalty is below :data:`_SMALL_PENALTY` x the
+        ``|coefficient|`` are equal within 1e-9 (relative), a penalty is below :data:`~organoidrx.models._kernel.SMALL_PENALTY` x the
         largest eigenvalue, or an eigenvalue leaves least squares to rounding
         (:func:`~organoidrx.models._loo.unsure_least_squares`): refit those folds with the estimator.
 
@@ -210,22 +207,10 @@ def _ridge_gcv(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.nda
         residual = dual / diagonal
         duals.append(dual)
         errors.append(np.mean(residual * residual, axis=1))
-    best, close = _best_penalty(np.stack(errors), alphas, values)
+    best, close = best_penalty(np.stack(errors), alphas, values)
     dual = np.stack(duals)[best, np.arange(len(best))]
     coef, intercept = _primal(dual, x_mean, centred, y_mean)
     return coef, intercept, close
-
-
-def _best_penalty(error: np.ndarray, alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first penalty with the smallest leave-one-out error (errors (alphas, b)), as RidgeCV and
-    KernelRidgeLOO keep a penalty unless beaten; and whether rounding could decide it (b,): two errors within
-    :data:`_TIE`, or a penalty below :data:`_SMALL_PENALTY` x the largest eigenvalue (eigenvalues (b, m))."""
-    best = np.argmin(error, axis=0)
-    close = alphas.min() < _SMALL_PENALTY * values[:, -1]
-    if len(alphas) > 1:
-        ordered = np.sort(error, axis=0)
-        close |= ordered[1] - ordered[0] <= _TIE * ordered[0]
-    return best, close
 
 
 # ------------------------------------------------------------------------------------------- kernel ridge, top k
@@ -295,7 +280,7 @@ def kernel_topk_cv_predict(
             y_mean = float(np.mean(y[train]))
             gamma = 1.0 / p if estimator.gamma is None else float(estimator.gamma)
             K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
-            dual, close = _kernel_dual(K, y[train] - y_mean, alphas)
+            dual, close = kernel_dual(K, y[train] - y_mean, alphas)
             if k < p:
                 sensitivity = _sensitivity(Z, K, dual, gamma=gamma, **params)
                 order = np.argsort(-np.abs(sensitivity), axis=1, kind="stable")  # ties keep input order
@@ -311,7 +296,7 @@ def kernel_topk_cv_predict(
                 Z = np.take_along_axis(Z, kept[:, None, :], axis=2)
                 gamma = 1.0 / k if estimator.gamma is None else float(estimator.gamma)
                 K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
-                dual, again = _kernel_dual(K, y[train] - y_mean, alphas)
+                dual, again = kernel_dual(K, y[train] - y_mean, alphas)
                 close |= again
             K_test = _block_kernel(Zte, Z, gamma=gamma, same=False, **params)
             pred[block, test] = (K_test @ dual[:, :, None])[..., 0] + y_mean
@@ -337,23 +322,6 @@ def _block_kernel(
     if same:
         squared.reshape(len(squared), -1)[:, :: squared.shape[-1] + 1] = 0.0
     return np.exp(-gamma * squared)
-
-
-def _kernel_dual(K: np.ndarray, yc: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:class:`KernelRidgeLOO`'s dual coefficients (b, m) for kernels (b, m, m) and centred responses: the first
-    penalty with the smallest closed-form leave-one-out error; and whether two penalties tie (b,)."""
-    values, vectors = np.linalg.eigh(K)
-    along = yc @ vectors  # (b, m): Q' y
-    squares = vectors * vectors
-    duals, errors = [], []
-    for alpha in alphas:
-        inverse = 1.0 / (values + alpha)
-        dual = (vectors @ (inverse * along)[..., None])[..., 0]
-        residual = dual / (squares @ inverse[..., None])[..., 0]
-        duals.append(dual)
-        errors.append(np.mean(residual * residual, axis=1))
-    best, close = _best_penalty(np.stack(errors), alphas, values)
-    return np.stack(duals)[best, np.arange(len(best))], close
 
 
 def _sensitivity(
