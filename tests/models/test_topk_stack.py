@@ -43,6 +43,16 @@ def _reference(model, X, y, folds) -> np.ndarray:
     return pred
 
 
+def _assert_flagged_folds_are_the_estimator_s(X, y, folds, model, unsure) -> None:
+    """``_cv_predict`` gives the estimator's own bits in the flagged (leave-one-out) folds, and equals it to
+    rounding elsewhere."""
+    pred, expected = _cv_predict(X, y, folds, model, 1.0), _reference(model, X, y, folds)
+    held_out = np.array([test[0] for _, test in folds])
+    for s in range(len(X)):
+        np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
+    np.testing.assert_allclose(pred, expected, rtol=1e-8, atol=1e-12)
+
+
 def _stack(n_sets: int, p: int, seed: int, n: int = N) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_sets, n, p)) * rng.uniform(0.2, 5.0, size=p) + rng.normal(size=p)
@@ -117,11 +127,7 @@ def test_ties_are_left_to_the_estimator():
     fit, k, refit = topk_estimator(model)
     unsure = topk_cv_predict(X, y, folds, fit, top_k=k, refit=refit)[1]
     assert unsure.any(axis=1).all()
-    pred, expected = _cv_predict(X, y, folds, model, 1.0), _reference(model, X, y, folds)
-    held_out = np.array([test[0] for _, test in folds])
-    for s in range(2):
-        np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
-    np.testing.assert_allclose(pred, expected, rtol=1e-8)
+    _assert_flagged_folds_are_the_estimator_s(X, y, folds, model, unsure)
     flat = np.full(N, 2.0)
     assert topk_cv_predict(X, flat, folds, fit, top_k=k, refit=refit)[1].all()
     np.testing.assert_array_equal(_cv_predict(X, flat, folds, model, 1.0), _reference(model, X, flat, folds))
@@ -288,11 +294,7 @@ def test_kernel_ridge_ties_are_left_to_the_estimator():
     for response in (y, np.full(N, 2.0)):
         unsure = kernel_topk_cv_predict(X, response, folds, estimator, top_k=k, refit=refit)[1]
         assert unsure.any(axis=1).all()
-        pred, expected = _cv_predict(X, response, folds, model, 1.0), _reference(model, X, response, folds)
-        held_out = np.array([test[0] for _, test in folds])
-        for s in range(2):
-            np.testing.assert_array_equal(pred[s, held_out[unsure[s]]], expected[s, held_out[unsure[s]]])
-        np.testing.assert_allclose(pred, expected, rtol=1e-8, atol=1e-12)
+        _assert_flagged_folds_are_the_estimator_s(X, response, folds, model, unsure)
 
 
 def test_ill_conditioned_fits_are_left_to_the_estimator():
