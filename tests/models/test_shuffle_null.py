@@ -60,7 +60,9 @@ def test_shuffled_p_matches_every_permutation_cross_validated_by_scikit_learn():
     assert abs(row["shuffled_p"] - exact) <= 4 * np.sqrt(exact * (1 - exact) / 20_000) + 1 / 20_001
 
 
-@pytest.mark.parametrize("model", ["ridge", "linear", "kernel_ridge", "svr"])
+@pytest.mark.parametrize(
+    "model", ["ridge", "linear", "kernel_ridge", "svr", "kernel_ridge_top2", "linear_top2"]
+)
 @pytest.mark.parametrize("per_fold", [False, True])
 def test_reordering_the_samples_is_permuting_the_responses(model, per_fold, monkeypatch):
     """The batched path (samples reordered, folds moving with them) gives the p of refitting each draw with
@@ -71,7 +73,12 @@ def test_reordering_the_samples_is_permuting_the_responses(model, per_fold, monk
     y = X[0, :, 0] + rng.normal(size=n)
     if per_fold:  # each fold's table differs from the others (as when each fold is rescored)
         X = PickedColumns(X[0][None] + 0.1 * rng.normal(size=(n, n, p)), np.arange(p)[None])
-    estimator = "ridge" if model == "ridge" else make_pipeline(StandardScaler(), DrugResponseModel(model))
+    name, _, top = model.partition("_top")
+    estimator = (
+        "ridge"
+        if model == "ridge"
+        else make_pipeline(StandardScaler(), DrugResponseModel(name, top_k=int(top) if top else 10))
+    )
     folds = _folds(n, "loo", 0)
     args = (X, y, folds, estimator, 1.0, 199, 0.2)
     batched = _shuffle_summary(*args, seed=(0, 1, 2), stop_after=None)
