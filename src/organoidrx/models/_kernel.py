@@ -101,8 +101,9 @@ def kernel_partial_derivatives(
     raise InputError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}.")
 
 
-#: two penalties' leave-one-out errors this close (relative) are a tie that rounding could break either way
-PENALTY_TIE = 1e-9
+#: two values this close (relative) are a tie that rounding could break either way: two penalties' leave-one-out
+#: errors, or the last kept and first dropped pathway's coefficient or sensitivity
+ROUNDING_TIE = 1e-9
 #: a penalty below this fraction of the largest eigenvalue of the Gram matrix (or kernel) is swamped by the
 #: rounding of its smallest eigenvalues (~1e-16 x the largest)
 SMALL_PENALTY = 1e-6
@@ -111,14 +112,14 @@ SMALL_PENALTY = 1e-6
 def best_penalty(error: np.ndarray, alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The first penalty with the smallest leave-one-out error (``error`` of shape (n_alphas, ...)), as RidgeCV and
     :class:`KernelRidgeLOO` keep a penalty unless beaten; and whether rounding could decide it (shape ``...``):
-    two distinct penalties' errors within :data:`PENALTY_TIE`, or a penalty below :data:`SMALL_PENALTY` x the
+    two distinct penalties' errors within :data:`ROUNDING_TIE`, or a penalty below :data:`SMALL_PENALTY` x the
     largest eigenvalue (``values`` of shape (..., m), ascending). Batched fits leave those to the estimator."""
     best = np.argmin(error, axis=0)
     close = alphas.min() < SMALL_PENALTY * values[..., -1]
     distinct = np.sort(np.unique(alphas, return_index=True)[1])  # a penalty given twice ties with itself only
     if len(distinct) > 1:
         ordered = np.sort(error[distinct], axis=0)
-        close = close | (ordered[1] - ordered[0] <= PENALTY_TIE * ordered[0])
+        close = close | (ordered[1] - ordered[0] <= ROUNDING_TIE * ordered[0])
     return best, np.asarray(close)
 
 

@@ -12,15 +12,12 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, RidgeCV
 
 from organoidrx.models._alignment import scaler_constant
-from organoidrx.models._kernel import KernelRidgeLOO, best_penalty, kernel_dual
+from organoidrx.models._kernel import ROUNDING_TIE, KernelRidgeLOO, best_penalty, kernel_dual
 from organoidrx.models._loo import scaled_regressor, unsure_least_squares
 from organoidrx.models._response import valid_top_k
 
 __all__: list[str] = []
 
-#: two penalties' leave-one-out errors, or the k-th and (k+1)-th |coefficient|, this close (relative) are a tie
-#: that rounding could break either way: such sets are refitted by the estimator
-_TIE = 1e-9
 #: elements of one block of standardised training matrices (~32 MB of float64)
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -130,10 +127,8 @@ def topk_cv_predict(
             Z, Zte = standardised_fold(Xf, train, test)
             coef, intercept, close = fit(Z, y[train])
             if k < p:
-                order = np.argsort(-np.abs(coef), axis=1, kind="stable")  # ties keep input order
-                kept = order[:, :k]
-                size = np.abs(np.take_along_axis(coef, order[:, k - 1 : k + 1], axis=1))
-                close |= size[:, 0] - size[:, 1] <= _TIE * size[:, 0]
+                kept, tied = _top(coef, k)
+                close |= tied
                 Zte = np.take_along_axis(Zte, kept[:, None, :], axis=2)
                 if refit:
                     Z = np.take_along_axis(Z, kept[:, None, :], axis=2)
@@ -144,6 +139,15 @@ def topk_cv_predict(
             pred[block, test] = (Zte @ coef[:, :, None])[..., 0] + intercept[:, None]
             unsure[block, f] = close
     return pred, unsure
+
+
+def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the ``k`` largest ``|values|`` of each row (b, p), ties in input order as
+    :func:`~organoidrx.models._response.rank_order`; and whether the k-th and (k+1)-th are equal within
+    :data:`~organoidrx.models._kernel.ROUNDING_TIE` (relative), so that rounding could swap them (b,)."""
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    size = np.abs(np.take_along_axis(values, order[:, k - 1 : k + 1], axis=1))
+    return order[:, :k], size[:, 0] - size[:, 1] <= ROUNDING_TIE * size[:, 0]
 
 
 def standardised_fold(Xf: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,8 +259,9 @@ def kernel_topk_cv_predict(
     -------
     pred : ndarray of shape (n_sets, n_samples)
     unsure : ndarray of bool, shape (n_sets, n_folds)
-        Folds where two penalties' leave-one-out errors, or the last kept and first dropped sensitivities, are
-        equal within 1e-9 (relative): the estimator decides those.
+        Folds where the penalty choice is left to rounding (:func:`~organoidrx.models._kernel.best_penalty`) or
+        the last kept and first dropped sensitivities are equal within 1e-9 (relative): the estimator decides
+        those.
     """
     n_sets, n, p = X.shape[0], X.shape[-2], X.shape[-1]
     k = min(int(top_k), p)
@@ -271,6 +276,8 @@ def kernel_topk_cv_predict(
         "degree": int(estimator.degree),
         "coef0": float(estimator.coef0),
     }
+    # gamma=None: 1 / the number of pathways fitted, all of them and then the top k
+    gamma_all, gamma_top = (1.0 / p, 1.0 / k) if estimator.gamma is None else (float(estimator.gamma),) * 2
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n * max(n, p)))
     for start in range(0, n_sets, chunk):
         block = slice(start, min(start + chunk, n_sets))
@@ -278,15 +285,13 @@ def kernel_topk_cv_predict(
             Xf = np.asarray(X[block, f] if X.ndim == 4 else X[block], dtype=float)
             Z, Zte = standardised_fold(Xf, train, test)
             y_mean = float(np.mean(y[train]))
-            gamma = 1.0 / p if estimator.gamma is None else float(estimator.gamma)
+            gamma = gamma_all
             K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
             dual, close = kernel_dual(K, y[train] - y_mean, alphas)
             if k < p:
                 sensitivity = _sensitivity(Z, K, dual, gamma=gamma, **params)
-                order = np.argsort(-np.abs(sensitivity), axis=1, kind="stable")  # ties keep input order
-                kept = order[:, :k]
-                size = np.abs(np.take_along_axis(sensitivity, order[:, k - 1 : k + 1], axis=1))
-                close |= size[:, 0] - size[:, 1] <= _TIE * size[:, 0]
+                kept, tied = _top(sensitivity, k)
+                close |= tied
                 Zte = np.take_along_axis(Zte, kept[:, None, :], axis=2)
                 if not refit:  # linear kernel: the full fit's coefficients of the kept pathways
                     coef = np.take_along_axis(sensitivity, kept, axis=1)
@@ -294,7 +299,7 @@ def kernel_topk_cv_predict(
                     unsure[block, f] = close
                     continue
                 Z = np.take_along_axis(Z, kept[:, None, :], axis=2)
-                gamma = 1.0 / k if estimator.gamma is None else float(estimator.gamma)
+                gamma = gamma_top
                 K = _block_kernel(Z, Z, gamma=gamma, same=True, **params)
                 dual, again = kernel_dual(K, y[train] - y_mean, alphas)
                 close |= again
