@@ -16,8 +16,8 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx.io._clinical import (
-    _MISSING_STRINGS,
     _PLACEHOLDER,
+    _clean,
     _read_table,
     _to_float,
     read_clinical,
@@ -282,11 +282,9 @@ def _table_problems(report: FileReport, table: pd.DataFrame) -> None:
     """Generic checks on a string table: placeholders, blank cells, duplicated rows, mostly-numeric columns."""
     report.shape = table.shape
     cells = table.astype("string")
-    blank = cells.isna() | cells.apply(lambda s: s.str.strip().str.upper().isin(_MISSING_STRINGS)).astype(
-        bool
-    )
     placeholder = cells.apply(lambda s: s.str.match(_PLACEHOLDER)).fillna(False).astype(bool)
-    report.n_missing = int(blank.to_numpy().sum() + placeholder.to_numpy().sum())
+    # blanks, 'NA'-like strings and placeholders: what the readers take as missing
+    report.n_missing = int(sum(_clean(table[column]).isna().sum() for column in table.columns))
     if placeholder.to_numpy().any():
         found = pd.unique(cells.to_numpy()[placeholder.to_numpy()])
         report.problems.append(
@@ -501,7 +499,7 @@ def _inspect_manifest(path: Path, report: FileReport) -> None:
     _table_problems(report, table)
     report.details["files"] = str(len(table))
     if "id" in table.columns:
-        missing = table["id"].isna() | table["id"].str.strip().str.upper().isin(_MISSING_STRINGS)
+        missing = _clean(table["id"]).isna()
         ids = table.loc[~missing, "id"]
         if ids.duplicated().any():
             report.problems.append(f"{int(ids.duplicated().sum())} duplicated file ids")
