@@ -38,11 +38,9 @@ def output_format(path: str | os.PathLike[str], format: str | None = None) -> Ou
             raise InputError(
                 f"output format {format!r} is not known; use one of {', '.join(OUTPUT_FORMATS)}."
             )
-        suffix = Path(path).suffix.lower()
-        named = _SUFFIXES.get(suffix)
-        if (
-            named is not None and named != format
-        ):  # a .parquet file holding TSV text would mislead its readers
+        named = _SUFFIXES.get(Path(path).suffix.lower())
+        # a .parquet file holding TSV text would mislead its readers
+        if named not in (None, format):
             raise InputError(
                 f"{path}: the name says {named} but the format asked is {format}; rename the file or leave the "
                 "format out (it follows the extension)."
