@@ -214,10 +214,7 @@ def organoid_cv(
     )
     table.insert(table.columns.get_loc("feature_set") + 1, "model", cfg.model_label)
     predictions, choices = [], []
-    tested_drugs = set(table["drug"])  # not a drug the CV skipped (e.g. one response for every organoid)
     for drug, m in models.items():  # the held-out predictions and each fold's choice, for the outputs
-        if drug not in tested_drugs:
-            continue
         X = organoid_scores.loc[m.y.index, m.features]
         folds = None
         if rescore is not None:
