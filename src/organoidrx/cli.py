@@ -563,12 +563,12 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
     from organoidrx.network._cache import _ENTRY
     from organoidrx.pipeline._bundle_index import INDEX
 
-    if (
-        path.name in (MANIFEST, INDEX) and path.is_file()
-    ):  # a bundle's manifest, a folder's index: inspect those
+    # a bundle's manifest, a folder's index: inspect the bundle, the folder
+    if path.name in (MANIFEST, INDEX) and path.is_file():
         path = path.parent
     matrix = path.with_suffix(".npy")
-    if path.suffix in (".npy", ".json") and _ENTRY.fullmatch(matrix.name) and path.is_file():
+    cached = _ENTRY.fullmatch(matrix.name)
+    if path.suffix in (".npy", ".json") and cached is not None and path.is_file():
         from organoidrx.network import cache_entries
         from organoidrx.network._cache import _verified
 
@@ -578,8 +578,8 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
             return {"file": str(path), "format": "distance cache checksum file, without its matrix"}
         row = entry.iloc[0].to_dict()
         if row["status"] == "ok":
-            named = _ENTRY.fullmatch(matrix.name).group("hash")  # type: ignore[union-attr]
-            row["status"] = _verified(matrix, int(row["nodes"]), row["network_sha256"], named)
+            verified = _verified(matrix, int(row["nodes"]), row["network_sha256"], cached.group("hash"))
+            row["status"] = f"{verified} (read and checked in full)"
         return {
             "file": str(path),
             "format": "distance cache - shortest-path lengths organoidrx stored (organoidrx cache list)",
@@ -587,7 +587,7 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
             "bytes": f"{row['bytes']:,} (matrix and checksum file)",
             "network": row["network_sha256"] or "unknown (checksum file missing or unreadable)",
             "last used": row["last_used"],
-            "status": f"{row['status']} (read and checked in full)",
+            "status": row["status"],
         }
     if path.suffix == ".toml" and path.is_file():
         from organoidrx.pipeline import read_config
