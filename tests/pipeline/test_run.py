@@ -659,19 +659,19 @@ def test_tcga_sample_barcodes_match_patient_barcodes_by_their_tumour_sample(coho
         load_inputs(read_config(config))
 
 
-def test_bad_config_fewer_than_three_organoids(cohort_dir, tmp_path, capsys):
+def test_bad_config_fewer_than_five_organoids(cohort_dir, tmp_path, capsys):
     config = _copy_cohort(cohort_dir[0], tmp_path)
     response = pd.read_csv(config.parent / "organoid_response.tsv", sep="\t")
-    keep = (response["drug"] == "DRUG_A") | response["sample"].isin(["ORG001", "ORG002"])
+    four = ["ORG001", "ORG002", "ORG003", "ORG004"]
+    keep = (response["drug"] == "DRUG_A") | response["sample"].isin(four)
     response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
     err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
-    assert "only 2 organoids have both expression and a DRUG_B response (need at least 3)" in err
-    # a nested choice of model leaves 2 organoids in its inner leave-one-out with 3: refused before any work
-    keep = (response["drug"] == "DRUG_A") | response["sample"].isin(["ORG001", "ORG002", "ORG003"])
-    response[keep].to_csv(config.parent / "organoid_response.tsv", sep="\t", index=False)
+    assert "only 4 organoids have both expression and a DRUG_B response (need at least 5)" in err
+    assert "leave DRUG_B out of [drugs]" in err
+    # the same floor for a nested choice of model, whose inner leave-one-out then fits 3 organoids
     _set(config, model=["ridge", "linear"])
     err = _error(["run", str(config), "--out", str(tmp_path / "o")], capsys)
-    assert "only 3 organoids have both expression and a DRUG_B response (need at least 4 for a nested" in err
+    assert "only 4 organoids have both expression and a DRUG_B response (need at least 5)" in err
     # one response for every organoid: nothing to learn, said before any work
     _set(config, model="ridge")
     flat = np.where(response["drug"] == "DRUG_A", 1.5, response["value"].abs() + 0.1)

@@ -26,6 +26,7 @@ from organoidrx._utils import InputError, atomic_write, examples, versions
 from organoidrx.models import cross_validate_response, make_response_pipeline, proximal_pathways
 from organoidrx.pipeline._config import PipelineConfig, apply_overrides, read_config
 from organoidrx.pipeline._inputs import (
+    MIN_ORGANOIDS,
     Inputs,
     check_inputs_unchanged,
     input_files,
@@ -44,9 +45,6 @@ __all__ = ["BASELINES", "compare_methods"]
 
 #: feature sets shown beside every network selection: every scored pathway, every gene, the drug's target genes
 BASELINES = ("all_pathways", "all_genes", "target_genes")
-#: minimum organoids with a response for a drug to be cross-validated
-MIN_ORGANOIDS = 5
-
 
 def _names(kind: str, given: Sequence[str] | None, configured: Sequence[str], key: str) -> list[str]:
     chosen = list(given if given is not None else configured) or list(method_names(kind))
