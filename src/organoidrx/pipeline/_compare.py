@@ -46,6 +46,7 @@ __all__ = ["BASELINES", "compare_methods"]
 #: feature sets shown beside every network selection: every scored pathway, every gene, the drug's target genes
 BASELINES = ("all_pathways", "all_genes", "target_genes")
 
+
 def _names(kind: str, given: Sequence[str] | None, configured: Sequence[str], key: str) -> list[str]:
     chosen = list(given if given is not None else configured) or list(method_names(kind))
     for name in chosen:
