@@ -392,8 +392,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--reference",
         choices=("bundle", "cohort"),
         default="bundle",
-        help="standardise with the training patients' scale stored in the bundle (default: a patient's score "
-        "never depends on the others in the file) or over the samples given, as the paper did per cohort (3+)",
+        help="standardise with the training patients' scale stored in the bundle (default; needs a bundle trained "
+        "with patients and alignment 'standardize'; with a scorer that scores each sample alone, a patient's "
+        "score never depends on the others in the file) or over the samples given, as the paper did per cohort (3+)",
     )
     _add_option(p, DUPLICATES)
     p.set_defaults(
