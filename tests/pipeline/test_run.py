@@ -598,6 +598,23 @@ def test_patients_recorded_with_a_combination_cell_count_for_each_of_its_drugs(c
     assert treated == loaded.matching["treated_patients"]
 
 
+def test_patients_with_expression_but_no_clinical_row_are_named(cohort_dir, tmp_path, caplog):
+    """They stay in the cohort (its standardisation, patient_predictions) but have no drug and no outcome: said."""
+    from organoidrx.pipeline import read_config
+    from organoidrx.pipeline._inputs import load_inputs
+
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    clinical = pd.read_csv(config.parent / "clinical.tsv", sep="\t")
+    gone = sorted(clinical["patient"].unique())[:2]
+    clinical[~clinical["patient"].isin(gone)].to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        loaded = load_inputs(read_config(config))
+    n = loaded.matching["patients_with_expression"]
+    assert set(gone) <= set(loaded.patient_expression.index)
+    assert f"2 of {n} patients of patient_expression.tsv have no clinical row in clinical.tsv (e.g. " in caplog.text
+    assert repr(gone[0]) in caplog.text
+
+
 def test_a_patient_recorded_twice_for_a_drug_gets_its_best_response(cohort_dir, tmp_path, caplog):
     """Rows '5 FU' (no response) and 'Fluorouracil' (SD) of one patient: one treated patient, response SD; a cell
     naming a known drug beside an unknown word counts for the known drug and is named as such."""

@@ -104,6 +104,17 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
             n_rows,
             cfg.patient_expression.name,
         )
+    unlisted = sorted(set(expression.index) - set(clinical["patient"]))
+    if unlisted:
+        logger.warning(
+            "%d of %d patients of %s have no clinical row in %s (e.g. %s); they enter the cohort's "
+            "standardisation or alignment and are predicted, but count as treated with no drug and have no outcome",
+            len(unlisted),
+            expression.shape[0],
+            cfg.patient_expression.name,
+            cfg.clinical.name,
+            examples(unlisted),
+        )
     drug_values = clinical["drug"].dropna().astype(str)
     drug_values = drug_values[drug_values.str.strip() != ""]
     cells = sorted(drug_values.unique())
