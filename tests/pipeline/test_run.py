@@ -611,7 +611,10 @@ def test_patients_with_expression_but_no_clinical_row_are_named(cohort_dir, tmp_
         loaded = load_inputs(read_config(config))
     n = loaded.matching["patients_with_expression"]
     assert set(gone) <= set(loaded.patient_expression.index)
-    assert f"2 of {n} patients of patient_expression.tsv have no clinical row in clinical.tsv (e.g. " in caplog.text
+    assert (
+        f"2 of {n} patients of patient_expression.tsv have no clinical row in clinical.tsv (e.g. "
+        in caplog.text
+    )
     assert repr(gone[0]) in caplog.text
 
 

@@ -21,6 +21,7 @@ from organoidrx.report import (
     plot_feature_set_comparison,
     plot_forest,
     plot_km,
+    plot_method_heatmap,
     plot_proximity,
 )
 
@@ -312,3 +313,28 @@ def test_coefficients_with_long_pathway_names_save_without_layout_warnings(tmp_p
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert all(len(label) <= 60 for label in labels)
     ax.figure.savefig(tmp_path / "coefficients.png", bbox_inches="tight")
+
+
+def test_method_heatmap_shows_only_differences_to_random_sets(tmp_path):
+    """Baselines never compared with random sets stay out (their Spearman is another scale); no Spearman is grey."""
+    rows = [
+        ("ssgsea", "closest", "ridge", "A", 0.6, 0.1, 0.01),
+        ("ssgsea", "closest", "ridge", "B", np.nan, np.nan, np.nan),  # nothing selected
+        ("ssgsea", "all_pathways", "ridge", "A", 0.9, np.nan, np.nan),
+        ("ssgsea", "all_pathways", "ridge", "B", 0.8, np.nan, np.nan),
+        ("(expression)", "target_genes", "ridge", "A", -0.2, 0.2, 0.9),
+        ("(expression)", "target_genes", "ridge", "B", 0.3, -0.1, 0.5),
+    ]
+    board = pd.DataFrame(
+        rows, columns=["scorer", "selection", "model", "drug", "spearman", "random_median", "q"]
+    )
+    ax = plot_method_heatmap(board)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["(expression) / target_genes / ridge", "ssgsea / closest / ridge"]
+    shown = ax.images[0].get_array()
+    assert np.allclose(shown[:, 0], [-0.4, 0.5]) and shown[0, 1] == pytest.approx(0.4)
+    assert np.ma.is_masked(shown[1, 1])
+    assert ax.texts[0].get_text() == "*" and len(ax.texts) == 1
+    _save(ax, tmp_path, "heatmap")
+    only_baselines = plot_method_heatmap(board[board["selection"] == "all_pathways"])
+    assert "no combination was compared" in only_baselines.texts[0].get_text()

@@ -66,7 +66,8 @@ def write_compare_report(
     report.image_placeholder(
         "heatmap.png",
         caption="Cross-validated Spearman minus the random sets' median, per combination and drug; * q < 0.05 over "
-        "every test (heatmap.png).",
+        "every test; grey: nothing selected or no Spearman. The all_pathways and all_genes baselines, never compared "
+        "with random sets, are in the leaderboard only (heatmap.png).",
         alt="Heat map of combinations and drugs",
     )
     report.heading("Leaderboard")

@@ -741,8 +741,10 @@ def plot_method_heatmap(
     ----------
     leaderboard : DataFrame
         :func:`organoidrx.pipeline.compare_methods` leaderboard: ``scorer, selection, model, drug, spearman,
-        random_median, q``. Cells show ``spearman - random_median`` (``spearman`` for baselines without random
-        sets); ``*`` marks q < ``level`` (corrected over every test).
+        random_median, q``. Cells show ``spearman - random_median``; ``*`` marks q < ``level`` (corrected over
+        every test). Combinations never compared with random sets (the ``all_pathways`` and ``all_genes``
+        baselines) are left out, as their Spearman is on another scale; a drug without that difference (nothing
+        selected, no Spearman) is a grey cell.
     level : float, default=0.05
     ax : matplotlib Axes, optional
     title : str, optional
@@ -757,13 +759,17 @@ def plot_method_heatmap(
         raise InputError(
             f"leaderboard is missing columns {missing} (has {examples(list(leaderboard.columns), 8)})."
         )
-    table = leaderboard.assign(
-        combination=leaderboard["scorer"].astype(str)
+    compared = leaderboard.groupby(["scorer", "selection", "model"], sort=False)["random_median"].transform(
+        lambda m: m.notna().any()
+    )
+    table = leaderboard[compared.astype(bool)]
+    table = table.assign(
+        combination=table["scorer"].astype(str)
         + " / "
-        + leaderboard["selection"].astype(str)
+        + table["selection"].astype(str)
         + " / "
-        + leaderboard["model"].astype(str),
-        value=leaderboard["spearman"] - leaderboard["random_median"].fillna(0.0),
+        + table["model"].astype(str),
+        value=table["spearman"] - table["random_median"],
     )
     combos = list(
         dict.fromkeys(table.sort_values(["scorer", "selection", "model"], kind="stable")["combination"])
@@ -776,8 +782,15 @@ def plot_method_heatmap(
         index=combos, columns=drugs
     )
     ax = _axes(ax, (max(5.0, 0.28 * len(drugs) + 3.5), max(2.5, 0.24 * len(combos) + 1.5)))
+    if not combos:
+        ax.text(0.5, 0.5, "no combination was compared with random sets", ha="center", va="center")
+        ax.set_axis_off()
+        return ax
     limit = float(np.nanmax(np.abs(values.to_numpy()))) if np.isfinite(values.to_numpy()).any() else 1.0
-    image = ax.imshow(values.to_numpy(dtype=float), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+    from matplotlib import colormaps
+
+    cmap = colormaps["RdBu_r"].with_extremes(bad="0.8")  # grey: no difference to show
+    image = ax.imshow(values.to_numpy(dtype=float), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto",
                       interpolation="nearest")  # fmt: skip
     rows, cols = np.nonzero((q.to_numpy(dtype=float) < level) & np.isfinite(q.to_numpy(dtype=float)))
     for r, c in zip(rows, cols, strict=True):
@@ -788,6 +801,7 @@ def plot_method_heatmap(
     ax.set_yticks(range(len(combos)), labels=combos, fontsize="x-small")
     ax.figure.colorbar(image, ax=ax, label="Spearman - random median", shrink=0.8)
     ax.set_title(
-        title or f"Organoid CV per combination and drug (* q < {level:g} over all tests)", fontsize="small"
+        title or f"Organoid CV per combination and drug (* q < {level:g} over all tests; grey: no Spearman)",
+        fontsize="small",
     )
     return ax
