@@ -78,6 +78,29 @@ def as_expression_frame(expression: Any, *, name: str = "expression") -> pd.Data
     )
 
 
+def _id_text(value: Any) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_id(value: Any) -> str | None:
+    """A gene or node id as text: an integer id (an Entrez id) stored as a float, as pandas stores integers beside
+    a missing value, without its decimal point; None for a missing or empty value."""
+    if value is None or (np.ndim(value) == 0 and not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    return _id_text(value).strip() or None
+
+
+def id_strings(values: Any) -> np.ndarray:
+    """Ids as text, each as :func:`as_id` writes it (1001.0 -> '1001'), so that integer ids match whatever column
+    pandas stored them in; a missing value stays 'nan', which matches no gene."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if pd.api.types.infer_dtype(series, skipna=False) in ("string", "integer", "empty"):
+        return series.astype(str).to_numpy()
+    return np.array([_id_text(v) for v in series], dtype=object).astype(str)
+
+
 def as_gene_set_dict(gene_sets: Any, *, name: str = "gene_sets") -> dict[str, list[str]]:
     """Normalise gene sets to ``{pathway: [genes...]}`` with genes unique and in first-seen order.
 
@@ -93,14 +116,14 @@ def as_gene_set_dict(gene_sets: Any, *, name: str = "gene_sets") -> dict[str, li
                 f"(columns: {list(gene_sets.columns)})."
             )
         for pathway, gene in zip(
-            gene_sets["pathway"].astype(str), gene_sets["gene"].astype(str), strict=True
+            gene_sets["pathway"].astype(str), id_strings(gene_sets["gene"]), strict=True
         ):
             result.setdefault(pathway, []).append(gene)
     elif isinstance(gene_sets, Mapping):
         for pathway, genes in gene_sets.items():
             if isinstance(genes, str):
                 raise InputError(f"{name}[{pathway!r}] is a single string; give a list of genes.")
-            result[str(pathway)] = [str(g) for g in genes]
+            result[str(pathway)] = list(id_strings(list(genes)))
     else:
         raise InputError(
             f"{name} must be a DataFrame with columns 'pathway', 'gene' or a dict of lists; got {type(gene_sets).__name__}."

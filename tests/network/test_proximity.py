@@ -199,6 +199,15 @@ def test_integer_ids_are_the_same_genes_as_their_strings():
     with_missing = pd.DataFrame({"drug": ["x", "x"], "target": [1, np.nan]})  # pandas stores 1.0
     assert with_missing["target"].dtype == float
     pd.testing.assert_frame_equal(_run(edges, with_missing, {"p": [4, 5]}), as_text)
+    # one edge without its first gene makes pandas store that whole column as floats (1.0, 2.0, ...): the same
+    # nodes still, not a second copy of each ('1.0' beside '1') that would rewire the network
+    broken = pd.concat([edges, pd.DataFrame({"gene_a": [np.nan], "gene_b": [5]})], ignore_index=True)
+    assert broken["gene_a"].dtype == float
+    rebuilt = _run(broken, pd.DataFrame({"drug": ["x"], "target": [1]}), {"p": [4, 5]})
+    pd.testing.assert_frame_equal(rebuilt, as_text)
+    # gene sets with float genes (as pandas stores integers beside a missing value) name the same nodes
+    long_sets = pd.DataFrame({"pathway": ["p", "p"], "gene": [4.0, 5.0]})
+    pd.testing.assert_frame_equal(_run(edges, pd.DataFrame({"drug": ["x"], "target": [1]}), long_sets), as_text)
 
 
 @pytest.mark.parametrize("measure", ["closest", "separation", "rwr"])

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from organoidrx._utils import InputError, examples
-from organoidrx._validation import as_long_table
+from organoidrx._validation import as_long_table, id_strings
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +146,7 @@ def build_interactome(
         keep = scores.to_numpy() > min_score
         summary["edges_below_min_score"] = int((~keep).sum())
         edges = edges.loc[keep]
-    gene_a = edges["gene_a"].astype(str).to_numpy()
-    gene_b = edges["gene_b"].astype(str).to_numpy()
+    gene_a, gene_b = id_strings(edges["gene_a"]), id_strings(edges["gene_b"])
     loops = gene_a == gene_b
     summary["self_loops"] = int(loops.sum())
     gene_a, gene_b = gene_a[~loops], gene_b[~loops]

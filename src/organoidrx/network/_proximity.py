@@ -20,7 +20,7 @@ import pandas as pd
 from organoidrx._compute import active_backend
 from organoidrx._registry import Method, Option, get_method
 from organoidrx._utils import InputError, check_random_state, examples
-from organoidrx._validation import as_gene_set_dict, as_long_table, restrict_gene_sets
+from organoidrx._validation import as_gene_set_dict, as_id, as_long_table, restrict_gene_sets
 from organoidrx.io._drug_names import DrugNameResolver, drug_keys, match_drugs
 from organoidrx.network._distances import _distance_matrix, check_memory
 from organoidrx.network._graph import Interactome, build_interactome
@@ -275,16 +275,6 @@ def _absent_reason(names: Sequence[str], outside: frozenset[str], what: str, tab
     return f"no {what} in the network"
 
 
-def _as_id(value: Any) -> str | None:
-    """A target id as the network's node names are (strings; an integer id such as an Entrez id, also when pandas
-    stored it as a float beside missing values, without a decimal point); None for a missing or empty value."""
-    if value is None or (np.ndim(value) == 0 and not isinstance(value, str) and bool(pd.isna(value))):
-        return None
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip() or None
-
-
 def _resolve_drugs(
     table: pd.DataFrame, drugs: Sequence[str] | None, name: str
 ) -> tuple[list[str], dict[str, list[str]]]:
@@ -292,7 +282,7 @@ def _resolve_drugs(
     listed: dict[str, list[str]] = {}
     for drug, target in zip(table["drug"].astype(str), table["target"], strict=True):
         genes = listed.setdefault(drug, [])
-        gene = _as_id(target)
+        gene = as_id(target)
         if gene and gene not in genes:
             genes.append(gene)
     if drugs is None:
