@@ -224,3 +224,21 @@ def test_distance_two_through_a_hub_by_hand():
         assert (
             within_set_nearest(dist, nodes, np.ones(len(nodes), np.int64), starts, graph).tolist() == expected
         )
+
+
+def test_null_counts_compare_large_integer_parts_exactly():
+    """Separation of two sets of ~1,000 nodes has denominators 2nk(n+k) ~ 1e10: the cross products of a draw's
+    and the observed parts pass int64, and the count of draws at least as close must not wrap around."""
+    from organoidrx.network._proximity import _at_most
+
+    rng = np.random.default_rng(0)
+    den = np.full(200, 2 * 1400 * 1400 * 2800, dtype=np.int64)  # 1.1e10
+    num = rng.integers(-(10**10), 10**10, size=200, dtype=np.int64)
+    obs_num, obs_den = np.int64(-6 * 10**9), np.int64(2 * 1300 * 1500 * 2800)
+    exact = [int(a) * int(obs_den) <= int(obs_num) * int(b) for a, b in zip(num, den, strict=True)]
+    assert (num * obs_den <= obs_num * den).tolist() != exact  # int64 wraps here
+    np.testing.assert_array_equal(_at_most(num, den, obs_num, obs_den), exact)
+    # an exact tie of large parts is a tie, and small parts keep the integer comparison
+    tie = np.array([obs_num * 2], dtype=np.int64), np.array([obs_den * 2], dtype=np.int64)
+    assert _at_most(*tie, obs_num, obs_den).all()
+    assert _at_most(np.array([3, 4]), np.array([6, 6]), 1, 2).tolist() == [True, False]

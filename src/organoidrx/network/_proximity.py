@@ -170,12 +170,15 @@ def _null_blocks(
         obs_num, obs_den = _cols(observed[0], a, b), _cols(observed[1], a, b)
         with np.errstate(divide="ignore", invalid="ignore"):
             obs = obs_num / obs_den
-        parts.append((slice(int(end[a]), int(end[b])), _columns(problem, a, b), obs_num, obs_den, obs))
+        obs_max = (_largest(np.asarray(obs_num)), _largest(np.asarray(obs_den)))
+        parts.append(
+            (slice(int(end[a]), int(end[b])), _columns(problem, a, b), obs_num, obs_den, obs, obs_max)
+        )
     out: list[tuple[np.ndarray, ...]] = []
     fixed_genes: dict[str, Any] = {}
     for first_draw, size in zip(starts, block_sizes, strict=True):
         sums = []
-        for *_, obs in parts:
+        for *_, obs, _ in parts:
             shape = obs.shape
             sums.append(
                 (np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64), np.full(shape, np.inf),
@@ -189,7 +192,9 @@ def _null_blocks(
             else:
                 genes, gene_repeat = problem.gene_slots, None
                 memo = fixed_genes  # the pathways' own genes in every draw
-            for (slots, part, obs_num, obs_den, obs), (s1, s2, n_le, lo, hi) in zip(parts, sums, strict=True):
+            for (slots, part, obs_num, obs_den, obs, obs_max), (s1, s2, n_le, lo, hi) in zip(
+                parts, sums, strict=True
+            ):
                 targets, target_repeat = all_targets[slots], all_repeat[slots]
                 num, den = _measure(part, targets, target_repeat, genes, gene_repeat, measure, state, memo)
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -197,12 +202,44 @@ def _null_blocks(
                 dev = value - obs
                 s1 += dev
                 s2 += dev * dev
-                n_le += num * obs_den <= obs_num * den
+                n_le += _at_most(num, den, obs_num, obs_den, obs_max)
                 np.minimum(lo, value, out=lo)
                 np.maximum(hi, value, out=hi)
         out.append(tuple(np.concatenate(k, axis=1) for k in zip(*sums, strict=True)))
         on_block()
     return out
+
+
+#: integer cross products below this cannot overflow int64
+_EXACT_PRODUCTS = 2.0**62
+
+
+def _at_most(
+    num: np.ndarray, den: np.ndarray, obs_num: Any, obs_den: Any, obs_max: tuple[float, float] | None = None
+) -> np.ndarray:
+    """``num / den <= obs_num / obs_den`` compared as ``num * obs_den <= obs_num * den``: exact for the integer
+    parts of the distance measures, whose ties are common. Where an int64 product could overflow (separation of
+    two sets of about a thousand nodes), the floats decide and the near ties are settled in Python integers.
+    ``obs_max``: the largest ``|obs_num|`` and ``|obs_den|``, when known."""
+    if num.dtype.kind not in "iu":
+        return num * obs_den <= obs_num * den
+    obs_num, obs_den = np.asarray(obs_num), np.asarray(obs_den)
+    top_num, top_den = obs_max or (_largest(obs_num), _largest(obs_den))
+    largest = max(_largest(num) * top_den, top_num * _largest(den))
+    if largest < _EXACT_PRODUCTS:
+        return num * obs_den <= obs_num * den
+    num, den, obs_num, obs_den = np.broadcast_arrays(num, den, obs_num, obs_den)
+    left, right = num * obs_den.astype(float), obs_num * den.astype(float)
+    result = left <= right
+    unsure = ~(np.abs(left - right) > 1e-9 * np.maximum(np.abs(left), np.abs(right)))  # near ties and NaN
+    for i in zip(*np.nonzero(unsure), strict=True):
+        result[i] = int(num[i]) * int(obs_den[i]) <= int(obs_num[i]) * int(den[i])
+    return result
+
+
+def _largest(values: np.ndarray) -> float:
+    """max |values| (0 for none), without a temporary of the absolute values."""
+    return max(float(values.max(initial=0)), -float(values.min(initial=0)))
 
 
 def _cols(values: Any, a: int, b: int) -> Any:
