@@ -155,13 +155,16 @@ def gsva(
     ``lgamma``) and clips at 1 where R calls ``ppois``: those terms are reproduced to the last bit (with the C
     library's ``lgamma``) when the table above has at most 16 million values (e.g. 4,000 distinct counts up to
     4,000), and larger count matrices use scipy's ``pdtr`` (R's ``ppois``), where genes whose statistics
-    differ only by rounding can be ordered differently from decoupler, which moves their sets' scores by up to
-    about 1e-3; (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression
+    differ only by rounding can be ordered differently from decoupler: each such swap moves a set's score by up
+    to about :math:`1/(p-k)` (:math:`p` genes, :math:`k` in the set; 9.8e-5 on 12,037 genes of real counts, but
+    0.07 on a contrived 40-gene matrix); (iv) ``kcdf="none"`` is the empirical CDF; (v) a single sample is ranked on its expression
     (with a warning: its scores are not on a cohort's scale). A gene constant across the samples is an error
     with the Gaussian kernel (R drops it with a warning; decoupler's kernel is undefined for it). decoupler also
     drops genes that are zero in every sample, and samples that are zero in every gene, before ranking; both are
     kept here, so drop them first to reproduce its scores on such matrices (a dropped sample changes every other
-    sample's kernel CDF).
+    sample's kernel CDF). The kernel sums are added in sample order, so as in decoupler reordering the samples
+    can swap genes whose statistics tie to rounding (on the 22 Kong organoids, 65 of 11,726 scores moved, by at
+    most 3.5e-4).
 
     References
     ----------

@@ -67,7 +67,8 @@ def plage(
     \sum_g v_{1g}`): a high score means the set's genes are high. If that sum is 0 (within 1e-10; e.g. two
     anticorrelated genes) the gene with the largest absolute loading (the first listed of equals, within
     1e-10) loads positively. Either way negating the expression negates the activity. R's scores equal these
-    up to the sign of each set.
+    up to the sign of each set, except for a set that lists a gene twice: it counts once here, R's GSVA
+    decomposes both copies.
 
     Cost: one thin SVD per set, :math:`O(n k \min(n, k))` for :math:`k` genes; memory one standardised copy
     of the (samples x genes) matrix.

@@ -86,7 +86,9 @@ def zscore(
 
     .. math:: \mathrm{zscore}_{iS} = \frac{1}{\sqrt{k}} \sum_{g \in S} z_{ig},
 
-    which is standard normal when the genes are independent (Lee et al. 2008). All sets are one sparse product
+    which is standard normal when the genes are independent (Lee et al. 2008). A gene listed twice in a set
+    counts once (a set is a set, as in gseapy, decoupler and singscore); R's GSVA keeps both copies
+    (``colSums(Z[idx, ]) / sqrt(length(idx))``), so its scores differ for such sets. All sets are one sparse product
     of the (sets x genes) membership matrix with the standardised matrix. Memory: one standardised copy of the
     (samples x genes) matrix.
 
