@@ -206,6 +206,18 @@ def test_one_sample_is_a_clear_error(cohort: tuple[pd.DataFrame, dict[str, list[
     assert "\n" not in str(error.value)
 
 
+def test_a_scorer_s_error_names_the_expression_file(
+    cohort: tuple[pd.DataFrame, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    """As the readers' errors do: 'one.tsv: zscore standardises each gene ...'."""
+    from organoidrx.io import read_expression
+
+    expression, gene_sets = cohort
+    expression.iloc[:1].T.rename_axis("gene").to_csv(tmp_path / "one.tsv", sep="\t")
+    with pytest.raises(InputError, match=r"^one\.tsv: zscore standardises each gene across the samples"):
+        score(read_expression(tmp_path / "one.tsv"), gene_sets, method="zscore", min_size=1)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_a_constant_gene_of_a_set_is_a_clear_error(
     cohort: tuple[pd.DataFrame, dict[str, list[str]]], method: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -230,38 +231,10 @@ def score(
         chunk_size=chunk_size,
         n_jobs=threads,
     )
-    backend = active_backend()
-    # only a scorer that scores each sample on its own may be split into blocks of samples: an option can make
-    # it cohort-dependent (ssGSEA's normalize="range" divides by the whole table's range)
-    independent = streams(method, resolved)
-    if backend is not None and independent and len(frame) > 1:
-        block = chunk_size or _PROGRESS_BLOCK
-        starts = range(0, len(frame), block)
-        template = replace(data, values=values[:0], samples=data.samples[:0])
-        chunks = [(values[i : i + block], data.samples[i : i + block]) for i in starts]
-        parts = [np.empty((0, len(kept)))] * len(chunks)
-        done = 0
-        if progress is not None:
-            progress(0, len(frame))
-        shared = (scorer.func, template, resolved)
-        for i, part in backend.imap(_score_task, chunks, shared=shared, scatter_tasks=True):
-            parts[i] = part
-            done += len(part)
-            if progress is not None:
-                progress(done, len(frame))
-        scores = np.concatenate(parts)
-    elif progress is None:
-        scores = np.asarray(scorer.func(data, **resolved), dtype=np.float64)
-    else:
-        block = (chunk_size or _PROGRESS_BLOCK) if independent else max(len(frame), 1)
-        parts = []
-        progress(0, len(frame))
-        for start in range(0, len(frame), block):
-            rows = slice(start, start + block)
-            part = replace(data, values=values[rows], samples=data.samples[rows])
-            parts.append(np.asarray(scorer.func(part, **resolved), dtype=np.float64))
-            progress(min(start + block, len(frame)), len(frame))
-        scores = np.concatenate(parts) if parts else np.empty((0, len(kept)))
+    with _named(Path(source).name if source else None):
+        scores = _run_scorer(
+            scorer.func, data, resolved, independent=streams(method, resolved), progress=progress
+        )
     if scores.shape != (len(frame), len(kept)):
         raise RuntimeError(
             f"scorer {method!r} returned shape {scores.shape}; expected {(len(frame), len(kept))}."
@@ -414,3 +387,54 @@ def rescorer(
         return kept[key]
 
     return rescore
+
+
+@contextlib.contextmanager
+def _named(file: str | None) -> Iterator[None]:
+    """A scorer's input error names the expression file it came from, as the readers' errors do."""
+    try:
+        yield
+    except InputError as exc:
+        if file is None or file in str(exc):
+            raise
+        raise InputError(f"{file}: {exc}") from None
+
+
+def _run_scorer(
+    func: Callable[..., Any],
+    data: ScoringInput,
+    resolved: dict[str, Any],
+    *,
+    independent: bool,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """The (samples x kept sets) scores: in one call, in blocks of samples for the progress, or on a cluster."""
+    values, n, kept = data.values, len(data.samples), len(data.sets)
+    backend = active_backend()
+    if backend is not None and independent and n > 1:
+        block = data.chunk_size or _PROGRESS_BLOCK
+        template = replace(data, values=values[:0], samples=data.samples[:0])
+        chunks = [(values[i : i + block], data.samples[i : i + block]) for i in range(0, n, block)]
+        parts = [np.empty((0, kept))] * len(chunks)
+        done = 0
+        if progress is not None:
+            progress(0, n)
+        for i, part in backend.imap(
+            _score_task, chunks, shared=(func, template, resolved), scatter_tasks=True
+        ):
+            parts[i] = part
+            done += len(part)
+            if progress is not None:
+                progress(done, n)
+        return np.concatenate(parts)
+    if progress is None:
+        return np.asarray(func(data, **resolved), dtype=np.float64)
+    block = (data.chunk_size or _PROGRESS_BLOCK) if independent else max(n, 1)
+    parts = []
+    progress(0, n)
+    for start in range(0, n, block):
+        rows = slice(start, start + block)
+        part = replace(data, values=values[rows], samples=data.samples[rows])
+        parts.append(np.asarray(func(part, **resolved), dtype=np.float64))
+        progress(min(start + block, n), n)
+    return np.concatenate(parts) if parts else np.empty((0, kept))
