@@ -76,6 +76,32 @@ def cluster():
         yield backend
 
 
+def _spin(seconds: float) -> float:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return seconds
+
+
+def test_ctrl_c_is_left_to_this_process_and_an_interrupted_block_stops_its_workers():
+    """A terminal's Ctrl-C reaches the workers too: they ignore it (no worker tracebacks); this process unwinds,
+    and leaving the block by an exception kills its local workers instead of waiting for their running tasks."""
+    with pytest.raises(KeyboardInterrupt), dask_backend("local:1") as backend:
+        assert set(backend.client.run(lambda: int(signal.getsignal(signal.SIGINT))).values()) == {
+            int(signal.SIG_IGN)
+        }
+        (pid,) = backend.client.run(os.getpid).values()
+        running = backend.client.submit(_spin, 300.0)
+        while running.status == "pending" and not any(backend.client.processing().values()):
+            time.sleep(0.05)
+        started = time.monotonic()
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 60  # a graceful close would wait for the 300-s task
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process still takes Ctrl-C
+
+
 @pytest.mark.slow
 def test_score_and_proximity_on_two_worker_processes_are_byte_identical(cohort, cluster):
     # the fixture's backend is active inside its module: run the single-process reference with it switched off

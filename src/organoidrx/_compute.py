@@ -25,7 +25,9 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -90,6 +92,16 @@ def parse_dask_spec(text: str, *, where: str = "--dask") -> DaskSpec:
         f"{where} {value!r} is not a Dask cluster: use local:N (N worker processes on this machine) or the "
         "address of a running scheduler, e.g. tcp://127.0.0.1:8786."
     )
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker of a local cluster as it starts (its ``preload``): Ctrl-C is left to this process.
+
+    A terminal's Ctrl-C reaches every process of the foreground group; a worker that took it would die mid-task
+    and print its traceback. The client process unwinds instead, and its :meth:`DaskBackend.close` stops them.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Records(logging.Handler):
@@ -203,6 +215,7 @@ class DaskBackend:
                     # no dashboard, and its HTTP endpoint on a free port: two clusters on one machine never collide
                     scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR,
+                    preload=[__name__],  # dask_setup: the workers leave Ctrl-C to this process
                 )
             self.client = Client(self._cluster)
         else:
@@ -236,12 +249,29 @@ class DaskBackend:
                 )
         return self
 
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self.client = self._cluster = None
+    def close(self, *, abort: bool = False) -> None:
+        """Close the client and any local cluster; ``abort`` (an interrupted run) first stops local workers at once.
+
+        A local worker finishes its running task before a graceful close, and the scheduler in this process then
+        reports to the closed client at CRITICAL: an interrupted run kills its own workers and closes silently.
+        """
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        if abort and self._cluster is not None:
+            quiet.setLevel(logging.CRITICAL + 1)
+            for nanny in list(self._cluster.workers.values()):
+                pid = getattr(nanny, "pid", None)  # its worker process now, None once it has exited
+                if pid:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            quiet.setLevel(level)
+            self.client = self._cluster = None
 
     @property
     def n_workers(self) -> int:
@@ -411,8 +441,10 @@ def dask_backend(spec: str | DaskSpec | None) -> Iterator[DaskBackend | None]:
     parsed = spec if isinstance(spec, DaskSpec) else parse_dask_spec(spec)
     backend = DaskBackend(parsed).open()
     token = _ACTIVE.set(backend)
+    completed = False
     try:
         yield backend
+        completed = True
     finally:
         _ACTIVE.reset(token)
-        backend.close()
+        backend.close(abort=not completed)
