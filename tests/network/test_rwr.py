@@ -191,3 +191,15 @@ def test_equals_networkx_pagerank_on_string(shared_data):
         worst = max(worst, float(np.max(np.abs(rows.to_numpy() - expected) / expected)))
     assert len(table) == 3 * 672
     assert worst <= 1e-8, worst
+
+
+def test_a_draw_equal_to_the_observed_walk_up_to_rounding_is_a_tie():
+    """A draw of the observed targets in another order sums the same scores in another order: a tie (counted as
+    at least as close), not a draw that lost by one unit in the last place."""
+    from organoidrx.network._proximity import _at_most
+
+    observed = np.array([[-0.1 - 0.2 - 0.3]])  # parts of a higher-is-closer measure are negated
+    reordered = np.array([[-0.3 - 0.2 - 0.1]])
+    assert reordered[0, 0] != observed[0, 0]
+    assert _at_most(reordered, np.ones(()), observed, np.ones(())).all()
+    assert not _at_most(reordered * (1 - 1e-9), np.ones(()), observed, np.ones(())).all()
