@@ -207,7 +207,9 @@ def test_integer_ids_are_the_same_genes_as_their_strings():
     pd.testing.assert_frame_equal(rebuilt, as_text)
     # gene sets with float genes (as pandas stores integers beside a missing value) name the same nodes
     long_sets = pd.DataFrame({"pathway": ["p", "p"], "gene": [4.0, 5.0]})
-    pd.testing.assert_frame_equal(_run(edges, pd.DataFrame({"drug": ["x"], "target": [1]}), long_sets), as_text)
+    pd.testing.assert_frame_equal(
+        _run(edges, pd.DataFrame({"drug": ["x"], "target": [1]}), long_sets), as_text
+    )
 
 
 @pytest.mark.parametrize("measure", ["closest", "separation", "rwr"])
@@ -360,3 +362,20 @@ def test_a_targets_only_null_keeps_the_pathway_and_matches_the_exact_mean(measur
         both[f"{'closest_distance' if measure == 'closest' else 'separation'}"]
         == fixed[f"{'closest_distance' if measure == 'closest' else 'separation'}"]
     )
+
+
+def test_an_interactome_built_by_hand_must_be_one_component():
+    """Distances between components are undefined: a hand-made Interactome of two is refused, not measured as 255."""
+    from organoidrx.network import Interactome
+
+    two = Interactome(nodes=np.array(list("ABCDE")), indptr=np.array([0, 1, 2, 3, 4, 4]),
+                      indices=np.array([1, 0, 3, 2]))  # fmt: skip
+    with pytest.raises(
+        InputError, match=r"has 3 connected components \(3 nodes outside the largest, e\.g\. 'C'"
+    ):
+        proximity(
+            two, pd.DataFrame({"drug": ["x"], "target": ["A"]}), {"p": ["C"]}, n_random=5, use_cache=False
+        )
+    unsorted = Interactome(nodes=np.array(["B", "A"]), indptr=np.array([0, 1, 2]), indices=np.array([1, 0]))
+    with pytest.raises(InputError, match="unique and sorted"):
+        proximity(unsorted, pd.DataFrame({"drug": ["x"], "target": ["A"]}), {"p": ["B"]}, n_random=5)

@@ -62,6 +62,29 @@ class Interactome:
         """Degree of every node, shape (n_nodes,)."""
         return np.diff(self.indptr)
 
+    def check(self, name: str = "network") -> None:
+        """Raise :class:`InputError` unless this is one connected graph in CSR form with unique, sorted node names, as
+        :func:`build_interactome` makes it (every measure assumes a path between any two nodes)."""
+        n = self.n_nodes
+        if len(self.indptr) != n + 1 or self.indptr[0] != 0 or self.indptr[-1] != len(self.indices):
+            raise InputError(
+                f"{name}: an Interactome's indptr must have n_nodes + 1 entries from 0 to len(indices)."
+            )
+        if n > 1 and not (self.nodes[1:] > self.nodes[:-1]).all():
+            raise InputError(f"{name}: an Interactome's node names must be unique and sorted; build it with "
+                             "build_interactome.")  # fmt: skip
+        adjacency = sp.csr_matrix(
+            (np.ones(len(self.indices), dtype=np.int8), self.indices, self.indptr), shape=(n, n)
+        )
+        n_components, labels = csgraph.connected_components(adjacency, directed=False)
+        if n_components > 1:
+            alone = [str(g) for g in self.nodes[labels != np.bincount(labels).argmax()]]
+            raise InputError(
+                f"{name}: the Interactome has {n_components} connected components ({len(alone)} nodes outside the "
+                f"largest, e.g. {examples(alone)}); distances between components are undefined: build it with "
+                "build_interactome, which keeps the largest component."
+            )
+
     def index(self) -> dict[str, int]:
         """Map from gene symbol to node index."""
         return {str(g): i for i, g in enumerate(self.nodes)}

@@ -487,6 +487,8 @@ def proximity(
     sets = as_gene_set_dict(gene_sets)
 
     tic = time.perf_counter()
+    if isinstance(network, Interactome):
+        network.check()
     graph = network if isinstance(network, Interactome) else build_interactome(network, min_score=min_score)
     timings["network"] = time.perf_counter() - tic
     node_index = graph.index()
