@@ -62,3 +62,16 @@ def test_restrict_gene_sets_reports_drops(caplog) -> None:
     }
     with pytest.raises(InputError, match="no gene set"):
         restrict_gene_sets(sets, ["ENSG1"], min_size=1)
+
+
+def test_names_that_differ_only_in_case_are_named_as_the_cause():
+    from organoidrx._validation import id_mismatch_hint
+
+    hint = id_mismatch_hint(
+        ["TP53", "EGFR", "MYC"], ["Tp53", "Egfr", "Myc", "Kras"], what="the sets", where="x.tsv"
+    )
+    assert "match when case is ignored" in hint
+    assert (
+        id_mismatch_hint(["TP53", "EGFR", "MYC"], ["TP53", "EGFR", "KRAS"], what="the sets", where="x.tsv")
+        == ""
+    )

@@ -157,10 +157,17 @@ _ID_NAMES = {
 
 
 def id_mismatch_hint(wanted: Iterable[Any], present: Iterable[Any], *, what: str, where: str) -> str:
-    """A sentence naming the cause when two gene lists use different identifier types, else ``""``."""
+    """A sentence naming the cause when two gene lists differ in case or use different identifier types, else ``""``."""
     from organoidrx.io._identifiers import detect_gene_id_type  # io builds on this module
 
-    kind_a, kind_b = detect_gene_id_type(list(wanted)[:2000]), detect_gene_id_type(list(present)[:2000])
+    wanted, present = list(wanted), list(present)
+    exact, folded = set(map(str, wanted)) & set(map(str, present)), {str(g).upper() for g in wanted}
+    if len({str(g).upper() for g in present} & folded) > 2 * max(len(exact), 1):
+        return (
+            f" The names of {what} and {where} match when case is ignored: write them alike (e.g. upper-case "
+            "human gene symbols; gseapy upper-cases them without a word)."
+        )
+    kind_a, kind_b = detect_gene_id_type(wanted[:2000]), detect_gene_id_type(present[:2000])
     if kind_a == kind_b or "unknown" in (kind_a, kind_b):
         return ""
     return (
