@@ -274,6 +274,32 @@ def test_predict_says_how_many_genes_of_the_model_are_missing(cohort_dir, tmp_pa
     assert "the expression lacks 5 of the " in caplog.text and repr(dropped[0]) in caplog.text
 
 
+def test_predict_ranks_samples_among_the_training_patients_genes_in_their_order(cohort_dir, tmp_path, caplog):
+    """Extra genes and another gene order would move rank-based scores (tied values are ordered by gene order):
+    predict ranks each sample among the training patients' genes, in their order, and says what it changed."""
+    config, _ = cohort_dir
+    bundles = train_bundles(config, tmp_path / "bundles")
+    patients = read_expression(config.parent / "patient_expression.tsv").iloc[:6].round(1)  # many ties
+    expected = predict_with_bundle(bundles["DRUG_A"], patients)
+    rng = np.random.default_rng(0)
+    extra = pd.DataFrame(
+        rng.normal(size=(6, 300)), index=patients.index, columns=[f"EXTRA{i}" for i in range(300)]
+    )
+    wider = pd.concat([patients.iloc[:, ::-1], extra], axis=1)
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        moved = predict_with_bundle(bundles["DRUG_A"], wider)
+    pd.testing.assert_frame_equal(moved, expected, check_exact=True)
+    n = patients.shape[1]
+    assert (
+        f"300 of the expression's {n + 300} genes were not among the {n} genes the training patients"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        predict_with_bundle(bundles["DRUG_A"], patients.drop(columns=patients.columns[:3]))
+    assert f"lacks 3 of the {n} genes the training patients were ranked among" in caplog.text
+
+
 def test_predict_warns_when_the_gene_sets_given_define_the_model_pathways_otherwise(
     cohort_dir, tmp_path, caplog
 ):

@@ -57,6 +57,9 @@ def run_patients(
     assert clinical is not None
     horizon = cfg.horizon_months * DAYS_PER_UNIT["months"]
     covariates = list(cfg.covariates) or None
+    assert loaded.patient_expression is not None
+    # the genes every patient was ranked among, in file order: predict ranks new samples among the same ones
+    patient_genes = [str(g) for g in loaded.patient_expression.columns]
     prediction_rows, survival_rows = [], []
     for done, (drug, m) in enumerate(models.items()):
         timer.report("patients", done, len(models))
@@ -77,6 +80,7 @@ def run_patients(
                 {
                     "cutoff": cutoff,
                     "patient_reference": patient_reference(patient_scores, m.bundle.feature_names),
+                    "patient_genes": patient_genes,
                 }
             )
             prediction_rows.append(

@@ -132,6 +132,7 @@ def _predict_one(
                              f"scored together; {len(data)} sample(s) cannot be scored alone (give 3 or more).")  # fmt: skip
         logger.warning("%s: scorer %r is cohort-dependent: these predictions depend on the %d samples given "
                        "together, whatever --reference says", model.drug, scoring["method"], len(data))  # fmt: skip
+    data = _training_genes(bundle, data, stored["patient_genes"])
     _warn_missing_genes(bundle, model.feature_names, sets, data.columns)
     scores = score(
         data,
@@ -192,6 +193,47 @@ def _warn_changed_sets(bundle: str, features: list[str], given: Any, stored: Any
             len(features),
             examples(changed),
         )
+
+
+def _training_genes(bundle: str, data: pd.DataFrame, genes: list[str] | None) -> pd.DataFrame:
+    """``data`` on the genes the training patients were ranked among, in their order (a bundle that stores them).
+
+    A rank-based score (ssGSEA, GSVA, singscore) ranks a sample's every gene, and tied values are ordered by the
+    genes' order: extra genes, missing genes or another order move a patient's scores off the training scale.
+    Extra genes are left out and the rest put in training order, which reproduces the training patients' scores;
+    missing genes cannot be restored and are named.
+    """
+    if genes is None:
+        return data
+    present = set(map(str, data.columns))
+    kept = [g for g in genes if g in present]
+    extra = len(present) - len(kept)
+    missing = [g for g in genes if g not in present]
+    if extra:
+        logger.warning(
+            "%s: %d of the expression's %d genes were not among the %d genes the training patients were ranked "
+            "among (e.g. %s); they are left out, so that each sample is ranked as the training patients were",
+            bundle,
+            extra,
+            len(present),
+            len(genes),
+            examples(sorted(present - set(genes))),
+        )
+    if missing and kept:
+        logger.warning(
+            "%s: the expression lacks %d of the %d genes the training patients were ranked among (e.g. %s); a "
+            "sample is ranked without them, which moves its scores off the training scale: give the whole "
+            "transcriptome, measured as for training",
+            bundle,
+            len(missing),
+            len(genes),
+            examples(missing),
+        )
+    if not kept or list(map(str, data.columns)) == kept:  # none in common: scoring refuses, naming both sides
+        return data
+    ordered = data.loc[:, kept] if data.columns.is_unique else data
+    ordered.attrs = dict(data.attrs)
+    return ordered
 
 
 def _warn_missing_genes(bundle: str, features: list[str], sets: Any, genes: pd.Index) -> None:
@@ -293,6 +335,9 @@ def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
         or not all(_is_finite(v) for v in response)
     ):
         raise bad("'organoid_response'", f"{min(lengths)} finite numbers, one per organoid", response)
+    patient_genes = meta.get("patient_genes")
+    if patient_genes is not None and (not _is_names(patient_genes) or not patient_genes):
+        raise bad("'patient_genes'", "a list of gene names", patient_genes)
     reference = meta.get("patient_reference")
     if reference is not None:
         ok = isinstance(reference, dict) and all(
@@ -321,6 +366,7 @@ def _stored_settings(model: ModelBundle, label: str) -> dict[str, Any]:
         "cutoff": None if cutoff is None else float(cutoff),
         "quantile": float(quantile),
         "lower_is_sensitive": lower,
+        "patient_genes": patient_genes,
     }
 
 
