@@ -87,6 +87,16 @@ def test_annotation_column_detected_by_content(tmp_path, caplog):
         result = read_expression(_write(tmp_path / "a.tsv", text))
     assert list(result.index) == ["S1"]
     assert "uniprot_acc" in caplog.text
+    # dropped for its content, a column might be a sample written wrongly: a warning, not a note
+    assert any(r.levelname == "WARNING" and "if one is a sample" in r.getMessage() for r in caplog.records)
+
+
+def test_a_sample_written_with_decimal_commas_is_an_error_not_an_annotation_column(tmp_path):
+    text = "gene\tS1\tS2\nTP53\t1.5\t1,25\nEGFR\t2.0\t2,5\nMYC\t3.5\t-0,75\n"
+    with pytest.raises(
+        InputError, match=r"c\.tsv: sample column 'S2' writes decimals with a comma \('1,25', 3 cells"
+    ):
+        read_expression(_write(tmp_path / "c.tsv", text))
 
 
 def test_gene_column_by_name(tmp_path):

@@ -104,6 +104,7 @@ def _to_samples_by_genes(
     numeric: list[int] = []
     parsed: dict[int, np.ndarray] = {}
     annotation: list[str] = []
+    textual: list[str] = []  # dropped for their content, not their name: could be a sample written wrongly
     for position, column in enumerate(columns):
         if position == gene_position:
             continue
@@ -120,7 +121,14 @@ def _to_samples_by_genes(
         bad = numbers.isna() & values.notna()
         present = int(values.notna().sum())
         if present and bad.sum() > _ANNOTATION_FRACTION * present:
-            annotation.append(column)
+            commas = values[bad].astype(str).str.fullmatch(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*")
+            if commas.mean() > _ANNOTATION_FRACTION:
+                first = values[bad][commas].iloc[0]
+                raise InputError(
+                    f"{name}: sample column {column!r} writes decimals with a comma ({first!r}, "
+                    f"{int(commas.sum())} cells); write them with a point (5.25), as the other columns do."
+                )
+            textual.append(column)
             continue
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -132,6 +140,14 @@ def _to_samples_by_genes(
         parsed[position] = numbers.to_numpy(dtype=float)
     if annotation:
         logger.info("%s: dropped %d annotation columns %s", name, len(annotation), examples(annotation, 5))
+    if textual:
+        logger.warning(
+            "%s: dropped %d columns whose cells are mostly not numbers, as annotation (%s); if one is a sample, "
+            "fix its values",
+            name,
+            len(textual),
+            examples(textual, 5),
+        )
     if not kept:
         raise InputError(
             f"{name} has no numeric sample columns (columns: {examples(columns, 5)}); "
