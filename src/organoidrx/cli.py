@@ -609,10 +609,22 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
         found = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
         if not found:
             return None
+        from organoidrx.pipeline._bundle_index import INDEX, load_bundle_folder
+
+        try:  # as predict reads the folder: every bundle verified, the set against the index
+            load_bundle_folder(path, None)
+            problems = "none found (every bundle's checksum verified" + (
+                ", the set is the one bundles.json lists)"
+                if (path / INDEX).is_file() and not (path / INDEX).is_symlink()
+                else "; no bundles.json, so whether the set is one training's cannot be checked)"
+            )
+        except InputError as exc:
+            problems = str(exc)
         return {
             "file": str(path),
             "format": "bundles - a folder written by 'organoidrx train'",
             "bundles": ", ".join(found),
+            "problems": problems,
         }
     if path.is_dir() or (path.suffix == ".zip" and path.is_file() and _is_bundle_zip(path)):
         bundle = load_bundle(path)

@@ -206,6 +206,21 @@ def test_predict_reduces_duplicated_genes_only_when_asked(cohort_dir, cli_run, t
     pd.testing.assert_frame_equal(predicted, from_run.loc[:, predicted.columns], check_exact=True)
 
 
+def test_inspect_checks_a_folder_of_bundles_as_predict_reads_it(cohort_dir, tmp_path, capsys):
+    config, _ = cohort_dir
+    out = tmp_path / "bundles"
+    train_bundles(config, out)
+    assert cli.main(["inspect", str(out)]) == 0
+    assert (
+        "problems:    none found (every bundle's checksum verified, the set is the one"
+        in capsys.readouterr().out
+    )
+    shutil.rmtree(out / "DRUG_B")
+    assert cli.main(["inspect", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "problems:" in shown and "missing ('DRUG_B')" in shown
+
+
 def test_predict_on_a_folder_predicts_only_the_set_of_bundles_its_training_wrote(
     cohort_dir, tmp_path, caplog
 ):

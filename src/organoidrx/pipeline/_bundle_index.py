@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from organoidrx._utils import InputError, examples
-from organoidrx.models._bundle import MANIFEST, SIGNATURE, ModelBundle
+from organoidrx.models._bundle import MANIFEST, SIGNATURE, ModelBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["INDEX", "check_bundle_index", "write_bundle_index"]
+__all__ = ["INDEX", "check_bundle_index", "load_bundle_folder", "write_bundle_index"]
 
 INDEX = "bundles.json"
 _FORMAT = "organoidrx-bundles"
@@ -46,6 +46,25 @@ def write_bundle_index(folder: Path, drugs: Mapping[str, str], key: bytes | None
     if key is not None:
         index[SIGNATURE] = _digest(body, key)
     (folder / INDEX).write_text(json.dumps(index, sort_keys=True, indent=1) + "\n")
+
+
+def load_bundle_folder(folder: Path, key: bytes | None) -> dict[Path, ModelBundle]:
+    """Every bundle of a folder written by ``train``, each verified (checksum, ``key``'s signature) and the set
+    checked against the folder's index (:func:`check_bundle_index`); bundle folder -> bundle, in name order."""
+    found = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
+    if not found:
+        raise InputError(
+            f"{folder}: holds no bundle (no manifest.json); pass a folder written by 'organoidrx train'."
+        )
+    linked = [p for p in found if p.is_symlink()]
+    if linked:
+        raise InputError(
+            f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
+            "its bundles, not links to them. Replace the link by the bundle folder."
+        )
+    models = {p: load_bundle(p, key=key) for p in found}
+    check_bundle_index(folder, {p.name: m for p, m in models.items()}, key)
+    return models
 
 
 def check_bundle_index(folder: Path, bundles: Mapping[str, ModelBundle], key: bytes | None) -> None:

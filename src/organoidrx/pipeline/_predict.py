@@ -20,7 +20,7 @@ from organoidrx.io._outputs import OutputFormat
 from organoidrx.models import ModelBundle, load_bundle, predict_cohort
 from organoidrx.models._bundle import MANIFEST, Key, resolve_key
 from organoidrx.models._predict import Reference
-from organoidrx.pipeline._bundle_index import check_bundle_index
+from organoidrx.pipeline._bundle_index import load_bundle_folder
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE, score, streams
 
 logger = logging.getLogger(__name__)
@@ -79,20 +79,9 @@ def predict_with_bundle(
     secret = resolve_key(key)
     folder = Path(bundle)
     if folder.is_dir() and not os.path.lexists(folder / MANIFEST):
-        found = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
-        if not found:
-            raise InputError(
-                f"{folder}: holds no bundle (no manifest.json); pass a folder written by 'organoidrx train'."
-            )
-        linked = [p for p in found if p.is_symlink()]
-        if linked:
-            raise InputError(
-                f"{linked[0]}: is a symbolic link inside {folder}; a folder written by 'organoidrx train' holds "
-                "its bundles, not links to them. Replace the link by the bundle folder."
-            )
-        models = {p.name: load_bundle(p, key=secret) for p in found}
-        check_bundle_index(folder, models, secret)
-        labels = [str(p) for p in found]
+        loaded = load_bundle_folder(folder, secret)
+        models = {p.name: m for p, m in loaded.items()}
+        labels = [str(p) for p in loaded]
     else:
         models, labels = {str(bundle): load_bundle(bundle, key=secret)}, [str(bundle)]
     stored = [_stored_settings(m, label) for m, label in zip(models.values(), labels, strict=True)]
