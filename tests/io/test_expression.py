@@ -414,3 +414,9 @@ def test_h5ad_duplicated_genes_follow_duplicates_as_text_files(tmp_path, duplica
     with open_expression(tmp_path / "e.h5ad", duplicates=duplicates) as source:
         assert list(source.genes) == ["G1", "G2", "G3"]
         np.testing.assert_array_equal(np.vstack([v for _, v in source.chunks(2)]), expected.to_numpy())
+
+
+def test_a_number_beyond_float_range_is_named_as_such(tmp_path):
+    text = "gene\tS1\tS2\nTP53\t1\t2\nEGFR\t1e400\t3\nMYC\t2\t2\n"
+    with pytest.raises(InputError, match=r"value too large for a float '1e400' at gene 'EGFR'"):
+        read_expression(_write(tmp_path / "big.tsv", text))

@@ -72,6 +72,14 @@ _ANNOTATION_FRACTION = 0.5
 # --------------------------------------------------------------------------------------------------- matrix
 
 
+def _finite_or_text(value: Any) -> bool:
+    """False for a number that overflows a float (1e400), which pandas leaves as text."""
+    try:
+        return bool(np.isfinite(float(str(value).strip())))
+    except ValueError:
+        return True
+
+
 def _to_samples_by_genes(
     table: pd.DataFrame, *, name: str, gene_column: str | None, duplicates: Duplicates
 ) -> pd.DataFrame:
@@ -132,8 +140,9 @@ def _to_samples_by_genes(
             continue
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
+            kind = "non-numeric value" if _finite_or_text(values.iloc[row]) else "value too large for a float"
             raise InputError(
-                f"{name}: non-numeric value {values.iloc[row]!r} at gene {gene_index[row]!r} (data row {row + 1}), "
+                f"{name}: {kind} {values.iloc[row]!r} at gene {gene_index[row]!r} (data row {row + 1}), "
                 f"sample column {column!r} ({int(bad.sum())} such cells); fix the value or write NA for missing."
             )
         kept.append(column)
