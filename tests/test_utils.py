@@ -131,3 +131,12 @@ print(repr(kcdf_statistic(values, "gaussian").tobytes().hex()[:64]), nearest.tol
         for code in (script, plain)
     ]
     assert runs[0] == runs[1] and "[4, 2]" in runs[0]
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created"
+)
+def test_an_output_that_cannot_be_created_names_itself_not_the_temporary():
+    with pytest.raises(InputError, match=r"^/proc/out\.tsv: cannot be written there \(.*\); choose a folder"):
+        with atomic_write("/proc/out.tsv") as handle:
+            handle.write("x")

@@ -134,10 +134,17 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
     untouched. A path that cannot be a file (:func:`check_output_file`) is an :class:`InputError`.
     """
     path = check_output_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # what a killed write of the same file left behind (an hour old: younger ones may be live writes)
-    remove_stale_temporaries(path.parent, re.compile(rf"\.{re.escape(path.name)}\.{TEMPORARY_TAG}[^/]+\.tmp"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # what a killed write of the same file left behind (an hour old: younger ones may be live writes)
+        remove_stale_temporaries(
+            path.parent, re.compile(rf"\.{re.escape(path.name)}\.{TEMPORARY_TAG}[^/]+\.tmp")
+        )
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # the temporary's name would say nothing: name the output and why
+        raise InputError(
+            f"{path}: cannot be written there ({exc.strerror or exc}); choose a folder you can write to."
+        ) from None
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
