@@ -198,6 +198,8 @@ def _training_genes(bundle: str, data: pd.DataFrame, genes: list[str] | None) ->
     kept = [g for g in genes if g in present]
     extra = len(present) - len(kept)
     missing = [g for g in genes if g not in present]
+    if not kept:  # no gene in common (other identifiers): scoring refuses, naming both sides
+        return data
     if extra:
         logger.warning(
             "%s: %d of the expression's %d genes were not among the %d genes the training patients were ranked "
@@ -208,7 +210,7 @@ def _training_genes(bundle: str, data: pd.DataFrame, genes: list[str] | None) ->
             len(genes),
             examples(sorted(present - set(genes))),
         )
-    if missing and kept:
+    if missing:
         logger.warning(
             "%s: the expression lacks %d of the %d genes the training patients were ranked among (e.g. %s); a "
             "sample is ranked without them, which moves its scores off the training scale: give the whole "
@@ -218,9 +220,9 @@ def _training_genes(bundle: str, data: pd.DataFrame, genes: list[str] | None) ->
             len(genes),
             examples(missing),
         )
-    if not kept or list(map(str, data.columns)) == kept:  # none in common: scoring refuses, naming both sides
+    if list(map(str, data.columns)) == kept:
         return data
-    ordered = data.loc[:, kept] if data.columns.is_unique else data
+    ordered = data.loc[:, kept]  # read_expression leaves one column per gene
     ordered.attrs = dict(data.attrs)
     return ordered
 
