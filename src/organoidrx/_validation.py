@@ -98,7 +98,7 @@ def id_strings(values: Any) -> np.ndarray:
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     if pd.api.types.infer_dtype(series, skipna=False) in ("string", "integer", "empty"):
         return series.astype(str).to_numpy()
-    return np.array([_id_text(v) for v in series], dtype=object).astype(str)
+    return np.array([_id_text(v) for v in series], dtype=object)  # Python strings, as astype(str) gives
 
 
 def as_gene_set_dict(gene_sets: Any, *, name: str = "gene_sets") -> dict[str, list[str]]:
