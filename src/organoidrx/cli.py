@@ -609,7 +609,7 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
         found = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
         if not found:
             return None
-        from organoidrx.pipeline._bundle_index import INDEX, load_bundle_folder
+        from organoidrx.pipeline._bundle_index import load_bundle_folder
 
         try:  # as predict reads the folder: every bundle verified, the set against the index
             load_bundle_folder(path, None)

@@ -219,13 +219,15 @@ _FLOAT_TIE = 1e-12
 def _at_most(
     num: np.ndarray, den: np.ndarray, obs_num: Any, obs_den: Any, obs_max: tuple[float, float] | None = None
 ) -> np.ndarray:
-    """``num / den <= obs_num / obs_den`` compared as ``num * obs_den <= obs_num * den``: exact for the integer
-    parts of the distance measures, whose ties are common; float parts within ``_FLOAT_TIE`` count as ties. Where an int64 product could overflow (separation of
-    two sets of about a thousand nodes), the floats decide and the near ties are settled in Python integers.
-    ``obs_max``: the largest ``|obs_num|`` and ``|obs_den|``, when known."""
-    if (
-        num.dtype.kind not in "iu"
-    ):  # a walk's scores: the same set summed in another order differs in its last bits
+    """``num / den <= obs_num / obs_den`` compared as ``num * obs_den <= obs_num * den``.
+
+    Exact for the integer parts of the distance measures, whose ties are common; where an int64 product could
+    overflow (separation of two sets of about a thousand nodes) the floats decide and near ties are settled in
+    Python integers. Float parts (a walk's scores: the same set summed in another order differs in its last
+    bits) within ``_FLOAT_TIE`` count as ties. ``obs_max``: the largest ``|obs_num|`` and ``|obs_den|``, when
+    known.
+    """
+    if num.dtype.kind not in "iu":
         left, right = num * obs_den, obs_num * den
         return left <= right + _FLOAT_TIE * np.abs(right)
     obs_num, obs_den = np.asarray(obs_num), np.asarray(obs_den)

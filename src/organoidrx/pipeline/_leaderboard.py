@@ -37,8 +37,8 @@ class CompareResult:
         or :math:`h / L` when ``stop_after`` = :math:`h` sets reached :math:`r` at the :math:`L`-th), the same
         ``shuffled_p`` against ``n_shuffles`` refits of the selection with the responses permuted, the
         test's ``p`` (the larger of the two) and the Benjamini-Hochberg ``q`` over every test of the comparison
-        that has a p. ``all_pathways`` and ``all_genes``
-        rows have no random sets (they hold every pathway or gene), so no p; neither has a test whose selection or random sets give
+        that has a p. ``all_pathways`` and ``all_genes`` rows have no random sets (they hold every pathway or
+        gene), so no p; neither has a test whose selection or random sets give
         no Spearman (constant predictions), and such rows are not counted among the tests.
     combinations : DataFrame
         One row per scorer x selection x model: drugs tested, median Spearman and its median excess over the

@@ -411,6 +411,8 @@ def _run_scorer(
     """The (samples x kept sets) scores: in one call, in blocks of samples for the progress, or on a cluster."""
     values, n, kept = data.values, len(data.samples), len(data.sets)
     backend = active_backend()
+    # only a scorer that scores each sample on its own may be split into blocks of samples: an option can make
+    # it cohort-dependent (ssGSEA's normalize="range" divides by the whole table's range)
     if backend is not None and independent and n > 1:
         block = data.chunk_size or _PROGRESS_BLOCK
         template = replace(data, values=values[:0], samples=data.samples[:0])
