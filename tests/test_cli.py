@@ -155,6 +155,8 @@ def test_every_generated_docs_page_is_current():
 
 
 def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
+    import zipfile
+
     from organoidrx.datasets import make_synthetic_cohort
     from organoidrx.pipeline import train_bundles
 
@@ -165,6 +167,9 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "config - organoidrx run configuration" in out and "DRUG_A, DRUG_B" in out
     bundles = train_bundles(paths["config"], tmp_path / "bundles")
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as archive:  # DRUG_A's bundle as one .zip
+        for file in sorted(bundles["DRUG_A"].rglob("*.*")):
+            archive.write(file, file.relative_to(bundles["DRUG_A"]).as_posix())
     assert main(["inspect", str(bundles["DRUG_A"])]) == 0
     out = capsys.readouterr().out
     assert (
@@ -178,6 +183,12 @@ def test_inspect_summarises_configs_and_bundles(tmp_path, capsys):
     manifest.write_bytes(manifest.read_bytes()[:-40])  # truncated: an error, not "a table, no problems"
     assert main(["inspect", str(manifest)]) == 2
     assert "organoidrx: error:" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "b.zip")]) == 0
+    assert "drug:        DRUG_A" in capsys.readouterr().out
+    whole = (tmp_path / "b.zip").read_bytes()
+    (tmp_path / "cut.zip").write_bytes(whole[:-10])  # truncated: named as a damaged bundle, not a workbook
+    assert main(["inspect", str(tmp_path / "cut.zip")]) == 2
+    assert "cut.zip: is a damaged zip file" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "bundles")]) == 0
     assert f"bundles:     {', '.join(sorted(bundles))}" in capsys.readouterr().out
     assert main(["inspect", str(tmp_path / "bundles" / "bundles.json")]) == 0  # the index: its folder

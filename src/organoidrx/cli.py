@@ -560,7 +560,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _inspect_own_format(path: Path) -> dict[str, Any] | None:
     """A summary of a model bundle (or its manifest), a folder of bundles (or its index), a run configuration or a
     distance cache entry (read and checked in full); ``None`` for any other file."""
-    from organoidrx.models._bundle import MANIFEST, SIGNATURE, _is_bundle_zip, load_bundle
+    from organoidrx.models._bundle import MANIFEST, SIGNATURE, _is_bundle_zip, _is_damaged_zip, load_bundle
     from organoidrx.network._cache import _ENTRY
     from organoidrx.pipeline._bundle_index import INDEX
 
@@ -626,7 +626,9 @@ def _inspect_own_format(path: Path) -> dict[str, Any] | None:
             "bundles": ", ".join(found),
             "problems": problems,
         }
-    if path.is_dir() or (path.suffix == ".zip" and path.is_file() and _is_bundle_zip(path)):
+    if path.is_dir() or (
+        path.suffix == ".zip" and path.is_file() and (_is_bundle_zip(path) or _is_damaged_zip(path))
+    ):
         bundle = load_bundle(path)
         meta = bundle.metadata
         return {

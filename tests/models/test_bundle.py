@@ -162,6 +162,10 @@ def test_tampered_and_foreign_bundles_are_refused(tmp_path):
         load_bundle(tmp_path / "x.zip")
     with pytest.raises(InputError, match="no such model bundle"):
         load_bundle(tmp_path / "absent")
+    whole = save_bundle(tmp_path / "whole.zip", pipe).read_bytes()
+    (tmp_path / "cut.zip").write_bytes(whole[: len(whole) // 2])  # a copy stopped half-way
+    with pytest.raises(InputError, match=r"cut\.zip: is a damaged zip file .* copy the bundle again"):
+        load_bundle(tmp_path / "cut.zip")
     other = tmp_path / "other"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"format": "something-else"}))

@@ -379,6 +379,13 @@ def _is_bundle_zip(path: Path) -> bool:
         return MANIFEST in archive.namelist()
 
 
+def _is_damaged_zip(path: Path) -> bool:
+    """A file that starts as a zip archive but has no readable end-of-archive record (a truncated copy)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+
+
 def _write_directory(path: Path, files: Mapping[str, bytes]) -> None:
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: exists and is a file; give a folder path or a name ending in .zip.")
@@ -422,7 +429,7 @@ def load_bundle(
     ------
     InputError
         When ``path`` does not exist or is not an organoidrx bundle (no ``manifest.json``, another format or a
-        newer format version); when the manifest is not valid JSON, nests deeper than :data:`MAX_JSON_DEPTH`,
+        newer format version) or is a truncated zip; when the manifest is not valid JSON, nests deeper than :data:`MAX_JSON_DEPTH`,
         holds a non-finite number or a field of the wrong type, or its steps do not fit their arrays; when an
         array is missing, is not a plain numeric ``.npy`` file (a pickle is never loaded), holds NaN or infinite
         values where the model needs numbers, or an index out of range; when a file inside the folder is a
@@ -708,6 +715,11 @@ def _open_source(path: Path, label: str, limit: int) -> Iterator[_Source]:
         raise InputError(f"{label}: is neither a folder nor a regular file; give a bundle folder or .zip.")
     elif zipfile.is_zipfile(path):
         source = _ZipSource(path, label, limit)
+    elif _is_damaged_zip(path):
+        raise InputError(
+            f"{label}: is a damaged zip file (it starts as one but its end-of-archive record is missing, as in a "
+            "truncated copy); copy the bundle again or re-save the model."
+        )
     else:
         raise InputError(f"{label}: is not an organoidrx bundle (no {MANIFEST}; not a folder or a zip file).")
     try:
