@@ -322,11 +322,13 @@ def test_run_summary_quotes_each_drugs_q_beside_its_p(capsys):
     row = dict(n_responder=5, n_non_responder=5, hazard_ratio_unadjusted=0.5, hr_unadjusted_ci_lower=0.2,
                hr_unadjusted_ci_upper=0.9, adjusted_for="", n_permutations=99)  # fmt: skip
     survival = pd.DataFrame(
-        [row | dict(drug="A", logrank_p=0.01, logrank_q=0.02, permutation_p=0.03, permutation_q=0.06),
-         row | dict(drug="B", logrank_p=0.4, logrank_q=0.4, permutation_p=0.5, permutation_q=0.5)]
+        [row | dict(drug="A", logrank_p=0.01, logrank_q=0.02, permutation_p=0.03, permutation_q=0.06, p=0.03,
+                    q=0.06),
+         row | dict(drug="B", logrank_p=0.4, logrank_q=0.4, permutation_p=0.5, permutation_q=0.5, p=0.5, q=0.5)]
     )  # fmt: skip
     _print_run_summary(SimpleNamespace(survival=survival, warnings=[], timings={}, report="r.html"))
     out = capsys.readouterr().out
     assert "log-rank p = 0.01 (q = 0.02)" in out and "permutation p = 0.03 (99 permutations; q = 0.06)" in out
+    assert "permutations; q = 0.06), the larger of the two p = 0.03 (q = 0.06)" in out
     _print_run_summary(SimpleNamespace(survival=survival.iloc[:1], warnings=[], timings={}, report="r.html"))
     assert "q =" not in capsys.readouterr().out  # one drug: q is p

@@ -268,9 +268,14 @@ def _print_run_summary(result: Any) -> None:
                 else "not run"
             )
             logrank = f"{row.logrank_p:.3g}" + (f" (q = {row.logrank_q:.3g})" if several else "")
+            both = (
+                f", the larger of the two p = {row.p:.3g}" + (f" (q = {row.q:.3g})" if several else "")
+                if math.isfinite(row.p)
+                else ""
+            )
             print(
                 f"{row.drug}: {row.n_responder} predicted responders vs {row.n_non_responder} non-responders, "
-                f"log-rank p = {logrank}, {hr}, whole-pipeline permutation p = {permutation}"
+                f"log-rank p = {logrank}, {hr}, whole-pipeline permutation p = {permutation}{both}"
             )
     else:
         print(f"Preclinical-only run: {', '.join(result.bundles)}")

@@ -133,8 +133,10 @@ def test_run_writes_every_output(cohort_dir, cli_run):
         assert survival[column].notna().all(), column
     # smallest attainable permutation p is 1 / (B + 1)
     assert (survival["permutation_p"] >= 1 / (SMALL["n_permutations"] + 1) - 1e-12).all()
-    for p_column in ("logrank_p", "permutation_p"):  # q over the run's drugs, beside each p
-        q_column = p_column.replace("_p", "_q")
+    # p, the test of both nulls, is the larger of the two
+    np.testing.assert_array_equal(survival["p"], np.maximum(survival["logrank_p"], survival["permutation_p"]))
+    for p_column in ("logrank_p", "permutation_p", "p"):  # q over the run's drugs, beside each p
+        q_column = p_column[:-1] + "q"
         assert list(survival.columns).index(q_column) == list(survival.columns).index(p_column) + 1
         np.testing.assert_allclose(survival[q_column], bh_qvalues(survival[p_column].to_numpy()), rtol=1e-12)
     predictions = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")

@@ -239,9 +239,17 @@ def test_permutation_sentences(inputs, tmp_path):
     )
     assert "Here the two disagree" not in text
     assert text.count("the direction opposite to the prediction") == len(survival)
-    agree = survival.assign(logrank_p=0.01, permutation_p=0.02)
+    only_shuffles = survival.assign(logrank_p=0.3, permutation_p=0.01)  # no survival difference to speak of
+    text = html.unescape(
+        write_run_report(tmp_path / "s", **(args | {"survival": only_shuffles})).read_text("utf-8")
+    )
+    assert text.count("the permutation p is below 0.05 but the log-rank p is not") == len(survival)
+    agree = survival.assign(logrank_p=0.01, permutation_p=0.02, p=0.02, q=0.03)
     text = html.unescape(write_run_report(tmp_path / "b", **(args | {"survival": agree})).read_text("utf-8"))
     assert "Here the two disagree" not in text
+    assert text.count("the larger of the two, p = 0.02 (q = 0.03 over the drugs of this run)") == len(
+        survival
+    )
     without = survival.drop(columns=["permutation_p", "n_permutations"])
     text = html.unescape(
         write_run_report(tmp_path / "c", **(args | {"survival": without})).read_text("utf-8")

@@ -155,12 +155,19 @@ def run_patients(
     collector.context = None
     result.patient_predictions = pd.concat(prediction_rows, ignore_index=True)
     survival = pd.concat(survival_rows, ignore_index=True)
+    # the larger of the two p is valid under either null: survival unrelated to the split (log-rank) or organoid
+    # responses carrying no signal (permutations); neither alone covers both (docs/outputs.md)
+    survival.insert(
+        survival.columns.get_loc("permutation_statistic") + 1,
+        "p",
+        np.maximum(survival["logrank_p"], survival["permutation_p"]),  # NaN when either is missing
+    )
     # one test per drug: q over the run's drugs, so that the smallest of many p is not read as a finding
-    for column in ("logrank_p", "permutation_p"):
+    for column in ("logrank_p", "permutation_p", "p"):
         p = pd.to_numeric(survival[column], errors="coerce")
         q = np.full(len(survival), np.nan)
         q[p.notna().to_numpy()] = bh_qvalues(p[p.notna()].to_numpy(dtype=float))
-        survival.insert(survival.columns.get_loc(column) + 1, column.replace("_p", "_q"), q)
+        survival.insert(survival.columns.get_loc(column) + 1, column[:-1] + "q", q)
     first = ["drug"]
     result.survival = survival.loc[:, first + [c for c in survival.columns if c not in first]]
 

@@ -72,8 +72,12 @@ _TRUST_PERMUTATION = (
     "learned from organoids is what separates them: pathway scores often carry prognosis of their own. The "
     "permutation p reruns the whole pipeline (pathway selection, model fit, cut-off) on organoid responses "
     "shuffled among organoids and asks how often the predicted responders then fare at least this much better "
-    "than the non-responders (one-sided, in the responders' favour), so a small permutation p is the evidence "
-    "that the organoid drug response, not the pathways alone, carries the separation."
+    "than the non-responders (one-sided, in the responders' favour). It is exact when the organoid responses "
+    "carry no signal, but it is not a test of survival: when they do carry signal and survival is unrelated to "
+    "the scores, the shuffled models' splits can resemble each other more than the observed one, and the "
+    "permutation p falls below 0.05 more often than 5% of the time. Evidence that the organoid drug response "
+    "separates the patients needs both small, which is what p, the larger of the two, measures: it is valid "
+    "under either null."
 )
 _NO_PERMUTATION = (
     "No whole-pipeline permutation p was computed (set n_permutations > 0 to get one). The log-rank p alone does "
@@ -300,6 +304,10 @@ def _survival_sentences(row: pd.Series) -> list[str]:
         if pd.notna(get("permutation_q")):
             p_text += f"; q = {_fmt_p(get('permutation_q'))} over the drugs of this run"
         p_text += ")"
+    if pd.notna(get("p")):
+        p_text += f"; the larger of the two, p = {_fmt_p(get('p'))}"
+        if pd.notna(get("q")):
+            p_text += f" (q = {_fmt_p(get('q'))} over the drugs of this run)"
     if pd.notna(get("hazard_ratio")):
         adjusted_for = get("adjusted_for")
         adjusted_for = (
@@ -343,6 +351,12 @@ def _survival_sentences(row: pd.Series) -> list[str]:
                 "separation this large also arises from models fitted to shuffled organoid responses; do not read "
                 "it as evidence that the drug response separates the patients."
             )
+    elif pd.notna(perm) and float(perm) < _ALPHA <= logrank:
+        parts.append(
+            f"Here the two disagree: the permutation p is below {_ALPHA:g} but the log-rank p is not, so the "
+            "split beats the shuffled models' splits without a clear survival difference between its groups; do "
+            "not read it as evidence that the drug response separates the patients."
+        )
     return parts
 
 
