@@ -88,6 +88,24 @@ def test_the_metric_names_the_column_read_when_there_are_several(tmp_path):
     assert read_drug_response(path)["value"].tolist() == [2.5, 4.0]  # IC50, the default metric
 
 
+@pytest.mark.parametrize(
+    ("header", "metric", "found"),
+    [("median_IC50", "AUC", "IC50"), ("AUC", "IC50", "AUC"), ("ln_IC50", "EC50", "IC50")],
+)
+def test_a_value_column_of_another_metric_is_refused(tmp_path, header, metric, found):
+    # read as the metric asked for, an IC50 would be taken in the AUC's direction (or the reverse)
+    path = _write(tmp_path / "r.tsv", f"sample\tdrug\t{header}\nP1\t5-FU\t0.8\nP2\t5-FU\t0.3\n")
+    with pytest.raises(
+        InputError,
+        match=rf"r\.tsv: the response metric is '{metric}' but the file has no such column; its value column "
+        rf"'{header}' holds {found}s\. Set the metric to '{found}'",
+    ):
+        read_drug_response(path, metric=metric)
+    assert read_drug_response(path, metric=found)["value"].tolist() == [0.8, 0.3]
+    generic = _write(tmp_path / "g.tsv", "sample\tdrug\tvalue\nP1\t5-FU\t0.8\n")  # says no metric: read
+    assert read_drug_response(generic, metric=metric).attrs["metric"] == metric
+
+
 def test_conflicting_replicates_are_an_error_by_default(tmp_path):
     with pytest.raises(
         InputError,

@@ -145,6 +145,24 @@ def read_drug_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
     return result
 
 
+def _metric_family(name: str) -> str | None:
+    """``ic50``, ``ec50``, ``gi50`` or ``auc`` when ``name`` names one of these metrics (``ln_IC50``, ``AUC``)."""
+    key = column_key(name)
+    return next((family for family in ("ic50", "ec50", "gi50", "auc") if family in key), None)
+
+
+def _check_metric(path: Path, metric: str, value_col: str) -> None:
+    """Refuse a value column that names another metric than the one asked for: an IC50 read as an AUC would be
+    read in the wrong direction (``lower_is_sensitive`` goes with the metric)."""
+    asked, found = _metric_family(metric), _metric_family(value_col)
+    if asked is not None and found is not None and asked != found:
+        raise InputError(
+            f"{path}: the response metric is {metric!r} but the file has no such column; its value column "
+            f"{value_col!r} holds {found.upper()}s. Set the metric to {found.upper()!r} (config: [preclinical] "
+            f"metric, with lower_is_sensitive as that metric needs) or add a column named {metric!r}."
+        )
+
+
 def read_drug_response(
     path: str | os.PathLike[str],
     *,
@@ -174,7 +192,8 @@ def read_drug_response(
         Column names of the long form, when they are not recognised automatically.
     metric : str, default="IC50"
         What the values measure; recorded in ``attrs``. In a long table with a column of that name (e.g.
-        ``AUC`` beside ``IC50``), that column is read.
+        ``AUC`` beside ``IC50``), that column is read; a table whose value column names another metric (only
+        ``median_IC50`` when the metric is ``AUC``, or the reverse) is refused.
     lower_is_sensitive : bool, default=True
         Whether a lower value means a more sensitive sample (true for IC50, false for AUC of viability above 0).
     log_scale : bool, optional
@@ -196,9 +215,9 @@ def read_drug_response(
     Raises
     ------
     InputError
-        When columns cannot be found, a value is not a number (the message names the row, sample and drug), a
-        linear-scale value is zero or negative, the file holds no measurement, or (``replicates="error"``) a
-        pair has conflicting values.
+        When columns cannot be found, the value column names another metric than ``metric``, a value is not a
+        number (the message names the row, sample and drug), a linear-scale value is zero or negative, the file
+        holds no measurement, or (``replicates="error"``) a pair has conflicting values.
 
     Examples
     --------
@@ -223,6 +242,8 @@ def read_drug_response(
     drug_col = drug_column or find_column(columns, _DRUG_NAMES)
     # a column named as the metric (``AUC`` beside ``IC50``) holds it; else the usual value columns
     value_col = value_column or find_column(columns, (metric,)) or find_column(columns, _VALUE_NAMES)
+    if value_column is None and value_col is not None:
+        _check_metric(path, metric, value_col)
     if drug_col is not None and value_col is not None and len(columns) >= 3:
         if sample_col is None:
             others = [c for c in columns if c not in (drug_col, value_col)]
