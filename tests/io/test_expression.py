@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from organoidrx._utils import InputError
 from organoidrx.io import read_expression, write_expression
-from organoidrx.io._expression import _ANNOTATION_NAMES
+from organoidrx.io._expression import is_annotation_column
 
 from ..conftest import shared_file
 
@@ -89,6 +89,36 @@ def test_annotation_column_detected_by_content(tmp_path, caplog):
     assert "uniprot_acc" in caplog.text
     # dropped for its content, a column might be a sample written wrongly: a warning, not a note
     assert any(r.levelname == "WARNING" and "if one is a sample" in r.getMessage() for r in caplog.records)
+
+
+def test_gene_identifier_columns_are_not_samples(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    n = 60
+    genes = [f"G{i}" for i in range(n)]
+    entrez = rng.choice(100_000, size=n, replace=False) + 1
+    counts = rng.poisson(3, size=n)  # whole numbers too, but they tie: a sample
+    table = pd.DataFrame(
+        {
+            "symbol": genes,
+            "ENTREZ_GENE_ID": entrez,
+            "ids": entrez + 7,
+            "S1": rng.normal(8, 2, n),
+            "S2": counts,
+        }
+    )
+    path = tmp_path / "e.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    with caplog.at_level(logging.INFO, logger="organoidrx.io._expression"):
+        result = read_expression(path)
+    assert list(result.index) == ["S1", "S2"]
+    # by name (case, spaces and '_' ignored), a note; by content alone (distinct whole numbers), a warning
+    assert "ENTREZ_GENE_ID" in caplog.text
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "as gene identifiers such as Entrez ids, not samples ('ids')" in warned[0]
+    for name in ("Ensembl Gene ID", "ncbi_gene_id", "probeset_id", "hgnc_symbol", "Gene.Name", "entrez"):
+        assert is_annotation_column(name), name
+    for name in ("S1", "TCGA-AA-3510-01A", "gene1", "Organoid_12", "ProbeA"):
+        assert not is_annotation_column(name), name
 
 
 def test_a_sample_written_with_decimal_commas_is_an_error_not_an_annotation_column(tmp_path):
@@ -284,7 +314,7 @@ _LABEL_ALPHABET = string.ascii_letters + string.digits + "-_.:/ "
 labels = (
     st.text(_LABEL_ALPHABET, min_size=1, max_size=12)
     .map(str.strip)
-    .filter(lambda label: bool(label) and label.lower() not in _ANNOTATION_NAMES)
+    .filter(lambda label: bool(label) and not is_annotation_column(label))
 )
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -18,7 +19,14 @@ import pandas as pd
 from organoidrx._registry import Option
 from organoidrx._utils import InputError, atomic_write, examples
 from organoidrx._validation import as_expression_frame
-from organoidrx.io._tables import check_regular_file, default_delimiter, display_name, parse_table, read_text
+from organoidrx.io._tables import (
+    check_regular_file,
+    column_key,
+    default_delimiter,
+    display_name,
+    parse_table,
+    read_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +73,32 @@ _ANNOTATION_NAMES = frozenset(
         "length",
     }
 )
+_ANNOTATION_KEYS = frozenset(column_key(n) for n in _ANNOTATION_NAMES)
+# identifier columns by name: ENTREZ_GENE_ID, Ensembl Gene ID, ncbi_gene_id, probeset_id, hgnc_symbol, ...
+_IDENTIFIER_KEY = re.compile(
+    r"(?:entrez|ensembl|hgnc|ncbi|refseq|probe|probeset|transcript|gene)(?:gene)?(?:ids?|symbols?|names?|accession)?"
+)
 # A column is an annotation column when more than this fraction of its non-missing cells are not numbers.
 _ANNOTATION_FRACTION = 0.5
+# A numeric column of distinct whole numbers on at least this many rows holds identifiers (Entrez ids), not a
+# sample: counts tie (zeros), log values and intensities are not whole.
+_IDENTIFIER_ROWS = 50
+
+
+def is_annotation_column(column: str) -> bool:
+    """Whether a column of an expression table is named as gene annotation (a symbol, an id, a position), not a
+    sample: names compared as :func:`~organoidrx.io._tables.column_key` does (case, spaces, ``_`` ignored)."""
+    key = column_key(column)
+    return key in _ANNOTATION_KEYS or _IDENTIFIER_KEY.fullmatch(key) is not None
+
+
+def _holds_identifiers(values: np.ndarray) -> bool:
+    """Distinct positive whole numbers on every row: an identifier column (Entrez ids), not a sample."""
+    if len(values) < _IDENTIFIER_ROWS or not np.isfinite(values).all():
+        return False
+    return bool(
+        (values >= 1).all() and (values == np.round(values)).all() and len(np.unique(values)) == len(values)
+    )
 
 
 # --------------------------------------------------------------------------------------------------- matrix
@@ -113,14 +145,20 @@ def _to_samples_by_genes(
     parsed: dict[int, np.ndarray] = {}
     annotation: list[str] = []
     textual: list[str] = []  # dropped for their content, not their name: could be a sample written wrongly
+    identifiers: list[str] = []  # likewise: distinct whole numbers, as Entrez ids are
     for position, column in enumerate(columns):
         if position == gene_position:
             continue
         dtype = dtypes[position]
-        if column.strip().lower() in _ANNOTATION_NAMES or pd.api.types.is_bool_dtype(dtype):
+        if is_annotation_column(column) or pd.api.types.is_bool_dtype(dtype):
             annotation.append(column)
             continue
         if pd.api.types.is_numeric_dtype(dtype):
+            if pd.api.types.is_integer_dtype(dtype) and _holds_identifiers(
+                table.iloc[:, position].to_numpy()
+            ):
+                identifiers.append(column)
+                continue
             kept.append(column)
             numeric.append(position)
             continue
@@ -156,6 +194,14 @@ def _to_samples_by_genes(
             name,
             len(textual),
             examples(textual, 5),
+        )
+    if identifiers:
+        logger.warning(
+            "%s: dropped %d columns holding a distinct whole number on every row, as gene identifiers such as "
+            "Entrez ids, not samples (%s)",
+            name,
+            len(identifiers),
+            examples(identifiers, 5),
         )
     if not kept:
         raise InputError(

@@ -39,10 +39,10 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx.io._expression import (
-    _ANNOTATION_NAMES,
     Duplicates,
     _guess_format,
     _resolve_duplicates,
+    is_annotation_column,
     read_expression,
 )
 from organoidrx.io._tables import check_regular_file, display_name
@@ -199,7 +199,7 @@ class _ParquetSource(ExpressionSource):
             if column == gene or column in index_columns:
                 continue
             numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
-            if column.strip().lower() in _ANNOTATION_NAMES or not numeric:
+            if is_annotation_column(column) or not numeric:
                 annotation.append(column)
             else:
                 samples.append(column)
