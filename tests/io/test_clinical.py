@@ -143,11 +143,41 @@ def test_read_clinical_duplicated_patients(tmp_path: Path) -> None:
     assert len(read_clinical(path, drug_col="drug")) == 2
 
 
-def test_read_clinical_without_patient_column_numbers_rows(tmp_path: Path) -> None:
-    table = read_clinical(_write(tmp_path, "c.csv", "time,event\n5,1\n6,0\n"))
+def test_read_clinical_numbers_rows_only_when_asked(tmp_path: Path) -> None:
+    table = read_clinical(_write(tmp_path, "c.csv", "time,event\n5,1\n6,0\n"), patient_col=None)
     assert table["patient"].tolist() == ["1", "2"]
+    # numbered rows match no expression file: a file without the patient column is an error, as for any column
+    with pytest.raises(
+        InputError, match=r"c\.csv: no patient id column 'patient'; the columns are 'time', 'event'"
+    ):
+        read_clinical(tmp_path / "c.csv")
     with pytest.raises(InputError, match=r"c\.csv: no patient id column 'id'"):
         read_clinical(tmp_path / "c.csv", patient_col="id")
+
+
+def test_read_clinical_refuses_what_pandas_would_read_quietly(tmp_path: Path) -> None:
+    path = _write(tmp_path, "c.tsv", "patient\ttime\tevent\nP1\t5\t1\nP2\t6\t0\n")
+    with pytest.raises(
+        InputError, match=r"c\.tsv: column 'event' is named for two roles \(duration_col and event_col\)"
+    ):
+        read_clinical(path, duration_col="event")
+    with pytest.raises(
+        InputError, match=r"column 'time' is named for two roles \(duration_col and covariates\)"
+    ):
+        read_clinical(path, covariates=["time"])
+    short = _write(tmp_path, "s.tsv", "patient\ttime\tevent\tage\nP1\t5\t1\t60\nP2\t6\nP3\t7\t0\t70\n")
+    with pytest.raises(InputError, match=r"s\.tsv: line 3 has 2 fields but the header has 4"):
+        read_clinical(short)
+    twice = _write(tmp_path, "d.tsv", "patient\ttime\tevent\ttime\nP1\t5\t1\t50\n")
+    with pytest.raises(InputError, match=r"d\.tsv: the duration column 'time' appears more than once"):
+        read_clinical(twice)
+    unused = _write(tmp_path, "u.tsv", "patient\ttime\tevent\tnote\tnote\nP1\t5\t1\ta\tb\n")
+    assert read_clinical(unused)["time"].tolist() == [5.0]  # a repeated column no role reads is left alone
+    huge = _write(tmp_path, "h.tsv", "patient\ttime\tevent\nP1\t1e400\t1\n")
+    with pytest.raises(
+        InputError, match=r"h\.tsv: column 'time' holds a value too large for a float \('1e400'\)"
+    ):
+        read_clinical(huge)
 
 
 def test_read_clinical_does_not_depend_on_row_order(tmp_path: Path) -> None:
@@ -301,7 +331,7 @@ def test_read_tcga_drug_response_latin1_crlf(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_colon_trial_loads(shared_data: Path) -> None:
     path = shared_file(shared_data, "survival_colon/colon_levamisole_5fu_trial_moertel.csv")
-    table = read_clinical(path, duration_col="Stime", event_col="event", drug_col="rx")
+    table = read_clinical(path, patient_col=None, duration_col="Stime", event_col="event", drug_col="rx")
     assert len(table) == 929
     assert table["drug"].value_counts().to_dict() == {"Obs": 315, "Lev": 310, "Lev+5FU": 304}
     assert table["event"].isin([0, 1]).all() and (table["time"] >= 0).all()

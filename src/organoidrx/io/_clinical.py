@@ -20,7 +20,15 @@ import pandas as pd
 from organoidrx._units import DAYS_PER_UNIT, TimeUnit
 from organoidrx._utils import InputError, examples
 from organoidrx.io._drug_names import DrugNameResolver
-from organoidrx.io._tables import NA_VALUES, default_delimiter, find_column, read_text, sniff_delimiter
+from organoidrx.io._tables import (
+    NA_VALUES,
+    _first_ragged_line,
+    default_delimiter,
+    find_column,
+    read_text,
+    sniff_delimiter,
+    split_fields,
+)
 from organoidrx.io._tables import display_name as _display
 
 logger = logging.getLogger(__name__)
@@ -92,6 +100,17 @@ def _read_table(
         raise InputError(
             f"{name}: cannot be parsed as a delimited table ({' '.join(str(exc).split())})."
         ) from None
+    first = next(line for line in text.split("\n") if line.strip())
+    header = [h.strip() for h in split_fields(first.rstrip("\r"), sep)]
+    repeated = pd.Index([h for h in header if h])
+    # pandas reads a repeated name's second column as 'time.1'; a reader that uses that name refuses it
+    table.attrs["repeated"] = [str(h) for h in repeated[repeated.duplicated()].unique()]
+    ragged = _first_ragged_line(path, sep, table.shape[1])  # pandas pads a short line with empty cells
+    if ragged is not None:
+        raise InputError(
+            f"{name}: line {ragged[0]} has {ragged[1]} fields but the header has {table.shape[1]}; the file may be "
+            "truncated or use a different delimiter there."
+        )
     table.columns = [str(c).strip() for c in table.columns]
     return table
 
@@ -130,6 +149,12 @@ def _numeric(values: pd.Series, *, name: str, column: str) -> pd.Series:
         raise InputError(
             f"{name}: column {column!r} must hold numbers; found {examples(bad.unique())}; "
             "fix or blank those cells."
+        )
+    huge = cleaned[np.isinf(numbers)]
+    if len(huge):
+        raise InputError(
+            f"{name}: column {column!r} holds a value too large for a float ({examples(huge.unique())}); fix "
+            "those cells."
         )
     return numbers.astype(float)
 
@@ -206,6 +231,8 @@ def _check_covariates(table: pd.DataFrame, covariates: Sequence[str], name: str)
             f"{name}: covariates {absent} are not columns (columns: {examples(list(table.columns), 10)}); "
             "check the names in [patients] covariates."
         )
+    for column in covariates:
+        _require(table, column, name=name, what="covariate", parameter="covariates")
 
 
 def _typed(cleaned: pd.Series) -> pd.Series:
@@ -236,7 +263,26 @@ def _require(table: pd.DataFrame, column: str | None, *, name: str, what: str, p
             f"{name}: no {what} column {column!r}; the columns are {examples(list(table.columns), 8)}; "
             f"name it with [patients] {parameter} in a run config ({parameter}= in Python)."
         )
+    if column in table.attrs.get("repeated", ()):
+        raise InputError(
+            f"{name}: the {what} column {column!r} appears more than once in the header; make the column names "
+            "unique."
+        )
     return column
+
+
+def _check_roles(name: str, *, covariates: Sequence[str] = (), **columns: str | None) -> None:
+    """Refuse one column named for two roles (the event column as the duration): every role reads its own."""
+    seen: dict[str, str] = {}
+    named = [(role, column) for role, column in columns.items() if column is not None]
+    named += [("covariates", column) for column in covariates]
+    for role, column in named:
+        if column in seen:
+            raise InputError(
+                f"{name}: column {column!r} is named for two roles ({seen[column]} and {role}); name a different "
+                "column for each (the [patients] keys of a run config)."
+            )
+        seen[column] = role
 
 
 # --------------------------------------------------------------------------------------------------- generic
@@ -259,8 +305,8 @@ def read_clinical(
         Delimited text file with one row per patient (or per patient and drug); the delimiter (tab or comma) is
         detected from the header line.
     patient_col : str or None, default "patient"
-        Column of patient ids. ``None``, or the default when the file has no such column, numbers the rows
-        1, 2, ... (logged).
+        Column of patient ids. ``None`` numbers the rows 1, 2, ... (logged), which no expression file matches
+        unless its samples are named so.
     duration_col, event_col : str, default "time", "event"
         Source columns of the follow-up time and the event indicator, named as in lifelines. The event may be
         0/1, boolean (true/false) or the words dead/alive, deceased/living (any case).
@@ -282,8 +328,9 @@ def read_clinical(
     Raises
     ------
     InputError
-        Missing columns, an event value other than the accepted ones, a negative time (the message names the
-        patient), non-numeric times, or a patient listed twice (twice for the same drug when ``drug_col`` is
+        Missing columns, one column named for two roles (``duration_col`` = ``event_col``), a line with fewer
+        fields than the header, repeated column names, an event value other than the accepted ones, a negative
+        time (the message names the patient), non-numeric or infinite times, or a patient listed twice (twice for the same drug when ``drug_col`` is
         given).
 
     Notes
@@ -297,11 +344,19 @@ def read_clinical(
     table = _read_table(path)
     if table.empty:
         raise InputError(f"{name}: the table has a header but no rows.")
+    _check_roles(
+        name,
+        patient_col=patient_col,
+        duration_col=duration_col,
+        event_col=event_col,
+        drug_col=drug_col,
+        response_col=response_col,
+        covariates=covariates,
+    )
     duration = _require(table, duration_col, name=name, what="duration", parameter="duration_col")
     event = _require(table, event_col, name=name, what="event", parameter="event_col")
-    if patient_col not in (None, "patient"):
+    if patient_col is not None:
         _require(table, patient_col, name=name, what="patient id", parameter="patient_col")
-    if patient_col is not None and patient_col in table.columns:
         patients = _clean(table[patient_col])
         if patients.isna().any():
             rows = (np.flatnonzero(patients.isna()) + 2).tolist()
@@ -310,7 +365,7 @@ def read_clinical(
             )
         patients = patients.astype(str)
     else:
-        logger.info("%s: no patient id column; numbering the %d rows 1..%d", name, len(table), len(table))
+        logger.info("%s: patient_col=None; numbering the %d rows 1..%d", name, len(table), len(table))
         patients = pd.Series([str(i + 1) for i in range(len(table))], index=table.index)
     out = pd.DataFrame(
         {

@@ -401,7 +401,19 @@ def _inspect_clinical(path: Path, report: FileReport, text: str) -> None:
     if pair is None:
         raise InputError(f"{path.name}: no survival time and event columns found.")
     duration, event = pair
-    patient = find_column(original, ("patient", "patient_id", "id", "sample", "case"))
+    patient = find_column(
+        original,
+        (
+            "patient",
+            "patient_id",
+            "id",
+            "sample",
+            "case",
+            "bcr_patient_barcode",
+            "case_submitter_id",
+            "submitter_id",
+        ),
+    )
     drug = find_column(original, ("drug", "rx", "treatment", "arm"))
     response = find_column(original, ("response", "best_response"))
     table = read_clinical(
@@ -419,6 +431,11 @@ def _inspect_clinical(path: Path, report: FileReport, text: str) -> None:
     )
     _survival_report(report, table)
     report.shape = (len(table), len(original))
+    if patient is None:
+        report.problems.append(
+            "no patient id column: rows numbered 1..n, which match no expression file; name it with [patients] "
+            "patient_col"
+        )
 
 
 def _inspect_biotab_patient(path: Path, report: FileReport) -> None:
