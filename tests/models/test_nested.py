@@ -20,6 +20,7 @@ from organoidrx.models import (
     loo_predict,
     make_nested_selector,
     make_response_model,
+    selection_record,
     selection_table,
 )
 
@@ -94,6 +95,20 @@ def test_ties_go_to_the_earlier_candidate_and_capped_k_is_scored_once():
     assert selector.best_name_ in ("linear_top5", "ridge_top5")
     table = selection_table("d", selector)
     assert table["n_pathways"].tolist() == [4, 4, 4, 4] and table["top_k"].tolist() == [5, 5, 9, 9]
+
+
+def test_the_record_states_the_criterion_the_selector_used():
+    rng = np.random.default_rng(0)
+    X, y = _frame(rng.normal(size=(20, 6))), rng.normal(size=20)
+    base = make_nested_selector(["ridge", "linear"], [1, 6])
+    loo = selection_record(selection_table("d", base.fit(X, y)))
+    assert loo["criterion"] == (
+        "smallest mean squared error of inner leave-one-out predictions over the training organoids"
+    )
+    folds = NestedModelSelector(base.estimators, cv=4, scoring="spearman", random_state=3).fit(X, y)
+    assert selection_record(selection_table("d", folds))["criterion"] == (
+        "largest Spearman correlation of inner 4-fold (shuffled with seed 3) predictions over the training organoids"
+    )
 
 
 def test_bad_parameters_are_refused():

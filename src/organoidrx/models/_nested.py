@@ -451,7 +451,7 @@ def selection_table(
     settings = [candidate_settings(est) for _, est in selector.estimators]
     n_features = int(selector.n_features_in_)
     counts = pd.Series(list(outer_chosen or []), dtype=object).value_counts()
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "drug": drug,
             "candidate": results["candidate"].to_numpy(),
@@ -466,16 +466,32 @@ def selection_table(
             "n_outer_folds": len(outer_chosen or []),
         }
     )
+    table.attrs["criterion"] = selection_criterion(selector)
+    return table
 
 
-def selection_record(table: pd.DataFrame) -> dict[str, Any]:
-    """The choice of one drug as JSON-ready data (``run.json``, bundle metadata) from :func:`selection_table`."""
+def selection_criterion(selector: NestedModelSelector) -> str:
+    """How ``selector`` chooses, in words (its ``scoring`` over its inner folds)."""
+    best = "smallest mean squared error" if selector.scoring == "mse" else "largest Spearman correlation"
+    folds = (
+        "inner leave-one-out"
+        if selector.cv is None
+        else f"inner {int(selector.cv)}-fold (shuffled with seed {selector.random_state})"
+    )
+    return f"{best} of {folds} predictions over the training organoids"
+
+
+def selection_record(table: pd.DataFrame, criterion: str | None = None) -> dict[str, Any]:
+    """The choice of one drug as JSON-ready data (``run.json``, bundle metadata) from :func:`selection_table`;
+    ``criterion`` defaults to the one :func:`selection_table` recorded (the pipeline's inner leave-one-out MSE
+    when the table lost it)."""
     best = table.loc[table["chosen"].astype(bool)].iloc[0]
+    criterion = criterion or table.attrs.get("criterion") or selection_criterion(NestedModelSelector([]))
     return {
         "chosen": str(best["candidate"]),
         "model": None if best["model"] is None else str(best["model"]),
         "top_k": None if pd.isna(best["top_k"]) else int(best["top_k"]),
-        "criterion": "smallest mean squared error of inner leave-one-out predictions over the training organoids",
+        "criterion": criterion,
         "candidates": [
             {
                 "candidate": str(row.candidate),
