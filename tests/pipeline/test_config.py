@@ -71,6 +71,32 @@ def test_preclinical_only(tmp_path: Path) -> None:
         (lambda t: t.replace('names = ["FLUOROURACIL"]', "names = []"), "names must be a non-empty list"),
         (lambda t: t + "[[broken", "not valid TOML"),
         (lambda t: t.replace('edges = "net.tsv"\n', ""), "needs 'edges'"),
+        # valid alone, wrong together or parsed only when first used: refused before any work
+        (
+            lambda t: t.replace(
+                'gene_sets = "sets.gmt"', 'gene_sets = "sets.gmt"\nmin_size = 100\nmax_size = 10'
+            ),
+            r"\[pathways\] min_size = 100 is above max_size = 10",
+        ),
+        (
+            lambda t: t.replace('clinical = "clin.tsv"', 'clinical = "clin.tsv"\nduration_col = "event"'),
+            r"\[patients\]: column 'event' is named for two roles \(duration_col and event_col\)",
+        ),
+        (
+            lambda t: t.replace(
+                'clinical = "clin.tsv"', 'clinical = "clin.tsv"\ncovariates = ["age", "time"]'
+            ),
+            r"column 'time' is named for two roles \(duration_col and covariates\)",
+        ),
+        (
+            lambda t: t.replace('clinical = "clin.tsv"', 'clinical = "clin.tsv"\npatient_col = " "'),
+            r"\[patients\] patient_col is empty",
+        ),
+        (lambda t: t + 'memory = "lots"\n', r"\[settings\] memory 'lots' is not a size"),
+        (
+            lambda t: t + '[compare]\nscorers = ["ssgsae"]\n',
+            r"unknown scorer 'ssgsae' \(did you mean 'ssgsea'",
+        ),
     ],
 )
 def test_bad_configs(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -197,3 +223,15 @@ def test_bad_candidate_lists_are_refused(tmp_path: Path, line: str, message: str
     old = 'model = "svr"' if key == "model" else "top_k = 5"
     with pytest.raises(InputError, match=message):
         read_config(_write(tmp_path, _GOOD.replace(old, line)))
+
+
+def test_network_keys_beside_a_precomputed_table_are_named_as_unused(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "prox.tsv").write_text("x\n")
+    text = _GOOD.replace('edges = "net.tsv"', 'proximity = "prox.tsv"\nedge_columns = ["a", "b", "s"]')
+    text = text.replace('gene_sets = "sets.gmt"', 'gene_sets = "sets.gmt"\nproximity_gene_sets = "sets.gmt"')
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        read_config(_write(tmp_path, text))
+    assert (
+        "[network] edge_columns, [network] min_score, [pathways] proximity_gene_sets not used: [network] proximity "
+        "is a precomputed table"
+    ) in caplog.text

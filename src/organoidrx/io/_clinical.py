@@ -271,7 +271,7 @@ def _require(table: pd.DataFrame, column: str | None, *, name: str, what: str, p
     return column
 
 
-def _check_roles(name: str, *, covariates: Sequence[str] = (), **columns: str | None) -> None:
+def check_roles(name: str, *, covariates: Sequence[str] = (), **columns: str | None) -> None:
     """Refuse one column named for two roles (the event column as the duration): every role reads its own."""
     seen: dict[str, str] = {}
     named = [(role, column) for role, column in columns.items() if column is not None]
@@ -344,7 +344,7 @@ def read_clinical(
     table = _read_table(path)
     if table.empty:
         raise InputError(f"{name}: the table has a header but no rows.")
-    _check_roles(
+    check_roles(
         name,
         patient_col=patient_col,
         duration_col=duration_col,

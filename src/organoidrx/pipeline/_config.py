@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from organoidrx._compute import parse_dask_spec
+from organoidrx._memory import parse_size
 from organoidrx._registry import KINDS, Option, get_method, suggest
 from organoidrx._utils import InputError
+from organoidrx.io._clinical import check_roles
 from organoidrx.pipeline._schema import SCHEMA
 from organoidrx.scoring import MAX_SIZE, MIN_SIZE
 
@@ -198,9 +200,21 @@ def apply_overrides(cfg: PipelineConfig, overrides: Mapping[str, Any]) -> Pipeli
     if changes.get("dask") is not None:
         parse_dask_spec(changes["dask"], where="dask")
     cfg = dataclasses.replace(cfg, **changes)
+    _check_together(cfg.min_size, cfg.max_size, cfg.memory)
     chosen = {kind: getattr(cfg, kind) for kind in KINDS}
     checked = _check_method_options(method_options, chosen, "")
     return dataclasses.replace(cfg, method_options=checked)
+
+
+def _check_together(min_size: int, max_size: int | None, memory: str | None) -> None:
+    """Settings valid alone but not together, or parsed only when first used: refused before any work."""
+    if max_size is not None and min_size > max_size:
+        raise InputError(
+            f"[pathways] min_size = {min_size} is above max_size = {max_size}: no pathway could be kept; lower "
+            "min_size or raise max_size."
+        )
+    if memory is not None:
+        parse_size(memory, name="[settings] memory")
 
 
 def read_config(path: str | Path) -> PipelineConfig:
@@ -314,6 +328,16 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
             "[network] gives both 'edges' and 'proximity': run and train use the precomputed proximity table, "
             "compare the edges; remove the one you do not mean"
         )
+    if (
+        fields["network"] is None
+    ):  # a precomputed table: the keys that build the network have nothing to build
+        unused = [f"[network] {k}" for k in ("edge_columns", "min_score", "id_map") if k in raw["network"]]
+        unused += ["[pathways] proximity_gene_sets"] if "proximity_gene_sets" in raw["pathways"] else []
+        if unused:
+            logger.warning(
+                "%s not used: [network] proximity is a precomputed table, so no network is built",
+                ", ".join(unused),
+            )
     names = fields["drugs"]
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise InputError(f"[drugs] names must be a non-empty list of drug names; got {list(names)!r}.")
@@ -322,6 +346,16 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
         fields["edge_columns"] = None
     if fields["dask"] is not None:
         parse_dask_spec(fields["dask"], where="[compute] dask =")
+    _check_together(fields["min_size"], fields["max_size"], fields["memory"])
+    empty = [
+        key for key, column in clinical_columns.items() if isinstance(column, str) and not column.strip()
+    ]
+    if empty:
+        raise InputError(f"[patients] {empty[0]} is empty; give the column's name or leave the key out.")
+    check_roles("[patients]", covariates=fields.get("covariates", ()), **clinical_columns)
+    for kind, key in (("scorer", "scorers"), ("measure", "measures"), ("model", "models")):
+        for name in fields[f"compare_{key}"]:  # an unknown name is an InputError with close matches
+            get_method(kind, name)
     method_options = _check_method_options({kind: raw[kind] for kind in KINDS if kind in raw}, chosen, "")
     return PipelineConfig(
         source=source.resolve(), clinical_columns=clinical_columns, method_options=method_options, **fields
