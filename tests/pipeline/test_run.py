@@ -713,6 +713,24 @@ def test_tcga_sample_barcodes_match_patient_barcodes_by_their_tumour_sample(coho
     assert np.array_equal(kept.to_numpy(), expression[barcode[first] + "-01A"].to_numpy())  # not the normal
     assert "left out 1 normal or control samples (e.g. 'TCGA-AA-0000-11A')" in caplog.text
 
+    # R's make.names writes the samples with dots: the same patients
+    expression.rename(columns=lambda c: c.replace("-", ".")).to_csv(
+        config.parent / "patient_expression.tsv", sep="\t"
+    )
+    dotted = load_inputs(read_config(config))
+    assert dotted.patient_expression.equals(loaded.patient_expression)
+    # clinical rows named by sample, expression by aliquot: the fix is named
+    (clinical.assign(patient=clinical["patient"] + "-01A")).to_csv(
+        config.parent / "clinical.tsv", sep="\t", index=False
+    )
+    expression.rename(columns=lambda c: c + "-11R-A32Z-07").to_csv(
+        config.parent / "patient_expression.tsv", sep="\t"
+    )
+    with pytest.raises(
+        InputError, match=r"both name TCGA samples, at different levels: give the clinical table 12"
+    ):
+        load_inputs(read_config(config))
+
     clinical["patient"] = clinical["patient"].str.replace("TCGA-AA", "TCGA-BB")
     clinical.to_csv(config.parent / "clinical.tsv", sep="\t", index=False)
     with pytest.raises(

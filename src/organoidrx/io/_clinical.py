@@ -433,7 +433,8 @@ def _response_column(values: pd.Series, *, name: str, column: str) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------------------- TCGA
-_TCGA_SAMPLE = re.compile(r"^(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})-(\d{2})([A-Z]?)", re.IGNORECASE)
+# '-' or '.' between the fields: R's make.names writes TCGA-AA-3492-01A as TCGA.AA.3492.01A
+TCGA_SAMPLE = re.compile(r"^(TCGA[-.][A-Z0-9]{2}[-.][A-Z0-9]{4})[-.](\d{2})([A-Z]?)", re.IGNORECASE)
 
 
 def tcga_tumour_samples(sample_ids: Iterable[Any], *, name: str = "expression") -> dict[str, str]:
@@ -442,8 +443,9 @@ def tcga_tumour_samples(sample_ids: Iterable[Any], *, name: str = "expression") 
     Parameters
     ----------
     sample_ids : iterable of str
-        TCGA sample or aliquot barcodes (``TCGA-AA-3492-01A...``), e.g. the rows of a matrix read with
-        :func:`organoidrx.io.read_gdc_expression`; other ids are ignored.
+        TCGA sample or aliquot barcodes (``TCGA-AA-3492-01A...``, or ``TCGA.AA.3492.01A...`` as R writes column
+        names), e.g. the rows of a matrix read with :func:`organoidrx.io.read_gdc_expression`; other ids are
+        ignored.
     name : str, default "expression"
         What the ids belong to, for the log message.
 
@@ -463,10 +465,14 @@ def tcga_tumour_samples(sample_ids: Iterable[Any], *, name: str = "expression") 
     normal: list[str] = []
     n_tumour = 0
     for sample in dict.fromkeys(str(s) for s in sample_ids):
-        match = _TCGA_SAMPLE.match(sample)
+        match = TCGA_SAMPLE.match(sample)
         if match is None:
             continue
-        patient, code, vial = match.group(1).upper(), int(match.group(2)), match.group(3).upper()
+        patient, code, vial = (
+            match.group(1).upper().replace(".", "-"),
+            int(match.group(2)),
+            match.group(3).upper(),
+        )
         if code >= 10:
             normal.append(sample)
             continue

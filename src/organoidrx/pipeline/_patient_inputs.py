@@ -9,7 +9,7 @@ import pandas as pd
 
 from organoidrx._utils import InputError, examples
 from organoidrx.io import read_clinical, read_expression, reconcile_sample_ids, tcga_tumour_samples
-from organoidrx.io._clinical import best_response
+from organoidrx.io._clinical import TCGA_SAMPLE, best_response
 from organoidrx.io._drug_names import cell_drug_keys
 from organoidrx.io._gdc_clinical import is_gdc_clinical, read_gdc_clinical
 from organoidrx.io._tables import read_header
@@ -92,10 +92,16 @@ def load_patients(cfg: PipelineConfig, loaded: Inputs) -> None:
     n_rows, given = len(clinical), list(pd.unique(clinical["patient"].astype(str)))
     clinical = clinical.assign(patient=clinical["patient"].map(mapping)).dropna(subset=["patient"])
     if clinical.empty:
+        barcodes = all(TCGA_SAMPLE.match(str(i)) for i in [*given[:20], *list(expression.index)[:20]])
         raise InputError(
             f"{cfg.clinical.name}: none of its {n_rows} patient ids (e.g. {examples(given)}) "
             f"is a sample of {cfg.patient_expression.name} (ids like {examples(list(expression.index))}); "
-            "the two files must name patients alike."
+            + (
+                "both name TCGA samples, at different levels: give the clinical table 12-character patient "
+                "barcodes (TCGA-AA-3492), which are matched to each patient's tumour sample."
+                if barcodes
+                else "the two files must name patients alike."
+            )
         )
     if len(clinical) < n_rows:
         logger.warning(
