@@ -232,3 +232,30 @@ def test_junk_bytes_parse_or_raise_input_error(tmp_path, raw):
         read_gmt(path)
     except InputError:
         pass
+
+
+def test_a_gmt_without_descriptions_is_named(tmp_path, caplog):
+    # written without the description column: each set's first gene becomes its description, as GSEA reads it
+    lines = [
+        "SET_A\tTP53\tMDM2\tCDKN1A",
+        "SET_B\tMDM2\tTP53\tATM",
+        "SET_C\tEGFR\tKRAS\tTP53",
+        "SET_D\tATM\tEGFR",
+    ]
+    path = tmp_path / "bare.gmt"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        sets = read_gmt(path)
+    assert sets.groupby("pathway")["gene"].apply(list)["SET_A"] == [
+        "MDM2",
+        "CDKN1A",
+    ]  # TP53 is the description
+    assert (
+        "4 of 4 gene sets have a gene of the file as their description (e.g. 'TP53' for SET_A)" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):  # descriptions that are not genes: no warning
+        full = tmp_path / "full.gmt"
+        full.write_text("\n".join(line.replace("\t", "\tna\t", 1) for line in lines) + "\n")
+        read_gmt(full)
+    assert "as their description" not in caplog.text

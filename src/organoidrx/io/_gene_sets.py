@@ -58,6 +58,25 @@ def _read_text(path: Path) -> str:
     return text
 
 
+def _warn_gene_descriptions(path: Path, sets: Mapping[str, list[str]], descriptions: Mapping[str, str]) -> None:
+    """Warn when most descriptions are genes of the file: a GMT written without its description column, whose
+    sets each lose their first gene to it (read as every GMT reader reads it)."""
+    genes = {g for members in sets.values() for g in members}
+    as_genes = [name for name, text in descriptions.items() if text in genes]
+    if len(as_genes) >= 2 and 2 * len(as_genes) >= len(sets):
+        first = as_genes[0]
+        logger.warning(
+            "%s: %d of %d gene sets have a gene of the file as their description (e.g. %r for %s): the file looks "
+            "written without the description column, so each set's first gene is read as its description (as "
+            "GSEA and gseapy read it); insert a description field (e.g. 'na') after each name to keep those genes",
+            path,
+            len(as_genes),
+            len(sets),
+            descriptions[first],
+            first,
+        )
+
+
 def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int | None = None) -> pd.DataFrame:
     """Read a GMT gene-set file into a long table with one row per (pathway, gene).
 
@@ -179,6 +198,7 @@ def read_gmt(path: str | os.PathLike[str], *, min_size: int = 1, max_size: int |
             examples([n for _, n in empty]),
             empty[0][0],
         )
+    _warn_gene_descriptions(path, sets, descriptions)
     kept, report = restrict_gene_sets(
         sets, None, min_size=min_size, max_size=max_size, where=str(path), name=str(path)
     )
