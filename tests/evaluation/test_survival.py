@@ -80,9 +80,13 @@ def test_a_log_rank_without_information_is_not_estimable():
     groups = pd.Series([RESPONDER] * 3 + [NON_RESPONDER] * 3, index=list("abcdef"))
     result = survival_analysis(clinical, groups, horizon=5)
     assert math.isnan(result.logrank_chi2) and math.isnan(result.logrank_p)
-    assert any("no event time has patients of both groups at risk" in w for w in result.warnings)
+    assert any("a group has no patient at risk" in w for w in result.warnings)
     kernel = LogrankKernel(clinical["time"].to_numpy(), clinical["event"].to_numpy())
     assert math.isnan(kernel.signed(np.array([True] * 3 + [False] * 3)))
+    # every patient dies at one time: both groups at risk, but d = n leaves V = 0 all the same
+    together = survival_analysis(clinical.assign(time=3.0, event=1), groups, horizon=5)
+    assert math.isnan(together.logrank_p)
+    assert any("or every patient at risk has the event" in w for w in together.warnings)
 
 
 def test_events_per_parameter_count_only_the_fitted_coefficients(shared_data):

@@ -63,8 +63,8 @@ class LogrankKernel:
     def signed(self, group1: np.ndarray) -> float:
         """Signed statistic :math:`U / \\sqrt V` for a boolean membership of group 1 (original patient order).
 
-        NaN when :math:`V = 0` (no events, or no event time with patients of both groups at risk): the test is
-        not estimable.
+        NaN when :math:`V = 0` (no events, or at every event time a group has no patient at risk or every
+        patient at risk has the event): the test is not estimable.
         """
         member = np.asarray(group1, dtype=float)[self._order]
         at_risk1 = np.cumsum(member[::-1])[::-1][self._first][self._has]

@@ -114,8 +114,8 @@ def permute_response(response: Response, random_state: int | np.random.Generator
     ----------
     response : DataFrame with columns ``sample, drug, value`` or Series of one drug's responses
         Organoid drug responses. Sample ids and drugs stay in place; only ``value`` moves, within each drug.
-    random_state : int or numpy Generator, default=0
-        Seed.
+    random_state : int, numpy Generator or None, default=0
+        Seed; ``None`` is seed 0, not fresh entropy (results are always reproducible).
 
     Returns
     -------
@@ -170,8 +170,8 @@ def permutation_test(
         Organoid drug responses; values are permuted among samples within each drug.
     n_permutations : int, default=1000
         Number of permutations; the smallest attainable p is ``1 / (n_permutations + 1)``.
-    random_state : int or numpy Generator, default=0
-        Seed. Permutation *i* uses its own stream spawned from this seed, so results are identical for any
+    random_state : int, numpy Generator or None, default=0
+        Seed; ``None`` is seed 0, not fresh entropy (results are always reproducible). Permutation *i* uses its own stream spawned from this seed, so results are identical for any
         ``n_jobs``.
     n_jobs : int, default=1
         Parallel workers (joblib); ``-1`` uses every core. ``statistic_fn`` must then be picklable by cloudpickle

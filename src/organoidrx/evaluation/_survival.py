@@ -534,8 +534,9 @@ def survival_analysis(
         chi2 = p = math.nan
     elif math.isnan(LogrankKernel(time.to_numpy(), event.to_numpy()).signed(a)):  # 0 / 0: no information
         note(
-            "no event time has patients of both groups at risk (one group's follow-up ends before the other's "
-            "first event); the log-rank test is not estimable (NaN)",
+            "no event time carries information for the log-rank test: at each one, either a group has no "
+            "patient at risk (one group's follow-up ends before the other's first event) or every patient at "
+            "risk has the event; the test is not estimable (NaN)",
             notes,
         )
         chi2 = p = math.nan

@@ -58,7 +58,9 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _warn_gene_descriptions(path: Path, sets: Mapping[str, list[str]], descriptions: Mapping[str, str]) -> None:
+def _warn_gene_descriptions(
+    path: Path, sets: Mapping[str, list[str]], descriptions: Mapping[str, str]
+) -> None:
     """Warn when most descriptions are genes of the file: a GMT written without its description column, whose
     sets each lose their first gene to it (read as every GMT reader reads it)."""
     genes = {g for members in sets.values() for g in members}
