@@ -450,3 +450,12 @@ def test_a_number_beyond_float_range_is_named_as_such(tmp_path):
     text = "gene\tS1\tS2\nTP53\t1\t2\nEGFR\t1e400\t3\nMYC\t2\t2\n"
     with pytest.raises(InputError, match=r"value too large for a float '1e400' at gene 'EGFR'"):
         read_expression(_write(tmp_path / "big.tsv", text))
+
+
+def test_ids_that_differ_only_in_case_are_named(tmp_path, caplog):
+    text = "gene\tP10\tp10\tS3\nUBE2Q1\t1\t2\t3\nube2q1\t4\t5\t6\nTP53\t7\t8\t9\n"
+    with caplog.at_level(logging.WARNING, logger="organoidrx.io._expression"):
+        result = read_expression(_write(tmp_path / "c.tsv", text))
+    assert result.shape == (3, 3)  # kept apart, as written
+    assert "2 gene ids differ from another only in case (e.g. 'UBE2Q1', 'ube2q1')" in caplog.text
+    assert "2 sample ids differ from another only in case (e.g. 'P10', 'p10')" in caplog.text

@@ -224,10 +224,26 @@ def _to_samples_by_genes(
             "replace it with a finite number, or drop that gene."
         )
     matrix = _resolve_duplicates(matrix, name=name, duplicates=duplicates)
+    for what, ids in (("gene", matrix.index), ("sample", matrix.columns)):
+        _warn_case_twins(ids, name=name, what=what)
     result = matrix.T
     result.index = pd.Index([str(s) for s in result.index], dtype=object)
     result.columns = pd.Index(list(result.columns), dtype=object)
     return result.astype(float)
+
+
+def _warn_case_twins(ids: pd.Index, *, name: str, what: str) -> None:
+    """Warn about ids that differ from another only in case (``UBE2Q1``, ``ube2q1``): kept apart, as written."""
+    folded = pd.Index([str(i).casefold() for i in ids])
+    twins = ids[folded.duplicated(keep=False)]
+    if len(twins):
+        logger.warning(
+            "%s: %d %s ids differ from another only in case (e.g. %s); they are kept apart as written",
+            name,
+            len(twins),
+            what,
+            examples(list(twins)[:4]),
+        )
 
 
 def _resolve_duplicates(matrix: pd.DataFrame, *, name: str, duplicates: Duplicates) -> pd.DataFrame:
