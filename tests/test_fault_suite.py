@@ -324,13 +324,17 @@ def _drop_section(section: str) -> Callable[[str], str]:
 
 
 def _precomputed_proximity(content: str | bytes) -> Callable[[Path], object]:
-    """Replace ``[network] edges`` by a precomputed proximity table with ``content``."""
+    """Replace ``[network] edges`` (and its min_score, then unused) by a precomputed proximity table with
+    ``content``."""
 
     def change(folder: Path) -> None:
         replace_file("prox.tsv", content)(folder)
-        edit_file("config.toml", lambda t: t.replace('edges = "network.tsv"', 'proximity = "prox.tsv"'))(
-            folder
-        )
+        edit_file(
+            "config.toml",
+            lambda t: re.sub(
+                r"min_score = \S+\n", "", t.replace('edges = "network.tsv"', 'proximity = "prox.tsv"')
+            ),
+        )(folder)
 
     return change
 
