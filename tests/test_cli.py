@@ -261,7 +261,9 @@ def test_sigterm_while_a_run_writes_leaves_nothing_behind(tmp_path, monkeypatch,
         "--no-report",
     ]
     assert main(argv) == 128 + signal.SIGTERM
-    assert capsys.readouterr().err.endswith("\norganoidrx: terminated; nothing was written\n")
+    assert capsys.readouterr().err.endswith(
+        "\norganoidrx: terminated; each output is complete or as it was before (never half-written)\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the caller's again
 
@@ -332,3 +334,9 @@ def test_run_summary_quotes_each_drugs_q_beside_its_p(capsys):
     assert "permutations; q = 0.06), the larger of the two p = 0.03 (q = 0.06)" in out
     _print_run_summary(SimpleNamespace(survival=survival.iloc[:1], warnings=[], timings={}, report="r.html"))
     assert "q =" not in capsys.readouterr().out  # one drug: q is p
+    # --no-report: no report to point to
+    _print_run_summary(
+        SimpleNamespace(survival=None, warnings=["w"], timings={}, report=None, out_dir="o", bundles=[])
+    )
+    out = capsys.readouterr().out
+    assert "1 warning(s); see run.json" in out and "Outputs (no report): " in out and "Report:" not in out

@@ -280,11 +280,16 @@ def _print_run_summary(result: Any) -> None:
     else:
         print(f"Preclinical-only run: {', '.join(result.bundles)}")
     if result.warnings:
-        print(f"{len(result.warnings)} warning(s); see the report")
+        print(
+            f"{len(result.warnings)} warning(s); see "
+            + ("the report" if result.report is not None else "run.json")
+        )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
     print(f"Time: {timing}")
-    where = result.report if result.report is not None else result.out_dir
-    print(f"Report: {Path(where).resolve()}")
+    if result.report is not None:
+        print(f"Report: {Path(result.report).resolve()}")
+    else:
+        print(f"Outputs (no report): {Path(result.out_dir).resolve()}")
 
 
 # ---------------------------------------------------------------------------------------------------- run
@@ -1097,7 +1102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows up here, inside the handling below, not at exit
         return status
     except _Terminated:
-        print("organoidrx: terminated; nothing was written", file=sys.stderr)
+        print(
+            "organoidrx: terminated; each output is complete or as it was before (never half-written)",
+            file=sys.stderr,
+        )
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("organoidrx: interrupted", file=sys.stderr)
