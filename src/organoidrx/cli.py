@@ -709,7 +709,10 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the distance cache")
     _add_option(
-        p, MEMORY, note="; here it bounds the distance matrix and working space (unset: the memory available)"
+        p,
+        MEMORY,
+        note="; here it bounds the distance matrix (n_nodes^2 bytes) and 256 MiB of working space, and unset means "
+        "all the memory available, not half",
     )
     p.add_argument(
         "--out",

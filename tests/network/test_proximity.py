@@ -319,6 +319,18 @@ def test_a_degenerate_null_is_said_in_the_note():
     assert row["note"].startswith("every random draw gave the same value")
 
 
+def test_a_handful_of_null_draws_is_warned_about(caplog):
+    edges = pd.DataFrame({"gene_a": ["A"], "gene_b": ["B"]})
+    targets = pd.DataFrame({"drug": ["d"], "target": ["A"]})
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        _run(edges, targets, {"p": ["B"]}, min_bin_size=1, n_random=2)
+    assert "n_random = 2: a z-score rests on the standard deviation of only 2 random draws" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="organoidrx"):
+        _run(edges, targets, {"p": ["B"]}, min_bin_size=1, n_random=20)
+    assert "n_random" not in caplog.text
+
+
 @pytest.mark.parametrize("measure", ["closest", "separation"])
 def test_a_targets_only_null_keeps_the_pathway_and_matches_the_exact_mean(measure):
     """On a cycle every node has degree 2 (one degree bin), so a drawn target is a uniform node: with

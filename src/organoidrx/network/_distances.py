@@ -59,7 +59,9 @@ def check_memory(n_nodes: int, *, extra_bytes: int = 0, max_memory: int | None =
     need = matrix + int(extra_bytes) + _OVERHEAD_BYTES
     limit = available_memory() if max_memory is None else int(max_memory)
     budget = "is available" if max_memory is None else "is allowed (--memory, [settings] memory)"
-    fix = "use a higher min_score or a smaller network, or run on a machine with more memory."
+    fix = ("raise the budget, " if max_memory is not None else "") + (
+        "use a higher min_score or a smaller network, or run on a machine with more memory."
+    )
     if need > limit:
         raise InputError(
             f"the network's largest connected component has {n_nodes:,} nodes; its distance matrix and working "

@@ -297,6 +297,9 @@ def _join_columns(parts: list[Any]) -> Any:
 
 #: Random draws of the null: the one definition (the config and the CLI take it from here). A million draws of
 #: one drug x 3,000 sets take hours on one core; more is never needed for p-values down to 1e-6.
+#: fewer null draws than this get a warning: their z-scores are noise
+_FEW_DRAWS = 20
+
 N_RANDOM = Option("n_random", 1000, int, "random draws of the proximity null", minimum=1, maximum=10**6)
 
 
@@ -478,6 +481,15 @@ def proximity(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
+    if n_random < _FEW_DRAWS:
+        logger.warning(
+            "n_random = %d: a z-score rests on the standard deviation of only %d random draws and the smallest "
+            "p is %.2g, so 'proximal' (z <= %g) means little; use at least 100 (Kong et al. use 1,000)",
+            n_random,
+            n_random,
+            1 / (1 + n_random),
+            PROXIMAL_Z,
+        )
     method = get_method("measure", measure)
     measure_options = method.resolve(options)
     if "null" in measure_options:  # a measure whose null the user chooses (NULL_OPTION)
