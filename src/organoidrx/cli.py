@@ -662,10 +662,11 @@ def _add_proximity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "proximity",
         help="network proximity z-scores of every pathway to every drug's targets (Guney et al. 2016)",
-        description="Closest distance from each drug's targets to each gene set on the largest connected "
-        "component of a protein interaction network, with z-scores and p-values against degree-binned random "
-        "sets. Shortest-path distances are cached on disk per network. Pathways with z <= -1.2816 are "
-        "drug-proximal.",
+        description="How close each gene set lies to each drug's targets on the largest connected component of a "
+        "protein interaction network (--measure: the closest distance by default, the mean shortest distance, "
+        "separation, random walk with restart or the closest distance of a DIAMOnD module), with z-scores and "
+        "p-values against degree-binned random sets. Shortest-path distances are cached on disk per network. "
+        "Pathways with z <= -1.2816 are drug-proximal.",
     )
     p.add_argument(
         "--network", required=True, help="edge table (STRING links, dmfind or any A/B/score table)"
