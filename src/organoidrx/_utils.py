@@ -306,6 +306,16 @@ def _release(fd: int | None) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def locked_folder(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock of a scratch folder while it is in use, so that :func:`remove_stale_staging` leaves it."""
+    fd = _try_lock(path)
+    try:
+        yield
+    finally:
+        _release(fd)
+
+
 def remove_stale_staging(
     target: str | os.PathLike[str], *, max_age: float = STALE_STAGING_SECONDS
 ) -> list[Path]:

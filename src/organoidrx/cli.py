@@ -483,7 +483,7 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from organoidrx._utils import write_tsv
+    from organoidrx._utils import locked_folder, remove_stale_staging, write_tsv
     from organoidrx.io import read_gmt
     from organoidrx.scoring import score_file
 
@@ -499,11 +499,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
         written = out
         if args.report is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_staging(out)  # scratch folders of killed runs (older than an hour, unlocked)
             scratch = stack.enter_context(
                 tempfile.TemporaryDirectory(
                     prefix=f".{out.name}.{TEMPORARY_TAG}", suffix=".tmp", dir=out.parent
                 )
             )
+            stack.enter_context(locked_folder(scratch))  # a live run's scratch is never taken for stale
             written = Path(scratch) / out.name
         with dask_backend(args.dask):
             result = score_file(

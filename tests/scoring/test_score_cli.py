@@ -47,6 +47,27 @@ def test_score_writes_the_library_result(
     assert dropped.loc["TINY", "reason"] == "fewer than min_size"
 
 
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run(
+    inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    import os
+
+    expression_path, gmt_path, _, _ = inputs
+    out = tmp_path / "scores.tsv"
+    stale, fresh = (
+        tmp_path / ".scores.tsv.organoidrx-dead0000.tmp",
+        tmp_path / ".scores.tsv.organoidrx-live0000.tmp",
+    )
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "scores.tsv").write_text("half\n")
+    os.utime(stale, (0, 0))  # left by a run killed long ago; the fresh one may be a live run's
+    argv = ["--quiet", "score", "--expression", str(expression_path), "--gene-sets", str(gmt_path)]
+    assert main([*argv, "--out", str(out), "--report", str(tmp_path / "report.tsv")]) == 0
+    assert not stale.exists() and fresh.exists() and out.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [fresh.name]
+
+
 def test_score_is_byte_identical_across_runs(
     inputs: tuple[Path, Path, pd.DataFrame, dict[str, list[str]]], tmp_path: Path
 ) -> None:
