@@ -126,6 +126,28 @@ def test_corrupt_cache_is_recomputed(tmp_path, caplog):
     assert "unreadable" in caplog.text
 
 
+def test_another_networks_matrix_under_a_forged_checksum_file_is_recomputed(tmp_path, caplog):
+    import json
+
+    graph = _graph()  # the tree A..H
+    moved = TREE.copy()
+    moved.loc[(moved["gene_a"] == "G") & (moved["gene_b"] == "H"), "gene_a"] = "E"  # H hangs from E, not G
+    rewired = build_interactome(moved, min_score=700)
+    assert rewired.n_nodes == graph.n_nodes and rewired.content_hash() != graph.content_hash()
+    first = shortest_path_lengths(graph, cache_dir=tmp_path)
+    other = tmp_path / "other"
+    shortest_path_lengths(rewired, cache_dir=other)
+    mine, theirs = next(tmp_path.glob("distances-*.npy")), next(other.glob("distances-*.npy"))
+    assert not np.array_equal(np.load(theirs), first)
+    # the other matrix in this network's place, its checksum file edited to name this network
+    mine.write_bytes(theirs.read_bytes())
+    record = json.loads(theirs.with_suffix(".json").read_text())
+    record["network_sha256"] = graph.content_hash()
+    mine.with_suffix(".json").write_text(json.dumps(record))
+    np.testing.assert_array_equal(shortest_path_lengths(graph, cache_dir=tmp_path), first)
+    assert "distance 1" in caplog.text and "of another network" in caplog.text
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".json"])
 def test_a_named_pipe_in_the_cache_is_recomputed_not_waited_on(tmp_path, caplog, suffix):
     import os

@@ -205,8 +205,10 @@ def _distance_matrix(
     the zero diagonal and of row 0 against column 0); anything else (missing or unreadable sidecar, another
     network's files, truncation, flipped bytes, a zeroed block) logs one warning and recomputes, rewriting both files.
 
-    This detects damage and mix-ups, not deliberate forgery: whoever can write the cache folder can write a
-    matching pair of files, so protect the folder like any other input. SHA-256 over the matrix costs about
+    The matrix's distance-1 entries are also checked against the network's edges, so another network's matrix
+    is refused even when its checksum file was edited to name this one. This detects damage and mix-ups, not
+    deliberate forgery: whoever can write the cache folder can write a matching pair of files, so protect the
+    folder like any other input. SHA-256 over the matrix costs about
     0.2 s per 256 MiB (16,000 nodes) on a CPU with SHA extensions.
     """
     n = interactome.n_nodes
@@ -219,6 +221,7 @@ def _distance_matrix(
         path = folder / _cache_name(interactome)
         try:
             cached = _read_cache(path, n, interactome.content_hash())
+            _check_against_edges(cached, interactome.indptr, interactome.indices)
         except FileNotFoundError:
             cached = None
         except _UnusableCache as exc:
@@ -243,6 +246,22 @@ def _distance_matrix(
             except OSError as exc:
                 logger.warning("could not keep the distance cache %s under its cap (%s)", path.parent, exc)
     return dist, False
+
+
+def _check_against_edges(dist: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> None:
+    """A cached matrix's distance-1 entries must be exactly the network's edges (each row: its neighbours), which
+    a matrix of another network whose checksum file was edited to name this one fails."""
+    n = len(indptr) - 1
+    degree = np.diff(indptr)
+    if (dist[np.repeat(np.arange(n), degree), indices] != 1).any():
+        raise _UnusableCache("an edge of the network is not at distance 1 (the matrix is of another network)")
+    rows = max(1, 2**24 // max(n, 1))  # 16 MB of comparisons at a time
+    for start in range(0, n, rows):
+        ones = np.count_nonzero(dist[start : start + rows] == 1, axis=1)
+        if not np.array_equal(ones, degree[start : start + rows]):
+            raise _UnusableCache(
+                "a pair at distance 1 is not an edge of the network (the matrix is of another network)"
+            )
 
 
 class _UnusableCache(Exception):
