@@ -171,8 +171,8 @@ def permutation_test(
     n_permutations : int, default=1000
         Number of permutations; the smallest attainable p is ``1 / (n_permutations + 1)``.
     random_state : int, numpy Generator or None, default=0
-        Seed; ``None`` is seed 0, not fresh entropy (results are always reproducible). Permutation *i* uses its own stream spawned from this seed, so results are identical for any
-        ``n_jobs``.
+        Seed; ``None`` is seed 0, not fresh entropy (results are always reproducible). Permutation *i* uses its
+        own stream spawned from this seed, so results are identical for any ``n_jobs``.
     n_jobs : int, default=1
         Parallel workers (joblib); ``-1`` uses every core. ``statistic_fn`` must then be picklable by cloudpickle
         (closures are fine).

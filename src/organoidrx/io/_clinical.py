@@ -329,9 +329,9 @@ def read_clinical(
     ------
     InputError
         Missing columns, one column named for two roles (``duration_col`` = ``event_col``), a line with fewer
-        fields than the header, repeated column names, an event value other than the accepted ones, a negative
-        time (the message names the patient), non-numeric or infinite times, or a patient listed twice (twice for the same drug when ``drug_col`` is
-        given).
+        fields than the header, a column it reads named twice in the header, an event value other than the
+        accepted ones, a negative time (the message names the patient), non-numeric or infinite times, or a
+        patient listed twice (twice for the same drug when ``drug_col`` is given).
 
     Notes
     -----
