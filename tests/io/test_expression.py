@@ -93,7 +93,7 @@ def test_annotation_column_detected_by_content(tmp_path, caplog):
 
 def test_gene_identifier_columns_are_not_samples(tmp_path, caplog):
     rng = np.random.default_rng(0)
-    n = 60
+    n = 1200
     genes = [f"G{i}" for i in range(n)]
     entrez = rng.choice(100_000, size=n, replace=False) + 1
     counts = rng.poisson(3, size=n)  # whole numbers too, but they tie: a sample
@@ -115,6 +115,10 @@ def test_gene_identifier_columns_are_not_samples(tmp_path, caplog):
     assert "ENTREZ_GENE_ID" in caplog.text
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and "as gene identifiers such as Entrez ids, not samples ('ids')" in warned[0]
+    # a panel of counts whose every sample holds distinct whole numbers: samples, all of them
+    panel = pd.DataFrame({"symbol": genes, "A": entrez, "B": entrez + 3})
+    panel.to_csv(path, sep="\t", index=False)
+    assert list(read_expression(path).index) == ["A", "B"]
     for name in ("Ensembl Gene ID", "ncbi_gene_id", "probeset_id", "hgnc_symbol", "Gene.Name", "entrez"):
         assert is_annotation_column(name), name
     for name in ("S1", "TCGA-AA-3510-01A", "gene1", "Organoid_12", "ProbeA"):

@@ -81,8 +81,9 @@ _IDENTIFIER_KEY = re.compile(
 # A column is an annotation column when more than this fraction of its non-missing cells are not numbers.
 _ANNOTATION_FRACTION = 0.5
 # A numeric column of distinct whole numbers on at least this many rows holds identifiers (Entrez ids), not a
-# sample: counts tie (zeros), log values and intensities are not whole.
-_IDENTIFIER_ROWS = 50
+# sample, when some sample column is not so: counts of this many genes tie (zeros), log values and intensities
+# are not whole.
+_IDENTIFIER_ROWS = 1000
 
 
 def is_annotation_column(column: str) -> bool:
@@ -145,7 +146,7 @@ def _to_samples_by_genes(
     parsed: dict[int, np.ndarray] = {}
     annotation: list[str] = []
     textual: list[str] = []  # dropped for their content, not their name: could be a sample written wrongly
-    identifiers: list[str] = []  # likewise: distinct whole numbers, as Entrez ids are
+    identifiers: list[tuple[int, str]] = []  # likewise: distinct whole numbers, as Entrez ids are
     for position, column in enumerate(columns):
         if position == gene_position:
             continue
@@ -157,8 +158,7 @@ def _to_samples_by_genes(
             if pd.api.types.is_integer_dtype(dtype) and _holds_identifiers(
                 table.iloc[:, position].to_numpy()
             ):
-                identifiers.append(column)
-                continue
+                identifiers.append((position, column))
             kept.append(column)
             numeric.append(position)
             continue
@@ -195,13 +195,16 @@ def _to_samples_by_genes(
             len(textual),
             examples(textual, 5),
         )
-    if identifiers:
+    if identifiers and len(identifiers) < len(kept):  # not when every sample looks so (a panel of counts)
+        for position, column in identifiers:
+            kept.remove(column)
+            numeric.remove(position)
         logger.warning(
             "%s: dropped %d columns holding a distinct whole number on every row, as gene identifiers such as "
             "Entrez ids, not samples (%s)",
             name,
             len(identifiers),
-            examples(identifiers, 5),
+            examples([column for _, column in identifiers], 5),
         )
     if not kept:
         raise InputError(

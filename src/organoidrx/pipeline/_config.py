@@ -328,9 +328,8 @@ def _parse(raw: dict[str, Any], source: Path) -> PipelineConfig:
             "[network] gives both 'edges' and 'proximity': run and train use the precomputed proximity table, "
             "compare the edges; remove the one you do not mean"
         )
-    if (
-        fields["network"] is None
-    ):  # a precomputed table: the keys that build the network have nothing to build
+    # a precomputed table: the keys that build the network have nothing to build
+    if fields["network"] is None:
         unused = [f"[network] {k}" for k in ("edge_columns", "min_score", "id_map") if k in raw["network"]]
         unused += ["[pathways] proximity_gene_sets"] if "proximity_gene_sets" in raw["pathways"] else []
         if unused:
