@@ -481,15 +481,6 @@ def proximity(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     N_RANDOM.validate(int(n_random) if isinstance(n_random, np.integer) else n_random)
-    if n_random < _FEW_DRAWS:
-        logger.warning(
-            "n_random = %d: a z-score rests on the standard deviation of only %d random draws and the smallest "
-            "p is %.2g, so 'proximal' (z <= %g) means little; use at least 100 (Kong et al. use 1,000)",
-            n_random,
-            n_random,
-            1 / (1 + n_random),
-            PROXIMAL_Z,
-        )
     method = get_method("measure", measure)
     measure_options = method.resolve(options)
     if "null" in measure_options:  # a measure whose null the user chooses (NULL_OPTION)
@@ -657,6 +648,16 @@ def proximity(
         timings["observed"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
+        if n_random < _FEW_DRAWS:  # said once the inputs are known good, beside the work it is about
+            logger.warning(
+                "n_random = %d: a z-score rests on the standard deviation of only %d random draws and the "
+                "smallest p is %.2g, so 'proximal' (z <= %g) means little; use at least 100 (Kong et al. use "
+                "1,000)",
+                n_random,
+                n_random,
+                1 / (1 + n_random),
+                PROXIMAL_Z,
+            )
         n_blocks = math.ceil(n_random / _BLOCK)
         block_sizes = [min(_BLOCK, n_random - i * _BLOCK) for i in range(n_blocks)]
         stream = int(rng.integers(2**63))  # counter-based draws (SetSampler)
