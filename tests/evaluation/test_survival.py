@@ -70,6 +70,28 @@ def test_colon_adjusted_cox_with_categorical_covariate(shared_data):
     assert 0.5 < result.hazard_ratio < 0.9 and result.cox_p < 0.01
 
 
+def test_survival_at_the_horizon_has_the_greenwood_log_log_interval(shared_data):
+    """The written 95% interval of 5-year survival, against Greenwood's formula on the log(-log) scale by hand:
+    V = sum over event times t <= h of d / (n (n - d)), se = sqrt(V) / |log S|, S^exp(+-1.96 se)."""
+    from scipy.stats import norm
+
+    colon = _colon(shared_data)
+    row = survival_analysis(colon, "rx", duration_col="Stime", event_col="event", reference_group="Obs")
+    row = row.to_frame().iloc[0]
+    horizon = 5 * 365.25
+    for label, side in (("Lev+5FU", "responder"), ("Obs", "non_responder")):
+        group = colon[colon["rx"] == label]
+        times = np.sort(group.loc[(group["event"] == 1) & (group["Stime"] <= horizon), "Stime"].unique())
+        at_risk = np.array([(group["Stime"] >= t).sum() for t in times])
+        deaths = np.array([((group["Stime"] == t) & (group["event"] == 1)).sum() for t in times])
+        surv = np.prod(1 - deaths / at_risk)
+        se = np.sqrt(np.sum(deaths / (at_risk * (at_risk - deaths)))) / abs(np.log(surv))
+        z = norm.ppf(0.975)
+        assert row[f"survival_at_horizon_{side}"] == pytest.approx(surv, rel=1e-12)
+        assert row[f"survival_at_horizon_{side}_ci_lower"] == pytest.approx(surv ** np.exp(z * se), rel=1e-9)
+        assert row[f"survival_at_horizon_{side}_ci_upper"] == pytest.approx(surv ** np.exp(-z * se), rel=1e-9)
+
+
 def test_a_log_rank_without_information_is_not_estimable():
     """Every event happens after the other group's follow-up has ended: at each event time one group alone is at
     risk, so O - E = 0 and V = 0. lifelines reports chi2 0 (p 1) from 0 / 0; the test has no information, as

@@ -129,7 +129,11 @@ class SurvivalResult:
             "horizon": self.horizon,
             "time_unit": self.time_unit,
             "survival_at_horizon_responder": self.survival_at_horizon[comparison],
+            "survival_at_horizon_responder_ci_lower": self.survival_at_horizon_ci[comparison][0],
+            "survival_at_horizon_responder_ci_upper": self.survival_at_horizon_ci[comparison][1],
             "survival_at_horizon_non_responder": self.survival_at_horizon[reference],
+            "survival_at_horizon_non_responder_ci_lower": self.survival_at_horizon_ci[reference][0],
+            "survival_at_horizon_non_responder_ci_upper": self.survival_at_horizon_ci[reference][1],
             "n_warnings": len(self.warnings),
             "warnings": " | ".join(self.warnings),
         }

@@ -329,8 +329,8 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     if pd.notna(get("survival_at_horizon_responder")):
         unit = get("time_unit") if isinstance(get("time_unit"), str) else "days"
         p_text += (
-            f"; {_horizon(get('horizon'), unit)}: {_fmt(get('survival_at_horizon_responder'))} vs "
-            f"{_fmt(get('survival_at_horizon_non_responder'))}"
+            f"; {_horizon(get('horizon'), unit)}: {_with_ci(get, 'survival_at_horizon_responder')} vs "
+            f"{_with_ci(get, 'survival_at_horizon_non_responder')}"
         )
     parts.append(p_text[0].upper() + p_text[1:] + ".")
     parts.append(_TRUST_PERMUTATION if pd.notna(perm) else _NO_PERMUTATION)
@@ -358,6 +358,13 @@ def _survival_sentences(row: pd.Series) -> list[str]:
             "not read it as evidence that the drug response separates the patients."
         )
     return parts
+
+
+def _with_ci(get: Any, column: str) -> str:
+    """``0.63 (0.55-0.70)``: a value with its confidence interval when the row has one."""
+    lower, upper = get(f"{column}_ci_lower"), get(f"{column}_ci_upper")
+    interval = f" ({_fmt(lower)}-{_fmt(upper)})" if pd.notna(lower) and pd.notna(upper) else ""
+    return f"{_fmt(get(column))}{interval}"
 
 
 def _permutation_p(surv: pd.DataFrame | None, drug: str) -> float | None:
