@@ -22,9 +22,9 @@ from organoidrx._utils import InputError, examples
 from organoidrx.io._drug_names import DrugNameResolver
 from organoidrx.io._tables import (
     NA_VALUES,
-    _first_ragged_line,
     default_delimiter,
     find_column,
+    first_ragged_line,
     read_text,
     sniff_delimiter,
     split_fields,
@@ -105,7 +105,9 @@ def _read_table(
     repeated = pd.Index([h for h in header if h])
     # pandas reads a repeated name's second column as 'time.1'; a reader that uses that name refuses it
     table.attrs["repeated"] = [str(h) for h in repeated[repeated.duplicated()].unique()]
-    ragged = _first_ragged_line(path, sep, table.shape[1])  # pandas pads a short line with empty cells
+    ragged = first_ragged_line(
+        text.split("\n"), sep, table.shape[1]
+    )  # pandas pads a short line with empty cells
     if ragged is not None:
         raise InputError(
             f"{name}: line {ragged[0]} has {ragged[1]} fields but the header has {table.shape[1]}; the file may be "

@@ -94,11 +94,10 @@ def is_annotation_column(column: str) -> bool:
 
 
 def _holds_identifiers(values: np.ndarray) -> bool:
-    """Distinct positive whole numbers on every row: an identifier column (Entrez ids), not a sample."""
-    if len(values) < _IDENTIFIER_ROWS or not np.isfinite(values).all():
-        return False
+    """Distinct positive integers on every row: an identifier column (Entrez ids), not a sample (the column is of
+    an integer dtype; a count of zero ends the check before any sorting)."""
     return bool(
-        (values >= 1).all() and (values == np.round(values)).all() and len(np.unique(values)) == len(values)
+        len(values) >= _IDENTIFIER_ROWS and values.min() >= 1 and len(np.unique(values)) == len(values)
     )
 
 

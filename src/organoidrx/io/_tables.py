@@ -540,17 +540,23 @@ def _read_csv(
         ) from None
 
 
-def _first_ragged_line(path: str | os.PathLike[str], sep: str, width: int) -> tuple[int, int] | None:
-    """``(line number, fields)`` of the first non-blank line whose field count differs from ``width``, if any."""
-    with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace") as source:
-        for number, line in enumerate(source, start=1):
-            line = line.rstrip("\r\n")
-            if number == 1 or not line.strip() or '"' in line:
-                continue
-            n_fields = _count_fields(line, sep)
-            if n_fields != width:
-                return number, n_fields
+def first_ragged_line(lines: Iterable[str], sep: str, width: int) -> tuple[int, int] | None:
+    """``(line number, fields)`` of the first non-blank line after the header whose field count differs from
+    ``width``, if any (lines holding quotes are skipped: a quoted field may hold the delimiter)."""
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if number == 1 or not line.strip() or '"' in line:
+            continue
+        n_fields = _count_fields(line, sep)
+        if n_fields != width:
+            return number, n_fields
     return None
+
+
+def _first_ragged_line(path: str | os.PathLike[str], sep: str, width: int) -> tuple[int, int] | None:
+    """:func:`first_ragged_line` of a file, read again line by line (for a table too large to hold as text)."""
+    with open_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace") as source:
+        return first_ragged_line(source, sep, width)
 
 
 def read_table(
