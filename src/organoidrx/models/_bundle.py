@@ -429,14 +429,14 @@ def load_bundle(
     ------
     InputError
         When ``path`` does not exist or is not an organoidrx bundle (no ``manifest.json``, another format or a
-        newer format version) or is a truncated zip; when the manifest is not valid JSON, nests deeper than :data:`MAX_JSON_DEPTH`,
-        holds a non-finite number or a field of the wrong type, or its steps do not fit their arrays; when an
-        array is missing, is not a plain numeric ``.npy`` file (a pickle is never loaded), holds NaN or infinite
-        values where the model needs numbers, or an index out of range; when a file inside the folder is a
-        symbolic link or not a regular file; when a zip member has an unsafe name (``../x``, an absolute path), a
-        duplicated name, or declares more bytes than the limit; when the SHA-256 does not match (the bundle was
-        modified after it was written); and, with ``key``, when the bundle is unsigned or its signature does not
-        match.
+        newer format version) or is a truncated zip; when the manifest is not valid JSON, nests deeper than
+        :data:`MAX_JSON_DEPTH`, holds a non-finite number or a field of the wrong type, or its steps do not fit
+        their arrays; when an array is missing, is not a plain numeric ``.npy`` file (a pickle is never loaded),
+        holds NaN or infinite values where the model needs numbers, or an index out of range; when a file inside
+        the folder is a symbolic link or not a regular file; when a zip member has an unsafe name (``../x``, an
+        absolute path), a duplicated name, or declares more bytes than the limit; when the SHA-256 does not match
+        (the bundle was modified after it was written); and, with ``key``, when the bundle is unsigned or its
+        signature does not match.
 
     Notes
     -----
