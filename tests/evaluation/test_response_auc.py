@@ -124,3 +124,65 @@ def test_degenerate_intervals_are_said_or_missing():
     for method in ("delong", "bootstrap"):
         result = response_auc(*one, ci_method=method)
         assert math.isnan(result.ci_lower) and math.isnan(result.ci_upper)
+
+
+def _fisher_two_sided(cells: list[list[int]]) -> float:
+    """Fisher's exact test written out: the hypergeometric probability of every table with the observed margins
+    that is no more probable than the observed one (R's fisher.test compares with a relative tolerance 1e-7)."""
+    (a, b), (c, d) = cells
+    rows, responders, total = a + b, a + c, a + b + c + d
+
+    def probability(x: int) -> float:
+        return math.comb(responders, x) * math.comb(total - responders, rows - x) / math.comb(total, rows)
+
+    observed = probability(a)
+    support = range(max(0, rows - (total - responders)), min(rows, responders) + 1)
+    return sum(probability(x) for x in support if probability(x) <= observed * (1 + 1e-7))
+
+
+def _split_case(cells: list[list[int]]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Patients with the given (predicted group x CR/PR, SD/PD) counts; predictions put the groups apart."""
+    labels, groups = [], []
+    for group, (cr_pr, sd_pd) in zip(("predicted responder", "predicted non-responder"), cells, strict=True):
+        labels += ["CR"] * cr_pr + ["PD"] * sd_pd
+        groups += [group] * (cr_pr + sd_pd)
+    ids = [f"p{i}" for i in range(len(labels))]
+    predicted = pd.Series(np.where(np.array(groups) == "predicted responder", 1.0, 2.0), index=ids)
+    predicted += np.arange(len(ids)) * 1e-3
+    return predicted, pd.Series(labels, index=ids), pd.Series(groups, index=ids)
+
+
+def test_fisher_test_of_the_split_by_hand():
+    # R's fisher.test help, "Tea tasting": matrix(c(3, 1, 1, 3)) has two-sided p = 0.4857. By hand: the tables with
+    # margins 4/4 have probabilities (1, 16, 36, 16, 1) / 70 for 0..4 correct; those no more probable than the
+    # observed 16/70 sum to 34/70.
+    predicted, response, groups = _split_case([[3, 1], [1, 3]])
+    result = response_auc(predicted, response, groups=groups)
+    assert (
+        result.n_predicted_responder_cr_pr,
+        result.n_predicted_responder_sd_pd,
+        result.n_predicted_non_responder_cr_pr,
+        result.n_predicted_non_responder_sd_pd,
+    ) == (3, 1, 1, 3)
+    assert result.fisher_p == pytest.approx(34 / 70, rel=1e-12)
+    assert round(result.fisher_p, 4) == 0.4857
+    assert math.isnan(response_auc(predicted, response).fisher_p)  # without a split there is no table
+
+
+@pytest.mark.parametrize(
+    "cells", [[[8, 2], [1, 5]], [[0, 7], [6, 1]], [[5, 5], [5, 5]], [[12, 3], [9, 14]], [[1, 0], [0, 9]]]
+)
+def test_fisher_test_of_the_split_matches_the_definition(cells):
+    predicted, response, groups = _split_case(cells)
+    result = response_auc(predicted, response, groups=groups)
+    assert result.fisher_p == pytest.approx(_fisher_two_sided(cells), rel=1e-8)
+
+
+def test_fisher_test_counts_only_the_patients_of_the_auc():
+    predicted, response, groups = _split_case([[4, 1], [1, 4]])
+    response.iloc[0] = None  # a predicted responder without a recorded response is left out of both tests
+    groups["not_in_response"] = "predicted non-responder"
+    result = response_auc(predicted, response, groups=groups)
+    assert result.n_predicted_responder_cr_pr == 3 and result.n_responders + result.n_non_responders == 9
+    with pytest.raises(InputError, match="groups must be"):
+        response_auc(predicted, response, groups=groups.replace("predicted responder", "R"))

@@ -151,6 +151,29 @@ def test_run_writes_every_output(cohort_dir, cli_run):
     assert (biomarkers["z"] <= -1.2816).all()
 
 
+def test_response_auc_tests_the_split_the_patients_file_records(cohort_dir, cli_run):
+    from scipy.stats import fisher_exact
+
+    from organoidrx.evaluation import encode_response
+
+    _, cohort = cohort_dir
+    table = pd.read_csv(cli_run / "response_auc.tsv", sep="\t").set_index("drug")
+    predictions = pd.read_csv(cli_run / "patient_predictions.tsv", sep="\t")
+    report = (cli_run / "report.html").read_text()
+    for drug, row in table.iterrows():
+        treated = cohort.clinical[cohort.clinical["drug"] == drug].set_index("patient")
+        labels = encode_response(treated["response"]).dropna()
+        groups = predictions[predictions["drug"] == drug].set_index("patient")["group"].reindex(labels.index)
+        predicted, observed = (groups == "predicted responder").to_numpy(), (labels == 1).to_numpy()
+        cells = np.array([[(p & observed).sum(), (p & ~observed).sum()] for p in (predicted, ~predicted)])
+        columns = ["n_predicted_responder_cr_pr", "n_predicted_responder_sd_pd"]
+        columns += ["n_predicted_non_responder_cr_pr", "n_predicted_non_responder_sd_pd"]
+        assert row[columns].tolist() == cells.ravel().tolist()
+        assert row["fisher_p"] == pytest.approx(fisher_exact(cells).pvalue, rel=1e-12)
+        responders = f"CR/PR in {cells[0, 0]} of {cells[0].sum()} predicted responders"
+        assert responders in report
+
+
 def test_same_config_and_seed_give_byte_identical_tables(cohort_dir, cli_run, tmp_path):
     config, _ = cohort_dir
     assert cli.main(["--quiet", "run", str(config), "--out", str(tmp_path), "--no-report"]) == 0

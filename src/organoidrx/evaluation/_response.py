@@ -1,4 +1,5 @@
-"""Agreement of a continuous prediction with clinical response (RECIST CR/PR vs SD/PD): AUROC, CI, Mann-Whitney."""
+"""Agreement of a prediction with clinical response (RECIST CR/PR vs SD/PD): AUROC, CI, Mann-Whitney, and Fisher's
+exact test of the responder split."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from organoidrx._utils import InputError, check_random_state, examples
-from organoidrx.evaluation._common import as_patient_series, note, report_dropped
+from organoidrx.evaluation._common import NON_RESPONDER, RESPONDER, as_patient_series, note, report_dropped
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class ResponseAUCResult:
     n_non_responders: int
     n_missing_response: int
     n_unmatched: int
+    n_predicted_responder_cr_pr: int | None = None
+    n_predicted_responder_sd_pd: int | None = None
+    n_predicted_non_responder_cr_pr: int | None = None
+    n_predicted_non_responder_sd_pd: int | None = None
+    fisher_p: float = math.nan
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +163,7 @@ def response_auc(
     ci_level: float = 0.95,
     n_bootstrap: int = 2000,
     random_state: int | np.random.Generator | None = 0,
+    groups: Any = None,
 ) -> ResponseAUCResult:
     """AUROC of a continuous prediction for clinical responders (CR/PR) vs non-responders (SD/PD).
 
@@ -177,12 +184,17 @@ def response_auc(
         Bootstrap resamples (``ci_method="bootstrap"`` only).
     random_state : int or numpy Generator, default=0
         Seed of the bootstrap.
+    groups : Series of shape (n_patients,), optional
+        The responder split of the same patients (``"predicted responder"`` / ``"predicted non-responder"``, as
+        :meth:`ResponderSplit.transform` gives). With it, the patients counted in the AUROC are also cross-tabulated
+        by group and clinical response and tested with Fisher's exact test.
 
     Returns
     -------
     result : ResponseAUCResult
         ``auc``, ``ci_lower``, ``ci_upper``, the two-sided Mann-Whitney ``mannwhitney_u`` (U of the responders)
-        and ``mannwhitney_p``, class counts, excluded counts and ``warnings``.
+        and ``mannwhitney_p``, class counts, excluded counts and ``warnings``; with ``groups``, the four cells
+        ``n_predicted_responder_cr_pr`` ... ``n_predicted_non_responder_sd_pd`` and the two-sided ``fisher_p``.
 
     Raises
     ------
@@ -197,13 +209,20 @@ def response_auc(
     z_{1-\\alpha/2}\\sqrt{\\mathrm{Var}}` clipped to [0, 1], as in R's pROC ``ci.auc(method = "delong")``; the
     bootstrap resamples responders and non-responders separately (pROC's ``stratified = TRUE``) and takes
     percentiles. Either interval needs two patients per class (NaN otherwise); a DeLong variance of 0
-    (separated classes) gives an interval of no width, which a warning points out. The Mann-Whitney p is scipy's (exact for small samples without ties, otherwise normal
-    approximation with tie correction).
+    (separated classes) gives an interval of no width, which a warning points out. The Mann-Whitney p is scipy's
+    (exact for small samples without ties, otherwise normal approximation with tie correction).
+
+    The AUROC tests the continuous prediction; Fisher's test tests the split a clinician would act on. With
+    :math:`a` of the :math:`r` predicted responders responding, among :math:`N` patients of whom :math:`c`
+    responded, the two-sided p sums the hypergeometric probabilities :math:`P(X = x) = \binom{c}{x}
+    \binom{N - c}{r - x} / \binom{N}{r}` of every table no more probable than the observed one (R's
+    ``fisher.test``, scipy's ``fisher_exact``).
 
     References
     ----------
     Hanley J. A., McNeil B. J. (1982) Radiology 143:29, doi:10.1148/radiology.143.1.7063747.
     DeLong E. R. et al. (1988) Biometrics 44:837, doi:10.2307/2531595.
+    Fisher R. A. (1922) J R Stat Soc 85:87-94, doi:10.2307/2340521.
     """
     if ci_method not in ("delong", "bootstrap"):
         raise InputError(f"ci_method must be 'delong' or 'bootstrap'; got {ci_method!r}.")
@@ -279,6 +298,7 @@ def response_auc(
         )
         lower, upper = (float(v) for v in np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0]))
     test = stats.mannwhitneyu(positive, negative, alternative="two-sided")
+    table = {} if groups is None else _split_table(groups, labels[keep])
     return ResponseAUCResult(
         auc=auc,
         ci_lower=float(lower),
@@ -291,5 +311,28 @@ def response_auc(
         n_non_responders=n,
         n_missing_response=len(missing),
         n_unmatched=len(unmatched),
+        **table,
         warnings=notes,
     )
+
+
+def _split_table(groups: Any, labels: pd.Series) -> dict[str, Any]:
+    """The 2 x 2 table of the responder split against clinical response (1 = CR/PR), and Fisher's two-sided p."""
+    split = as_patient_series(groups, name="groups").reindex(labels.index)
+    unknown = sorted(set(split.astype(str)) - {RESPONDER, NON_RESPONDER})
+    if unknown:
+        raise InputError(
+            f"groups must be {RESPONDER!r} or {NON_RESPONDER!r} for every patient of the AUROC; found "
+            f"{{{examples(unknown, 5)}}}."
+        )
+    predicted = (split == RESPONDER).to_numpy()
+    observed = labels.to_numpy() == 1
+    cells = [[int((predicted & observed).sum()), int((predicted & ~observed).sum())]]
+    cells.append([int((~predicted & observed).sum()), int((~predicted & ~observed).sum())])
+    return {
+        "n_predicted_responder_cr_pr": cells[0][0],
+        "n_predicted_responder_sd_pd": cells[0][1],
+        "n_predicted_non_responder_cr_pr": cells[1][0],
+        "n_predicted_non_responder_sd_pd": cells[1][1],
+        "fisher_p": float(stats.fisher_exact(cells, alternative="two-sided").pvalue),
+    }

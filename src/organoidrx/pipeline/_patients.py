@@ -126,6 +126,7 @@ def run_patients(
                         treated.set_index("patient")["response"],
                         lower_is_sensitive=cfg.lower_is_sensitive,
                         random_state=cfg.seed,
+                        groups=groups_treated,
                     )
                 except InputError as exc:
                     logger.warning("%s: response AUC not computed: %s", drug, exc)

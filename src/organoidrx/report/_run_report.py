@@ -360,6 +360,16 @@ def _survival_sentences(row: pd.Series) -> list[str]:
     return parts
 
 
+def _split_response_sentence(row: pd.Series) -> str:
+    """The responder split against recorded clinical response, with Fisher's exact p."""
+    responders = int(row["n_predicted_responder_cr_pr"]), int(row["n_predicted_responder_sd_pd"])
+    others = int(row["n_predicted_non_responder_cr_pr"]), int(row["n_predicted_non_responder_sd_pd"])
+    return (
+        f"The split against clinical response: CR/PR in {responders[0]} of {sum(responders)} predicted responders "
+        f"and {others[0]} of {sum(others)} predicted non-responders; Fisher's exact p = {_fmt_p(row['fisher_p'])}."
+    )
+
+
 def _with_ci(get: Any, column: str) -> str:
     """``0.63 (0.55-0.70)``: a value with its confidence interval when the row has one."""
     lower, upper = get(f"{column}_ci_lower"), get(f"{column}_ci_upper")
@@ -723,6 +733,8 @@ def write_run_report(
                 f"over {int(row['n_responders'])} responders and {int(row['n_non_responders'])} non-responders; "
                 f"Mann-Whitney p = {_fmt_p(row['mannwhitney_p'])}."
             )
+            if pd.notna(row.get("fisher_p", math.nan)):
+                items.append(_split_response_sentence(row))
         if interaction_table is not None and (interaction_table["drug"] == drug).any():
             row = interaction_table[interaction_table["drug"] == drug].iloc[0]
             items.append(
