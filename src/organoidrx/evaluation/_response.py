@@ -231,6 +231,7 @@ def response_auc(
     if ci_method == "bootstrap" and (isinstance(n_bootstrap, bool) or int(n_bootstrap) < 1):
         raise InputError(f"n_bootstrap must be a positive integer; got {n_bootstrap!r}.")
     notes: list[str] = []
+    analysis = "the clinical-response AUC" + ("" if groups is None else " and Fisher test")
     scores = as_patient_series(predicted, name="predicted", numeric=True)
     labels = encode_response(response)
     unmatched = scores.index.symmetric_difference(labels.index)
@@ -239,7 +240,7 @@ def response_auc(
         what="patients",
         reason="appear in only one of predicted and response",
         notes=notes,
-        analysis="the clinical-response AUC",
+        analysis=analysis,
     )
     common = scores.index.intersection(labels.index, sort=False)
     scores, labels = scores.loc[common], labels.loc[common]
@@ -249,7 +250,7 @@ def response_auc(
         what="patients",
         reason="have no prediction",
         notes=notes,
-        analysis="the clinical-response AUC",
+        analysis=analysis,
     )
     missing = labels.index[labels.isna() & scores.notna()]
     report_dropped(
@@ -257,7 +258,7 @@ def response_auc(
         what="patients",
         reason="have no clinical response (NaN)",
         notes=notes,
-        analysis="the clinical-response AUC",
+        analysis=analysis,
     )
     keep = scores.notna() & labels.notna()
     values = scores[keep].to_numpy()
