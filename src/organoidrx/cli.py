@@ -266,6 +266,8 @@ def _print_run_summary(result: Any) -> None:
                 + (f"; q = {row.permutation_q:.3g})" if several else ")")
                 if row.n_permutations
                 else "not run"
+                if math.isfinite(row.logrank_p)
+                else "not estimable (no log-rank statistic)"
             )
             logrank = f"{row.logrank_p:.3g}" + (f" (q = {row.logrank_q:.3g})" if several else "")
             both = (

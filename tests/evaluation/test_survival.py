@@ -113,7 +113,8 @@ def test_a_log_rank_without_information_is_not_estimable():
 
 def test_events_per_parameter_count_only_the_fitted_coefficients(shared_data):
     """A constant covariate and a dummy collinear with the others are left out of the Cox fit, so they do not
-    count as parameters (the colon trial: group, age and a constant site; extent given twice)."""
+    count as parameters nor as covariates adjusted for (the colon trial: group, age and a constant site; extent
+    given twice)."""
     colon = _colon(shared_data).assign(site=1.0, extent2=lambda d: d["extent"])
     result = survival_analysis(
         colon,
@@ -123,6 +124,8 @@ def test_events_per_parameter_count_only_the_fitted_coefficients(shared_data):
         covariates=["age", "site", "extent", "extent2"],
     )
     assert result.n_cox == 619 and result.events_per_variable == pytest.approx(291 / 3)
+    # the table, the report and the plots say what the model adjusted for, not what was asked
+    assert result.adjusted_for == ["age", "extent"] and result.to_dict()["adjusted_for"] == "age;extent"
     joint = _trial(2, predictive=True, n=40).assign(site=1.0)  # treatment, group, interaction; site constant
     events = int(joint["event"].sum())
     assert events / 3 < 10

@@ -257,6 +257,59 @@ def test_permutation_sentences(inputs, tmp_path):
     assert "whole-pipeline permutation p = NA" in text
     assert text.count("No whole-pipeline permutation p was computed") == len(survival)
     assert "What each p answers." not in text
+    # a reversed signature is named whether or not permutations ran
+    reversed_alone = without.assign(logrank_p=0.01, hazard_ratio_unadjusted=2.0)
+    text = html.unescape(
+        write_run_report(tmp_path / "d", **(args | {"survival": reversed_alone})).read_text("utf-8")
+    )
+    assert text.count("the direction opposite to the prediction; read it as a reversed") == len(survival)
+    # permutations asked for but not run, as the log-rank statistic they shuffle is not estimable
+    no_statistic = without.assign(logrank_p=np.nan, n_permutations=0)
+    text = html.unescape(
+        write_run_report(tmp_path / "e", **(args | {"survival": no_statistic})).read_text("utf-8")
+    )
+    assert text.count("this drug's is not estimable") == len(survival)
+    assert "set n_permutations > 0" not in text
+
+
+@pytest.mark.parametrize(
+    ("p", "shown"), [(0.0496, "0.0496"), (0.0504, "0.05"), (0.04999, "0.04999"), (0.31, "0.31")]
+)
+def test_a_p_near_the_threshold_is_not_rounded_across_it(inputs, tmp_path, p, shown):
+    args = _report_args(inputs)
+    survival = args["survival"].assign(logrank_p=p, permutation_p=0.3)
+    text = html.unescape(write_run_report(tmp_path, **(args | {"survival": survival})).read_text("utf-8"))
+    assert f"Log-rank p = {shown} " in text
+
+
+def test_interaction_sentence_says_benefit_only_when_the_hazard_ratios_point_to_it():
+    from organoidrx.report._run_report import _interaction_sentence
+
+    row = pd.Series({"hr_treated": 0.5, "hr_untreated": 1.1, "interaction_p": 0.01, "interaction_q": 0.02})
+    assert "would suggest benefit from the drug" in _interaction_sentence(row)
+    assert "q = 0.02 over the drugs of this run" in _interaction_sentence(row)
+    for treated, untreated in ((2.0, 1.0), (0.5, 0.4)):  # worse on the drug; better, but less than untreated
+        text = _interaction_sentence(
+            pd.Series(row.to_dict() | {"hr_treated": treated, "hr_untreated": untreated})
+        )
+        assert "benefit from the drug rather than" not in text and "no support for benefit" in text
+    assert (
+        "benefit"
+        not in _interaction_sentence(pd.Series(row.to_dict() | {"hr_treated": np.nan})).split(
+            "record of the drug"
+        )[1]
+    )
+
+
+def test_a_warning_of_one_drug_does_not_hide_the_same_warning_of_another(inputs, tmp_path):
+    args = _report_args(inputs)
+    text = "no events among the 100 patients; an example note"
+    survival = args["survival"].assign(warnings=text, n_warnings=1)
+    first, second = list(survival["drug"])[:2]
+    report = write_run_report(tmp_path, **(args | {"survival": survival, "warnings": [f"{first}: {text}"]}))
+    boxes = re.findall(r'<div class="warn">(.*?)</div>', html.unescape(report.read_text("utf-8")))
+    assert f"{first}: {text}" in boxes and f"{second} (survival): {text}" in boxes
+    assert f"{first} (survival): {text}" not in boxes  # the run logged it for that drug already
 
 
 def test_self_contained(full_report):
@@ -310,6 +363,9 @@ def test_safe_and_unique_filenames(inputs, tmp_path):
     )
     assert (tmp_path / "proximity_DRUG_A.png").is_file()
     assert (tmp_path / "proximity_drug_a-2.png").is_file()
+    # a name longer than a file system allows keeps a prefix and a hash of the whole name
+    long = safe_filename("A" * 300)
+    assert len(long) == 100 and long.startswith("A" * 91) and long != safe_filename("A" * 299)
 
 
 def test_bad_tables_are_input_errors(inputs, tmp_path):
@@ -376,7 +432,15 @@ def test_contents_key_results_and_forest(inputs, full_report):
     key = re.search(r'<table[^>]*class="[^"]*key[^"]*".*?</table>', text, flags=re.S)
     assert key is not None
     headers = re.findall(r"<th>([^<]*)</th>", key.group(0))
-    for column in ("drug", "log-rank p", "permutation p", "HR (95% CI)", "treated (events)"):
+    for column in (
+        "drug",
+        "organoid p (q)",
+        "patients p (q)",
+        "log-rank p",
+        "permutation p",
+        "HR (95% CI)",
+        "treated (events)",
+    ):
         assert column in headers
     surv = inputs["survival"]
     for row in surv.itertuples(index=False):

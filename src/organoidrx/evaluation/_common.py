@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from organoidrx._utils import InputError, examples
+from organoidrx.evaluation._multiple import bh_qvalues
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +168,23 @@ def call_with_notes(fn: Callable[[], T], notes: list[str], context: str) -> T:
         return fn()
 
 
+#: Per-drug p-values of the run's tables that get a Benjamini-Hochberg q over the drugs beside them.
+PER_DRUG_P = ("logrank_p", "permutation_p", "p", "interaction_p", "mannwhitney_p", "fisher_p")
+
+
+def insert_qvalues(table: pd.DataFrame, columns: Sequence[str] = PER_DRUG_P) -> pd.DataFrame:
+    """Insert beside each p column of ``table`` (one row per drug) its Benjamini-Hochberg q over the rows
+    (``logrank_p`` -> ``logrank_q``, ``p`` -> ``q``); NaN p (no test) stays NaN and is not counted."""
+    for column in columns:
+        if column in table.columns and column[:-1] + "q" not in table.columns:
+            p = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+            table.insert(table.columns.get_loc(column) + 1, column[:-1] + "q", bh_qvalues(p))
+    return table
+
+
 def results_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
-    """One row per drug of per-drug result objects (their ``to_frame()``), ``drug`` first; None when empty."""
+    """One row per drug of per-drug result objects (their ``to_frame()``), ``drug`` first, each per-drug p
+    (:data:`PER_DRUG_P`) with its q over the drugs beside it; None when empty."""
     if not results:
         return None
     frames = []
@@ -180,4 +196,4 @@ def results_frame(results: Mapping[str, Any] | None) -> pd.DataFrame | None:
         frame = result.to_frame()
         frame.insert(0, "drug", str(drug))
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return insert_qvalues(pd.concat(frames, ignore_index=True))

@@ -274,6 +274,14 @@ def _design(
     return design, list(design.columns)
 
 
+def _kept_covariates(covariates: Sequence[str] | None, cph: CoxPHFitter | None) -> list[str]:
+    """The covariates with a term in the fitted Cox model: one left out as constant or collinear is not named."""
+    if cph is None:
+        return [str(c) for c in covariates or []]
+    terms = [str(t) for t in cph.params_.index]
+    return [str(c) for c in covariates or [] if any(t == str(c) or t.startswith(f"{c}=") for t in terms)]
+
+
 def _fit_cox(
     data: pd.DataFrame,
     term: str,
@@ -632,7 +640,7 @@ def survival_analysis(
         ci_level=ci_level,
         data=data,
         warnings=notes,
-        adjusted_for=[str(c) for c in covariates or []],
+        adjusted_for=_kept_covariates(covariates, cph),
         hazard_ratio_unadjusted=unadjusted[0],
         hr_unadjusted_ci_lower=unadjusted[1],
         hr_unadjusted_ci_upper=unadjusted[2],

@@ -234,5 +234,8 @@ def organoid_cv(
     tested = table["random_p"].notna().to_numpy()
     table["random_q"] = np.nan
     table.loc[tested, "random_q"] = bh_qvalues(table.loc[tested, "random_p"].to_numpy(dtype=float))
+    # the test to read, as compare's: beat both random sets of the size and chance (NaN when either is missing)
+    table["p"] = np.maximum(table["random_p"], table["shuffled_p"])
+    table["q"] = bh_qvalues(table["p"].to_numpy(dtype=float))
     selection = pd.concat(choices, ignore_index=True) if choices else None
     return table, pd.concat(predictions, ignore_index=True), selection

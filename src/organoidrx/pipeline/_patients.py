@@ -14,12 +14,12 @@ from organoidrx._utils import InputError
 from organoidrx.evaluation import (
     LogrankKernel,
     ResponderSplit,
-    bh_qvalues,
     permutation_test,
     response_auc,
     survival_analysis,
     treatment_interaction,
 )
+from organoidrx.evaluation._common import insert_qvalues
 from organoidrx.models import (
     align_cohort,
     chosen_pipeline,
@@ -164,11 +164,7 @@ def run_patients(
         np.maximum(survival["logrank_p"], survival["permutation_p"]),  # NaN when either is missing
     )
     # one test per drug: q over the run's drugs, so that the smallest of many p is not read as a finding
-    for column in ("logrank_p", "permutation_p", "p"):
-        p = pd.to_numeric(survival[column], errors="coerce")
-        q = np.full(len(survival), np.nan)
-        q[p.notna().to_numpy()] = bh_qvalues(p[p.notna()].to_numpy(dtype=float))
-        survival.insert(survival.columns.get_loc(column) + 1, column[:-1] + "q", q)
+    insert_qvalues(survival)
     first = ["drug"]
     result.survival = survival.loc[:, first + [c for c in survival.columns if c not in first]]
 

@@ -8,6 +8,7 @@ every number comes from the tables the pipeline produced.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import multiprocessing
@@ -84,18 +85,32 @@ _NO_PERMUTATION = (
     "not show that the organoid drug response, rather than prognosis carried by the pathways, separates the "
     "groups."
 )
+_NO_STATISTIC = (
+    "No whole-pipeline permutation p: the permutations compare log-rank statistics, and this drug's is not "
+    "estimable (no events, or no event time with patients of both groups at risk; see the warnings)."
+)
+
+
+#: Longest file stem made from a drug name: file systems allow 255 bytes, and prefixes and suffixes are added.
+_MAX_STEM = 100
 
 
 def safe_filename(name: str) -> str:
-    """A file-name-safe form of a drug name: letters, digits, ``.``, ``_`` and ``-`` kept, any other run -> ``_``.
+    """A file-name-safe form of a drug name: letters, digits, ``.``, ``_`` and ``-`` kept, any other run -> ``_``;
+    a form longer than 100 characters keeps its first 91 and a hash of the whole name.
 
     Examples
     --------
     >>> safe_filename("5-FU / leucovorin")
     '5-FU_leucovorin'
+    >>> len(safe_filename("x" * 300))
+    100
     """
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
-    return cleaned or "drug"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "drug"
+    if len(cleaned) > _MAX_STEM:
+        digest = hashlib.sha256(str(name).encode()).hexdigest()[:8]
+        cleaned = f"{cleaned[: _MAX_STEM - 9]}-{digest}"
+    return cleaned
 
 
 def _unique_stems(drugs: Sequence[str]) -> dict[str, str]:
@@ -144,7 +159,15 @@ def _fmt_p(value: Any) -> str:
         return "NA"
     if not math.isfinite(p):
         return "NA"
-    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+    if p < 1e-3:
+        return f"{p:.1e}"
+    for digits in range(
+        2, 7
+    ):  # never rounded across the threshold the text compares it with (0.0496 -> 0.0496)
+        text = f"{p:.{digits}g}"
+        if (float(text) < _ALPHA) == (p < _ALPHA):
+            break
+    return text
 
 
 def _versions() -> pd.DataFrame:
@@ -268,6 +291,8 @@ def _cv_sentence(row: pd.Series | None, all_row: pd.Series | None) -> str:
                 f"; against the same pathways refitted with the organoids' responses shuffled "
                 f"({int(row['n_shuffles'])} shuffles), p = {_fmt_p(row.get('shuffled_p'))}"
             )
+        if pd.notna(row.get("p", np.nan)):
+            text += f"; the larger of the two, p = {_fmt_p(row['p'])}{_q_text(row, 'q')}"
     else:
         text += "; no random-set null was computed"
     if all_row is not None:
@@ -333,24 +358,28 @@ def _survival_sentences(row: pd.Series) -> list[str]:
             f"{_with_ci(get, 'survival_at_horizon_non_responder')}"
         )
     parts.append(p_text[0].upper() + p_text[1:] + ".")
-    parts.append(_TRUST_PERMUTATION if pd.notna(perm) else _NO_PERMUTATION)
     logrank = float(get("logrank_p")) if pd.notna(get("logrank_p")) else np.nan
-    if pd.notna(perm) and logrank < _ALPHA <= float(perm):
-        hr = get("hazard_ratio_unadjusted")
-        hr = get("hazard_ratio") if pd.isna(hr) else hr
-        if pd.notna(hr) and float(hr) > 1:
-            parts.append(
-                f"Here the log-rank p is below {_ALPHA:g} but the predicted responders fare worse (hazard ratio "
-                "above 1): the signature separates the patients in the direction opposite to the prediction, "
-                "which the one-sided permutation p does not count as support; read it as a reversed signature, "
-                "not as evidence for the drug."
-            )
-        else:
-            parts.append(
-                f"Here the two disagree: the log-rank p is below {_ALPHA:g} but the permutation p is not, so a "
-                "separation this large also arises from models fitted to shuffled organoid responses; do not read "
-                "it as evidence that the drug response separates the patients."
-            )
+    if pd.notna(perm):
+        parts.append(_TRUST_PERMUTATION)
+    elif np.isnan(logrank):  # the permutations shuffle a statistic this drug does not have
+        parts.append(_NO_STATISTIC)
+    else:
+        parts.append(_NO_PERMUTATION)
+    hr = get("hazard_ratio_unadjusted")
+    hr = get("hazard_ratio") if pd.isna(hr) else hr
+    if logrank < _ALPHA and pd.notna(hr) and float(hr) > 1:
+        parts.append(
+            f"Here the log-rank p is below {_ALPHA:g} but the predicted responders fare worse (hazard ratio "
+            "above 1): the signature separates the patients in the direction opposite to the prediction"
+            + (", which the one-sided permutation p does not count as support" if pd.notna(perm) else "")
+            + "; read it as a reversed signature, not as evidence for the drug."
+        )
+    elif pd.notna(perm) and logrank < _ALPHA <= float(perm):
+        parts.append(
+            f"Here the two disagree: the log-rank p is below {_ALPHA:g} but the permutation p is not, so a "
+            "separation this large also arises from models fitted to shuffled organoid responses; do not read "
+            "it as evidence that the drug response separates the patients."
+        )
     elif pd.notna(perm) and float(perm) < _ALPHA <= logrank:
         parts.append(
             f"Here the two disagree: the permutation p is below {_ALPHA:g} but the log-rank p is not, so the "
@@ -366,8 +395,37 @@ def _split_response_sentence(row: pd.Series) -> str:
     others = int(row["n_predicted_non_responder_cr_pr"]), int(row["n_predicted_non_responder_sd_pd"])
     return (
         f"The split against clinical response: CR/PR in {responders[0]} of {sum(responders)} predicted responders "
-        f"and {others[0]} of {sum(others)} predicted non-responders; Fisher's exact p = {_fmt_p(row['fisher_p'])}."
+        f"and {others[0]} of {sum(others)} predicted non-responders; Fisher's exact p = {_fmt_p(row['fisher_p'])}"
+        f"{_q_text(row, 'fisher_q')}."
     )
+
+
+def _q_text(row: pd.Series, column: str) -> str:
+    """``", q = 0.04 over the drugs of this run"`` when the row has that q."""
+    return f", q = {_fmt_p(row[column])} over the drugs of this run" if pd.notna(row.get(column)) else ""
+
+
+def _interaction_sentence(row: pd.Series) -> str:
+    """Treated against untreated patients: the interaction test and which way the hazard ratios point."""
+    treated, untreated = float(row["hr_treated"]), float(row["hr_untreated"])
+    q = _q_text(row, "interaction_q")
+    text = (
+        f"Treated vs untreated: hazard ratio {_fmt(treated)} in treated and {_fmt(untreated)} in untreated "
+        f"patients; interaction p = {_fmt_p(row['interaction_p'])}{q} (with the run's covariates, if any, that each "
+        "model could estimate). A small p says the signature separates treated patients differently from those "
+        "with no record of the drug"
+    )
+    if treated < 1.0 and treated < untreated:  # NaN compares False
+        return (
+            f"{text}; here the predicted responders fare better among the treated, which would suggest benefit "
+            "from the drug rather than prognosis alone (the arms are not randomised)."
+        )
+    if math.isfinite(treated) and math.isfinite(untreated):
+        return (
+            f"{text}; here the predicted responders do not fare better among the treated than among the "
+            "untreated, so it is no support for benefit from the drug."
+        )
+    return f"{text}."
 
 
 def _with_ci(get: Any, column: str) -> str:
@@ -418,9 +476,7 @@ def _key_table(
         }
         cv_row = _primary_cv_row(cv[cv["drug"] == drug], primary)
         row["organoid CV rho"] = _fmt(cv_row["spearman"]) if cv_row is not None else "NA"
-        row["vs random sets p"] = (
-            _fmt_p(cv_row["random_p"]) if cv_row is not None and "random_p" in cv_row.index else "NA"
-        )
+        row["organoid p (q)"] = _p_with_q(cv_row)
         if surv is not None:
             found = surv[surv["drug"] == drug]
             if len(found):
@@ -435,6 +491,7 @@ def _key_table(
                 adjusted = adjusted.replace(";", ", ") if isinstance(adjusted, str) and adjusted else ""
                 row |= {
                     "treated (events)": f"{n} ({events})",
+                    "patients p (q)": _p_with_q(s_row),
                     "log-rank p": _fmt_p(s_row.get("logrank_p")),
                     "permutation p": _fmt_p(s_row.get("permutation_p")),
                     f"HR{' adj. ' + adjusted if adjusted else ''} (95% CI)": _ci(
@@ -451,6 +508,13 @@ def _key_table(
                 )
         rows.append(row)
     return pd.DataFrame(rows).fillna("NA")
+
+
+def _p_with_q(row: pd.Series | None) -> str:
+    """``0.012 (0.024)``: a row's ``p`` and its ``q``, NA when the row has no p."""
+    if row is None or pd.isna(row.get("p", np.nan)):
+        return "NA"
+    return f"{_fmt_p(row['p'])} ({_fmt_p(row.get('q', np.nan))})"
 
 
 # the figures being drawn: set before worker processes fork, read by them by position
@@ -661,7 +725,8 @@ def write_run_report(
                     messages.extend(
                         f"{drug} ({label}): {w}"
                         for w in text.split(" | ")
-                        if not any(m.endswith(w) for m in messages)  # the run logged it already
+                        # the run logged it already, for this drug (its messages name the drug)
+                        if not any(str(drug) in m and m.endswith(w) for m in messages)
                     )
     report.heading("Warnings")
     if messages:
@@ -682,8 +747,17 @@ def write_run_report(
         css_class="key",
         caption="One row per drug; the full tables are below and in the TSV files. 'organoid CV rho': "
         "cross-validated Spearman of the configured model (the one carried to the patients, its top k pathways "
-        "chosen again in every fold) on the drug's proximal pathways; 'vs random sets p': its empirical p against "
-        "the same model on random pathway sets of the same size." + horizon_note,
+        "chosen again in every fold) on the drug's proximal pathways; 'organoid p (q)': the larger of its "
+        "empirical p against the same model on random pathway sets of the same size and against the same "
+        "pathways refitted on shuffled responses, with its q over the drugs"
+        + (
+            "; 'patients p (q)': the larger of the log-rank and whole-pipeline permutation p, with its q over the "
+            "drugs"
+            if surv is not None
+            else ""
+        )
+        + ". Read q: a test is small only when both of its p are."
+        + horizon_note,
     )
     if (
         surv is not None
@@ -731,19 +805,13 @@ def write_run_report(
             items.append(
                 f"Clinical response: AUC {_fmt(row['auc'])} ({_fmt(row['ci_lower'])} to {_fmt(row['ci_upper'])}) "
                 f"over {int(row['n_responders'])} responders and {int(row['n_non_responders'])} non-responders; "
-                f"Mann-Whitney p = {_fmt_p(row['mannwhitney_p'])}."
+                f"Mann-Whitney p = {_fmt_p(row['mannwhitney_p'])}{_q_text(row, 'mannwhitney_q')}."
             )
             if pd.notna(row.get("fisher_p", math.nan)):
                 items.append(_split_response_sentence(row))
         if interaction_table is not None and (interaction_table["drug"] == drug).any():
             row = interaction_table[interaction_table["drug"] == drug].iloc[0]
-            items.append(
-                f"Treated vs untreated: hazard ratio {_fmt(row['hr_treated'])} in treated and "
-                f"{_fmt(row['hr_untreated'])} in untreated patients; interaction p = "
-                f"{_fmt_p(row['interaction_p'])} (with the run's covariates, if any, in every model; a small p says the "
-                "signature separates treated patients differently from those with no record of the drug, which "
-                "suggests benefit from the drug rather than prognosis alone; the arms are not randomised)."
-            )
+            items.append(_interaction_sentence(row))
         report.heading(drug, level=3)
         report.bullets(items)
 
@@ -800,7 +868,7 @@ def write_run_report(
                     ),
                     caption=f"{drug}: observed response of each organoid against the leave-one-out prediction "
                     f"of the configured model{f' ({model_label})' if model_label else ''} "
-                    f"(organoid_cv_{stem}.png). No p-value: the test is the random-set p of the summary.",
+                    f"(organoid_cv_{stem}.png). No p-value: the tests are the random-set and shuffled-response p of the summary.",
                     alt=f"Organoid cross-validation of {drug}",
                 )
             else:
