@@ -117,6 +117,24 @@ def test_deterministic_and_independent_of_other_drugs():
     )
 
 
+@pytest.mark.parametrize("cv", ["loo", 4])
+def test_the_order_of_samples_pathways_and_genes_in_the_inputs_changes_nothing(cv):
+    """Random sets are drawn from the columns in name order and the folds and shuffles over the samples in sorted
+    order, so reordering the response rows, the pathways or the genes gives the same table."""
+    scores, genes, response, feature_sets = _problem(n=14, n_pathways=40)
+    kwargs = {"feature_sets": feature_sets, "expression": genes, "n_random": 30, "n_shuffles": 30, "cv": cv}
+    kwargs |= {"random_sets_for": ["proximal", "targets"], "random_state": 5}
+    first = cross_validate_response(scores, response, **kwargs)
+    tested = first[first["feature_set"].isin(["proximal", "targets"])]
+    assert tested["random_p"].notna().all() and tested["shuffled_p"].notna().all()
+    reordered = cross_validate_response(
+        scores.iloc[::-1, ::-1], response.iloc[::-1], **(kwargs | {"expression": genes.iloc[:, ::-1]})
+    )
+    # the drugs come in the order of the response rows
+    reordered = reordered.sort_values("drug", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, reordered, rtol=1e-12)
+
+
 def test_estimator_path_equals_fast_path_and_accepts_selection_pipelines():
     scores, _, response, feature_sets = _problem(n=14, n_pathways=12)
     a = response[response["drug"] == "A"]

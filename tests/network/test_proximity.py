@@ -227,6 +227,19 @@ def test_a_drug_s_rows_do_not_depend_on_the_other_drugs_or_pathways_of_the_call(
     pd.testing.assert_frame_equal(fewer[cols], every.loc[fewer.index, cols])
 
 
+@pytest.mark.parametrize("measure", ["closest", "shortest", "separation", "diamond"])
+def test_the_order_of_a_set_s_genes_and_of_the_targets_changes_nothing(measure):
+    """A gene set is a set: listing its genes (or a drug's targets) in another order gives the same bytes."""
+    edges = _scale_free()
+    targets, sets = _sets()
+    kwargs = {"measure": measure, "n_random": 60, "min_bin_size": 50}
+    first = _run(edges, targets, sets, **kwargs)
+    reversed_ = _run(edges, targets.iloc[::-1], {p: genes[::-1] for p, genes in sets.items()}, **kwargs)
+    key = ["drug", "pathway"]
+    first, reversed_ = (t.sort_values(key).reset_index(drop=True) for t in (first, reversed_))
+    assert first.to_csv(sep="\t", index=False) == reversed_.to_csv(sep="\t", index=False)
+
+
 def test_shortest_measure_has_its_own_null():
     edges = _scale_free()
     targets, sets = _sets()

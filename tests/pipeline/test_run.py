@@ -181,6 +181,30 @@ def test_same_config_and_seed_give_byte_identical_tables(cohort_dir, cli_run, tm
         assert (tmp_path / name).read_bytes() == (cli_run / name).read_bytes(), name
 
 
+def test_the_order_of_rows_genes_and_sets_in_the_inputs_gives_the_same_tables(cohort_dir, cli_run, tmp_path):
+    """Permutations, shuffles, random sets and the proximity null are drawn in one order whatever the files' order
+    (response rows, the GMT's sets and each set's genes, organoid columns); the seed alone decides them."""
+    config = _copy_cohort(cohort_dir[0], tmp_path)
+    folder = config.parent
+    response = pd.read_csv(folder / "organoid_response.tsv", sep="\t")
+    response.iloc[::-1].to_csv(folder / "organoid_response.tsv", sep="\t", index=False)
+    lines = (folder / "pathways.gmt").read_text().splitlines()
+    reversed_sets = ["\t".join(f[:2] + f[2:][::-1]) for f in (line.split("\t") for line in lines[::-1])]
+    (folder / "pathways.gmt").write_text("\n".join(reversed_sets) + "\n")
+    assert cli.main(["--quiet", "run", str(config), "--out", str(tmp_path / "out")]) == 0
+    for name in ("proximity.tsv", "organoid_cv.tsv", "survival.tsv"):
+        key = (
+            ["drug", "pathway"]
+            if name == "proximity.tsv"
+            else ["drug", "feature_set"][: 1 + (name != "survival.tsv")]
+        )
+        again, first = (
+            pd.read_csv(f / name, sep="\t").sort_values(key).reset_index(drop=True)
+            for f in (tmp_path / "out", cli_run)
+        )
+        pd.testing.assert_frame_equal(again, first, rtol=1e-12, obj=name)
+
+
 def test_train_then_predict_reproduces_run_exactly(cohort_dir, cli_run, tmp_path):
     config, _ = cohort_dir
     assert cli.main(["--quiet", "train", str(config), "--out", str(tmp_path / "bundles")]) == 0

@@ -376,11 +376,12 @@ def loo_fold_features(scores: pd.DataFrame, samples: Sequence[str], rescore: Res
 
 
 def _drug_samples(drug: str, settings: _DrugSettings) -> tuple[list[str], pd.Series]:
-    """The drug's samples with both a response and scores, and all its responses."""
+    """The drug's samples with both a response and scores, in sorted order (the folds, random sets and shuffles
+    do not depend on the order of the response table's rows), and all its responses."""
     table, samples = settings.table, settings.samples
     y_all = table.loc[table["drug"] == drug].set_index("sample")["value"]
     present = set(samples)
-    return [s for s in y_all.index if s in present], y_all
+    return sorted((s for s in y_all.index if s in present), key=str), y_all
 
 
 def _drug_task(drug: str, settings: _DrugSettings) -> list[dict[str, Any]]:
@@ -755,14 +756,19 @@ def _random_summary(
 ) -> dict[str, Any]:
     """The random sets' summary and p. With ``stop_after`` the sets are fitted in blocks of a fixed schedule
     until ``stop_after`` reach ``spearman`` (or after the first block when ``spearman`` is NaN, which has no p):
-    they are the same sets, drawn in the same order, as without it."""
+    they are the same sets, drawn in the same order, as without it. Sets are drawn from the columns in name
+    order, so the order of the pathways (or genes) in the input files does not change them."""
     rng = np.random.default_rng(list(seed))
     values = _stacked(universe)
+    names = (universe[0] if isinstance(universe, list) else universe).columns
+    by_name = np.argsort(np.asarray(names, dtype=str), kind="stable")
     found_s: list[np.ndarray] = []
     found_p: list[np.ndarray] = []
     outcome = None
     for block in [n_random] if stop_after is None else _blocks(n_random):
-        picks = np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(block)])
+        picks = by_name[
+            np.stack([rng.choice(values.shape[2], size=size, replace=False) for _ in range(block)])
+        ]
         if np.isnan(values[..., np.unique(picks)]).any():
             raise InputError(
                 "the random feature sets drew columns with missing values; impute or drop them from the data."

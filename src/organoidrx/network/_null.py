@@ -115,8 +115,10 @@ class SetSampler:
     larger than its bin keeps the repeat instead of looping forever). Slots of one set are contiguous.
 
     The random numbers are counter-based: the choice for a slot in draw ``t`` (and redraw ``r``) is a hash of the
-    run's ``key``, the set's content (its sorted nodes), the slot's node, ``t`` and ``r``. A set's random versions
-    therefore depend only on the seed, the set itself and the draw number: a drug's null, and so its z-scores,
+    run's ``key``, the set's content (its sorted nodes), the slot's node, ``t`` and ``r``, and two slots of a set
+    that draw the same node are settled in node order. A set's random versions (slot by slot) therefore depend
+    only on the seed, the set itself and the draw number, not on the order of its nodes: a drug's null, and so
+    its z-scores,
     are the same whichever other drugs or pathways are measured with it, and in whatever blocks or order the
     draws are made.
     """
@@ -130,8 +132,15 @@ class SetSampler:
         key: int = 0,
     ) -> None:
         self.bins = bins
-        self.slot_nodes = np.asarray(slot_nodes, dtype=np.int64)
-        self.slot_group = np.asarray(slot_group, dtype=np.int64)
+        nodes = np.asarray(slot_nodes, dtype=np.int64)
+        group = np.asarray(slot_group, dtype=np.int64)
+        # within each set, slots in node order: which slot keeps a node two of them drew (the later one) must not
+        # depend on the order the set's genes were listed in
+        run = np.concatenate([[0], np.cumsum(group[1:] != group[:-1])])
+        order = np.lexsort((nodes, run))
+        self._unsort = np.empty(len(order), dtype=np.int64)
+        self._unsort[order] = np.arange(len(order))
+        self.slot_nodes, self.slot_group = nodes[order], group[order]
         b = bins.bin_of[self.slot_nodes]
         self._bin_start = bins.start[b]
         self._n_other = (bins.sizes[b] - 1).astype(np.uint64)
@@ -185,7 +194,8 @@ class SetSampler:
                 pending = pending[is_pending[pending]]
         repeat = np.zeros(n_slots, dtype=bool)
         repeat[pending] = True
-        return self.bins.nodes[self._bin_start + keys - self._key_base], repeat
+        drawn = self.bins.nodes[self._bin_start + keys - self._key_base]
+        return drawn[self._unsort], repeat[self._unsort]
 
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)

@@ -127,7 +127,9 @@ def fit_models(
         rows = loaded.response[loaded.response["drug"] == drug]
         y = pd.Series(
             rows["value"].to_numpy(dtype=float), index=rows["sample"].astype(str).to_numpy(), name=drug
-        )
+        ).sort_index(
+            kind="stable"
+        )  # the permutations draw over the samples: in one order whatever the file's
         fitted = fit_drug_model(
             organoid_scores,
             y,
