@@ -137,3 +137,9 @@ def test_a_set_s_draws_do_not_depend_on_the_order_of_its_nodes():
         np.testing.assert_array_equal(drawn[:40], again[:40][::-1])
         np.testing.assert_array_equal(drawn[40:], again[40:][::-1])
         np.testing.assert_array_equal(repeat, np.r_[repeat_again[:40][::-1], repeat_again[40:][::-1]])
+
+
+def test_no_sets_draw_nothing():
+    bins = degree_bins(np.repeat([1, 2], [30, 30]), min_bin_size=20)
+    drawn, repeat = SetSampler(bins, np.array([], dtype=int), np.array([], dtype=int), 60, key=1).sample(0)
+    assert drawn.shape == (0,) and repeat.shape == (0,)

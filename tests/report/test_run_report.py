@@ -273,7 +273,8 @@ def test_permutation_sentences(inputs, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("p", "shown"), [(0.0496, "0.0496"), (0.0504, "0.05"), (0.04999, "0.04999"), (0.31, "0.31")]
+    ("p", "shown"),
+    [(0.0496, "0.0496"), (0.0504, "0.05"), (0.04999, "0.04999"), (0.04999999, "0.04999999"), (0.31, "0.31")],
 )
 def test_a_p_near_the_threshold_is_not_rounded_across_it(inputs, tmp_path, p, shown):
     args = _report_args(inputs)
@@ -288,7 +289,8 @@ def test_interaction_sentence_says_benefit_only_when_the_hazard_ratios_point_to_
     row = pd.Series({"hr_treated": 0.5, "hr_untreated": 1.1, "interaction_p": 0.01, "interaction_q": 0.02})
     assert "would suggest benefit from the drug" in _interaction_sentence(row)
     assert "q = 0.02 over the drugs of this run" in _interaction_sentence(row)
-    for treated, untreated in ((2.0, 1.0), (0.5, 0.4)):  # worse on the drug; better, but less than untreated
+    # worse on the drug; better, but less than untreated; relatively better, but not better than non-responders
+    for treated, untreated in ((2.0, 1.0), (0.5, 0.4), (1.2, 1.5)):
         text = _interaction_sentence(
             pd.Series(row.to_dict() | {"hr_treated": treated, "hr_untreated": untreated})
         )
@@ -301,11 +303,39 @@ def test_interaction_sentence_says_benefit_only_when_the_hazard_ratios_point_to_
     )
 
 
+def test_a_warning_of_a_drug_whose_name_holds_another_s_is_kept(inputs, tmp_path):
+    args = _report_args(inputs)
+    text = "an example note"
+    survival = args["survival"].assign(warnings=text, n_warnings=1)
+    first = str(survival["drug"].iloc[0])
+    survival.loc[survival.index[1], "drug"] = f"{first}+oxaliplatin"
+    report = write_run_report(tmp_path, **(args | {"survival": survival, "warnings": []}))
+    boxes = re.findall(r'<div class="warn">(.*?)</div>', html.unescape(report.read_text("utf-8")))
+    assert f"{first} (survival): {text}" in boxes and f"{first}+oxaliplatin (survival): {text}" in boxes
+
+
+def test_the_key_table_has_one_hazard_ratio_column_when_a_drug_s_model_dropped_a_covariate(inputs, tmp_path):
+    args = _report_args(inputs)
+    survival = args["survival"].assign(adjusted_for="age;stage")
+    survival.loc[survival.index[1], "adjusted_for"] = "age"
+    report = write_run_report(tmp_path, **(args | {"survival": survival}))
+    key = re.search(r'<table[^>]*class="[^"]*key[^"]*".*?</table>', report.read_text("utf-8"), flags=re.S)
+    assert key is not None
+    headers = re.findall(r"<th>([^<]*)</th>", key.group(0))
+    assert headers.count("HR (95% CI)") == 1 and [h for h in headers if "HR" in h] == [
+        "HR (95% CI)",
+        "HR adjusted for",
+        "HR unadjusted",
+    ]
+    assert "<td>age, stage</td>" in key.group(0) and "<td>age</td>" in key.group(0)
+
+
 def test_a_warning_of_one_drug_does_not_hide_the_same_warning_of_another(inputs, tmp_path):
     args = _report_args(inputs)
     text = "no events among the 100 patients; an example note"
     survival = args["survival"].assign(warnings=text, n_warnings=1)
     first, second = list(survival["drug"])[:2]
+    assert first not in second and second not in first
     report = write_run_report(tmp_path, **(args | {"survival": survival, "warnings": [f"{first}: {text}"]}))
     boxes = re.findall(r'<div class="warn">(.*?)</div>', html.unescape(report.read_text("utf-8")))
     assert f"{first}: {text}" in boxes and f"{second} (survival): {text}" in boxes

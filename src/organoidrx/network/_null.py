@@ -136,7 +136,8 @@ class SetSampler:
         group = np.asarray(slot_group, dtype=np.int64)
         # within each set, slots in node order: which slot keeps a node two of them drew (the later one) must not
         # depend on the order the set's genes were listed in
-        run = np.concatenate([[0], np.cumsum(group[1:] != group[:-1])])
+        run = np.zeros(len(group), dtype=np.int64)
+        run[1:] = np.cumsum(group[1:] != group[:-1])
         order = np.lexsort((nodes, run))
         self._unsort = np.empty(len(order), dtype=np.int64)
         self._unsort[order] = np.arange(len(order))

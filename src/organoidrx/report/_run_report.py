@@ -161,9 +161,8 @@ def _fmt_p(value: Any) -> str:
         return "NA"
     if p < 1e-3:
         return f"{p:.1e}"
-    for digits in range(
-        2, 7
-    ):  # never rounded across the threshold the text compares it with (0.0496 -> 0.0496)
+    # never rounded across the threshold the text compares it with (0.0496 -> 0.0496); 17 digits are exact
+    for digits in range(2, 18):
         text = f"{p:.{digits}g}"
         if (float(text) < _ALPHA) == (p < _ALPHA):
             break
@@ -420,10 +419,16 @@ def _interaction_sentence(row: pd.Series) -> str:
             f"{text}; here the predicted responders fare better among the treated, which would suggest benefit "
             "from the drug rather than prognosis alone (the arms are not randomised)."
         )
+    if treated < untreated:
+        return (
+            f"{text}; here the predicted responders fare relatively better among the treated than among the "
+            "untreated, but not better than the predicted non-responders among the treated (hazard ratio 1 or "
+            "more), so it is no support for benefit from the drug."
+        )
     if math.isfinite(treated) and math.isfinite(untreated):
         return (
-            f"{text}; here the predicted responders do not fare better among the treated than among the "
-            "untreated, so it is no support for benefit from the drug."
+            f"{text}; here the predicted responders, against the predicted non-responders, do not fare better "
+            "among the treated than among the untreated, so it is no support for benefit from the drug."
         )
     return f"{text}."
 
@@ -465,6 +470,11 @@ def _key_table(
     primary: str | None,
 ) -> pd.DataFrame:
     """One short row per drug with the numbers a reader looks for first, formatted to fit without scrolling."""
+    any_adjusted = (
+        surv is not None
+        and "adjusted_for" in surv.columns
+        and bool(surv["adjusted_for"].fillna("").astype(str).str.len().gt(0).any())
+    )
     rows = []
     for drug in drugs:
         drug_prox = prox[prox["drug"] == drug]
@@ -494,11 +504,10 @@ def _key_table(
                     "patients p (q)": _p_with_q(s_row),
                     "log-rank p": _fmt_p(s_row.get("logrank_p")),
                     "permutation p": _fmt_p(s_row.get("permutation_p")),
-                    f"HR{' adj. ' + adjusted if adjusted else ''} (95% CI)": _ci(
-                        s_row, "hazard_ratio", "hr_ci_lower", "hr_ci_upper"
-                    ),
+                    "HR (95% CI)": _ci(s_row, "hazard_ratio", "hr_ci_lower", "hr_ci_upper"),
                 }
-                if adjusted:
+                if any_adjusted:  # the same columns for every drug: a model can drop a covariate for one drug
+                    row["HR adjusted for"] = adjusted or "nothing"
                     row["HR unadjusted"] = _ci(
                         s_row, "hazard_ratio_unadjusted", "hr_unadjusted_ci_lower", "hr_unadjusted_ci_upper"
                     )
@@ -725,8 +734,11 @@ def write_run_report(
                     messages.extend(
                         f"{drug} ({label}): {w}"
                         for w in text.split(" | ")
-                        # the run logged it already, for this drug (its messages name the drug)
-                        if not any(str(drug) in m and m.endswith(w) for m in messages)
+                        # the run logged it already, for this drug (prefixed with it, or naming it quoted)
+                        if not any(
+                            m.endswith(w) and (m.startswith(f"{drug}: ") or repr(str(drug)) in m)
+                            for m in messages
+                        )
                     )
     report.heading("Warnings")
     if messages:
