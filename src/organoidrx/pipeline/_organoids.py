@@ -125,11 +125,10 @@ def fit_models(
                 )
             continue
         rows = loaded.response[loaded.response["drug"] == drug]
+        # in sample order whatever the file's: the permutations draw over the samples in this order
         y = pd.Series(
             rows["value"].to_numpy(dtype=float), index=rows["sample"].astype(str).to_numpy(), name=drug
-        ).sort_index(
-            kind="stable"
-        )  # the permutations draw over the samples: in one order whatever the file's
+        ).sort_index(kind="stable")
         fitted = fit_drug_model(
             organoid_scores,
             y,
@@ -232,10 +231,9 @@ def organoid_cv(
             )
         )
     table = table.sort_values("drug", kind="stable").reset_index(drop=True)
-    # one test per drug: the q over the run's drugs, so that the smallest of many p is not read as a finding
-    tested = table["random_p"].notna().to_numpy()
-    table["random_q"] = np.nan
-    table.loc[tested, "random_q"] = bh_qvalues(table.loc[tested, "random_p"].to_numpy(dtype=float))
+    # one test per drug: the q over the run's drugs (a NaN p, no random sets, is not counted), so that the
+    # smallest of many p is not read as a finding
+    table["random_q"] = bh_qvalues(table["random_p"].to_numpy(dtype=float))
     # the test to read, as compare's: beat both random sets of the size and chance (NaN when either is missing)
     table["p"] = np.maximum(table["random_p"], table["shuffled_p"])
     table["q"] = bh_qvalues(table["p"].to_numpy(dtype=float))

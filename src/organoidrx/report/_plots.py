@@ -536,7 +536,8 @@ def plot_cv_scatter(
     """Cross-validated predictions against observed responses, with Spearman and Pearson correlations.
 
     No p-value is drawn: held-out predictions are not independent and the model was chosen among others, so a
-    correlation test's p would overstate the evidence (the organoid CV's p against random sets and shuffled responses are the tests).
+    correlation test's p would overstate the evidence (the organoid CV's p against random sets and shuffled
+    responses are the tests).
 
     Parameters
     ----------

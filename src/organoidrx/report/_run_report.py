@@ -880,7 +880,8 @@ def write_run_report(
                     ),
                     caption=f"{drug}: observed response of each organoid against the leave-one-out prediction "
                     f"of the configured model{f' ({model_label})' if model_label else ''} "
-                    f"(organoid_cv_{stem}.png). No p-value: the tests are the random-set and shuffled-response p of the summary.",
+                    f"(organoid_cv_{stem}.png). No p-value: the tests are the random-set and shuffled-response "
+                    "p of the summary.",
                     alt=f"Organoid cross-validation of {drug}",
                 )
             else:
